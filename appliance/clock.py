@@ -45,7 +45,3 @@ def parse_iso(text: str) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"timestamp {text!r} has no time zone")
     return moment.astimezone(UTC)
-
-
-def since(earlier: datetime, later: datetime) -> timedelta:
-    return later - earlier

@@ -1,0 +1,257 @@
+"""`appliance`: set up, run and inspect the appliance."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from appliance import keys
+from appliance.audit import format_report
+from appliance.cli.common import CleanGroup, echo_json
+from appliance.clock import isoformat_utc
+from appliance.config import (
+    APPLIANCE_CONFIG_ENV,
+    DEFAULT_APPLIANCE_CONFIG,
+    ApplianceConfig,
+    load_appliance_config,
+    resolve_path,
+)
+from appliance.services import Services
+from appliance.setup import write_appliance_config
+from appliance.status import compute_status
+from appliance.store import StoreError
+
+
+@click.group(cls=CleanGroup)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help=f"Config file (default: ${APPLIANCE_CONFIG_ENV} or "
+                   f"{DEFAULT_APPLIANCE_CONFIG}).")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None) -> None:
+    """Downtime print appliance: receives sealed snapshots and prints them on demand."""
+    ctx.obj = resolve_path(config_path, APPLIANCE_CONFIG_ENV, DEFAULT_APPLIANCE_CONFIG)
+
+
+def _config(ctx: click.Context) -> ApplianceConfig:
+    return load_appliance_config(ctx.obj)
+
+
+def _services(ctx: click.Context) -> Services:
+    return Services(_config(ctx))
+
+
+@main.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False),
+              help="Create DIR/appliance.toml (state under DIR) if absent.")
+@click.pass_context
+def init(ctx: click.Context, directory: str | None) -> None:
+    """Create the config (with --dir) and the appliance key pair, if absent."""
+    path = write_appliance_config(Path(directory)) if directory else ctx.obj
+    config = load_appliance_config(path)
+    created = _ensure_appliance_key(config)
+    public = Services(config).public_key
+    click.echo(f"config: {config.source}")
+    click.echo(f"key ({'created' if created else 'existing'}, {public.suite.name}): "
+               f"{config.public_key_path}")
+    click.echo(f"fingerprint: {keys.short_fingerprint(public.fingerprint)}")
+
+
+def _ensure_appliance_key(config: ApplianceConfig) -> bool:
+    if config.private_key_path.exists():
+        return False
+    private = keys.generate_appliance_key(config.kem)
+    keys.write_key_pair(config.private_key_path, private.to_pem(), private.public_key().to_pem())
+    return True
+
+
+@main.command()
+@click.pass_context
+def pubkey(ctx: click.Context) -> None:
+    """Print the appliance's public key (PEM), for enrolling it on senders."""
+    click.echo(_services(ctx).public_key.to_pem().decode(), nl=False)
+
+
+@main.group(cls=CleanGroup)
+def senders() -> None:
+    """Enrol, list and remove the senders whose snapshots are accepted."""
+
+
+@senders.command("add")
+@click.argument("name")
+@click.argument("pubkey_file", type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+def senders_add(ctx: click.Context, name: str, pubkey_file: str) -> None:
+    """Enrol sender NAME with its Ed25519 public key file."""
+    svc = _services(ctx)
+    pem = Path(pubkey_file).read_bytes()
+    key = keys.parse_sender_public_pem(pem, pubkey_file)
+    path = svc.sender_folder.add(name, pem)
+    fingerprint = keys.sender_fingerprint(key)
+    svc.audit.append("sender_enrolled", sender=name, fingerprint=fingerprint)
+    click.echo(f"enrolled {name} ({keys.short_fingerprint(fingerprint)}) in {path}")
+
+
+@senders.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def senders_list(ctx: click.Context, as_json: bool) -> None:
+    """List enrolled senders and their key fingerprints."""
+    enrolled = sorted(_services(ctx).enrolled_senders().values(), key=lambda s: s.name)
+    if as_json:
+        echo_json([{"name": s.name, "fingerprint": s.fingerprint} for s in enrolled])
+        return
+    for sender in enrolled:
+        click.echo(f"{sender.name}\t{keys.short_fingerprint(sender.fingerprint)}")
+
+
+@senders.command("remove")
+@click.argument("name")
+@click.pass_context
+def senders_remove(ctx: click.Context, name: str) -> None:
+    """Stop accepting snapshots from sender NAME (its stored snapshots stay)."""
+    svc = _services(ctx)
+    svc.sender_folder.remove(name)
+    svc.audit.append("sender_removed", sender=name)
+    click.echo(f"removed {name}")
+
+
+@main.command()
+@click.option("--host", help="Address to listen on (default: web.host).")
+@click.option("--port", type=int, help="TCP port (default: web.port).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Run the web service (ingest API, status) under a production WSGI server."""
+    from appliance.web.server import serve as run_server
+
+    config = _config(ctx)
+    svc = Services(config)
+    svc.store.check_health()
+    svc.private_key  # noqa: B018 - fail now, not on the first snapshot, without a key
+    run_server(config, host or config.web_host, port or config.web_port)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Show the appliance's state and how fresh each kind of document is."""
+    svc = _services(ctx)
+    result = compute_status(svc.config, svc.store, svc.clock.now())
+    if as_json:
+        echo_json(result.to_json() | {"appliance": svc.config.name})
+        return
+    click.echo(f"appliance: {svc.config.name}")
+    click.echo(f"state: {result.state}")
+    for name, kind in result.kinds.items():
+        if kind.latest is None:
+            line = "no data" + (" (STALE: expected)" if kind.expected else "")
+        else:
+            age = result.now - kind.latest.produced_at
+            hours, minutes = divmod(int(age.total_seconds()) // 60, 60)
+            line = (f"produced {isoformat_utc(kind.latest.produced_at)} ({hours} h {minutes} min"
+                    f" ago), received {isoformat_utc(kind.latest.received_at)}"
+                    + (" STALE" if kind.stale else ""))
+        click.echo(f"  {name:<12} {line}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def snapshots(ctx: click.Context, as_json: bool) -> None:
+    """List stored snapshots (metadata only), most recently received first."""
+    stored = _services(ctx).store.snapshots()
+    rows = [{
+        "id": snap.id, "sender": snap.sender, "seq": snap.seq,
+        "received_at": isoformat_utc(snap.received_at), "bytes": snap.size,
+        "documents": [{"kind": d.kind, "unit": d.unit, "title": d.title,
+                       "produced_at": isoformat_utc(d.produced_at), "pages": d.pages}
+                      for d in snap.documents],
+    } for snap in stored]
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        kinds = ", ".join(f"{d['kind']} ({d['pages']} p)" for d in row["documents"])
+        click.echo(f"{row['id']}  {row['sender']:<16} {row['received_at']}  {kinds}")
+
+
+@main.group(cls=CleanGroup, name="config")
+def config_group() -> None:
+    """Show or check the configuration in force."""
+
+
+@config_group.command("show")
+@click.pass_context
+def config_show(ctx: click.Context) -> None:
+    """Print every setting in force, defaults included (keys appear as paths only)."""
+    config = _config(ctx)
+    click.echo(f"# {config.source}")
+    for name, value in _config_items(config):
+        click.echo(f"{name} = {value}")
+
+
+def _config_items(config: ApplianceConfig):
+    yield "appliance.name", config.name
+    yield "appliance.state_dir", config.state_dir
+    yield "appliance.senders_dir", config.senders_dir
+    yield "keys.kem", config.kem.name
+    yield "keys.private_key", f"{config.private_key_path} (content never shown)"
+    yield "web.host", config.web_host
+    yield "web.port", config.web_port
+    yield "web.workers", config.web_workers
+    yield "web.timeout_seconds", config.web_timeout_seconds
+    yield "web.max_snapshot_mb", config.max_snapshot_bytes // (1024 * 1024)
+    yield "storage.free_space_reserve_mb", config.free_space_reserve_bytes // (1024 * 1024)
+    yield "retention.keep_per_kind", config.keep_per_kind
+    yield "retention.max_age_days", config.max_age_days
+    yield "freshness.timezone", config.timezone.key
+    yield "freshness.grace_minutes", config.grace_minutes
+    for name, kind in config.kinds.items():
+        yield f"kinds.{name}", f"{kind.title!r}, slots [{', '.join(map(str, kind.slots))}]"
+
+
+@config_group.command("check")
+@click.pass_context
+def config_check(ctx: click.Context) -> None:
+    """Check the config, the key, the store and the enrolled senders; exit 1 on problems."""
+    svc = _services(ctx)
+    problems = []
+    try:
+        click.echo(f"key: {keys.short_fingerprint(svc.public_key.fingerprint)} "
+                   f"({svc.public_key.suite.name})")
+        if svc.public_key.suite is not svc.config.kem:
+            problems.append(f"keys.kem: config says {svc.config.kem.name} but the key is "
+                            f"{svc.public_key.suite.name}; a new key needs re-enrolment")
+    except keys.KeyFileError as exc:
+        problems.append(str(exc))
+    try:
+        svc.store.check_health()
+        click.echo(f"store: {svc.config.state_dir} ok")
+    except StoreError as exc:
+        problems.append(str(exc))
+    enrolled = svc.enrolled_senders()
+    names = svc.sender_folder.names()
+    click.echo(f"senders: {len(enrolled)} enrolled")
+    unreadable = sorted(set(names) - {s.name for s in enrolled.values()})
+    problems += [f"{svc.config.senders_dir}/{name}.pub: not an Ed25519 public key"
+                 for name in unreadable]
+    for problem in problems:
+        click.echo(f"problem: {problem}", err=True)
+    click.echo("config ok" if not problems else f"{len(problems)} problem(s)")
+    sys.exit(1 if problems else 0)
+
+
+@main.group(cls=CleanGroup)
+def audit() -> None:
+    """Inspect the append-only audit log."""
+
+
+@audit.command("verify")
+@click.pass_context
+def audit_verify(ctx: click.Context) -> None:
+    """Check the audit log's hash chain; exit 1 and say where, if it was altered."""
+    report = _services(ctx).audit.verify()
+    click.echo(format_report(report))
+    sys.exit(0 if report.ok else 1)

@@ -1,0 +1,37 @@
+"""What both command-line tools share: clean errors instead of traces, JSON output."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from appliance.config import ConfigError
+from appliance.keys import KeyFileError
+from appliance.registry import RegistryError
+from appliance.seal import SealError
+from appliance.store import StoreError
+
+EXPECTED_ERRORS = (ConfigError, KeyFileError, RegistryError, SealError, StoreError, OSError)
+
+
+class CleanGroup(click.Group):
+    """A click group that reports expected errors as one clear message and exit status 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except EXPECTED_ERRORS as exc:
+            click.echo(f"error: {_describe(exc)}", err=True)
+            sys.exit(2)
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc)
+
+
+def echo_json(obj: object) -> None:
+    click.echo(json.dumps(obj, indent=2, ensure_ascii=False))

@@ -1,0 +1,318 @@
+"""Typed, validated settings for the appliance and the sender, read from TOML.
+
+Every problem is reported at once, each naming the key path and the fix, e.g.
+`web.port: must be an integer from 1 to 65535, got 'x' (in /etc/appliance/appliance.toml)`.
+Relative paths are resolved against the config file's folder, so a whole installation can
+live in one folder (tests, the demo) or spread over /etc and /var/lib (production).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import socket
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from appliance import keys
+
+APPLIANCE_CONFIG_ENV = "APPLIANCE_CONFIG"
+SENDER_CONFIG_ENV = "APPLIANCE_SENDER_CONFIG"
+DEFAULT_APPLIANCE_CONFIG = Path("/etc/appliance/appliance.toml")
+DEFAULT_SENDER_CONFIG = Path("/etc/appliance/sender.toml")
+MIB = 1024 * 1024
+
+DEFAULT_KINDS: dict[str, dict[str, Any]] = {
+    "todo": {"title": "Att göra-lista", "slots": ["07:00", "14:30"]},
+    "medications": {"title": "Läkemedelslista", "slots": []},
+    "occupancy": {"title": "Beläggningslista", "slots": []},
+    "relatives": {"title": "Anhöriglista", "slots": []},
+    "careplan": {"title": "Vårdplan", "slots": []},
+    "other": {"title": "Övrigt", "slots": []},
+}
+
+
+class ConfigError(Exception):
+    """One or more problems in a config file; `problems` holds one line per key."""
+
+    def __init__(self, source: Path | str, problems: list[str]) -> None:
+        self.source = str(source)
+        self.problems = problems
+        super().__init__(
+            f"{self.source}: {len(problems)} problem(s) in the configuration:\n"
+            + "\n".join(f"  {problem}" for problem in problems)
+        )
+
+
+@dataclass(frozen=True, order=True)
+class Slot:
+    hour: int
+    minute: int
+
+    def __str__(self) -> str:
+        return f"{self.hour:02d}:{self.minute:02d}"
+
+
+@dataclass(frozen=True)
+class KindConfig:
+    name: str
+    title: str  # Swedish, shown to nurses
+    slots: tuple[Slot, ...]  # expected arrival times, local time
+
+
+@dataclass(frozen=True)
+class ApplianceConfig:
+    source: Path
+    name: str
+    state_dir: Path
+    senders_dir: Path
+    kem: keys.KemSuite
+    web_host: str
+    web_port: int
+    web_workers: int
+    web_timeout_seconds: int
+    max_snapshot_bytes: int
+    free_space_reserve_bytes: int
+    keep_per_kind: int
+    max_age_days: int
+    timezone: ZoneInfo
+    grace_minutes: int
+    kinds: dict[str, KindConfig] = field(default_factory=dict)
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.state_dir / "keys"
+
+    @property
+    def private_key_path(self) -> Path:
+        return self.keys_dir / "appliance.key"
+
+    @property
+    def public_key_path(self) -> Path:
+        return self.keys_dir / "appliance.pub"
+
+
+@dataclass(frozen=True)
+class SenderConfig:
+    source: Path
+    name: str
+    state_dir: Path
+    appliances_dir: Path
+    unit: str  # default organisational unit written into each document's manifest entry
+    push_timeout_seconds: int
+
+    @property
+    def private_key_path(self) -> Path:
+        return self.state_dir / "keys" / "sender.key"
+
+    @property
+    def public_key_path(self) -> Path:
+        return self.state_dir / "keys" / "sender.pub"
+
+
+# ---------------------------------------------------------------- schema machinery
+
+
+class _Reader:
+    """Reads typed values from a parsed TOML table, collecting problems instead of raising."""
+
+    def __init__(self, data: dict[str, Any], base: Path) -> None:
+        self.data = data
+        self.base = base
+        self.problems: list[str] = []
+        self.known: dict[str, set[str]] = {}
+
+    def get(self, section: str, key: str, default: Any, check: Callable[[Any], str | None],
+            describe: str) -> Any:
+        self.known.setdefault(section, set()).add(key)
+        table = self.data.get(section, {})
+        if not isinstance(table, dict):
+            return default
+        if key not in table:
+            return default
+        value = table[key]
+        problem = check(value)
+        if problem:
+            self.problems.append(f"{section}.{key}: {describe}, got {value!r} ({problem})")
+            return default
+        return value
+
+    def path(self, section: str, key: str, default: str) -> Path:
+        text = self.get(section, key, default, _nonempty_str, "must be a path")
+        path = Path(os.path.expandvars(text)).expanduser()
+        return path if path.is_absolute() else (self.base / path)
+
+    def check_unknown(self, extra_sections: set[str]) -> None:
+        for section, table in self.data.items():
+            if section in extra_sections:
+                continue
+            if section not in self.known:
+                self.problems.append(f"{section}: unknown section{_suggest(section, self.known)}")
+                continue
+            if not isinstance(table, dict):
+                self.problems.append(f"{section}: must be a table ([{section}])")
+                continue
+            for key in table:
+                if key not in self.known[section]:
+                    self.problems.append(
+                        f"{section}.{key}: unknown key{_suggest(key, self.known[section])}"
+                    )
+
+
+def _suggest(word: str, candidates) -> str:
+    close = difflib.get_close_matches(word, list(candidates), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _nonempty_str(value: Any) -> str | None:
+    return None if isinstance(value, str) and value.strip() else "expected non-empty text"
+
+
+def _int_range(low: int, high: int) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return "expected an integer"
+        return None if low <= value <= high else f"expected {low}..{high}"
+
+    return check
+
+
+def _one_of(choices) -> Callable[[Any], str | None]:
+    return lambda value: None if value in choices else f"expected one of {', '.join(choices)}"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(path, ["file not found (run `init --dir DIR` to create one, or pass "
+                                 "--config)"]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, [f"not valid TOML: {exc}"]) from exc
+    except OSError as exc:
+        raise ConfigError(path, [f"cannot read: {exc.strerror}"]) from exc
+
+
+def resolve_path(explicit: str | Path | None, env_var: str, default: Path) -> Path:
+    """--config wins, then the environment variable, then the packaged default path."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(env_var):
+        return Path(os.environ[env_var])
+    return default
+
+
+# ---------------------------------------------------------------- appliance
+
+
+_SLOT = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+
+
+def load_appliance_config(path: Path | str) -> ApplianceConfig:
+    path = Path(path).resolve()
+    data = _read_toml(path)
+    r = _Reader(data, path.parent)
+    name = r.get("appliance", "name", socket.gethostname(), _nonempty_str, "must be text")
+    state_dir = r.path("appliance", "state_dir", "/var/lib/appliance")
+    senders_dir = r.path("appliance", "senders_dir", "/etc/appliance/senders")
+    kem_name = r.get("keys", "kem", keys.MLKEM768_X25519.name, _one_of(list(keys.KEM_SUITES)),
+                     "must name the KEM for the appliance key")
+    host = r.get("web", "host", "0.0.0.0", _nonempty_str, "must be an address to listen on")
+    port = r.get("web", "port", 8080, _int_range(1, 65535), "must be a TCP port")
+    workers = r.get("web", "workers", 2, _int_range(1, 16), "must be a number of processes")
+    timeout = r.get("web", "timeout_seconds", 120, _int_range(5, 3600),
+                    "must be seconds a request may take")
+    max_mb = r.get("web", "max_snapshot_mb", 64, _int_range(1, 1024),
+                   "must be the largest snapshot accepted, in MiB")
+    reserve_mb = r.get("storage", "free_space_reserve_mb", 200, _int_range(0, 10**6),
+                       "must be the free disk space (MiB) to keep")
+    keep = r.get("retention", "keep_per_kind", 14, _int_range(1, 10_000),
+                 "must be how many snapshots to keep per sender and kind")
+    max_age = r.get("retention", "max_age_days", 30, _int_range(1, 3650),
+                    "must be a number of days")
+    tz_name = r.get("freshness", "timezone", "Europe/Stockholm", _valid_timezone,
+                    "must be an IANA time zone such as Europe/Stockholm")
+    grace = r.get("freshness", "grace_minutes", 30, _int_range(0, 24 * 60),
+                  "must be minutes after a slot before a kind counts as stale")
+    kinds = _read_kinds(data.get("kinds", {}), r.problems)
+    r.check_unknown(extra_sections={"kinds"})
+    if r.problems:
+        raise ConfigError(path, r.problems)
+    return ApplianceConfig(
+        source=path, name=name, state_dir=state_dir, senders_dir=senders_dir,
+        kem=keys.KEM_SUITES[kem_name], web_host=host, web_port=port, web_workers=workers,
+        web_timeout_seconds=timeout, max_snapshot_bytes=max_mb * MIB,
+        free_space_reserve_bytes=reserve_mb * MIB, keep_per_kind=keep, max_age_days=max_age,
+        timezone=ZoneInfo(tz_name), grace_minutes=grace, kinds=kinds,
+    )
+
+
+def _valid_timezone(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "expected text"
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "unknown time zone"
+    return None
+
+
+def _read_kinds(table: Any, problems: list[str]) -> dict[str, KindConfig]:
+    """Built-in kinds, overridden or extended by [kinds.NAME] tables."""
+    merged = {name: dict(spec) for name, spec in DEFAULT_KINDS.items()}
+    if not isinstance(table, dict):
+        problems.append("kinds: must be a table of [kinds.NAME] sections")
+        return {}
+    for name, spec in table.items():
+        where = f"kinds.{name}"
+        if not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", name):
+            problems.append(f"{where}: kind names are lowercase a-z, 0-9, _ or -, max 32")
+            continue
+        if not isinstance(spec, dict):
+            problems.append(f"{where}: must be a table with title and slots")
+            continue
+        for key in spec.keys() - {"title", "slots"}:
+            problems.append(f"{where}.{key}: unknown key{_suggest(key, ['title', 'slots'])}")
+        merged.setdefault(name, {"title": name, "slots": []}).update(
+            {k: v for k, v in spec.items() if k in ("title", "slots")})
+    kinds = {}
+    for name, spec in merged.items():
+        title, slots = spec["title"], spec["slots"]
+        if _nonempty_str(title):
+            problems.append(f"kinds.{name}.title: must be the Swedish title, got {title!r}")
+            continue
+        if not isinstance(slots, list) or not all(
+                isinstance(s, str) and _SLOT.fullmatch(s) for s in slots):
+            problems.append(f"kinds.{name}.slots: must be a list of \"HH:MM\" times, "
+                            f"got {slots!r}")
+            continue
+        parsed = sorted(Slot(int(s[:2]), int(s[3:])) for s in slots)
+        kinds[name] = KindConfig(name, title, tuple(parsed))
+    return kinds
+
+
+# ---------------------------------------------------------------- sender
+
+
+def load_sender_config(path: Path | str) -> SenderConfig:
+    path = Path(path).resolve()
+    data = _read_toml(path)
+    r = _Reader(data, path.parent)
+    name = r.get("sender", "name", socket.gethostname(), _nonempty_str, "must be text")
+    state_dir = r.path("sender", "state_dir", "/var/lib/appliance-sender")
+    appliances_dir = r.path("sender", "appliances_dir", "/etc/appliance/appliances")
+    unit = r.get("sender", "unit", "Hemsjukvård", _nonempty_str,
+                 "must be the unit named on printed sheets")
+    timeout = r.get("push", "timeout_seconds", 60, _int_range(1, 3600),
+                    "must be seconds to wait for an appliance")
+    r.check_unknown(extra_sections=set())
+    if r.problems:
+        raise ConfigError(path, r.problems)
+    return SenderConfig(source=path, name=name, state_dir=state_dir,
+                        appliances_dir=appliances_dir, unit=unit, push_timeout_seconds=timeout)
