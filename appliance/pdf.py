@@ -17,8 +17,10 @@ class UnreadablePdf(ValueError):
 def count_pages(content: bytes) -> int:
     """Open the PDF in memory, decode every page's content, and return the page count.
 
-    Decoding the content streams catches truncated or corrupt files that would otherwise
-    open fine and only fail at print time, in the middle of an outage.
+    Decoding the content streams catches corrupt data that would otherwise open fine and
+    only fail at print time, in the middle of an outage. A file that qpdf has to repair
+    (a truncated export opens "fine" with its pages blank) is refused too: the sender hears
+    about it now, while the record system can still make a good one.
     """
     if PDF_HEADER not in content[:HEADER_SEARCH_BYTES]:
         raise UnreadablePdf("does not start like a PDF (no %PDF- header)")
@@ -32,6 +34,8 @@ def count_pages(content: bytes) -> int:
             for page in pdf.pages:
                 page.mediabox  # noqa: B018 - raises on a page without a usable size
                 _decode_contents(page.obj.get("/Contents"))
+            if pdf.get_warnings():
+                raise UnreadablePdf("is damaged (truncated or corrupt; it had to be repaired)")
             return pages
     except pikepdf.PasswordError as exc:
         raise UnreadablePdf("is password-protected") from exc

@@ -157,9 +157,10 @@ _DRUGS = (
     ("Midazolam", "5 mg/ml inj", ("1 mg sc vid behov",), "Vid behov"),
 )
 _MED_COMMENTS = (
-    "", "", "", "Dosett", "Ges krossad i yoghurt", "Kontrollera puls före", "Ges av SSK",
-    "Delegerad till USK", "Utsättes {date}", "Ny dos från {date}", "Ej i dosett",
+    "", "", "", "Dosett", "Ges krossad i yoghurt", "Ges av SSK", "Delegerad till USK",
+    "Utsättes {date}", "Ny dos från {date}", "Ej i dosett",
 )
+_INJECTION_COMMENTS = ("", "", "Ges av SSK", "Delegerad till USK", "Ny dos från {date}")
 _ALLERGIES = ("Inga kända", "Inga kända", "Penicillin", "Sulfa", "Jod", "Plåster (latex)")
 _OCC_NOTES = (
     "", "", "Trygghetslarm", "Syrgas i hemmet", "Hund i hemmet", "Palliativ", "Insulin",
@@ -215,7 +216,7 @@ def test_personal_number(rng: random.Random) -> str:
 
 
 # Not a pytest test, despite the name the public API asks for.
-test_personal_number.__test__ = False  # type: ignore[attr-defined]
+pass
 
 
 @dataclass(frozen=True)
@@ -330,7 +331,9 @@ def _medication_lines(rng: random.Random, people: _People, local: datetime) -> I
         )
         for drug, strength, dosings, times in rng.sample(_DRUGS, rng.randint(4, 11)):
             when = local.date() + timedelta(days=rng.randint(1, 21))
-            comment = rng.choice(_MED_COMMENTS).format(date=f"{when:%Y-%m-%d}")
+            injected = "inj" in strength or strength.split()[-1] in ("E", "E/ml")
+            comments = _INJECTION_COMMENTS if injected else _MED_COMMENTS
+            comment = rng.choice(comments).format(date=f"{when:%Y-%m-%d}")
             doctor = rng.choice(people.doctors)
             yield _Row((drug, strength, rng.choice(dosings), times, doctor, comment))
 
@@ -504,7 +507,11 @@ def make_document(
     marker_size = _check_marker(marker, marker_width) if marker is not None else _ROW_SIZE
 
     buffer = io.BytesIO()
-    canvas = Canvas(buffer, pagesize=(width, height), invariant=1, pageCompression=0)
+    # reportlab takes `pagesize` as the size the page is *shown* at and swaps the MediaBox
+    # when /Rotate is 90 or 270; we draw on an unrotated (width x height) MediaBox, so hand it
+    # the swapped size to get exactly that MediaBox back. Drawing never uses `pagesize`.
+    shown = (height, width) if rotate in (90, 270) else (width, height)
+    canvas = Canvas(buffer, pagesize=shown, invariant=1, pageCompression=0)
     canvas.setTitle(f"{spec.title} – {unit}")
     canvas.setAuthor("appliance.synthetic")
     canvas.setSubject(FOOTER_NOTICE)

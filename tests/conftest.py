@@ -1,0 +1,195 @@
+"""Shared fixtures: real installations in temp dirs, a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from appliance import keys, seal
+from appliance.cli.appliance_cli import main as appliance_main
+from appliance.cli.sender_cli import main as sender_main
+from appliance.config import load_appliance_config, load_sender_config
+from appliance.sender.outgoing import Sender
+from appliance.synthetic import make_document
+
+BIN = Path(sys.executable).parent
+SERVER_START_TIMEOUT = 30.0
+
+
+def run_cli(main, config: Path, *args: str, expect: int | None = 0):
+    result = CliRunner().invoke(main, ["--config", str(config), *args], catch_exceptions=False)
+    if expect is not None:
+        assert result.exit_code == expect, result.output
+    return result
+
+
+@dataclass
+class Installation:
+    """An appliance and an enrolled sender, set up with the real CLI in a temp dir."""
+
+    root: Path
+    appliance_toml: Path
+    sender_toml: Path
+    extra_config: str = ""
+
+    @property
+    def config(self):
+        return load_appliance_config(self.appliance_toml)
+
+    @property
+    def sender(self) -> Sender:
+        return Sender.load(load_sender_config(self.sender_toml))
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "appliance" / "state"
+
+    def appliance(self, *args: str, expect: int | None = 0):
+        return run_cli(appliance_main, self.appliance_toml, *args, expect=expect)
+
+    def sender_cli(self, *args: str, expect: int | None = 0):
+        return run_cli(sender_main, self.sender_toml, *args, expect=expect)
+
+    def public_key(self) -> keys.AppliancePublicKey:
+        return keys.parse_appliance_public_pem(
+            (self.state_dir / "keys" / "appliance.pub").read_bytes(), "appliance.pub")
+
+    def envelope(self, kind: str = "todo", *, produced_at: datetime | None = None,
+                 pages: int = 2, content: bytes | None = None, marker: str | None = None,
+                 recipient: keys.AppliancePublicKey | None = None) -> bytes:
+        produced = produced_at or datetime.now(UTC)
+        if content is None:
+            content = make_document(kind if kind in ("todo", "medications", "occupancy",
+                                                     "relatives") else "todo",
+                                    produced_at=produced, pages=pages, marker=marker)
+        entry = seal.describe_document(kind, "Hemsjukvård Sölvesborg", "Att göra-lista",
+                                       produced, content)
+        return self.sender.seal_for([seal.Document(entry, content)],
+                                    recipient or self.public_key())
+
+    def store_state(self) -> dict:
+        """Everything that makes up the store: files with content and every index row."""
+        files = {p.name: p.read_bytes() for p in (self.state_dir / "snapshots").iterdir()}
+        db = sqlite3.connect(f"file:{self.state_dir / 'index.sqlite3'}?mode=ro", uri=True)
+        try:
+            rows = {table: sorted(db.execute(f"SELECT * FROM {table}").fetchall())
+                    for table in ("snapshots", "documents", "sender_sequence")}
+        finally:
+            db.close()
+        return {"files": files, "rows": rows}
+
+
+def make_installation(root: Path, extra_config: str = "") -> Installation:
+    runner = CliRunner()
+    for main, sub in ((appliance_main, "appliance"), (sender_main, "sender")):
+        result = runner.invoke(main, ["init", "--dir", str(root / sub)], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    inst = Installation(root, root / "appliance" / "appliance.toml",
+                        root / "sender" / "sender.toml", extra_config)
+    if extra_config:
+        with open(inst.appliance_toml, "a", encoding="utf-8") as handle:
+            handle.write("\n" + extra_config)
+    pub = root / "sender.pub"
+    pub.write_text(inst.sender_cli("pubkey").output)
+    inst.appliance("senders", "add", "kontor-norr", str(pub))
+    return inst
+
+
+@pytest.fixture
+def installation(tmp_path: Path) -> Installation:
+    return make_installation(tmp_path)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """`appliance serve` (gunicorn) as a subprocess in its own process group."""
+
+    installation: Installation
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Server:
+        self.log_path = self.installation.root / f"server-{self.port}.log"
+        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.process = subprocess.Popen(
+            [str(BIN / "appliance"), "--config", str(self.installation.appliance_toml),
+             "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()}")
+            with contextlib.suppress(OSError), urllib.request.urlopen(
+                    self.url + "/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return self
+            time.sleep(0.05)
+        raise RuntimeError(f"server did not come up: {self.log_path.read_text()}")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the whole process group (arbiter and workers), as a power cut would."""
+        if self.process and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, sig)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        self.kill(signal.SIGTERM)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+
+@pytest.fixture
+def server(installation: Installation):
+    srv = Server(installation).start()
+    yield srv
+    srv.stop()
+
+
+def post(url: str, body: bytes, content_type: str = "application/octet-stream",
+         timeout: float = 60) -> tuple[int, dict]:
+    """POST and return (status, JSON body) for success and error statuses alike."""
+    request = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def get_json(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
