@@ -31,7 +31,7 @@ from reportlab.lib.pagesizes import landscape as _landscape
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
-__all__ = ["FOOTER_NOTICE", "KINDS", "make_document", "test_personal_number"]
+__all__ = ["FOOTER_NOTICE", "KINDS", "fictional_personal_number", "make_document"]
 
 KINDS = ("todo", "medications", "occupancy", "relatives")
 """The document kinds `make_document` can produce."""
@@ -206,17 +206,13 @@ def _personal_number(rng: random.Random, *, female: bool) -> str:
     return f"{born:%Y%m%d}-{birth_number}{_luhn_check_digit(nine)}"
 
 
-def test_personal_number(rng: random.Random) -> str:
+def fictional_personal_number(rng: random.Random) -> str:
     """A fictional personal identity number in Skatteverket's test-number style.
 
     Returns ``"YYYYMMDD-NNNN"``: a birth date in 1918-1940, a birth number in 980-999 (odd
     third digit for men, even for women, as in real numbers) and a valid Luhn check digit.
     """
     return _personal_number(rng, female=rng.random() < 0.5)
-
-
-# Not a pytest test, despite the name the public API asks for.
-pass
 
 
 @dataclass(frozen=True)

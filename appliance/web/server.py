@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from appliance.config import ApplianceConfig
 
 
 class _Gunicorn(BaseApplication):
-    def __init__(self, config: ApplianceConfig, options: dict) -> None:
-        self.appliance_config = config
+    def __init__(self, app_factory: Callable[[], Flask], options: dict) -> None:
+        self.app_factory = app_factory
         self.options = options
         super().__init__()
 
@@ -18,20 +21,22 @@ class _Gunicorn(BaseApplication):
             if key in self.cfg.settings:  # settings differ between gunicorn releases
                 self.cfg.set(key, value)
 
-    def load(self):
-        from appliance.web import create_app
-
-        return create_app(self.appliance_config)
+    def load(self) -> Flask:
+        return self.app_factory()
 
 
-def serve(config: ApplianceConfig, host: str, port: int) -> None:
+def serve(config: ApplianceConfig, host: str, port: int,
+          app_factory: Callable[[], Flask] | None = None) -> None:
     """Serve until stopped. Each worker builds its own app (and SQLite connections).
 
     Sync workers read a request's body only when the app asks for it, so an oversized
     snapshot is refused by its Content-Length before its bytes are read, and the connection
-    is closed after each response.
+    is closed after each response. `app_factory` lets benchmarks serve a variant of the app
+    under exactly the same server settings.
     """
-    _Gunicorn(config, {
+    from appliance.web import create_app
+
+    _Gunicorn(app_factory or (lambda: create_app(config)), {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": config.web_workers,
         "worker_class": "sync",
