@@ -142,6 +142,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         echo_json(result.to_json() | {"appliance": svc.config.name})
         return
+    tz = svc.config.timezone
+
+    def local(moment) -> str:
+        return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+
     click.echo(f"appliance: {svc.config.name}")
     click.echo(f"state: {result.state}")
     for name, kind in result.kinds.items():
@@ -150,9 +155,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
         else:
             age = result.now - kind.latest.produced_at
             hours, minutes = divmod(int(age.total_seconds()) // 60, 60)
-            line = (f"produced {isoformat_utc(kind.latest.produced_at)} ({hours} h {minutes} min"
-                    f" ago), received {isoformat_utc(kind.latest.received_at)}"
-                    + (" STALE" if kind.stale else ""))
+            line = (f"produced {local(kind.latest.produced_at)} ({hours} h {minutes} min ago),"
+                    f" received {local(kind.latest.received_at)}"
+                    + (f" STALE: no data for the {local(kind.due_slot)} slot"
+                       if kind.stale else ""))
         click.echo(f"  {name:<12} {line}")
 
 

@@ -16,6 +16,7 @@ def create_app(config: ApplianceConfig, clock: Clock | None = None) -> Flask:
     from appliance.web import api
 
     app = Flask(__name__)
+    app.json.ensure_ascii = False  # Swedish titles as UTF-8, not \u escapes
     app.extensions[SERVICES_KEY] = Services(config, clock)
     app.register_blueprint(api.bp)
 

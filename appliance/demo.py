@@ -1,0 +1,142 @@
+"""The README's demo: an appliance and a sender in ./demo-run, fictional lists pushed to it.
+
+Everything runs as the current user on 127.0.0.1, with the same commands IT would use.
+Later parts of the project (printing, the button) extend this same script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from appliance.synthetic import make_document
+
+BIN = Path(sys.executable).parent
+LISTS = [  # kind, pages, hours before now that the record system produced it
+    ("todo", 3, 0.5),
+    ("medications", 4, 1.0),
+    ("occupancy", 1, 20.0),
+    ("relatives", 1, 20.0),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dir", default="demo-run", help="where to put the demo installation")
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+    root = Path(args.dir).resolve()
+    if root.exists():
+        shutil.rmtree(root)
+    appliance_toml = root / "appliance" / "appliance.toml"
+    sender_toml = root / "sender" / "sender.toml"
+
+    def appliance(*argv: str) -> None:
+        _run("appliance", "--config", str(appliance_toml), *argv)
+
+    def sender(*argv: str) -> None:
+        _run("appliance-sender", "--config", str(sender_toml), *argv)
+
+    _step("Create the appliance (key pair, config) and an office PC sender")
+    _run("appliance", "init", "--dir", str(root / "appliance"))
+    _run("appliance-sender", "init", "--dir", str(root / "sender"))
+    (root / "appliance.pub").write_text(_capture("appliance", "--config", str(appliance_toml),
+                                                 "pubkey"))
+    (root / "sender.pub").write_text(_capture("appliance-sender", "--config", str(sender_toml),
+                                              "pubkey"))
+    _step("Enrol them with each other (public keys only)")
+    appliance("senders", "add", "kontor-slottsgarden", str(root / "sender.pub"))
+    url = f"http://127.0.0.1:{args.port}"
+    sender("appliances", "add", "jourrum", url, str(root / "appliance.pub"))
+
+    _step(f"Start the appliance's web service on {url}")
+    log = open(root / "server.log", "wb")  # noqa: SIM115 - closed when the server stops
+    server = subprocess.Popen(
+        [str(BIN / "appliance"), "--config", str(appliance_toml), "serve", "--host",
+         "127.0.0.1", "--port", str(args.port)],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        _wait_for(url + "/healthz", server, root / "server.log")
+        _step("Fictional lists from the record system, pushed as sealed snapshots")
+        outbox = root / "outbox"
+        outbox.mkdir()
+        now = datetime.now(UTC)
+        for kind, pages, hours in LISTS:
+            produced = now - timedelta(hours=hours)
+            pdf = outbox / f"{kind}.pdf"
+            pdf.write_bytes(make_document(kind, produced_at=produced, pages=pages))
+            sender("push", str(pdf), "--kind", kind, "--produced-at", produced.isoformat())
+        _step("A tampered snapshot is refused, and the good ones stay")
+        sealed = root / "todo.seal"
+        sender("seal", str(outbox / "todo.pdf"), "--kind", "todo", "--recipient",
+               str(root / "appliance.pub"), "-o", str(sealed))
+        tampered = bytearray(sealed.read_bytes())
+        tampered[len(tampered) // 2] ^= 0xFF
+        print(_post(url + "/api/v1/snapshots", bytes(tampered)))
+        _step("What the appliance holds (`appliance status`, `appliance snapshots`)")
+        appliance("status")
+        appliance("snapshots")
+        _step("The same status as JSON: GET /api/v1/status")
+        with urllib.request.urlopen(url + "/api/v1/status", timeout=10) as response:
+            print(json.dumps(json.load(response), indent=2, ensure_ascii=False))
+        _step("Who sent what, what was refused: the audit log")
+        appliance("audit", "verify")
+        print(f"\nDemo installation: {root}\n(server log: {root / 'server.log'})")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        log.close()
+
+
+def _step(title: str) -> None:
+    print(f"\n== {title}", flush=True)
+
+
+def _run(*argv: str) -> None:
+    print("$ " + " ".join(argv), flush=True)
+    result = subprocess.run([str(BIN / argv[0]), *argv[1:]], check=False)
+    if result.returncode != 0:
+        sys.exit(f"demo: command failed with status {result.returncode}")
+
+
+def _capture(*argv: str) -> str:
+    return subprocess.run([str(BIN / argv[0]), *argv[1:]], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def _post(url: str, body: bytes) -> str:
+    request = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"Content-Type": "application/octet-stream"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return f"{response.status} {response.read().decode()}"
+    except urllib.error.HTTPError as exc:
+        return f"{exc.code} {exc.read().decode()}"
+
+
+def _wait_for(url: str, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"demo: the server exited:\n{log.read_text()}")
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1):
+            return
+        time.sleep(0.1)
+    sys.exit(f"demo: the server did not start:\n{log.read_text()}")
+
+
+if __name__ == "__main__":
+    main()
