@@ -44,4 +44,7 @@ def parse_iso(text: str) -> datetime:
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         raise ValueError(f"timestamp {text!r} has no time zone")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:  # year 1 or 9999 pushed out of range by the offset
+        raise ValueError(f"timestamp {text!r} is out of range") from exc

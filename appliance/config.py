@@ -1,7 +1,8 @@
 """Typed, validated settings for the appliance and the sender, read from TOML.
 
-Every problem is reported at once, each naming the key path and the fix, e.g.
-`web.port: must be an integer from 1 to 65535, got 'x' (in /etc/appliance/appliance.toml)`.
+Every problem is reported at once, one line each, naming the key path, what it must be,
+the value found and why it is wrong, e.g.
+`web.port: must be a TCP port, got 'x' (expected an integer)`.
 Relative paths are resolved against the config file's folder, so a whole installation can
 live in one folder (tests, the demo) or spread over /etc and /var/lib (production).
 """
@@ -152,7 +153,8 @@ class _Reader:
             if section in extra_sections:
                 continue
             if section not in self.known:
-                self.problems.append(f"{section}: unknown section{_suggest(section, self.known)}")
+                candidates = [*self.known, *extra_sections]
+                self.problems.append(f"{section}: unknown section{_suggest(section, candidates)}")
                 continue
             if not isinstance(table, dict):
                 self.problems.append(f"{section}: must be a table ([{section}])")
@@ -188,13 +190,15 @@ def _one_of(choices) -> Callable[[Any], str | None]:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
+        # utf-8-sig: Notepad's byte-order mark is not a TOML error worth a technician's time
+        return tomllib.loads(path.read_bytes().decode("utf-8-sig"))
     except FileNotFoundError as exc:
         raise ConfigError(path, ["file not found (run `init --dir DIR` to create one, or pass "
                                  "--config)"]) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, [f"not valid TOML: {exc}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, [f"not UTF-8 (byte {exc.start}): save the file as UTF-8"]) from exc
     except OSError as exc:
         raise ConfigError(path, [f"cannot read: {exc.strerror}"]) from exc
 
@@ -233,7 +237,7 @@ def load_appliance_config(path: Path | str) -> ApplianceConfig:
     reserve_mb = r.get("storage", "free_space_reserve_mb", 200, _int_range(0, 10**6),
                        "must be the free disk space (MiB) to keep")
     keep = r.get("retention", "keep_per_kind", 14, _int_range(1, 10_000),
-                 "must be how many snapshots to keep per sender and kind")
+                 "must be how many documents to keep per sender, unit and kind")
     max_age = r.get("retention", "max_age_days", 30, _int_range(1, 3650),
                     "must be a number of days")
     tz_name = r.get("freshness", "timezone", "Europe/Stockholm", _valid_timezone,
@@ -292,7 +296,7 @@ def _read_kinds(table: Any, problems: list[str]) -> dict[str, KindConfig]:
             problems.append(f"kinds.{name}.slots: must be a list of \"HH:MM\" times, "
                             f"got {slots!r}")
             continue
-        parsed = sorted(Slot(int(s[:2]), int(s[3:])) for s in slots)
+        parsed = sorted({Slot(int(s[:2]), int(s[3:])) for s in slots})
         kinds[name] = KindConfig(name, title, tuple(parsed))
     return kinds
 

@@ -281,7 +281,7 @@ def _check_header(obj: object) -> Header:
     if seq is None or not 1 <= seq <= MAX_SEQUENCE:
         raise MalformedSeal(f"header.seq must be an integer from 1 to {MAX_SEQUENCE}")
     _timestamp(obj["created"], "header.created")
-    if obj["suite"] not in keys.KEM_SUITES:
+    if not isinstance(obj["suite"], str) or obj["suite"] not in keys.KEM_SUITES:
         raise MalformedSeal(f"header.suite must be one of {', '.join(sorted(keys.KEM_SUITES))}")
     documents = obj["documents"]
     if not isinstance(documents, list) or not 1 <= len(documents) <= MAX_DOCUMENTS:

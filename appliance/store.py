@@ -183,27 +183,29 @@ class Store:
                     (header.sender, header.seq),
                 )
                 db.execute("COMMIT")
-            except BaseException:
+            except BaseException as exc:
                 with contextlib.suppress(sqlite3.Error):
                     db.execute("ROLLBACK")
                 path.unlink(missing_ok=True)
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"cannot index snapshot {snapshot_id}: {exc}") from exc
                 raise
         return self.snapshot(snapshot_id)
 
     def apply_retention(self, keep_per_kind: int, max_age: timedelta) -> list[StoredSnapshot]:
         """Delete snapshots none of whose documents is worth keeping; return what went.
 
-        A document is kept when it is among the newest `keep_per_kind` of its sender and kind
-        and younger than `max_age`, and always when it is the newest of its unit and kind:
-        in a weeks-long outage that old list is all there is.
+        A document is kept when it is among the newest `keep_per_kind` of its sender, unit and
+        kind and younger than `max_age`, and always when it is the newest of its unit and
+        kind: in a weeks-long outage that old list is all there is.
         """
         cutoff = self.clock.now() - max_age
         with self._locked():
             documents = self.documents()
             keep_ids = {doc.snapshot_id for doc in _newest_per(documents, ("unit", "kind"))}
-            ranks: dict[tuple[str, str], int] = {}
+            ranks: dict[tuple[str, str, str], int] = {}
             for doc in documents:  # newest first
-                group = (doc.sender, doc.kind)
+                group = (doc.sender, doc.unit, doc.kind)
                 ranks[group] = ranks.get(group, 0) + 1
                 if ranks[group] <= keep_per_kind and doc.produced_at >= cutoff:
                     keep_ids.add(doc.snapshot_id)
@@ -281,7 +283,7 @@ class Store:
                 db.execute("SELECT count(*) FROM snapshots").fetchone()
             probe = self.snapshots_dir / f"{TEMP_PREFIX}health-{os.getpid()}"
             probe.write_bytes(b"ok")
-            probe.unlink()
+            probe.unlink(missing_ok=True)  # another process's reconcile may have taken it
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"store in {self.state_dir} is not usable: {exc}") from exc
 

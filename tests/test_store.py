@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from appliance.clock import FixedClock, isoformat_utc
@@ -249,7 +249,7 @@ def test_failed_index_commit_leaves_no_file_and_no_rows(
     with monkeypatch.context() as patch:
         patch.setattr(Store, "_connect",
                       lambda self: contextlib.closing(_FailingCommit(real_connect(self).thing)))
-        with pytest.raises(sqlite3.OperationalError, match="injected"):
+        with pytest.raises(StoreError, match="injected"):
             h.store.add(b"lost", header(2, entry("todo", UNIT, NOW)), "kontor-a", [1])
 
     assert h.files() == {f"{earlier.id}.seal"}
@@ -303,6 +303,21 @@ def test_corrupt_index_fails_the_health_check(h: Harness) -> None:
         h.store.check_health()
 
 
+def test_health_check_survives_a_store_opened_meanwhile(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_write_bytes = Path.write_bytes
+
+    def write_then_other_process_opens(self: Path, data: bytes) -> int:
+        written = real_write_bytes(self, data)
+        if self.name.startswith(".tmp-health"):
+            Store(h.store.state_dir, h.clock)  # what `appliance status` does on start
+        return written
+
+    monkeypatch.setattr(Path, "write_bytes", write_then_other_process_opens)
+    h.store.check_health()
+
+
 def test_store_that_cannot_be_created_is_a_store_error(tmp_path: Path) -> None:
     blocker = tmp_path / "state"
     blocker.write_bytes(b"a file where the folder should be")
@@ -332,6 +347,16 @@ def test_keeps_the_newest_n_per_sender_and_kind(h: Harness) -> None:
     assert deleted == {todos[0].id, todos[1].id, meds[0].id}
     assert h.ids() == {todos[2].id, todos[3].id, meds[1].id, meds[2].id,
                        *(s.id for s in other_sender)}
+
+
+def test_keep_per_kind_counts_snapshots_when_a_snapshot_holds_several_units(
+    h: Harness,
+) -> None:
+    snaps = [h.add(("todo", "Norr", days_ago(d)), ("todo", "Syd", days_ago(d)))
+             for d in (3, 2, 1)]
+
+    assert retain(h) == {snaps[0].id}
+    assert h.ids() == {snaps[1].id, snaps[2].id}
 
 
 def test_rank_goes_by_produced_at_not_arrival(h: Harness) -> None:
@@ -424,6 +449,7 @@ _DOCS = st.lists(
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(snapshots=[(False, [("todo", "Norr", 30)]), (False, [("todo", "Norr", 1)])], keep=2)
 @given(snapshots=st.lists(st.tuples(st.booleans(), _DOCS), min_size=1, max_size=8),
        keep=st.integers(min_value=1, max_value=3))
 def test_retention_invariants(snapshots: list[tuple[bool, list]], keep: int) -> None:
@@ -446,7 +472,7 @@ def test_retention_invariants(snapshots: list[tuple[bool, list]], keep: int) -> 
         # nothing young and among the newest `keep` of its sender and kind was deleted
         for group in {(d.sender, d.kind) for d in documents}:
             ranked = [d for d in documents if (d.sender, d.kind) == group]
-            protected = [d for d in ranked[:keep] if d.produced_at >= NOW - MAX_AGE]
+            protected = [d for d in ranked[:keep] if d.produced_at >= h.clock.now() - MAX_AGE]
             assert not {d.snapshot_id for d in protected} & deleted
         # every deleted snapshot held only documents that were old or ranked out
         for doc in documents:

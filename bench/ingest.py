@@ -1,0 +1,511 @@
+"""Benchmark: ingest of 1, 10 and 50 MB snapshots over HTTP, next to a plain upload.
+
+Run from the repository root:
+
+    .venv/bin/python -m bench.ingest                      # sizes 1,10,50, repeat 3
+    .venv/bin/python -m bench.ingest --sizes 1,10 --repeat 5 --json results.json
+
+What one run does:
+
+1. Sets up a throwaway installation (appliance + enrolled sender) with the real CLI in a
+   temp dir, `web.max_snapshot_mb = 64` and retention high enough that nothing is deleted.
+2. Starts ONE gunicorn server (the project's `serve()`, same settings as `appliance serve`)
+   through `python -m bench.ingest --serve CONFIG PORT`, whose app is the shipped
+   `create_app(config)` plus one bench-only route, `POST /bench/upload`, that reads the body
+   and writes it to a file in the state dir (open, write, flush, fsync, close): a server
+   doing nothing but write the bytes. The route exists only in this process.
+3. For each size: builds a synthetic PDF once (not timed), then, `--repeat` times, times
+   (a) full ingest = `Sender.seal_for` (hybrid ML-KEM-768+X25519 HPKE + Ed25519) + HTTP push
+   + the appliance's verify/decrypt/PDF check/store, from before sealing to the 201, with
+   the seal time on its own; (b) a plain upload of the same envelope bytes to /bench/upload.
+   Both use the sender's own `push()` client. Ingest and plain runs alternate.
+4. Times the pieces of the largest size in-process (seal parts, verify, decrypt, pikepdf
+   page check, file write + fsync) to show where the seconds go.
+
+MB = 10^6 bytes. MB/s = envelope bytes / time. Ratio = plain MB/s / ingest MB/s, i.e. how
+many times longer a full ingest takes than just writing the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # `python bench/ingest.py` puts bench/ on sys.path, not the root
+    sys.path.insert(0, str(REPO))
+
+MB = 10**6
+KIND = "todo"
+UPLOAD_PATH = "/bench/upload"
+INGEST_PATH = "/api/v1/snapshots"
+SERVER_START_TIMEOUT = 60.0
+PUSH_TIMEOUT = 600.0
+READ_CHUNK = 1024 * 1024  # same chunking as the ingest route's body reader
+
+
+# ---------------------------------------------------------------- server side (--serve)
+
+
+def bench_app(config):
+    """The shipped app plus `POST /bench/upload`; built only inside the bench server."""
+    from flask import jsonify, request
+
+    from appliance.web import create_app
+
+    app = create_app(config)
+    uploads = config.state_dir / "bench-uploads"
+    uploads.mkdir(exist_ok=True)
+
+    @app.post(UPLOAD_PATH)
+    def bench_upload():
+        chunks, total = [], 0
+        while chunk := request.stream.read(READ_CHUNK):
+            total += len(chunk)
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        del chunks  # as the ingest route's reader: only the joined body stays alive
+        # A new file each time, kept, as the store keeps each snapshot: overwriting one file
+        # would reuse the page cache it just freed, which is much cheaper on some machines.
+        with open(uploads / f"{uuid.uuid4().hex}.bin", "xb") as handle:
+            handle.write(body)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return jsonify(bytes=total), 201
+
+    return app
+
+
+def run_server(config_path: str, port: int) -> None:
+    from appliance.config import load_appliance_config
+    from appliance.web.server import serve
+
+    config = load_appliance_config(Path(config_path))
+    serve(config, "127.0.0.1", port, app_factory=lambda: bench_app(config))
+
+
+class BenchServer:
+    """The launcher above as a subprocess in its own process group."""
+
+    def __init__(self, config_path: Path, log_path: Path) -> None:
+        from tests.conftest import free_port
+
+        self.config_path, self.log_path = config_path, log_path
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> BenchServer:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bench.ingest", "--serve", str(self.config_path),
+                 str(self.port)],
+                cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"bench server exited:\n{self.log()}")
+            with contextlib.suppress(OSError), urllib.request.urlopen(
+                    self.url + "/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return self
+            time.sleep(0.05)
+        raise RuntimeError(f"bench server did not come up:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+# ---------------------------------------------------------------- set-up
+
+
+def make_bench_installation(root: Path):
+    """A throwaway installation via the test suite's helper (the real CLI)."""
+    from tests.conftest import make_installation
+
+    inst = make_installation(root, "[retention]\nkeep_per_kind = 10000\nmax_age_days = 3650\n")
+    text = inst.appliance_toml.read_text(encoding="utf-8")
+    text, count = re.subn(r"(?m)^max_snapshot_mb\s*=.*$", "max_snapshot_mb = 64", text)
+    if count != 1:  # the [web] table exists already; appending a second one is invalid TOML
+        text = text.replace("[web]\n", "[web]\nmax_snapshot_mb = 64\n", 1)
+    inst.appliance_toml.write_text(text, encoding="utf-8")
+    config = inst.config
+    assert config.max_snapshot_bytes >= 64 * 1024 * 1024, config.max_snapshot_bytes
+    assert config.keep_per_kind == 10000
+    return inst
+
+
+def build_pdf(target_bytes: int, produced: datetime) -> tuple[bytes, int]:
+    """A synthetic PDF of about `target_bytes`: page count from a two-point size probe."""
+    from appliance.synthetic import make_document
+
+    def make(pages: int) -> bytes:
+        return make_document(KIND, produced_at=produced, pages=pages)
+
+    small, large = len(make(10)), len(make(40))
+    per_page = (large - small) / 30
+    base = small - 10 * per_page
+    pages = max(1, round((target_bytes - base) / per_page))
+    content = make(pages)
+    if abs(len(content) - target_bytes) > 0.02 * target_bytes:  # one correction step
+        pages = max(1, round(pages * target_bytes / len(content)))
+        content = make(pages)
+    return content, pages
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def summary(samples: list[float]) -> dict:
+    return {"median": statistics.median(samples), "min": min(samples), "samples": samples}
+
+
+def bench_size(size_mb: int, repeat: int, inst, sender, recipient, url: str,
+               log: Callable[[str], None]) -> dict:
+    from appliance import seal
+    from appliance.sender.client import push
+
+    produced = datetime.now(UTC)
+    build_s, (content, pages) = timed(lambda: build_pdf(size_mb * MB, produced))
+    entry = seal.describe_document(KIND, "Hemsjukvård Sölvesborg", "Att göra-lista", produced,
+                                   content)
+    documents = [seal.Document(entry, content)]
+    log(f"{size_mb} MB: PDF of {len(content)} bytes, {pages} pages (built in {build_s:.1f} s)")
+
+    seal_s, ingest_s, plain_s, envelope = [], [], [], b""
+    for run in range(1, repeat + 1):
+        t0 = time.perf_counter()
+        envelope = sender.seal_for(documents, recipient)
+        t1 = time.perf_counter()
+        result = push(url + INGEST_PATH, envelope, PUSH_TIMEOUT)
+        t2 = time.perf_counter()
+        if result.status != 201:
+            raise RuntimeError(f"ingest refused: {result.status} {result.error} {result.message}")
+        seal_s.append(t1 - t0)
+        ingest_s.append(t2 - t0)
+
+        t3 = time.perf_counter()
+        result = push(url + UPLOAD_PATH, envelope, PUSH_TIMEOUT)
+        t4 = time.perf_counter()
+        if result.status != 201 or result.body.get("bytes") != len(envelope):
+            raise RuntimeError(f"plain upload failed: {result.status} {result.body}")
+        plain_s.append(t4 - t3)
+        log(f"  run {run}: seal {t1 - t0:.3f} s, ingest {t2 - t0:.3f} s, "
+            f"plain {t4 - t3:.3f} s")
+
+    size = len(envelope)
+    ingest, plain = summary(ingest_s), summary(plain_s)
+    ingest_mbps = size / MB / ingest["median"]
+    plain_mbps = size / MB / plain["median"]
+    return {
+        "size_mb": size_mb, "pdf_bytes": len(content), "pages": pages,
+        "envelope_bytes": size, "seal_s": summary(seal_s), "ingest_s": ingest,
+        "push_s": summary([i - s for i, s in zip(ingest_s, seal_s, strict=True)]),
+        "plain_s": plain, "ingest_mb_per_s": ingest_mbps, "plain_mb_per_s": plain_mbps,
+        "ratio": plain_mbps / ingest_mbps, "ratio_min": ingest["min"] / plain["min"],
+        "_documents": documents, "_envelope": envelope,  # for the breakdown; not in JSON
+    }
+
+
+def breakdown(result: dict, repeat: int, inst, sender, recipient) -> list[dict]:
+    """Time the pieces of one ingest in this process, each alone on the same bytes.
+
+    Rows marked `sub` are parts of the row above them. `ingest()` is the appliance's whole
+    ingest function called directly (it stores a snapshot in the throwaway installation).
+    """
+    from appliance import keys, seal
+    from appliance.fsutil import atomic_write
+    from appliance.ingest import ingest
+    from appliance.pdf import count_pages
+    from appliance.services import Services
+
+    config = inst.config
+    services = Services(config)
+    private = services.private_key
+    documents, envelope = result["_documents"], result["_envelope"]
+    content = documents[0].content
+    max_payload = config.max_snapshot_bytes
+    parsed = seal.parse(envelope, max_payload=max_payload)
+    suite = keys.hpke_suite(recipient.suite)
+    info = seal.hpke_info(parsed.header_span)
+    payload = bytes(parsed.payload)
+    signed = bytes(parsed.signed)
+    scratch = config.state_dir / "bench-breakdown"
+    scratch.mkdir(exist_ok=True)
+
+    def plain_write(path: Path | None = None) -> None:
+        with open(path or scratch / f"{uuid.uuid4().hex}.bin", "wb") as handle:
+            handle.write(envelope)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def whole_ingest() -> float:  # a fresh sequence number per call; sealing is not timed
+        body = sender.seal_for(documents, recipient)
+        return timed(lambda: ingest(services, body, "bench"))[0]
+
+    def alone(fn: Callable[[], object]) -> Callable[[], float]:
+        return lambda: timed(fn)[0]
+
+    steps: list[tuple[str, str, bool, Callable[[], float]]] = [
+        ("sender", "seal_for total (as timed above)", False,
+         alone(lambda: sender.seal_for(documents, recipient))),
+        ("sender", "SHA-256 of the PDF (manifest check)", True,
+         alone(lambda: hashlib.sha256(content).hexdigest())),
+        ("sender", "HPKE encrypt (ML-KEM-768+X25519, AES-256-GCM)", True,
+         alone(lambda: suite.encrypt(content, recipient.hpke_key(), info=info))),
+        ("sender", "Ed25519 sign over the envelope", True,
+         alone(lambda: sender.key.sign(signed))),
+        ("appliance", "ingest() total, in-process (no HTTP)", False, whole_ingest),
+        ("appliance", "seal.parse", True, alone(lambda: seal.parse(envelope, max_payload))),
+        ("appliance", "seal.verify_signature (Ed25519)", True,
+         alone(lambda: seal.verify_signature(parsed, sender.key.public_key()))),
+        ("appliance", "seal.decrypt (copy, HPKE, SHA-256, split)", True,
+         alone(lambda: seal.decrypt(parsed, private))),
+        ("appliance", "HPKE decrypt alone (part of seal.decrypt)", True,
+         alone(lambda: suite.decrypt(payload, private.hpke_key(), info=info))),
+        ("appliance", "pdf.count_pages (pikepdf open + decode every page)", True,
+         alone(lambda: count_pages(content))),
+        ("appliance", "store file: atomic_write (temp, fsync, rename, dir fsync)", True,
+         alone(lambda: atomic_write(scratch / f"{uuid.uuid4().hex}.env", envelope, mode=0o640))),
+        ("plain", "write + fsync to a new file (what /bench/upload does)", False,
+         alone(plain_write)),
+        ("reference", "write + fsync overwriting one file (reuses the page cache it frees)",
+         False, alone(lambda: plain_write(scratch / "same.bin"))),
+        ("reference", "one in-memory copy of the envelope (bytes slice)", False,
+         alone(lambda: envelope[1:])),
+    ]
+    rows = []
+    for side, name, sub, fn in steps:
+        samples = [fn() for _ in range(repeat)]
+        rows.append({"side": side, "step": name, "sub": sub, **summary(samples)})
+    for path in scratch.iterdir():
+        path.unlink()
+    scratch.rmdir()
+    return rows
+
+
+# ---------------------------------------------------------------- reporting
+
+
+def machine_info() -> dict:
+    import cryptography
+    import gunicorn
+    import pikepdf
+    from cryptography.hazmat.backends.openssl.backend import backend
+
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "Model") and value.strip():
+                cpu = value.strip()
+                break
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return {
+        "cpu": cpu, "machine": platform.machine(), "cores": os.cpu_count(),
+        "usable_cores": usable, "kernel": platform.release(),
+        "python": platform.python_version(), "cryptography": cryptography.__version__,
+        "openssl": backend.openssl_version_text(), "pikepdf": pikepdf.__version__,
+        "qpdf": pikepdf.__libqpdf_version__, "gunicorn": gunicorn.__version__,
+    }
+
+
+def render(info: dict, results: list[dict], rows: list[dict], repeat: int, workers: int,
+           tmp: Path, date: str) -> str:
+    out = [
+        f"## Ingest benchmark, {date}",
+        "",
+        f"Machine: {info['cpu']} ({info['machine']}), {info['cores']} cores "
+        f"({info['usable_cores']} usable), Linux {info['kernel']}; Python {info['python']}, "
+        f"cryptography {info['cryptography']} ({info['openssl']}), pikepdf {info['pikepdf']} "
+        f"(qpdf {info['qpdf']}), gunicorn {info['gunicorn']} ({workers} sync workers). "
+        f"Store on the file system of `{tmp}`.",
+        "",
+        f"Repeat {repeat}; times are median / min in seconds; MB = 10^6 bytes; MB/s = envelope "
+        "bytes / median time; ratio = plain MB/s / ingest MB/s.",
+        "",
+        "| size | envelope bytes | seal s | ingest s (median) | ingest MB/s "
+        "| plain upload s | plain MB/s | ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        out.append(
+            f"| {r['size_mb']} MB ({r['pages']} p) | {r['envelope_bytes']:,} "
+            f"| {r['seal_s']['median']:.4f} / {r['seal_s']['min']:.4f} "
+            f"| {r['ingest_s']['median']:.4f} / {r['ingest_s']['min']:.4f} "
+            f"| {r['ingest_mb_per_s']:.1f} "
+            f"| {r['plain_s']['median']:.4f} / {r['plain_s']['min']:.4f} "
+            f"| {r['plain_mb_per_s']:.1f} | {r['ratio']:.1f}x |"
+        )
+    out += ["", "Ratio from the fastest runs (plain min / ingest min, less sensitive to one slow "
+            "fsync): " + ", ".join(f"{r['size_mb']} MB {r['ratio_min']:.1f}x" for r in results)
+            + "."]
+    if rows:
+        big = results[-1]
+        ingest_med = big["ingest_s"]["median"]
+        out += [
+            "",
+            f"Breakdown for the {big['size_mb']} MB case ({big['envelope_bytes']:,} envelope "
+            f"bytes), each step timed alone in one process, median / min of {repeat}; share = "
+            f"median / ingest median ({ingest_med:.3f} s):",
+            "",
+            "| side | step | s | MB/s | share of ingest |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for row in rows:
+            mbps = big["envelope_bytes"] / MB / row["median"] if row["median"] > 0 else 0
+            step = f"↳ {row['step']}" if row["sub"] else f"**{row['step']}**"
+            out.append(f"| {row['side']} | {step} | {row['median']:.4f} / {row['min']:.4f} "
+                       f"| {mbps:.0f} | {100 * row['median'] / ingest_med:.0f}% |")
+        by_step = {row["step"]: row["median"] for row in rows}
+        seal_parts = sum(row["median"] for row in rows if row["side"] == "sender" and row["sub"])
+        parts = sum(row["median"] for row in rows if row["side"] == "appliance" and row["sub"]
+                    and not row["step"].startswith("HPKE decrypt alone"))
+        whole = by_step["ingest() total, in-process (no HTTP)"]
+        push_med = big["push_s"]["median"]
+        out += [
+            "",
+            f"- Seal: the three listed parts sum to {seal_parts:.3f} s of "
+            f"{by_step['seal_for total (as timed above)']:.3f} s; the rest is building the "
+            "envelope (two whole-envelope copies: payload appended to the header, signature "
+            "appended to that).",
+            f"- Appliance: the listed parts sum to {parts:.3f} s; the whole `ingest()` takes "
+            f"{whole:.3f} s in-process (the rest: SQLite commit, audit entry, retention scan, "
+            "free-space check, fresh memory for the copies).",
+            f"- HTTP: the push part of the timed ingest (ingest - seal, median) is "
+            f"{push_med:.3f} s, so {push_med - whole:.3f} s goes to moving and reading the body "
+            f"(loopback transfer, 1 MiB chunks, join) and the worker's memory; the plain upload "
+            f"of the same bytes, write + fsync included, takes {big['plain_s']['median']:.3f} s.",
+        ]
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------- main
+
+
+def parse_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"sizes must be integers (MB), got {text!r}") from exc
+    if not sizes or any(not 1 <= s <= 60 for s in sizes):
+        raise argparse.ArgumentTypeError("sizes must be 1..60 MB (the limit is 64 MiB)")
+    return sizes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split(
+        "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=parse_sizes, default=[1, 10, 50],
+                        help="snapshot sizes in MB (10^6 bytes), comma-separated (1,10,50)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per size (3)")
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--dir", type=Path, help="make the temp installation under this folder "
+                        "(its file system is the one fsync'ed; default: the system temp dir)")
+    parser.add_argument("--no-breakdown", action="store_true",
+                        help="skip the in-process breakdown of the largest size")
+    parser.add_argument("--keep", action="store_true", help="keep the temp installation")
+    parser.add_argument("--serve", nargs=2, metavar=("CONFIG", "PORT"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.serve:
+        run_server(args.serve[0], int(args.serve[1]))
+        return 0
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    date = datetime.now().astimezone().strftime("%Y-%m-%d")
+    tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-", dir=args.dir))
+    server = None
+    try:
+        inst = make_bench_installation(tmp / "inst")
+        sender, recipient = inst.sender, inst.public_key()
+        server = BenchServer(inst.appliance_toml, tmp / "server.log").start()
+        log(f"installation in {tmp}, server {server.url} (pid {server.process.pid})")
+
+        # Warm both sync workers (imports, SQLite, keys) so no timed run pays for it.
+        from appliance import seal
+        from appliance.sender.client import push
+        from appliance.synthetic import make_document
+
+        warm = make_document(KIND, produced_at=datetime.now(UTC), pages=2)
+        entry = seal.describe_document(KIND, "Hemsjukvård Sölvesborg", "Att göra-lista",
+                                       datetime.now(UTC), warm)
+        for _ in range(2 * inst.config.web_workers):
+            envelope = sender.seal_for([seal.Document(entry, warm)], recipient)
+            for path in (INGEST_PATH, UPLOAD_PATH):
+                result = push(server.url + path, envelope, PUSH_TIMEOUT)
+                if result.status != 201:
+                    raise RuntimeError(f"warm-up {path}: {result.status} {result.message}")
+
+        results = [bench_size(size, args.repeat, inst, sender, recipient, server.url, log)
+                   for size in sorted(args.sizes)]
+        rows = [] if args.no_breakdown else breakdown(results[-1], args.repeat, inst, sender,
+                                                      recipient)
+        info = machine_info()
+        text = render(info, results, rows, args.repeat, inst.config.web_workers, tmp, date)
+        print(text)
+        if args.json:
+            clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in results]
+            args.json.write_text(json.dumps({
+                "date": date, "machine": info, "repeat": args.repeat,
+                "web_workers": inst.config.web_workers, "mb": MB, "sizes": clean,
+                "breakdown": rows, "breakdown_size_mb": results[-1]["size_mb"] if rows else None,
+            }, indent=2) + "\n", encoding="utf-8")
+            log(f"results written to {args.json}")
+    except BaseException:
+        if server is not None:
+            log(f"--- server log (tail) ---\n{server.log()[-4000:]}")
+        raise
+    finally:
+        if server is not None:
+            server.stop()
+        if args.keep:
+            log(f"kept {tmp}")
+        else:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
