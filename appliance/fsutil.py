@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -43,11 +44,24 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
 
 
 def write_new_private(path: Path, data: bytes) -> None:
-    """Create `path` with mode 0600, refusing to overwrite: private keys are never replaced."""
+    """Create `path` with mode 0600, refusing to overwrite: private keys are never replaced.
+
+    The key is written and synced under a temp name first and then hard-linked into place
+    (a link, unlike a rename, fails if the target exists), so a power cut never leaves a
+    half-written key that a later `init` would take for an existing one.
+    """
     path = Path(path)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+    if path.exists():
+        raise FileExistsError(errno.EEXIST, "refusing to overwrite a private key", str(path))
+    fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        os.chmod(tmp, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     fsync_dir(path.parent)

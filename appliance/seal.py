@@ -44,6 +44,10 @@ CONTENT_TYPES = ("application/pdf",)
 
 _KIND_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 _SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
+# One spelling of ISO 8601 only; `datetime.fromisoformat` alone accepts any separator for T.
+_TIMESTAMP_PATTERN = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})"
+)
 _TEXT_LIMITS = {"unit": 120, "title": 200}
 _HEADER_FIELDS = {"version", "sender", "recipient", "seq", "created", "suite", "documents"}
 _DOCUMENT_FIELDS = {"kind", "unit", "title", "produced_at", "content_type", "size", "sha256"}
@@ -338,7 +342,7 @@ def _is_hex256(value: object) -> bool:
 
 def _timestamp(value: object, where: str) -> None:
     try:
-        if not isinstance(value, str) or len(value) > 40:
+        if not isinstance(value, str) or not _TIMESTAMP_PATTERN.fullmatch(value):
             raise ValueError
         parse_iso(value)
     except ValueError as exc:
