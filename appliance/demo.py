@@ -14,13 +14,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from appliance.synthetic import make_document
+from appliance.web.server import wait_until_serving
 
 BIN = Path(sys.executable).parent
 LISTS = [  # kind, pages, hours before now that the record system produced it
@@ -68,7 +68,10 @@ def main() -> None:
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
-        _wait_for(url + "/healthz", server, root / "server.log")
+        try:
+            wait_until_serving(url, server)
+        except RuntimeError as exc:
+            sys.exit(f"demo: {exc}:\n{(root / 'server.log').read_text()}")
         _step("Fictional lists from the record system, pushed as sealed snapshots")
         outbox = root / "outbox"
         outbox.mkdir()
@@ -125,17 +128,6 @@ def _post(url: str, body: bytes) -> str:
             return f"{response.status} {response.read().decode()}"
     except urllib.error.HTTPError as exc:
         return f"{exc.code} {exc.read().decode()}"
-
-
-def _wait_for(url: str, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"demo: the server exited:\n{log.read_text()}")
-        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1):
-            return
-        time.sleep(0.1)
-    sys.exit(f"demo: the server did not start:\n{log.read_text()}")
 
 
 if __name__ == "__main__":

@@ -41,7 +41,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -51,11 +50,14 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # `python bench/ingest.py` puts bench/ on sys.path, not the root
     sys.path.insert(0, str(REPO))
 
+from appliance.web.server import wait_until_serving  # noqa: E402 - needs the sys.path fix
+
 MB = 10**6
 KIND = "todo"
 UPLOAD_PATH = "/bench/upload"
 INGEST_PATH = "/api/v1/snapshots"
 SERVER_START_TIMEOUT = 60.0
+
 PUSH_TIMEOUT = 600.0
 READ_CHUNK = 1024 * 1024  # same chunking as the ingest route's body reader
 
@@ -118,16 +120,11 @@ class BenchServer:
                  str(self.port)],
                 cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"bench server exited:\n{self.log()}")
-            with contextlib.suppress(OSError), urllib.request.urlopen(
-                    self.url + "/healthz", timeout=1) as response:
-                if response.status == 200:
-                    return self
-            time.sleep(0.05)
-        raise RuntimeError(f"bench server did not come up:\n{self.log()}")
+        try:
+            wait_until_serving(self.url, self.process, SERVER_START_TIMEOUT)
+        except RuntimeError as exc:
+            raise RuntimeError(f"bench server: {exc}:\n{self.log()}") from None
+        return self
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -10,7 +10,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from appliance.cli.sender_cli import main as sender_main
 from appliance.config import load_appliance_config, load_sender_config
 from appliance.sender.outgoing import Sender
 from appliance.synthetic import make_document
+from appliance.web.server import wait_until_serving
 
 BIN = Path(sys.executable).parent
 SERVER_START_TIMEOUT = 30.0
@@ -143,16 +143,11 @@ class Server:
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         log.close()
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_path.read_text()}")
-            with contextlib.suppress(OSError), urllib.request.urlopen(
-                    self.url + "/healthz", timeout=1) as response:
-                if response.status == 200:
-                    return self
-            time.sleep(0.05)
-        raise RuntimeError(f"server did not come up: {self.log_path.read_text()}")
+        try:
+            wait_until_serving(self.url, self.process, SERVER_START_TIMEOUT)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}:\n{self.log()}") from None
+        return self
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Signal the whole process group (arbiter and workers), as a power cut would."""

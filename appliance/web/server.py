@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import time
+import urllib.request
 from collections.abc import Callable
 
 from flask import Flask
@@ -47,3 +51,20 @@ def serve(config: ApplianceConfig, host: str, port: int,
         "proc_name": "appliance-web",
         "no_control_socket": True,  # gunicorn >= 25 would otherwise write under $HOME
     }).run()
+
+
+def wait_until_serving(base_url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+    """Wait for a just-started `appliance serve` to answer /healthz (demo, tests, benches).
+
+    Raises RuntimeError if the process exits or the deadline passes first.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with status {process.returncode}")
+        with contextlib.suppress(OSError), urllib.request.urlopen(
+                base_url + "/healthz", timeout=1) as response:
+            if response.status == 200:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"the server did not answer within {timeout:.0f} s")
