@@ -67,6 +67,37 @@ class KindConfig:
 
 
 @dataclass(frozen=True)
+class ProfileConfig:
+    """What one kind of print contains: document kinds (`*` = all) and the blank forms."""
+
+    name: str
+    title: str  # Swedish, printed on the cover
+    kinds: tuple[str, ...]
+    forms: bool
+
+    def includes(self, kind: str) -> bool:
+        return "*" in self.kinds or kind in self.kinds
+
+
+DEFAULT_PROFILES: dict[str, dict[str, Any]] = {
+    "button": {"title": "Knappen: att göra-listor och blanketter", "kinds": ["todo"],
+               "forms": True},
+    "full": {"title": "Allt: alla listor och blanketter", "kinds": ["*"], "forms": True},
+    "forms": {"title": "Endast blanketter", "kinds": [], "forms": True},
+}
+DEFAULT_FORMS = ("dokumentation", "avvikelse")
+
+
+@dataclass(frozen=True)
+class PrintingConfig:
+    queue: str | None = None  # None: the CUPS default destination
+    job_timeout_seconds: int = 600
+    forms: tuple[str, ...] = DEFAULT_FORMS  # templates/print/form-NAME.txt.j2
+    options: dict[str, str] = field(default_factory=dict)  # CUPS job options
+    profiles: dict[str, ProfileConfig] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ApplianceConfig:
     source: Path
     name: str
@@ -84,6 +115,7 @@ class ApplianceConfig:
     timezone: ZoneInfo
     grace_minutes: int
     kinds: dict[str, KindConfig] = field(default_factory=dict)
+    printing: PrintingConfig = field(default_factory=lambda: PrintingConfig())
 
     @property
     def keys_dir(self) -> Path:
@@ -245,7 +277,10 @@ def load_appliance_config(path: Path | str) -> ApplianceConfig:
     grace = r.get("freshness", "grace_minutes", 30, _int_range(0, 24 * 60),
                   "must be minutes after a slot before a kind counts as stale")
     kinds = _read_kinds(data.get("kinds", {}), r.problems)
-    r.check_unknown(extra_sections={"kinds"})
+    kind_table = data.get("kinds", {})
+    named_kinds = set(DEFAULT_KINDS) | set(kind_table if isinstance(kind_table, dict) else ())
+    printing = _read_printing(r, data.get("profiles", {}), named_kinds)
+    r.check_unknown(extra_sections={"kinds", "profiles"})
     if r.problems:
         raise ConfigError(path, r.problems)
     return ApplianceConfig(
@@ -253,7 +288,7 @@ def load_appliance_config(path: Path | str) -> ApplianceConfig:
         kem=keys.KEM_SUITES[kem_name], web_host=host, web_port=port, web_workers=workers,
         web_timeout_seconds=timeout, max_snapshot_bytes=max_mb * MIB,
         free_space_reserve_bytes=reserve_mb * MIB, keep_per_kind=keep, max_age_days=max_age,
-        timezone=ZoneInfo(tz_name), grace_minutes=grace, kinds=kinds,
+        timezone=ZoneInfo(tz_name), grace_minutes=grace, kinds=kinds, printing=printing,
     )
 
 
@@ -299,6 +334,63 @@ def _read_kinds(table: Any, problems: list[str]) -> dict[str, KindConfig]:
         parsed = sorted({Slot(int(s[:2]), int(s[3:])) for s in slots})
         kinds[name] = KindConfig(name, title, tuple(parsed))
     return kinds
+
+
+_FORM_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+
+
+def _read_printing(r: _Reader, profiles_table: Any, kinds: set[str]) -> PrintingConfig:
+    queue = r.get("printing", "queue", "", lambda v: None if isinstance(v, str) else
+                  "expected text", "must name a CUPS queue, or be empty for the default")
+    timeout = r.get("printing", "job_timeout_seconds", 600, _int_range(10, 24 * 3600),
+                    "must be seconds `print --wait` waits for a job")
+    forms = r.get("printing", "forms", list(DEFAULT_FORMS),
+                  lambda v: None if isinstance(v, list) and all(
+                      isinstance(f, str) and _FORM_NAME.fullmatch(f) for f in v)
+                  else "expected a list of form names", "must list blank forms to print")
+    options = r.get("printing", "options", {},
+                    lambda v: None if isinstance(v, dict) and all(
+                        isinstance(x, str) for x in v.values()) else "expected text values",
+                    "must be a table of CUPS job options")
+    return PrintingConfig(queue=queue or None, job_timeout_seconds=timeout, forms=tuple(forms),
+                          options=dict(options),
+                          profiles=_read_profiles(profiles_table, kinds, r.problems))
+
+
+def _read_profiles(table: Any, kinds: set[str], problems: list[str]
+                   ) -> dict[str, ProfileConfig]:
+    """`kinds` holds every kind named in the file, valid or not: a broken [kinds.X] is
+    reported once, there, and not again by each profile that names X."""
+    merged = {name: dict(spec) for name, spec in DEFAULT_PROFILES.items()}
+    if not isinstance(table, dict):
+        problems.append("profiles: must be a table of [profiles.NAME] sections")
+        return {}
+    for name, spec in table.items():
+        if not isinstance(spec, dict):
+            problems.append(f"profiles.{name}: must be a table with title, kinds and forms")
+            continue
+        for key in spec.keys() - {"title", "kinds", "forms"}:
+            problems.append(f"profiles.{name}.{key}: unknown key"
+                            f"{_suggest(key, ['title', 'kinds', 'forms'])}")
+        merged.setdefault(name, {"title": name, "kinds": [], "forms": True}).update(
+            {k: v for k, v in spec.items() if k in ("title", "kinds", "forms")})
+    profiles = {}
+    for name, spec in merged.items():
+        where = f"profiles.{name}"
+        wanted = spec["kinds"]
+        if not isinstance(wanted, list) or not all(isinstance(k, str) for k in wanted):
+            problems.append(f"{where}.kinds: must be a list of kinds or [\"*\"], got {wanted!r}")
+            continue
+        unknown = [k for k in wanted if k != "*" and k not in kinds]
+        if unknown:
+            problems.append(f"{where}.kinds: unknown kind(s) {', '.join(unknown)} "
+                            f"(known: {', '.join(sorted(kinds))})")
+            continue
+        if not isinstance(spec["forms"], bool) or _nonempty_str(spec["title"]):
+            problems.append(f"{where}: title must be text and forms true or false")
+            continue
+        profiles[name] = ProfileConfig(name, spec["title"], tuple(wanted), spec["forms"])
+    return profiles
 
 
 # ---------------------------------------------------------------- sender

@@ -42,6 +42,13 @@ class Services:
         return AuditLog(self.config.state_dir / "audit.log", self.clock)
 
     @functools.cached_property
+    def printer(self):
+        """The CUPS queue in use (pycups is imported only by processes that print)."""
+        from appliance.printing import CupsPrinter
+
+        return CupsPrinter(self.config.printing.queue, options=self.config.printing.options)
+
+    @functools.cached_property
     def private_key(self) -> keys.AppliancePrivateKey:
         path = self.config.private_key_path
         return keys.parse_appliance_private_pem(keys.read_key_file(path), str(path))

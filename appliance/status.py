@@ -5,11 +5,15 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from appliance.clock import isoformat_utc
 from appliance.config import ApplianceConfig, Slot
 from appliance.freshness import freshness
 from appliance.store import Store, StoredDocument
+
+if TYPE_CHECKING:  # the report comes from the printing adapter; status only reads it
+    from appliance.printing import PrinterReport
 
 
 class State(enum.StrEnum):
@@ -55,16 +59,23 @@ class ApplianceStatus:
     state: State
     now: datetime
     kinds: dict[str, KindStatus]
+    printer: PrinterReport | None = None
 
     def to_json(self) -> dict:
-        return {
+        result = {
             "state": str(self.state),
             "now": isoformat_utc(self.now),
             "kinds": {name: kind.to_json(self.now) for name, kind in self.kinds.items()},
         }
+        if self.printer is not None:
+            result["printer"] = self.printer.to_json()
+        return result
 
 
-def compute_status(config: ApplianceConfig, store: Store, now: datetime) -> ApplianceStatus:
+def compute_status(config: ApplianceConfig, store: Store, now: datetime,
+                   printer: PrinterReport | None = None) -> ApplianceStatus:
+    """The one state of the appliance. With a printer report, a printer that cannot print
+    makes it `fault` and a job in CUPS makes it `printing`."""
     latest = store.latest_by_kind()
     grace = timedelta(minutes=config.grace_minutes)
     kinds = {}
@@ -74,7 +85,12 @@ def compute_status(config: ApplianceConfig, store: Store, now: datetime) -> Appl
                           grace)
         kinds[name] = KindStatus(name, kind.title, kind.slots, doc, fresh.stale,
                                  fresh.due_slot, fresh.next_slot)
-    return ApplianceStatus(overall_state(kinds), now, kinds)
+    state = overall_state(kinds)
+    if printer is not None and printer.blocking:
+        state = State.FAULT
+    elif printer is not None and printer.active_jobs:
+        state = State.PRINTING
+    return ApplianceStatus(state, now, kinds, printer)
 
 
 def overall_state(kinds: dict[str, KindStatus]) -> State:

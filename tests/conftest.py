@@ -27,6 +27,7 @@ from appliance.sender.outgoing import Sender
 from appliance.synthetic import make_document
 from appliance.web.server import wait_until_serving
 
+pytest_plugins = ["tests.cups_harness.fixtures"]  # private_cups, capture_queue
 BIN = Path(sys.executable).parent
 SERVER_START_TIMEOUT = 30.0
 
@@ -46,6 +47,8 @@ class Installation:
     appliance_toml: Path
     sender_toml: Path
     extra_config: str = ""
+    queue: object = None  # the capture queue (tests.cups_harness) this appliance prints to
+    cups: object = None  # the private cupsd
 
     @property
     def config(self):
@@ -71,16 +74,23 @@ class Installation:
 
     def envelope(self, kind: str = "todo", *, produced_at: datetime | None = None,
                  pages: int = 2, content: bytes | None = None, marker: str | None = None,
-                 recipient: keys.AppliancePublicKey | None = None) -> bytes:
+                 recipient: keys.AppliancePublicKey | None = None,
+                 unit: str = "Hemsjukvård Sölvesborg") -> bytes:
         produced = produced_at or datetime.now(UTC)
         if content is None:
             content = make_document(kind if kind in ("todo", "medications", "occupancy",
                                                      "relatives") else "todo",
                                     produced_at=produced, pages=pages, marker=marker)
-        entry = seal.describe_document(kind, "Hemsjukvård Sölvesborg", "Att göra-lista",
-                                       produced, content)
+        entry = seal.describe_document(kind, unit, "Att göra-lista", produced, content)
         return self.sender.seal_for([seal.Document(entry, content)],
                                     recipient or self.public_key())
+
+    def ingest(self, envelope: bytes):
+        """Ingest in-process, exactly as the web service would."""
+        from appliance.ingest import ingest
+        from appliance.services import Services
+
+        return ingest(Services(self.config), envelope, remote="test").snapshot
 
     def store_state(self) -> dict:
         """Everything that makes up the store: files with content and every index row."""
@@ -111,8 +121,16 @@ def make_installation(root: Path, extra_config: str = "") -> Installation:
 
 
 @pytest.fixture
-def installation(tmp_path: Path) -> Installation:
-    return make_installation(tmp_path)
+def installation(tmp_path: Path, private_cups, capture_queue, monkeypatch) -> Installation:
+    """An installation whose printer is a capture queue on the session's private cupsd."""
+    import cups
+
+    monkeypatch.setenv("CUPS_SERVER", private_cups.server)  # for subprocesses
+    cups.setServer(private_cups.server)  # for this process: libcups caches the server
+    inst = make_installation(tmp_path, f'[printing]\nqueue = "{capture_queue.name}"\n')
+    inst.queue = capture_queue
+    inst.cups = private_cups
+    return inst
 
 
 def free_port() -> int:

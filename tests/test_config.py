@@ -297,7 +297,7 @@ def test_unknown_section_suggests_the_close_match(tmp_path: Path) -> None:
 
 def test_unknown_section_without_close_match(tmp_path: Path) -> None:
     (problem,) = appliance_problems(tmp_path, '[printer]\nqueue = "x"\n')
-    assert problem == "printer: unknown section"
+    assert problem == "printer: unknown section (did you mean 'printing'?)"
 
 
 def test_appliance_section_in_a_sender_file_is_unknown(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -138,7 +139,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 def status(ctx: click.Context, as_json: bool) -> None:
     """Show the appliance's state and how fresh each kind of document is."""
     svc = _services(ctx)
-    result = compute_status(svc.config, svc.store, svc.clock.now())
+    result = compute_status(svc.config, svc.store, svc.clock.now(), svc.printer.report())
     if as_json:
         echo_json(result.to_json() | {"appliance": svc.config.name})
         return
@@ -149,6 +150,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
     click.echo(f"appliance: {svc.config.name}")
     click.echo(f"state: {result.state}")
+    click.echo(f"printer: {result.printer.queue or '(default)'}: {result.printer.english}")
     for name, kind in result.kinds.items():
         if kind.latest is None:
             line = "no data" + (" (STALE: expected)" if kind.expected else "")
@@ -247,6 +249,63 @@ def config_check(ctx: click.Context) -> None:
         click.echo(f"problem: {problem}", err=True)
     click.echo("config ok" if not problems else f"{len(problems)} problem(s)")
     sys.exit(1 if problems else 0)
+
+
+@main.command("print")
+@click.option("--profile", default="button", show_default=True,
+              help="What to print: button (to-do lists + forms), full, forms, or a custom one.")
+@click.option("--wait", is_flag=True, help="Exit 0 only once the job has completed.")
+@click.option("--output", type=click.Path(dir_okay=False),
+              help="Write the kit to this PDF file instead of printing (holds patient data!).")
+@click.pass_context
+def print_command(ctx: click.Context, profile: str, wait: bool, output: str | None) -> None:
+    """Print the outage kit through CUPS: cover sheet, stamped lists, blank forms."""
+    from appliance import print_service
+    from appliance.printing import PrinterUnavailable
+
+    svc = _services(ctx)
+    try:
+        if output:
+            chosen = print_service.profile_named(svc.config, profile)
+            kit = print_service.compose_kit(svc, chosen, svc.clock.now())
+            Path(output).write_bytes(kit.pdf)
+            os.chmod(output, 0o600)
+            click.echo(f"wrote {output}: {kit.summary.pages} pages ({profile})")
+            click.echo("warning: this file holds patient data; delete it when done", err=True)
+            return
+        outcome = print_service.print_kit(svc, svc.printer, profile, trigger="cli")
+    except print_service.UnknownProfile as exc:
+        raise click.UsageError(str(exc)) from None
+    except PrinterUnavailable as exc:
+        click.echo(f"not printed: {exc}", err=True)
+        sys.exit(1)
+    summary = outcome.summary
+    click.echo(f"job {outcome.job_id} accepted by {outcome.printer.queue}: {summary.pages} pages"
+               f" ({profile}); printer: {outcome.printer.english}")
+    for kind in summary.missing:
+        click.echo(f"note: no {kind} document in the store; the cover says so")
+    if wait:
+        state = svc.printer.wait(outcome.job_id, svc.config.printing.job_timeout_seconds)
+        print_service.record_job_end(svc, outcome.job_id, state)
+        click.echo(f"job {outcome.job_id}: {state}")
+        sys.exit(0 if state == "completed" else 1)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def printer(ctx: click.Context, as_json: bool) -> None:
+    """Show the CUPS queue in use, its condition and its state reasons."""
+    report = _services(ctx).printer.report()
+    if as_json:
+        echo_json(report.to_json())
+        return
+    click.echo(f"queue: {report.queue or '(CUPS default destination)'}")
+    click.echo(f"condition: {report.condition} – {report.english}")
+    click.echo(f"for nurses: {report.swedish}")
+    click.echo(f"state: {report.state}, accepting jobs: {'yes' if report.accepting else 'no'},"
+               f" active jobs: {report.active_jobs}")
+    click.echo(f"reasons: {', '.join(report.reasons) or 'none'}")
 
 
 @main.group(cls=CleanGroup)

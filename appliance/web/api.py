@@ -70,8 +70,8 @@ def _read_body_within(limit: int, svc: Services, remote: str) -> bytes:
 @bp.get("/api/v1/status")
 def get_status():
     svc = services()
-    return jsonify(compute_status(svc.config, svc.store, svc.clock.now()).to_json()
-                   | {"appliance": svc.config.name})
+    status = compute_status(svc.config, svc.store, svc.clock.now(), svc.printer.report())
+    return jsonify(status.to_json() | {"appliance": svc.config.name})
 
 
 @bp.get("/healthz")

@@ -1,6 +1,6 @@
 """pytest fixtures for the real-CUPS harness. Import them into tests/conftest.py with
 
-    from tests.cups_harness.fixtures import capture_queue, private_cups  # noqa: F401
+from tests.cups_harness.fixtures import capture_queue, private_cups  # noqa: F401
 """
 
 from __future__ import annotations

@@ -49,8 +49,13 @@ JOB_PENDING, JOB_HELD, JOB_PROCESSING, JOB_STOPPED = 3, 4, 5, 6
 JOB_CANCELED, JOB_ABORTED, JOB_COMPLETED = 7, 8, 9
 PRINTER_IDLE, PRINTER_PROCESSING, PRINTER_STOPPED = 3, 4, 5
 JOB_STATE_NAMES = {
-    3: "pending", 4: "pending-held", 5: "processing", 6: "processing-stopped",
-    7: "canceled", 8: "aborted", 9: "completed",
+    3: "pending",
+    4: "pending-held",
+    5: "processing",
+    6: "processing-stopped",
+    7: "canceled",
+    8: "aborted",
+    9: "completed",
 }
 
 _PR_SET_PDEATHSIG = 1
@@ -301,9 +306,9 @@ JobRetryInterval {self.job_retry_interval}
 JobRetryLimit {self.job_retry_limit}
 <Policy default>
   JobPrivateAccess default
-  JobPrivateValues default
+  JobPrivateValues none
   SubscriptionPrivateAccess default
-  SubscriptionPrivateValues default
+  SubscriptionPrivateValues none
   <Limit All>
     Order deny,allow
   </Limit>
@@ -444,8 +449,14 @@ JobRetryLimit {self.job_retry_limit}
             )
         return result
 
-    def lp(self, queue: str, path: os.PathLike[str] | str, *, title: str | None = None,
-           options: dict[str, str] | None = None) -> int:
+    def lp(
+        self,
+        queue: str,
+        path: os.PathLike[str] | str,
+        *,
+        title: str | None = None,
+        options: dict[str, str] | None = None,
+    ) -> int:
         """Submit a file with `lp`; returns the job id."""
         args = ["lp", "-d", queue]
         if title is not None:
@@ -487,10 +498,18 @@ JobRetryLimit {self.job_retry_limit}
         query = urllib.parse.urlencode({"fault": str(flag), "mode": mode}, safe="/")
         uri = f"capture:{out}?{query}"
         self.run(
-            "lpadmin", "-p", name, "-E", "-v", uri,
-            "-D", f"Capture queue {name} (tests)",
-            "-o", f"printer-error-policy={error_policy or self.error_policy}",
-            "-o", "printer-is-shared=false",
+            "lpadmin",
+            "-p",
+            name,
+            "-E",
+            "-v",
+            uri,
+            "-D",
+            f"Capture queue {name} (tests)",
+            "-o",
+            f"printer-error-policy={error_policy or self.error_policy}",
+            "-o",
+            "printer-is-shared=false",
         )
         queue = CaptureQueue(name, out, flag, mode, uri, self)
         self.queues[name] = queue

@@ -1,0 +1,319 @@
+"""Stamp every page of a printed document in a band along its top edge.
+
+Each page that goes into a kit says, in its margin, what it is and how old its data is:
+kind, unit, data time, print time and "page i of n". The stamp must never cover the
+document's own content, whatever the page looks like: A4 or Letter, portrait or
+landscape, /Rotate 90/180/270, a CropBox, a MediaBox that does not start at (0, 0), or
+all of those mixed in one document.
+
+How: every source page becomes a new *upright* page (no /Rotate) the size of what a
+viewer shows of it (its CropBox, clipped to the MediaBox, width and height swapped for
+/Rotate 90/270, times /UserUnit). The source page is drawn onto it as a Form XObject,
+shrunk uniformly (aspect ratio kept) just enough to free a band of `band_mm` at the top,
+and centred horizontally. The form's /BBox clips it to the visible box, so nothing the
+source's viewer would have hidden appears, and nothing can reach into the band. The
+stamp text is drawn in that band. Because the new page is upright, the stamp reads
+the same way as the content on every page.
+
+The stamps of a document are drawn with reportlab as one multi-page PDF (one page per
+source page, same sizes) and each of its pages is placed as a second Form XObject.
+
+Everything happens in memory: the document holds patient data and is never written to
+a file.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import pikepdf
+from reportlab.lib.units import mm
+from reportlab.pdfbase.pdfmetrics import stringWidth
+from reportlab.pdfgen.canvas import Canvas
+
+__all__ = ["BAND_MM", "Stamp", "append_stamped", "visible_size"]
+
+BAND_MM: float = 9.0
+"""Default height of the stamp band at the top of every page, in millimetres."""
+
+FONT = "Helvetica"
+ALERT_FONT = "Helvetica-Bold"
+FONT_SIZE = 7.75
+"""The stamp's font size in points; smaller when the text would not fit the width."""
+
+_MIN_BAND_MM = 4.0
+_MAX_BAND_FRACTION = 0.25  # the band may take at most this share of a page's height
+_SIDE_INSET = 20.0  # points between the page edge and the stamp text (~7 mm)
+_GAP_EM = 2.0  # minimum space between the left and right parts, in ems
+_BASELINE_FRACTION = 0.28  # baseline height above the band's lower edge, share of band
+_MAX_SIZE_FRACTION = 0.4  # font size at most this share of the band height
+_ROTATIONS = (0, 90, 180, 270)
+_MAX_PARENT_DEPTH = 64  # page-tree depth searched for inherited attributes
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """The text stamped on one page: `left` left-aligned, `right` right-aligned.
+
+    `alert` draws the band black with white bold text, for data too old to trust, so it
+    cannot be missed on any page.
+    """
+
+    left: str
+    right: str
+    alert: bool = False
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """Where a source page's visible area is and how it is turned to be read upright."""
+
+    box: tuple[float, float, float, float]  # visible box in the page's own space
+    rotate: int  # clockwise, one of 0/90/180/270
+    user_unit: float
+
+    @property
+    def size(self) -> tuple[float, float]:
+        x0, y0, x1, y1 = self.box
+        w, h = (x1 - x0) * self.user_unit, (y1 - y0) * self.user_unit
+        return (h, w) if self.rotate in (90, 270) else (w, h)
+
+    def matrix(self) -> tuple[float, ...]:
+        """Map the visible box onto (0, 0)-(width, height) of the upright page."""
+        x0, y0, x1, y1 = self.box
+        u = self.user_unit
+        a, b, c, d, e, f = {
+            0: (1, 0, 0, 1, -x0, -y0),
+            90: (0, -1, 1, 0, -y0, x1),  # clockwise: left edge goes to the top
+            180: (-1, 0, 0, -1, x1, y1),
+            270: (0, 1, -1, 0, y1, -x0),
+        }[self.rotate]
+        return (a * u, b * u, c * u, d * u, e * u, f * u)
+
+
+def visible_size(page: pikepdf.Page) -> tuple[float, float]:
+    """The (width, height) in points a viewer shows of `page`, after /Rotate.
+
+    That is the CropBox (clipped to the MediaBox; the MediaBox if there is no CropBox),
+    with width and height swapped for /Rotate 90 and 270, scaled by /UserUnit.
+    Raises ValueError for a page without a usable MediaBox.
+    """
+    return _geometry(page).size
+
+
+def append_stamped(
+    target: pikepdf.Pdf,
+    content: bytes,
+    stamp_for_page: Callable[[int, int], Stamp],
+    *,
+    band_mm: float = BAND_MM,
+) -> int:
+    """Append every page of the PDF `content` to `target`, upright and stamped.
+
+    `stamp_for_page(index, count)` gets the 0-based page index within this document and
+    the document's page count. Returns the number of pages appended. Nothing is written
+    to disk. If anything fails (a bad page, `stamp_for_page` raising, a band too tall
+    for a page), no page is appended and the exception propagates; ValueError for bad
+    geometry or a bad `band_mm`.
+    """
+    if not band_mm >= _MIN_BAND_MM:
+        raise ValueError(f"band_mm must be at least {_MIN_BAND_MM}, not {band_mm!r}")
+    band = band_mm * mm
+
+    # Foreign objects: pikepdf opens every Pdf with qpdf's setImmediateCopyFrom(true), so
+    # `copy_foreign` copies stream data into `target` in memory at once - including the
+    # page-to-form XObjects, whose data qpdf otherwise produces lazily from the source
+    # page. After the copies, `target` depends neither on the source Pdf nor on its
+    # BytesIO, so both are closed here (by the `with` blocks) and nothing needs to be
+    # kept alive until `target` is saved. tests/test_stamping.py checks this by saving
+    # after the source is gone.
+    with pikepdf.open(io.BytesIO(content)) as source:
+        # Annotations (form fields, comments) are not part of the page content and would
+        # be lost with the page dictionary; burn those a printer would print into it.
+        if any("/Annots" in page.obj for page in source.pages):
+            source.flatten_annotations(mode="print")
+        pages = list(source.pages)
+        count = len(pages)
+        geometries = [_geometry(page) for page in pages]
+        for number, geometry in enumerate(geometries, start=1):
+            if band > geometry.size[1] * _MAX_BAND_FRACTION:
+                raise ValueError(f"page {number} is too small for a {band_mm} mm stamp band")
+        stamps = [stamp_for_page(index, count) for index in range(count)]
+        for stamp in stamps:
+            if not isinstance(stamp, Stamp):
+                raise TypeError(f"stamp_for_page must return a Stamp, not {type(stamp)!r}")
+
+        stamp_pdf = _render_stamps([g.size for g in geometries], stamps, band)
+        with pikepdf.open(io.BytesIO(stamp_pdf)) as stamp_source:
+            new_pages = [
+                _stamped_page(target, page, geometry, stamp_page, band)
+                for page, geometry, stamp_page in zip(
+                    pages, geometries, stamp_source.pages, strict=True
+                )
+            ]
+    # Only now change the page list, so that a failure above leaves `target`'s pages as
+    # they were (objects copied so far are unreferenced and not written on save).
+    for page in new_pages:
+        target.pages.append(page)
+    return count
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+def _geometry(page: pikepdf.Page) -> _Geometry:
+    media = _rectangle(_inherited(page.obj, "/MediaBox"))
+    if media is None:
+        raise ValueError("page has no usable MediaBox")
+    box = media
+    crop = _rectangle(_inherited(page.obj, "/CropBox"))
+    if crop is not None:
+        clipped = (
+            max(crop[0], media[0]),
+            max(crop[1], media[1]),
+            min(crop[2], media[2]),
+            min(crop[3], media[3]),
+        )
+        if clipped[0] < clipped[2] and clipped[1] < clipped[3]:
+            box = clipped  # a CropBox wholly outside the MediaBox is ignored
+    return _Geometry(
+        box=box,
+        rotate=_rotation(_inherited(page.obj, "/Rotate")),
+        user_unit=_user_unit(page.obj.get("/UserUnit")),
+    )
+
+
+def _inherited(obj: pikepdf.Object, key: str) -> pikepdf.Object | None:
+    """`key` of a page dictionary, or inherited from its page-tree ancestors."""
+    node: pikepdf.Object | None = obj
+    for _ in range(_MAX_PARENT_DEPTH):
+        if not isinstance(node, pikepdf.Dictionary):
+            return None
+        if key in node:
+            return node[key]
+        node = node.get("/Parent")
+    return None
+
+
+def _rectangle(value: pikepdf.Object | None) -> tuple[float, float, float, float] | None:
+    """A PDF rectangle, normalised to (llx, lly, urx, ury); None if absent or unusable."""
+    if not isinstance(value, pikepdf.Array) or len(value) != 4:
+        return None
+    try:
+        x0, y0, x1, y1 = (float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    left, right = sorted((x0, x1))
+    bottom, top = sorted((y0, y1))
+    if not (right > left and top > bottom):
+        return None
+    return (left, bottom, right, top)
+
+
+def _rotation(value: pikepdf.Object | None) -> int:
+    """/Rotate normalised to 0/90/180/270 (-90 is 270, 450 is 90); nonsense is 0."""
+    try:
+        degrees = int(value) if value is not None else 0
+    except (TypeError, ValueError):
+        return 0
+    degrees %= 360
+    return degrees if degrees in _ROTATIONS else 0
+
+
+def _user_unit(value: pikepdf.Object | None) -> float:
+    try:
+        unit = float(value) if value is not None else 1.0
+    except (TypeError, ValueError):
+        return 1.0
+    return unit if unit > 0 else 1.0
+
+
+# --------------------------------------------------------------------------- pages
+
+
+def _stamped_page(
+    target: pikepdf.Pdf,
+    page: pikepdf.Page,
+    geometry: _Geometry,
+    stamp_page: pikepdf.Page,
+    band: float,
+) -> pikepdf.Page:
+    width, height = geometry.size
+    # qpdf's getFormXObjectForPage: the page's coalesced content and its /Resources (and
+    # /Group) as a Form XObject. Its handle_transformations would put /Rotate and
+    # /UserUnit into /Matrix, but based on the TrimBox (not the CropBox the page is
+    # shown with) and ignoring where that box starts, leaving the offset to its own
+    # placement code; so /BBox and /Matrix are set here, from the visible box.
+    form = page.as_form_xobject(handle_transformations=False)
+    pass
+    form.Matrix = pikepdf.Array([_real(v) for v in geometry.matrix()])
+    form = target.copy_foreign(form)
+    stamp = target.copy_foreign(stamp_page.as_form_xobject(handle_transformations=False))
+
+    # After /Matrix the form covers (0, 0)-(width, height); shrink it so that its top
+    # meets the band, keep its bottom edge, and centre it horizontally.
+    scale = (height - band) / height
+    offset_x = (width - width * scale) / 2
+    placement = " ".join(_num(v) for v in (scale, 0, 0, scale, offset_x, 0))
+    contents = f"q {placement} cm /Page Do Q\nq /Stamp Do Q\n".encode("ascii")
+    new_page = pikepdf.Dictionary(
+        Type=pikepdf.Name.Page,
+        MediaBox=pikepdf.Array([0, 0, _real(width), _real(height)]),
+        Resources=pikepdf.Dictionary(XObject=pikepdf.Dictionary(Page=form, Stamp=stamp)),
+        Contents=target.make_stream(contents),
+    )
+    return pikepdf.Page(target.make_indirect(new_page))
+
+
+def _real(value: float) -> float | int:
+    rounded = round(value, 4)
+    return int(rounded) if rounded == int(rounded) else rounded
+
+
+def _num(value: float) -> str:
+    text = f"{value:.6f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+# --------------------------------------------------------------------------- stamps
+
+
+def _render_stamps(
+    sizes: Sequence[tuple[float, float]], stamps: Sequence[Stamp], band: float
+) -> bytes:
+    """One PDF page per stamp, each the size of its page, with the text in the band."""
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, pagesize=sizes[0], invariant=1, pageCompression=0)
+    for (width, height), stamp in zip(sizes, stamps, strict=True):
+        canvas.setPageSize((width, height))
+        font = ALERT_FONT if stamp.alert else FONT
+        if stamp.alert:
+            canvas.setFillGray(0)
+            canvas.rect(0, height - band, width, band, stroke=0, fill=1)
+            canvas.setFillGray(1)
+        else:
+            canvas.setFillGray(0)
+        inset = min(_SIDE_INSET, width * 0.05)
+        size = _font_size(stamp, font, width - 2 * inset, band)
+        baseline = height - band + band * _BASELINE_FRACTION
+        canvas.setFont(font, size)
+        if stamp.left:
+            canvas.drawString(inset, baseline, stamp.left)
+        if stamp.right:
+            canvas.drawRightString(width - inset, baseline, stamp.right)
+        canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()
+
+
+def _font_size(stamp: Stamp, font: str, available: float, band: float) -> float:
+    """FONT_SIZE, or smaller so that left, a gap and right fit on one line."""
+    size = min(FONT_SIZE, band * _MAX_SIZE_FRACTION)
+    ems = stringWidth(stamp.left, font, 1) + stringWidth(stamp.right, font, 1)
+    if stamp.left and stamp.right:
+        ems += _GAP_EM
+    if ems > 0 and size * ems > available:
+        size = available / ems * 0.999  # a hair less, against rounding in the PDF
+    return size
