@@ -1,7 +1,9 @@
-"""The README's demo: an appliance and a sender in ./demo-run, fictional lists pushed to it.
+"""The README's demo: an appliance and a sender in ./demo-run, fictional lists pushed to it,
+and the outage kit printed to a capture printer whose output lands in ./demo-run/*.pdf.
 
-Everything runs as the current user on 127.0.0.1, with the same commands IT would use.
-Later parts of the project (printing, the button) extend this same script.
+Everything runs as the current user on 127.0.0.1, with the same commands IT would use. The
+printer is a private cupsd with a capture backend (the test suite's, so run the demo from
+a source checkout: `./scripts/demo`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from appliance.synthetic import make_document
 from appliance.web.server import wait_until_serving
+from tests.cups_harness.harness import PrivateCups
 
 BIN = Path(sys.executable).parent
 LISTS = [  # kind, pages, hours before now that the record system produced it
@@ -60,11 +63,20 @@ def main() -> None:
     url = f"http://127.0.0.1:{args.port}"
     sender("appliances", "add", "jourrum", url, str(root / "appliance.pub"))
 
+    with PrivateCups() as cupsd:
+        _run_with_printer(root, cupsd, appliance, sender, appliance_toml, url, args.port)
+
+
+def _run_with_printer(root, cupsd, appliance, sender, appliance_toml, url, port) -> None:
+    queue = cupsd.add_capture_queue("reservskrivare")
+    os.environ["CUPS_SERVER"] = cupsd.server  # the appliance's CUPS is the private one
+    with open(appliance_toml, "a", encoding="utf-8") as config:
+        config.write(f'\n[printing]\nqueue = "{queue.name}"\n')
     _step(f"Start the appliance's web service on {url}")
     log = open(root / "server.log", "wb")  # noqa: SIM115 - closed when the server stops
     server = subprocess.Popen(
         [str(BIN / "appliance"), "--config", str(appliance_toml), "serve", "--host",
-         "127.0.0.1", "--port", str(args.port)],
+         "127.0.0.1", "--port", str(port)],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
@@ -94,9 +106,20 @@ def main() -> None:
         _step("The same status as JSON: GET /api/v1/status")
         with urllib.request.urlopen(url + "/api/v1/status", timeout=10) as response:
             print(json.dumps(json.load(response), indent=2, ensure_ascii=False))
-        _step("Who sent what, what was refused: the audit log")
+        _step("The outage: print the kit (what the button will do) to the capture printer")
+        appliance("printer")
+        kits = []
+        for profile in ("button", "full"):
+            appliance("print", "--profile", profile, "--wait")  # completed = captured
+            kit = root / f"kit-{profile}.pdf"
+            shutil.copyfile(queue.captured()[-1].path, kit)
+            kits.append(kit)
+        _step("Who sent what, what was refused, what was printed: the audit log")
         appliance("audit", "verify")
         print(f"\nDemo installation: {root}\n(server log: {root / 'server.log'})")
+        print("\nOpen the printed kits (fictional data):")
+        for kit in kits:
+            print(f"  {kit}")
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.pid, signal.SIGTERM)

@@ -419,6 +419,10 @@ def test_cropbox_is_what_is_shown_and_what_is_kept(rotate):
         # the right. (Not wider or taller than the MediaBox: poppler then ignores that
         # side of the CropBox instead of clipping it to the MediaBox as the spec says.)
         page.obj.CropBox = [x0 + 30, y0 - 20, x1 + 10, y1 - 100]
+        # A viewer shows the CropBox, not the TrimBox (which qpdf's page-to-form uses).
+        page.obj.TrimBox = [x0 + 100, y0 + 100, x1 - 100, y1 - 200]
+        # Ink outside the MediaBox but inside the CropBox is not shown either.
+        page.contents_add(f"0 g {x1 + 1} {y0 + 50} 8 600 re f".encode())
         crop_w, crop_h = x1 - x0 - 30, y1 - y0 - 100
         expected = (crop_h, crop_w) if rotate in (90, 270) else (crop_w, crop_h)
         assert visible_size(page) == pytest.approx(expected)
