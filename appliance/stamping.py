@@ -247,7 +247,7 @@ def _stamped_page(
     # shown with) and ignoring where that box starts, leaving the offset to its own
     # placement code; so /BBox and /Matrix are set here, from the visible box.
     form = page.as_form_xobject(handle_transformations=False)
-    pass
+    form.BBox = pikepdf.Array([_real(v) for v in geometry.box])
     form.Matrix = pikepdf.Array([_real(v) for v in geometry.matrix()])
     form = target.copy_foreign(form)
     stamp = target.copy_foreign(stamp_page.as_form_xobject(handle_transformations=False))
