@@ -98,6 +98,27 @@ class PrintingConfig:
 
 
 @dataclass(frozen=True)
+class PanelConfig:
+    """The physical button and status LED (`appliance panel`)."""
+
+    pin_factory: str | None = None  # gpiozero pin factory; None: GPIOZERO_PIN_FACTORY/auto
+    button_pin: int = 17
+    pull_up: bool = True  # button wired between the pin and ground
+    bounce_seconds: float = 0.05
+    hold_seconds: float = 2.0  # a press this long prints the `full` profile
+    led: str = "rgb"  # rgb (red, green, blue pins), two (red, green) or single
+    led_pins: tuple[int, ...] = (22, 23, 24)
+    led_active_high: bool = True
+    poll_seconds: float = 1.0  # how often state is recomputed; LED changes within 2 s
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    webhook_url: str | None = None  # JSON POST on missed slots and recoveries
+    timeout_seconds: int = 10
+
+
+@dataclass(frozen=True)
 class ApplianceConfig:
     source: Path
     name: str
@@ -116,6 +137,8 @@ class ApplianceConfig:
     grace_minutes: int
     kinds: dict[str, KindConfig] = field(default_factory=dict)
     printing: PrintingConfig = field(default_factory=lambda: PrintingConfig())
+    panel: PanelConfig = field(default_factory=PanelConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
     @property
     def keys_dir(self) -> Path:
@@ -131,6 +154,41 @@ class ApplianceConfig:
 
 
 @dataclass(frozen=True)
+class OutboxRule:
+    """Export files whose name matches `glob` are documents of `kind`."""
+
+    glob: str
+    kind: str
+    unit: str | None = None  # default: sender.unit
+    title: str | None = None  # default: the kind's Swedish title
+
+
+@dataclass(frozen=True)
+class OutboxConfig:
+    dir: Path | None = None  # None: no outbox watching (push by hand only)
+    stable_seconds: float = 5.0  # unchanged this long = completely written
+    poll_seconds: float = 2.0
+    after_delivery: str = "keep"  # or "delete" once every appliance accepted it
+    rules: tuple[OutboxRule, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """When exports are expected on this PC (missing-export warnings)."""
+
+    slots: tuple[Slot, ...] = (Slot(7, 0), Slot(14, 30))
+    grace_minutes: int = 30
+    required_kinds: tuple[str, ...] = ("todo",)
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Stockholm"))
+
+
+@dataclass(frozen=True)
+class SenderAlertsConfig:
+    webhook_url: str | None = None
+    undelivered_warn_minutes: int = 60  # `status` exits non-zero past this
+
+
+@dataclass(frozen=True)
 class SenderConfig:
     source: Path
     name: str
@@ -138,6 +196,11 @@ class SenderConfig:
     appliances_dir: Path
     unit: str  # default organisational unit written into each document's manifest entry
     push_timeout_seconds: int
+    retry_initial_seconds: float = 30.0
+    retry_max_seconds: float = 1800.0
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    alerts: SenderAlertsConfig = field(default_factory=SenderAlertsConfig)
 
     @property
     def private_key_path(self) -> Path:
@@ -216,6 +279,37 @@ def _int_range(low: int, high: int) -> Callable[[Any], str | None]:
     return check
 
 
+def _number_range(low: float, high: float) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return "expected a number"
+        return None if low <= value <= high else f"expected {low}..{high}"
+
+    return check
+
+
+def _bool(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "expected true or false"
+
+
+def _optional_url(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "expected text"
+    return None if value == "" or re.match(r"https?://[^/\s]+", value) else \
+        "expected an http:// or https:// URL, or empty"
+
+
+def _slot_list(value: Any) -> str | None:
+    if isinstance(value, list) and all(isinstance(s, str) and _SLOT.fullmatch(s)
+                                       for s in value):
+        return None
+    return 'expected a list of "HH:MM" times'
+
+
+def _parse_slots(slots: list[str]) -> tuple[Slot, ...]:
+    return tuple(sorted({Slot(int(s[:2]), int(s[3:])) for s in slots}))
+
+
 def _one_of(choices) -> Callable[[Any], str | None]:
     return lambda value: None if value in choices else f"expected one of {', '.join(choices)}"
 
@@ -280,6 +374,13 @@ def load_appliance_config(path: Path | str) -> ApplianceConfig:
     kind_table = data.get("kinds", {})
     named_kinds = set(DEFAULT_KINDS) | set(kind_table if isinstance(kind_table, dict) else ())
     printing = _read_printing(r, data.get("profiles", {}), named_kinds)
+    panel = _read_panel(r)
+    alerts = AlertsConfig(
+        webhook_url=r.get("alerts", "webhook_url", "", _optional_url,
+                          "must be where missed-slot alerts are POSTed") or None,
+        timeout_seconds=r.get("alerts", "timeout_seconds", 10, _int_range(1, 300),
+                              "must be seconds to wait for the webhook"),
+    )
     r.check_unknown(extra_sections={"kinds", "profiles"})
     if r.problems:
         raise ConfigError(path, r.problems)
@@ -289,6 +390,7 @@ def load_appliance_config(path: Path | str) -> ApplianceConfig:
         web_timeout_seconds=timeout, max_snapshot_bytes=max_mb * MIB,
         free_space_reserve_bytes=reserve_mb * MIB, keep_per_kind=keep, max_age_days=max_age,
         timezone=ZoneInfo(tz_name), grace_minutes=grace, kinds=kinds, printing=printing,
+        panel=panel, alerts=alerts,
     )
 
 
@@ -331,9 +433,41 @@ def _read_kinds(table: Any, problems: list[str]) -> dict[str, KindConfig]:
             problems.append(f"kinds.{name}.slots: must be a list of \"HH:MM\" times, "
                             f"got {slots!r}")
             continue
-        parsed = sorted({Slot(int(s[:2]), int(s[3:])) for s in slots})
-        kinds[name] = KindConfig(name, title, tuple(parsed))
+        kinds[name] = KindConfig(name, title, _parse_slots(slots))
     return kinds
+
+
+LED_WIRINGS = {"rgb": 3, "two": 2, "single": 1}  # wiring -> number of pins
+PIN_FACTORIES = ("", "mock", "lgpio", "rpigpio", "pigpio", "native")
+
+
+def _read_panel(r: _Reader) -> PanelConfig:
+    default = PanelConfig()
+    led = r.get("panel", "led", default.led, _one_of(list(LED_WIRINGS)),
+                "must name the LED wiring")
+    pins = r.get("panel", "led_pins", list(default.led_pins)[: LED_WIRINGS[led]],
+                 lambda v: None if isinstance(v, list) and len(v) == LED_WIRINGS[led] and all(
+                     isinstance(p, int) and not isinstance(p, bool) and 0 <= p <= 53 for p in v)
+                 else f"expected {LED_WIRINGS[led]} GPIO number(s) for led = {led!r}",
+                 "must list the LED's GPIO pins (BCM numbers)")
+    factory = r.get("panel", "pin_factory", "", _one_of(PIN_FACTORIES),
+                    "must name a gpiozero pin factory, or be empty for the default")
+    return PanelConfig(
+        pin_factory=factory or None,
+        button_pin=r.get("panel", "button_pin", default.button_pin, _int_range(0, 53),
+                         "must be the button's GPIO pin (BCM number)"),
+        pull_up=r.get("panel", "pull_up", default.pull_up, _bool,
+                      "must say whether the button pulls the pin to ground"),
+        bounce_seconds=float(r.get("panel", "bounce_seconds", default.bounce_seconds,
+                                   _number_range(0, 1), "must be seconds of debounce")),
+        hold_seconds=float(r.get("panel", "hold_seconds", default.hold_seconds,
+                                 _number_range(0.5, 30), "must be seconds of a long press")),
+        led=led, led_pins=tuple(pins),
+        led_active_high=r.get("panel", "led_active_high", default.led_active_high, _bool,
+                              "must say whether a high pin lights the LED"),
+        poll_seconds=float(r.get("panel", "poll_seconds", default.poll_seconds,
+                                 _number_range(0.1, 2), "must be seconds between checks")),
+    )
 
 
 _FORM_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
@@ -407,8 +541,73 @@ def load_sender_config(path: Path | str) -> SenderConfig:
                  "must be the unit named on printed sheets")
     timeout = r.get("push", "timeout_seconds", 60, _int_range(1, 3600),
                     "must be seconds to wait for an appliance")
+    retry_initial = r.get("push", "retry_initial_seconds", 30, _number_range(1, 3600),
+                          "must be seconds before the first retry")
+    retry_max = r.get("push", "retry_max_seconds", 1800, _number_range(1, 86400),
+                      "must be the longest wait between retries, in seconds")
+    outbox = _read_outbox(r)
+    schedule = ScheduleConfig(
+        slots=_parse_slots(r.get("schedule", "slots", ["07:00", "14:30"], _slot_list,
+                                 "must list the times exports are expected")),
+        grace_minutes=r.get("schedule", "grace_minutes", 30, _int_range(0, 24 * 60),
+                            "must be minutes after a slot before an export is missing"),
+        required_kinds=tuple(r.get("schedule", "required_kinds", ["todo"],
+                                   lambda v: None if isinstance(v, list) and all(
+                                       isinstance(k, str) for k in v) else "expected a list",
+                                   "must list the kinds expected at every slot")),
+        timezone=ZoneInfo(r.get("schedule", "timezone", "Europe/Stockholm", _valid_timezone,
+                                "must be an IANA time zone such as Europe/Stockholm")),
+    )
+    alerts = SenderAlertsConfig(
+        webhook_url=r.get("alerts", "webhook_url", "", _optional_url,
+                          "must be where missing-export alerts are POSTed") or None,
+        undelivered_warn_minutes=r.get("alerts", "undelivered_warn_minutes", 60,
+                                       _int_range(1, 7 * 24 * 60),
+                                       "must be minutes a file may wait undelivered"),
+    )
     r.check_unknown(extra_sections=set())
     if r.problems:
         raise ConfigError(path, r.problems)
     return SenderConfig(source=path, name=name, state_dir=state_dir,
-                        appliances_dir=appliances_dir, unit=unit, push_timeout_seconds=timeout)
+                        appliances_dir=appliances_dir, unit=unit, push_timeout_seconds=timeout,
+                        retry_initial_seconds=float(retry_initial),
+                        retry_max_seconds=float(retry_max), outbox=outbox, schedule=schedule,
+                        alerts=alerts)
+
+
+def _read_outbox(r: _Reader) -> OutboxConfig:
+    directory = r.get("outbox", "dir", "", lambda v: None if isinstance(v, str) else
+                      "expected text", "must be the folder exports land in, or empty")
+    rules = r.get("outbox", "rules", [], _outbox_rules_problem,
+                  "must be [[outbox.rules]] tables with glob and kind")
+    return OutboxConfig(
+        dir=r.path("outbox", "dir", directory) if directory else None,
+        stable_seconds=float(r.get("outbox", "stable_seconds", 5, _number_range(0, 3600),
+                                   "must be seconds a file must stay unchanged")),
+        poll_seconds=float(r.get("outbox", "poll_seconds", 2, _number_range(0.1, 600),
+                                 "must be seconds between looks at the outbox")),
+        after_delivery=r.get("outbox", "after_delivery", "keep", _one_of(["keep", "delete"]),
+                             "must say what happens to a delivered export"),
+        rules=tuple(OutboxRule(glob=rule["glob"], kind=rule["kind"], unit=rule.get("unit"),
+                               title=rule.get("title")) for rule in rules),
+    )
+
+
+def _outbox_rules_problem(value: Any) -> str | None:
+    if not isinstance(value, list):
+        return "expected [[outbox.rules]] tables"
+    for number, rule in enumerate(value, start=1):
+        if not isinstance(rule, dict):
+            return f"rule {number} is not a table"
+        extra = rule.keys() - {"glob", "kind", "unit", "title"}
+        if extra:
+            return f"rule {number} has unknown key(s) {', '.join(sorted(extra))}"
+        for key in ("glob", "kind"):
+            if _nonempty_str(rule.get(key)):
+                return f"rule {number} needs {key}"
+        if not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", rule["kind"]):
+            return f"rule {number}: kind {rule['kind']!r} is not a valid kind name"
+        for key in ("unit", "title"):
+            if key in rule and _nonempty_str(rule[key]):
+                return f"rule {number}: {key} must be non-empty text"
+    return None
