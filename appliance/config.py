@@ -106,6 +106,7 @@ class PanelConfig:
     pull_up: bool = True  # button wired between the pin and ground
     bounce_seconds: float = 0.05
     hold_seconds: float = 2.0  # a press this long prints the `full` profile
+    repeat_guard_seconds: float = 15.0  # presses this soon after a kit started are ignored
     led: str = "rgb"  # rgb (red, green, blue pins), two (red, green) or single
     led_pins: tuple[int, ...] = (22, 23, 24)
     led_active_high: bool = True
@@ -462,6 +463,9 @@ def _read_panel(r: _Reader) -> PanelConfig:
                                    _number_range(0, 1), "must be seconds of debounce")),
         hold_seconds=float(r.get("panel", "hold_seconds", default.hold_seconds,
                                  _number_range(0.5, 30), "must be seconds of a long press")),
+        repeat_guard_seconds=float(r.get(
+            "panel", "repeat_guard_seconds", default.repeat_guard_seconds, _number_range(0, 600),
+            "must be seconds after a kit during which presses are ignored")),
         led=led, led_pins=tuple(pins),
         led_active_high=r.get("panel", "led_active_high", default.led_active_high, _bool,
                               "must say whether a high pin lights the LED"),

@@ -9,10 +9,10 @@ refusal is audited with its reason code and nothing of the payload.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from appliance import seal
 from appliance.pdf import UnreadablePdf, count_pages
+from appliance.retention import apply_retention
 from appliance.services import Services
 from appliance.store import SequenceNotNewer, StoredSnapshot
 
@@ -99,10 +99,4 @@ def ingest(services: Services, body: bytes, remote: str) -> Outcome:
         bytes=len(body),
         documents=[{"kind": d.kind, "unit": d.unit, "pages": d.pages} for d in snapshot.documents],
     )
-    retained_away = services.store.apply_retention(
-        config.keep_per_kind, timedelta(days=config.max_age_days)
-    )
-    for gone in retained_away:
-        services.audit.append("retention_deleted", snapshot=gone.id, sender=gone.sender,
-                              kinds=sorted({d.kind for d in gone.documents}))
-    return Outcome(snapshot, retained_away)
+    return Outcome(snapshot, apply_retention(services))

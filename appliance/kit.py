@@ -104,7 +104,7 @@ def compose(profile: ProfileConfig, documents: list[KitDocument], missing: dict[
         kit.pages.extend(sources[-1].pages)
     out = io.BytesIO()
     kit.docinfo["/Title"] = f"Reservutskrift {profile.name}"  # no patient data in metadata
-    kit.save(out)
+    kit.save(out, min_version="1.7")  # pikepdf.new() alone would claim PDF 1.3
     for source in sources:
         source.close()
     summary = KitSummary(

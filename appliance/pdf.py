@@ -32,7 +32,9 @@ def count_pages(content: bytes) -> int:
             if pages == 0:
                 raise UnreadablePdf("has no pages")
             for page in pdf.pages:
-                page.mediabox  # noqa: B018 - raises on a page without a usable size
+                x0, y0, x1, y1 = (float(v) for v in page.mediabox)
+                if x1 - x0 <= 0 or y1 - y0 <= 0:
+                    raise UnreadablePdf("has a page without a size (empty MediaBox)")
                 _decode_contents(page.obj.get("/Contents"))
             if pdf.get_warnings():
                 raise UnreadablePdf("is damaged (truncated or corrupt; it had to be repaired)")

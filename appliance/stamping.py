@@ -12,8 +12,9 @@ viewer shows of it (its CropBox, clipped to the MediaBox, width and height swapp
 shrunk uniformly (aspect ratio kept) just enough to free a band of `band_mm` at the top,
 and centred horizontally. The form's /BBox clips it to the visible box, so nothing the
 source's viewer would have hidden appears, and nothing can reach into the band. The
-stamp text is drawn in that band. Because the new page is upright, the stamp reads
-the same way as the content on every page.
+stamp text is drawn in that band, always upright on the page as shown; the content
+keeps the orientation a viewer shows it in (a page with /Rotate 90 whose text runs
+sideways still runs sideways, under an upright stamp).
 
 The stamps of a document are drawn with reportlab as one multi-page PDF (one page per
 source page, same sizes) and each of its pages is placed as a second Form XObject.
@@ -24,6 +25,7 @@ a file.
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,7 +46,8 @@ FONT_SIZE = 7.75
 """The stamp's font size in points; smaller when the text would not fit the width."""
 
 _MIN_BAND_MM = 4.0
-_MAX_BAND_FRACTION = 0.25  # the band may take at most this share of a page's height
+_MAX_BAND_MM = 30.0
+_MAX_BAND_FRACTION = 0.25  # on a tiny page the band is cut to this share of its height
 _SIDE_INSET = 20.0  # points between the page edge and the stamp text (~7 mm)
 _GAP_EM = 2.0  # minimum space between the left and right parts, in ems
 _BASELINE_FRACTION = 0.28  # baseline height above the band's lower edge, share of band
@@ -114,13 +117,18 @@ def append_stamped(
 
     `stamp_for_page(index, count)` gets the 0-based page index within this document and
     the document's page count. Returns the number of pages appended. Nothing is written
-    to disk. If anything fails (a bad page, `stamp_for_page` raising, a band too tall
-    for a page), no page is appended and the exception propagates; ValueError for bad
-    geometry or a bad `band_mm`.
+    to disk.
+
+    `band_mm` (4-30 mm, else ValueError) is the height of the stamp band; on a page so
+    small that the band would take more than a quarter of its height, the band is that
+    quarter (and the text smaller). If anything fails (an unreadable PDF, a page without
+    a usable MediaBox, `stamp_for_page` raising), no page is appended and the exception
+    propagates.
     """
-    if not band_mm >= _MIN_BAND_MM:
-        raise ValueError(f"band_mm must be at least {_MIN_BAND_MM}, not {band_mm!r}")
-    band = band_mm * mm
+    if not _MIN_BAND_MM <= band_mm <= _MAX_BAND_MM:
+        raise ValueError(
+            f"band_mm must be between {_MIN_BAND_MM} and {_MAX_BAND_MM}, not {band_mm!r}"
+        )
 
     # Foreign objects: pikepdf opens every Pdf with qpdf's setImmediateCopyFrom(true), so
     # `copy_foreign` copies stream data into `target` in memory at once - including the
@@ -130,27 +138,32 @@ def append_stamped(
     # kept alive until `target` is saved. tests/test_stamping.py checks this by saving
     # after the source is gone.
     with pikepdf.open(io.BytesIO(content)) as source:
-        # Annotations (form fields, comments) are not part of the page content and would
-        # be lost with the page dictionary; burn those a printer would print into it.
+        # Annotations (filled-in form fields, comments) are not part of the page content
+        # and would be lost with the page dictionary; burn those a printer would print
+        # into it. Form fields whose look is left to the viewer (NeedAppearances) get
+        # appearance streams first, or qpdf would skip them. That generator is best
+        # effort: if it fails, the fields that have appearances are still flattened.
         if any("/Annots" in page.obj for page in source.pages):
+            with contextlib.suppress(pikepdf.PdfError):
+                source.generate_appearance_streams()
             source.flatten_annotations(mode="print")
         pages = list(source.pages)
         count = len(pages)
+        if count == 0:
+            return 0
         geometries = [_geometry(page) for page in pages]
-        for number, geometry in enumerate(geometries, start=1):
-            if band > geometry.size[1] * _MAX_BAND_FRACTION:
-                raise ValueError(f"page {number} is too small for a {band_mm} mm stamp band")
+        bands = [min(band_mm * mm, g.size[1] * _MAX_BAND_FRACTION) for g in geometries]
         stamps = [stamp_for_page(index, count) for index in range(count)]
         for stamp in stamps:
             if not isinstance(stamp, Stamp):
                 raise TypeError(f"stamp_for_page must return a Stamp, not {type(stamp)!r}")
 
-        stamp_pdf = _render_stamps([g.size for g in geometries], stamps, band)
+        stamp_pdf = _render_stamps([g.size for g in geometries], stamps, bands)
         with pikepdf.open(io.BytesIO(stamp_pdf)) as stamp_source:
             new_pages = [
                 _stamped_page(target, page, geometry, stamp_page, band)
-                for page, geometry, stamp_page in zip(
-                    pages, geometries, stamp_source.pages, strict=True
+                for page, geometry, stamp_page, band in zip(
+                    pages, geometries, stamp_source.pages, bands, strict=True
                 )
             ]
     # Only now change the page list, so that a failure above leaves `target`'s pages as
@@ -281,13 +294,14 @@ def _num(value: float) -> str:
 
 
 def _render_stamps(
-    sizes: Sequence[tuple[float, float]], stamps: Sequence[Stamp], band: float
+    sizes: Sequence[tuple[float, float]], stamps: Sequence[Stamp], bands: Sequence[float]
 ) -> bytes:
     """One PDF page per stamp, each the size of its page, with the text in the band."""
     buffer = io.BytesIO()
     canvas = Canvas(buffer, pagesize=sizes[0], invariant=1, pageCompression=0)
-    for (width, height), stamp in zip(sizes, stamps, strict=True):
+    for (width, height), stamp, band in zip(sizes, stamps, bands, strict=True):
         canvas.setPageSize((width, height))
+        left, right = _one_line(stamp.left), _one_line(stamp.right)
         font = ALERT_FONT if stamp.alert else FONT
         if stamp.alert:
             canvas.setFillGray(0)
@@ -296,23 +310,28 @@ def _render_stamps(
         else:
             canvas.setFillGray(0)
         inset = min(_SIDE_INSET, width * 0.05)
-        size = _font_size(stamp, font, width - 2 * inset, band)
+        size = _font_size(left, right, font, width - 2 * inset, band)
         baseline = height - band + band * _BASELINE_FRACTION
         canvas.setFont(font, size)
-        if stamp.left:
-            canvas.drawString(inset, baseline, stamp.left)
-        if stamp.right:
-            canvas.drawRightString(width - inset, baseline, stamp.right)
+        if left:
+            canvas.drawString(inset, baseline, left)
+        if right:
+            canvas.drawRightString(width - inset, baseline, right)
         canvas.showPage()
     canvas.save()
     return buffer.getvalue()
 
 
-def _font_size(stamp: Stamp, font: str, available: float, band: float) -> float:
+def _one_line(text: str) -> str:
+    """Line breaks, tabs and runs of spaces as single spaces: the stamp is one line."""
+    return " ".join(text.split())
+
+
+def _font_size(left: str, right: str, font: str, available: float, band: float) -> float:
     """FONT_SIZE, or smaller so that left, a gap and right fit on one line."""
     size = min(FONT_SIZE, band * _MAX_SIZE_FRACTION)
-    ems = stringWidth(stamp.left, font, 1) + stringWidth(stamp.right, font, 1)
-    if stamp.left and stamp.right:
+    ems = stringWidth(left, font, 1) + stringWidth(right, font, 1)
+    if left and right:
         ems += _GAP_EM
     if ems > 0 and size * ems > available:
         size = available / ems * 0.999  # a hair less, against rounding in the PDF

@@ -239,7 +239,8 @@ class Store:
             rows = db.execute(
                 "SELECT d.*, s.sender, s.received_at FROM documents d "
                 "JOIN snapshots s ON s.id = d.snapshot_id "
-                "ORDER BY d.produced_at DESC, s.received_at DESC, d.snapshot_id DESC, d.position"
+                # rowid = arrival order, finer than received_at's whole seconds
+                "ORDER BY d.produced_at DESC, s.rowid DESC, d.position"
             ).fetchall()
         return [_document(row) for row in rows]
 
@@ -249,7 +250,7 @@ class Store:
         for doc in self.documents():
             by_snapshot.setdefault(doc.snapshot_id, []).append(doc)
         with self._connect() as db:
-            rows = db.execute("SELECT * FROM snapshots ORDER BY received_at DESC, id DESC")
+            rows = db.execute("SELECT * FROM snapshots ORDER BY rowid DESC")
             return [_snapshot(row, by_snapshot.get(row["id"], [])) for row in rows]
 
     def snapshot(self, snapshot_id: str) -> StoredSnapshot:

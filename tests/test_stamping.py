@@ -96,14 +96,14 @@ def page_info(pdf: bytes) -> list[tuple[float, float, int]]:
 
 
 def text(pdf: bytes, page: int, *args: str) -> str:
-    return poppler("pdftotext", pdf, "-enc", "UTF-8", "-f", str(page), "-l", str(page), *args
-                   ).decode()
+    options = ("-enc", "UTF-8", "-f", str(page), "-l", str(page), *args)
+    return poppler("pdftotext", pdf, *options).decode()
 
 
-def band_text(pdf: bytes, page: int, width: float) -> str:
+def band_text(pdf: bytes, page: int, width: float, band: float = BAND) -> str:
     """The text pdftotext -layout finds in the band alone, whitespace collapsed."""
     cropped = text(pdf, page, "-layout", "-x", "0", "-y", "0", "-W", str(math.ceil(width)),
-                   "-H", str(math.floor(BAND)))
+                   "-H", str(math.floor(band)))
     return " ".join(cropped.split())
 
 
@@ -148,7 +148,10 @@ class Bitmap:
 
 
 def render(pdf: bytes, page: int, dpi: int = DPI) -> Bitmap:
-    pgm = poppler("pdftoppm", pdf, "-cropbox", "-gray", "-r", str(dpi), "-f", str(page), "-l", str(page))
+    # -cropbox: show what a viewer shows (pdftoppm renders the MediaBox by default).
+    pgm = poppler(
+        "pdftoppm", pdf, "-cropbox", "-gray", "-r", str(dpi), "-f", str(page), "-l", str(page)
+    )
     match = re.match(rb"P5\s+(\d+)\s+(\d+)\s+255\s", pgm)
     assert match is not None, pgm[:40]
     width, height = int(match.group(1)), int(match.group(2))
@@ -161,7 +164,7 @@ def render(pdf: bytes, page: int, dpi: int = DPI) -> Bitmap:
 
 
 def check_page(source: bytes, out: bytes, page: int, size: tuple[float, float],
-               stamp: Stamp) -> None:
+               stamp: Stamp, band: float = BAND) -> None:
     """Page `page` of `out` is `page` of `source` under the stamp, whole and unmoved.
 
     Every word of the source page is on the output page, in the same order, at the
@@ -169,35 +172,35 @@ def check_page(source: bytes, out: bytes, page: int, size: tuple[float, float],
     nothing is cut off, turned or covered - and the band holds exactly the stamp.
     """
     width, height = size
-    scale = (height - BAND) / height
+    scale = (height - band) / height
     offset = width * (1 - scale) / 2
 
     source_words = words(source, page)
     out_words = words(out, page)
-    content = [w for w in out_words if w.y0 > BAND]
+    content = [w for w in out_words if w.y0 > band]
     # One line; sorted, as pdftotext's reading order follows the page's dominant text
     # direction, which on a page shown sideways is not the stamp's.
-    in_band = sorted((w for w in out_words if w.y1 <= BAND), key=lambda w: w.x0)
+    in_band = sorted((w for w in out_words if w.y1 <= band), key=lambda w: w.x0)
     assert len(content) + len(in_band) == len(out_words), "a word straddles the band edge"
 
     assert [w.text for w in content] == [w.text for w in source_words]
     for before, after in zip(source_words, content, strict=True):
         assert after.x0 == pytest.approx(offset + before.x0 * scale, abs=0.5), after
         assert after.x1 == pytest.approx(offset + before.x1 * scale, abs=0.5), after
-        assert after.y0 == pytest.approx(BAND + before.y0 * scale, abs=0.5), after
-        assert after.y1 == pytest.approx(BAND + before.y1 * scale, abs=0.5), after
+        assert after.y0 == pytest.approx(band + before.y0 * scale, abs=0.5), after
+        assert after.y1 == pytest.approx(band + before.y1 * scale, abs=0.5), after
 
     expected = " ".join(f"{stamp.left} {stamp.right}".split())
     assert " ".join(w.text for w in in_band) == expected
     for w in in_band:
         assert 0 <= w.x0 < w.x1 <= width
     # Upright: pdftotext -layout reads the band as one line, left part then right part.
-    assert band_text(out, page, width) == expected
+    assert band_text(out, page, width, band) == expected
 
     # And in plain text extraction: the stamp and every word of the source page.
     out_text = text(out, page)
-    assert stamp.left in out_text
-    assert stamp.right in out_text
+    assert " ".join(stamp.left.split()) in out_text
+    assert " ".join(stamp.right.split()) in out_text
     assert not Counter(text(source, page).split()) - Counter(out_text.split())
 
 
@@ -510,7 +513,7 @@ def test_kit_of_several_documents_and_sources_need_not_stay_alive():
     assert "SECONDDOC" in text(out, 4) and right(2, 3) in text(out, 6)
 
 
-def test_annotations_that_print_are_kept():
+def test_annotations_and_form_fields_that_print_are_kept():
     source = make_document("todo", produced_at=PRODUCED, pages=1)
     with pikepdf.open(io.BytesIO(source)) as pdf:
         font = pdf.make_indirect(pikepdf.Dictionary(
@@ -525,6 +528,17 @@ def test_annotations_that_print_are_kept():
             annots.append(pdf.make_indirect(pikepdf.Dictionary(
                 Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Square, F=flags,
                 Rect=[300, y, 450, y + 30], AP=pikepdf.Dictionary(N=appearance))))
+        # A filled-in text field whose look is left to the viewer (NeedAppearances).
+        field = pdf.make_indirect(pikepdf.Dictionary(
+            Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Widget, FT=pikepdf.Name.Tx,
+            T=pikepdf.String("anteckning"), V=pikepdf.String("FIELDVALUE"), F=4,
+            Rect=[300, 400, 450, 420], P=pdf.pages[0].obj,
+            DA=pikepdf.String("/Helv 10 Tf 0 g")))
+        annots.append(field)
+        pdf.Root.AcroForm = pikepdf.Dictionary(
+            Fields=pikepdf.Array([field]), NeedAppearances=True,
+            DA=pikepdf.String("/Helv 10 Tf 0 g"),
+            DR=pikepdf.Dictionary(Font=pikepdf.Dictionary(Helv=font)))
         pdf.pages[0].obj.Annots = pikepdf.Array(annots)
         buffer = io.BytesIO()
         pdf.save(buffer)
@@ -532,6 +546,7 @@ def test_annotations_that_print_are_kept():
 
     out_text = text(stamped(annotated), 1)
     assert "PRINTEDNOTE" in out_text
+    assert "FIELDVALUE" in out_text
     assert "SCREENONLYNOTE" not in out_text
 
 
@@ -552,8 +567,10 @@ def test_failures_leave_target_pages_alone():
         append_stamped(target, source, failing)
     with pytest.raises(ValueError, match="band_mm"):
         append_stamped(target, source, kit_stamp, band_mm=1)
-    with pytest.raises(ValueError, match="too small"):
+    with pytest.raises(ValueError, match="band_mm"):
         append_stamped(target, source, kit_stamp, band_mm=80)
+    with pytest.raises(ValueError, match="band_mm"):
+        append_stamped(target, source, kit_stamp, band_mm=float("nan"))
     with pytest.raises(TypeError):
         append_stamped(target, source, lambda index, count: "not a stamp")
     with pytest.raises(pikepdf.PdfError):
@@ -562,10 +579,28 @@ def test_failures_leave_target_pages_alone():
 
 
 def test_band_height_is_configurable():
-    source = make_document("todo", produced_at=PRODUCED, pages=1)
-    _, height = A4
-    plain = render(stamped(source, blank_stamp, band_mm=15), 1)
-    assert plain.dark_rows()[0] > 15 * mm / height * plain.height
+    source = make_document("todo", produced_at=PRODUCED, pages=1, landscape=True)
+    out = stamped(source, band_mm=15)
+    check_page(source, out, 1, (A4[1], A4[0]), kit_stamp(0, 1), band=15 * mm)
+
+
+def test_tiny_page_gets_a_smaller_band_and_stamp_text_is_one_line():
+    tiny = pikepdf.new()
+    tiny.add_blank_page(page_size=(200, 80))  # band at most a quarter: 20 pt, not 25.5
+    font = tiny.make_indirect(pikepdf.Dictionary(
+        Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1, BaseFont=pikepdf.Name.Helvetica))
+    tiny.pages[0].obj.Resources = pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font))
+    tiny.pages[0].contents_add(b"BT /F1 10 Tf 10 60 Td (Top line) Tj 0 -50 Td (Bottom) Tj ET")
+    buffer = io.BytesIO()
+    tiny.save(buffer)
+    source = buffer.getvalue()
+    stamp = Stamp("Kvittens\n  Sölvesborg", "Sida\t1 av 1")
+
+    out = stamped(source, lambda index, count: stamp)
+
+    assert page_info(out) == [(200, 80, 0)]
+    check_page(source, out, 1, (200, 80), stamp, band=20)
+    assert band_text(out, 1, 200, 20) == "Kvittens Sölvesborg Sida 1 av 1"
 
 
 # --------------------------------------------------------------------------- memory only
@@ -604,3 +639,11 @@ def test_two_hundred_pages(capsys):
     out = buffer.getvalue()
     assert len(page_info(out)) == 200
     assert right(199, 200) in text(out, 200)
+
+
+def test_document_without_pages_appends_nothing():
+    empty = io.BytesIO()
+    pikepdf.new().save(empty)
+    target = pikepdf.new()
+    assert append_stamped(target, empty.getvalue(), kit_stamp) == 0
+    assert len(target.pages) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -306,6 +307,23 @@ def printer(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"state: {report.state}, accepting jobs: {'yes' if report.accepting else 'no'},"
                f" active jobs: {report.active_jobs}")
     click.echo(f"reasons: {', '.join(report.reasons) or 'none'}")
+
+
+@main.command()
+@click.option("--simulate", is_flag=True,
+              help="Mock GPIO: read `press` / `hold` lines on stdin, print `led: <state>`.")
+@click.pass_context
+def panel(ctx: click.Context, simulate: bool) -> None:
+    """Run the button and status LED (its own daemon: works without web or network)."""
+    from appliance import panel_daemon
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    svc = _services(ctx)
+    if simulate:
+        panel_daemon.run_simulated(svc)
+    else:
+        panel_daemon.run_daemon(svc)
 
 
 @main.group(cls=CleanGroup)

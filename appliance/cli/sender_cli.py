@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sys
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import click
 
 from appliance import keys
-from appliance.cli.common import CleanGroup
-from appliance.clock import parse_iso
+from appliance.cli.common import CleanGroup, echo_json
+from appliance.clock import SystemClock, parse_iso
 from appliance.config import (
     DEFAULT_SENDER_CONFIG,
     SENDER_CONFIG_ENV,
@@ -20,9 +23,11 @@ from appliance.config import (
 )
 from appliance.fsutil import atomic_write
 from appliance.registry import RegistryError
+from appliance.sender.agent import Agent, PassReport, local_time, run_forever
 from appliance.sender.appliances import ApplianceFolder
 from appliance.sender.client import push as push_envelope
 from appliance.sender.outgoing import Sender, documents_from_files
+from appliance.sender.report import describe, sender_status
 from appliance.setup import write_sender_config
 
 
@@ -176,3 +181,109 @@ def seal_command(ctx, files, kind, unit, title, produced_at, recipient, output) 
     click.echo(f"sealed {len(documents)} document(s) for "
                f"{keys.short_fingerprint(recipient_key.fingerprint)}: {output} "
                f"({len(envelope)} bytes)")
+
+
+# ---------------------------------------------------------------- the agent
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+
+
+@contextlib.contextmanager
+def _logging(log_file: str | None, level: int) -> Iterator[None]:
+    """Send the agent's log (`appliance.sender`) to stderr, and to LOG_FILE if given, for
+    as long as the command runs."""
+    logger = logging.getLogger("appliance.sender")
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    for handler in handlers:
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.setLevel(level)
+        logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            logger.removeHandler(handler)
+            handler.close()
+        logger.setLevel(previous)
+
+
+_log_file_option = click.option(
+    "--log-file", type=click.Path(dir_okay=False),
+    help="Also append the log to this file (Windows services and scheduled tasks have no "
+         "console).")
+
+
+@main.command()
+@_log_file_option
+@click.pass_context
+def run(ctx: click.Context, log_file: str | None) -> None:
+    """Watch the outbox and deliver exports until stopped (Ctrl+C): the service."""
+    config = _config(ctx)
+    with _logging(log_file, logging.INFO):
+        agent = Agent(config)
+        logging.getLogger("appliance.sender").info(
+            "sender %s started: outbox %s, a pass every %s s, policy %s", config.name,
+            config.outbox.dir, config.outbox.poll_seconds, config.outbox.after_delivery)
+        try:
+            run_forever(agent, config.outbox.poll_seconds)
+        except KeyboardInterrupt:
+            logging.getLogger("appliance.sender").info("sender %s stopped", config.name)
+        finally:
+            agent.stop()
+
+
+@main.command()
+@click.option("--retry-failed", is_flag=True,
+              help="Also try again the deliveries an appliance refused for good (after "
+                   "fixing the cause, e.g. enrolling this sender or adding a kind).")
+@click.option("--force", is_flag=True, help="Run even though `run` seems to be running.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Log every queued and delivered export, not only problems.")
+@_log_file_option
+@click.pass_context
+def sync(ctx: click.Context, retry_failed: bool, force: bool, log_file: str | None,
+         verbose: bool) -> None:
+    """One pass: push every pending export now (backoff ignored), check the slots, exit.
+
+    Exit status 0 when nothing is left undelivered, 1 otherwise."""
+    config = _config(ctx)
+    with _logging(log_file, logging.INFO if verbose else logging.WARNING):
+        agent = Agent(config)
+        if agent.running_elsewhere() and not force:
+            click.echo("error: `appliance-sender run` is running for this configuration and "
+                       "delivers by itself; use `status`, or --force", err=True)
+            sys.exit(2)
+        report = agent.sync(retry_failed=retry_failed)
+    for line in _describe_pass(report, config):
+        click.echo(line)
+    sys.exit(1 if report.pending or report.failed_total or report.settling else 0)
+
+
+def _describe_pass(report: PassReport, config: SenderConfig) -> list[str]:
+    lines = [f"queued {report.queued}, delivered {report.delivered}, "
+             f"retrying {report.retrying}, refused {report.failed}, dropped {report.dropped}",
+             f"left: {report.pending} pending, {report.failed_total} refused for good, "
+             f"{report.settling} export(s) not yet complete"]
+    lines.extend(f"MISSING: no {kind} export for the {local_time(slot, config)} slot"
+                 for kind, slot in report.missing)
+    return lines
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Per appliance the last success, what is pending and the last error; per kind the last
+    export. Exit 1 when something is undelivered too long, refused, or missing."""
+    config = _config(ctx)
+    result = sender_status(config, SystemClock())
+    if as_json:
+        echo_json(result)
+    else:
+        for line in describe(result, config):
+            click.echo(line)
+    sys.exit(0 if result["ok"] else 1)

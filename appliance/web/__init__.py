@@ -13,12 +13,13 @@ SERVICES_KEY = "appliance.services"
 
 
 def create_app(config: ApplianceConfig, clock: Clock | None = None) -> Flask:
-    from appliance.web import api
+    from appliance.web import api, metrics
 
     app = Flask(__name__)
     app.json.ensure_ascii = False  # Swedish titles as UTF-8, not \u escapes
     app.extensions[SERVICES_KEY] = Services(config, clock)
     app.register_blueprint(api.bp)
+    app.register_blueprint(metrics.bp)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

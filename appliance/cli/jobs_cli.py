@@ -1,0 +1,30 @@
+"""`appliance jobs`: run the slot checks and retention until stopped (a systemd service)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+import click
+
+from appliance.config import load_appliance_config
+from appliance.jobs import run_jobs
+from appliance.services import Services
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@click.command("jobs")
+@click.pass_context
+def jobs(ctx: click.Context) -> None:
+    """Check expected slots (alerts, webhook) and apply retention until SIGTERM or Ctrl-C."""
+    config = load_appliance_config(ctx.obj)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda signum, frame: stop.set()) for sig in STOP_SIGNALS}
+    try:
+        run_jobs(Services(config), stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,442 @@
+"""The sender agent: watch the outbox, deliver every complete export to every appliance,
+warn when an expected export is missing.
+
+One pass (`Agent.tick`) does all the work; `run_forever` repeats it every
+`outbox.poll_seconds` with `schedule`, and `Agent.sync` is one pass for other schedulers.
+Every decision about time asks the injected clock, so tests drive passes by hand.
+
+A pass:
+1. lists the appliances (`appliances_dir`) and scans the outbox;
+2. queues each complete file version for each appliance that has not had it;
+3. delivers, per appliance, strictly in queue order: the oldest entry first; when it
+   cannot be delivered yet (unreachable, 5xx, ...) the rest wait behind it with
+   exponential backoff; a permanent refusal marks it failed and the next one goes;
+4. applies `outbox.after_delivery` to files every appliance has accepted;
+5. checks the expected slots and queues missing-export / recovered webhook alerts;
+6. sends pending alerts, saves the state.
+
+Logs are English and never name an export file (names may contain patient names): they say
+the kind, the appliance and the time the export was produced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import os
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import schedule
+
+from appliance import seal
+from appliance.clock import Clock, SystemClock
+from appliance.config import DEFAULT_KINDS, ConfigError, ScheduleConfig, SenderConfig
+from appliance.freshness import freshness
+from appliance.sender import alerts
+from appliance.sender.appliances import Appliance, ApplianceFolder
+from appliance.sender.client import PushResult
+from appliance.sender.client import push as http_push
+from appliance.sender.outbox import Outbox, Scan
+from appliance.sender.outgoing import Sender
+from appliance.sender.queue import DeliveryQueue, Entry, backoff_seconds, is_permanent
+from appliance.sender.state import AgentState, from_iso, to_iso
+
+log = logging.getLogger("appliance.sender")
+
+SETTLE_ROUNDS = 3  # `sync` waits at most this many times for files still being written
+
+PushFunction = Callable[[str, bytes, float], PushResult]
+WebhookFunction = Callable[[str, dict], None]
+
+
+def missing_slot(schedule_config: ScheduleConfig, newest: datetime | None,
+                 now: datetime) -> datetime | None:
+    """The slot a kind is missing now (its grace has run out with no export produced no
+    earlier than grace before it), or None. Same rule as the appliance's freshness."""
+    grace = timedelta(minutes=schedule_config.grace_minutes)
+    fresh = freshness(schedule_config.slots, newest, now, schedule_config.timezone, grace)
+    return fresh.due_slot if fresh.stale else None
+
+
+def local_time(moment: datetime, config: SenderConfig) -> str:
+    return moment.astimezone(config.schedule.timezone).strftime("%Y-%m-%d %H:%M")
+
+
+@dataclass
+class PassReport:
+    """What one pass (or one `sync`) did, and what is left."""
+
+    queued: int = 0
+    delivered: int = 0
+    retrying: int = 0  # attempts that failed for now and will be retried
+    failed: int = 0  # refused for good during this pass
+    dropped: int = 0
+    settling: int = 0  # matching exports not yet complete
+    pending: int = 0  # entries waiting after the pass
+    failed_total: int = 0  # entries refused for good, still in the queue
+    missing: list[tuple[str, datetime]] = field(default_factory=list)
+
+    def add(self, later: PassReport) -> PassReport:
+        """This report followed by `later`: counts add up, the remainder is `later`'s."""
+        return PassReport(
+            queued=self.queued + later.queued, delivered=self.delivered + later.delivered,
+            retrying=self.retrying + later.retrying, failed=self.failed + later.failed,
+            dropped=self.dropped + later.dropped, settling=later.settling,
+            pending=later.pending, failed_total=later.failed_total, missing=later.missing,
+        )
+
+
+class Agent:
+    def __init__(self, config: SenderConfig, clock: Clock | None = None, *,
+                 push: PushFunction = http_push,
+                 webhook: WebhookFunction = alerts.post_webhook,
+                 sender: Sender | None = None) -> None:
+        if config.outbox.dir is None:
+            raise ConfigError(config.source, [
+                "outbox.dir: must be set for `run` and `sync` (the folder the record "
+                "system's exports land in)"])
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.sender = sender or Sender.load(config)
+        self.outbox = Outbox(config.outbox, self.clock)
+        self.appliance_folder = ApplianceFolder(config.appliances_dir)
+        self.queue = DeliveryQueue.load(config.state_dir)
+        self.state = AgentState.load(config.state_dir)
+        self._push = push
+        self._webhook = webhook
+        self._warned: set[str] = set()
+        self._check_rules()
+
+    # ------------------------------------------------------------ one pass
+
+    def tick(self, *, retry_now: bool = False) -> PassReport:
+        """One pass. `retry_now` ignores backoff (a `sync` asked for by a person or
+        another scheduler): everything pending is tried once, still in order."""
+        report = PassReport()
+        names, appliances = self._appliances()
+        scan = self.outbox.scan()
+        self._queue_new(scan, names, report)
+        self._forget(scan, names, report)
+        self.queue.save()
+        for appliance in appliances:
+            self._deliver_to(appliance, report, retry_now)
+        self._apply_policy(scan, names)
+        self._check_slots(scan, report)
+        self._send_alerts()
+        self.state.last_pass = self.clock.now()
+        self.state.settling = report.settling = sum(scan.settling.values())
+        self.state.unmatched = scan.unmatched
+        self.state.save()
+        report.pending = sum(1 for e in self.queue.entries if not e.failed)
+        report.failed_total = sum(1 for e in self.queue.entries if e.failed)
+        return report
+
+    def tick_safely(self) -> PassReport | None:
+        """A pass that never raises: the agent must outlive any one bad file or disk error.
+        The log gets the exception's type and where it happened, not its message (which
+        may hold a file name)."""
+        try:
+            return self.tick()
+        except Exception as exc:
+            where = "".join(traceback.format_tb(exc.__traceback__)[-3:]).rstrip()
+            log.error("a pass failed (%s); the next pass tries again\n%s",
+                      type(exc).__name__, where)
+            return None
+
+    def sync(self, *, sleep: Callable[[float], None] = time.sleep,
+             retry_failed: bool = False) -> PassReport:
+        """Push what is pending now, ignoring backoff. A file seen for the first time must
+        still stay unchanged for `stable_seconds`: wait (with `sleep`) and look again, a
+        few times at most."""
+        if retry_failed:
+            count = self.queue.retry_failed(self.clock.now())
+            self.queue.save()
+            if count:
+                log.info("%d failed delivery(ies) will be tried again", count)
+        report = self.tick(retry_now=True)
+        for _ in range(SETTLE_ROUNDS):
+            if not report.settling:
+                break
+            sleep(self.config.outbox.stable_seconds)
+            report = report.add(self.tick(retry_now=True))
+        return report
+
+    # ------------------------------------------------------------ `run` bookkeeping
+
+    def beat(self) -> None:
+        """Mark the state as owned by a running `run` agent (see `running_elsewhere`)."""
+        self.state.run_heartbeat = {"pid": os.getpid(), "at": to_iso(self.clock.now())}
+
+    def stop(self) -> None:
+        self.state.run_heartbeat = None
+        self.state.save()
+
+    def running_elsewhere(self) -> bool:
+        """True when another process's `run` agent made a pass recently: a `sync` now
+        would race it."""
+        beat = self.state.run_heartbeat
+        if not beat or beat.get("pid") == os.getpid():
+            return False
+        window = timedelta(seconds=3 * self.config.outbox.poll_seconds
+                           + 2 * self.config.push_timeout_seconds + 60)
+        return self.clock.now() - from_iso(beat["at"]) < window
+
+    # ------------------------------------------------------------ pieces
+
+    def _warn_once(self, key: str, message: str, *args: Any) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(message, *args)
+
+    def _check_rules(self) -> None:
+        ruled = {rule.kind for rule in self.config.outbox.rules}
+        for kind in self.config.schedule.required_kinds:
+            if kind not in ruled:
+                log.warning("required kind %s has no [[outbox.rules]] entry: it will always be "
+                            "reported missing", kind)
+
+    def _appliances(self) -> tuple[list[str], list[Appliance]]:
+        """Configured names (all of them count for the delete policy) and the appliances
+        that could be loaded (a broken entry is skipped, loudly, once)."""
+        names = self.appliance_folder.keys.names()
+        if not names:
+            self._warn_once("no-appliances", "no appliances configured: nothing is delivered "
+                            "(`appliance-sender appliances add`)")
+        loaded = []
+        for name in names:
+            try:
+                loaded.append(self.appliance_folder.get(name))
+            except (ValueError, OSError) as exc:
+                self._warn_once(f"appliance:{name}", "appliance %s cannot be loaded (%s); "
+                                "nothing is delivered to it", name, exc)
+        return names, loaded
+
+    def _queue_new(self, scan: Scan, names: list[str], report: PassReport) -> None:
+        now = self.clock.now()
+        for export in scan.ready:
+            rule = export.rule
+            self.state.export_seen(rule.kind, export.produced_at, now)
+            for appliance in names:
+                if self.queue.is_known(export.name, export.sha256, appliance):
+                    continue
+                _, superseded = self.queue.enqueue(
+                    appliance, name=export.name, sha256=export.sha256, size=export.size,
+                    kind=rule.kind, unit=rule.unit or self.config.unit,
+                    title=rule.title or _default_title(rule.kind),
+                    produced_at=export.produced_at, now=now)
+                for old in superseded:
+                    self._drop(old, "superseded", "a newer version of the export replaced it "
+                               "before it was delivered", report)
+                report.queued += 1
+                log.info("queued a %s export (produced %s) for %s", rule.kind,
+                         local_time(export.produced_at, self.config), appliance)
+
+    def _forget(self, scan: Scan, names: list[str], report: PassReport) -> None:
+        if scan.present is not None:
+            for entry in self.queue.forget_missing(scan.present):
+                self._drop(entry, "source_missing", "the export was removed from the outbox "
+                           "before it was delivered", report)
+        if names:  # an empty folder is more likely a mistake than "deliver nowhere"
+            for entry in self.queue.forget_appliances(set(names)):
+                self._drop(entry, "appliance_removed", "the appliance is no longer "
+                           "configured", report)
+            for name in set(self.state.appliances) - set(names):
+                del self.state.appliances[name]
+
+    def _drop(self, entry: Entry, reason: str, message: str, report: PassReport) -> None:
+        report.dropped += 1
+        self.state.record_drop({
+            "at": to_iso(self.clock.now()), "appliance": entry.appliance, "kind": entry.kind,
+            "produced_at": to_iso(entry.produced_at), "reason": reason, "message": message,
+        })
+        log.warning("dropped the delivery of a %s export (produced %s) to %s: %s",
+                    entry.kind, local_time(entry.produced_at, self.config), entry.appliance,
+                    message)
+
+    def _deliver_to(self, appliance: Appliance, report: PassReport, retry_now: bool) -> None:
+        for entry in self.queue.pending(appliance.name):
+            if entry.next_attempt_at > self.clock.now() and not retry_now:
+                return  # in order: nothing behind it may overtake it
+            if not self._attempt(entry, appliance, report):
+                return
+
+    def _attempt(self, entry: Entry, appliance: Appliance, report: PassReport) -> bool:
+        """Try one delivery; True when the next entry for this appliance may go."""
+        try:
+            content = (self.outbox.folder / entry.name).read_bytes()
+        except FileNotFoundError:
+            self.queue.drop(entry)
+            self._drop(entry, "source_missing", "the export was removed from the outbox "
+                       "before it was delivered", report)
+            self.queue.save()
+            return True
+        except OSError as exc:
+            return self._retry(entry, appliance, None, "source_unreadable",
+                               f"the export cannot be read ({type(exc).__name__})", report)
+        if hashlib.sha256(content).hexdigest() != entry.sha256:
+            self.queue.drop(entry)
+            self._drop(entry, "source_changed", "the export changed before it was delivered; "
+                       "the new version is queued once complete", report)
+            self.queue.save()
+            return True
+        now = self.clock.now()
+        try:
+            document = seal.Document(seal.describe_document(
+                entry.kind, entry.unit, entry.title, entry.produced_at, content), content)
+            envelope = self.sender.seal_for([document], appliance.public_key, now)
+        except seal.SealError as exc:
+            return self._fail(entry, appliance, None, "seal_failed", str(exc), report)
+        del content, document
+        result = self._push_safely(appliance, envelope)
+        if result.accepted:
+            self.queue.mark_delivered(entry)
+            self.queue.save()
+            self.state.appliance(appliance.name).last_success = self.clock.now()
+            report.delivered += 1
+            log.info("delivered a %s export (produced %s) to %s as %s", entry.kind,
+                     local_time(entry.produced_at, self.config), appliance.name,
+                     result.body.get("id", "?"))
+            return True
+        if is_permanent(result.status):
+            return self._fail(entry, appliance, result.status, result.error, result.message,
+                              report)
+        return self._retry(entry, appliance, result.status, result.error, result.message,
+                           report)
+
+    def _push_safely(self, appliance: Appliance, envelope: bytes) -> PushResult:
+        """The HTTP client reports network errors as a result; a garbled HTTP answer
+        (http.client.HTTPException) is one too, and is retried like one."""
+        try:
+            return self._push(appliance.snapshots_url, envelope,
+                              self.config.push_timeout_seconds)
+        except http.client.HTTPException as exc:
+            return PushResult(False, None, "protocol_error",
+                              f"garbled answer from {appliance.url} ({type(exc).__name__})", {})
+
+    def _error(self, entry: Entry, status: int | None, code: str, message: str
+               ) -> dict[str, Any]:
+        return {"at": to_iso(self.clock.now()), "status": status, "error": code,
+                "message": message, "kind": entry.kind}
+
+    def _retry(self, entry: Entry, appliance: Appliance, status: int | None, code: str,
+               message: str, report: PassReport) -> bool:
+        error = self._error(entry, status, code, message)
+        self.queue.retry_later(entry, self.clock.now(), error,
+                               self.config.retry_initial_seconds, self.config.retry_max_seconds)
+        self.queue.save()
+        self.state.appliance(appliance.name).last_error = error
+        report.retrying += 1
+        log.warning("could not deliver a %s export to %s (%s %s: %s); attempt %d, next try "
+                    "at %s", entry.kind, appliance.name, status or "-", code, message,
+                    entry.attempts, local_time(entry.next_attempt_at, self.config))
+        return False
+
+    def _fail(self, entry: Entry, appliance: Appliance, status: int | None, code: str,
+              message: str, report: PassReport) -> bool:
+        error = self._error(entry, status, code, message)
+        self.queue.mark_failed(entry, error)
+        self.queue.save()
+        self.state.appliance(appliance.name).last_error = error
+        report.failed += 1
+        log.error("%s REFUSED a %s export (produced %s) for good: %s %s: %s. It is not sent "
+                  "again unless the file changes or `appliance-sender sync --retry-failed` "
+                  "is run", appliance.name, entry.kind,
+                  local_time(entry.produced_at, self.config), status or "-", code, message)
+        return True
+
+    def _apply_policy(self, scan: Scan, names: list[str]) -> None:
+        if self.config.outbox.after_delivery != "delete":
+            return
+        for export in scan.ready:
+            if not self.queue.delivered_to_all(export.name, export.sha256, names):
+                continue
+            try:
+                now_stat = export.path.stat()
+                if (now_stat.st_size, now_stat.st_mtime_ns) != (export.size, export.mtime_ns):
+                    continue  # rewritten meanwhile: the new version is delivered first
+                export.path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:  # e.g. open in a viewer on Windows
+                self._warn_once(f"delete:{export.name}:{export.sha256}",
+                                "a delivered %s export cannot be deleted yet (%s); trying "
+                                "again next pass", export.rule.kind, type(exc).__name__)
+                continue
+            log.info("deleted a %s export (produced %s) from the outbox: every appliance "
+                     "has it", export.rule.kind, local_time(export.produced_at, self.config))
+
+    def _check_slots(self, scan: Scan, report: PassReport) -> None:
+        now = self.clock.now()
+        sched = self.config.schedule
+        for kind in sched.required_kinds:
+            seen = [t for t in (self.state.newest_export(kind), scan.newest.get(kind)) if t]
+            slot = missing_slot(sched, max(seen) if seen else None, now)
+            previous = self.state.missing.get(kind)
+            if slot is not None:
+                report.missing.append((kind, slot))
+                if slot != previous:
+                    self.state.missing[kind] = slot
+                    event = alerts.missing_export(self.config.name, kind, slot, sched.timezone)
+                    log.warning("MISSING EXPORT: %s", event["message"])
+                    self._queue_alert(event)
+            elif previous is not None:
+                del self.state.missing[kind]
+                event = alerts.export_recovered(self.config.name, kind, previous,
+                                                sched.timezone)
+                log.info("export recovered: %s", event["message"])
+                self._queue_alert(event)
+
+    def _queue_alert(self, event: dict) -> None:
+        if self.config.alerts.webhook_url:
+            self.state.pending_alerts.append(
+                {"event": event, "attempts": 0, "next_attempt_at": to_iso(self.clock.now())})
+        else:
+            self.state.record_alert(event, self.clock.now(), "none")
+
+    def _send_alerts(self) -> None:
+        url = self.config.alerts.webhook_url
+        while url and self.state.pending_alerts:
+            item = self.state.pending_alerts[0]
+            now = self.clock.now()
+            if from_iso(item["next_attempt_at"]) > now:
+                return  # in order, like deliveries
+            try:
+                self._webhook(url, item["event"])
+            except alerts.AlertError as exc:
+                item["attempts"] += 1
+                item["next_attempt_at"] = to_iso(now + timedelta(seconds=backoff_seconds(
+                    item["attempts"], self.config.retry_initial_seconds,
+                    self.config.retry_max_seconds)))
+                log.warning("the alert webhook failed (%s); attempt %d, trying again later",
+                            exc, item["attempts"])
+                return
+            self.state.pending_alerts.pop(0)
+            self.state.record_alert(item["event"], now, "sent")
+            self.state.save()  # a crash now must not send it twice
+
+
+def _default_title(kind: str) -> str:
+    return DEFAULT_KINDS.get(kind, {}).get("title", kind)
+
+
+def run_forever(agent: Agent, poll_seconds: float,
+                sleep: Callable[[float], None] = time.sleep) -> None:
+    """Pass after pass until interrupted (Ctrl+C, a service stop sending Ctrl+C/SIGINT).
+    `schedule` times the passes; the first runs at once."""
+    scheduler = schedule.Scheduler()
+
+    def one_pass() -> None:
+        agent.beat()
+        agent.tick_safely()
+
+    scheduler.every(poll_seconds).seconds.do(one_pass)
+    scheduler.run_all()
+    while True:
+        sleep(max(0.05, min(poll_seconds, scheduler.idle_seconds or poll_seconds)))
+        scheduler.run_pending()

@@ -1,0 +1,163 @@
+"""What the sender agent remembers between passes and restarts, as JSON under `state_dir`.
+
+Two files, each replaced atomically: `queue.json` (deliveries, see `queue.py`) and
+`agent.json` (this module): per appliance the last success and the last error, per kind the
+newest export seen, the slot a kind is currently missing, webhook alerts not yet delivered,
+and recently dropped deliveries. None of it holds document content; file names of exports
+appear only in `queue.json`, which is private to the sender (mode 0600).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from appliance.clock import isoformat_utc, parse_iso
+from appliance.fsutil import atomic_write
+
+log = logging.getLogger("appliance.sender")
+
+AGENT_STATE_FILE = "agent.json"
+STATE_VERSION = 1
+RECENT_LIMIT = 20  # dropped deliveries and raised alerts kept for `status`
+PENDING_ALERTS_LIMIT = 100
+REPLACE_ATTEMPTS = 10
+REPLACE_PAUSE_SECONDS = 0.05
+
+
+def load_json(path: Path) -> dict[str, Any] | None:
+    """The object stored at `path`, or None when there is none yet. A damaged file is moved
+    aside (and logged) rather than trusted or fatal: starting afresh may send a file twice,
+    but never loses one."""
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (ValueError, UnicodeDecodeError):
+        aside = path.with_name(f"{path.name}.damaged-{time.time_ns()}")
+        with contextlib.suppress(OSError):
+            os.replace(path, aside)
+        log.error("state file %s is damaged; moved aside to %s and starting afresh",
+                  path, aside.name)
+        return None
+    if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+        log.error("state file %s has an unknown format; ignoring it", path)
+        return None
+    return data
+
+
+def save_json(path: Path, data: dict[str, Any]) -> None:
+    """Replace `path` atomically. On Windows a reader (`status`) holding the file open makes
+    the rename fail for a moment; try again briefly before giving up."""
+    payload = json.dumps({"version": STATE_VERSION, **data}, indent=1, sort_keys=True,
+                         ensure_ascii=False).encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(REPLACE_ATTEMPTS):
+        try:
+            atomic_write(path, payload, mode=0o600)
+            return
+        except PermissionError:
+            if attempt == REPLACE_ATTEMPTS - 1:
+                raise
+            time.sleep(REPLACE_PAUSE_SECONDS)
+
+
+def to_iso(moment: datetime | None) -> str | None:
+    return isoformat_utc(moment) if moment else None
+
+
+def from_iso(text: str | None) -> datetime | None:
+    return parse_iso(text) if text else None
+
+
+@dataclass
+class ApplianceRecord:
+    last_success: datetime | None = None
+    last_error: dict[str, Any] | None = None  # at, status, error, message, kind
+
+
+@dataclass
+class KindRecord:
+    produced_at: datetime  # newest export of this kind seen complete (its mtime)
+    seen_at: datetime
+
+
+@dataclass
+class AgentState:
+    path: Path
+    appliances: dict[str, ApplianceRecord] = field(default_factory=dict)
+    kinds: dict[str, KindRecord] = field(default_factory=dict)
+    missing: dict[str, datetime] = field(default_factory=dict)  # kind -> missed slot (UTC)
+    pending_alerts: list[dict[str, Any]] = field(default_factory=list)
+    recent_alerts: list[dict[str, Any]] = field(default_factory=list)
+    dropped: list[dict[str, Any]] = field(default_factory=list)
+    last_pass: datetime | None = None
+    run_heartbeat: dict[str, Any] | None = None  # {"pid", "at"} of a running `run` agent
+    settling: int = 0  # matching exports not yet complete at the last pass
+    unmatched: int = 0  # files in the outbox that match no rule, at the last pass
+
+    @classmethod
+    def load(cls, state_dir: Path) -> AgentState:
+        path = Path(state_dir) / AGENT_STATE_FILE
+        data = load_json(path) or {}
+        return cls(
+            path=path,
+            appliances={name: ApplianceRecord(from_iso(rec.get("last_success")),
+                                              rec.get("last_error"))
+                        for name, rec in data.get("appliances", {}).items()},
+            kinds={kind: KindRecord(parse_iso(rec["produced_at"]), parse_iso(rec["seen_at"]))
+                   for kind, rec in data.get("kinds", {}).items()},
+            missing={kind: parse_iso(slot) for kind, slot in data.get("missing", {}).items()},
+            pending_alerts=list(data.get("pending_alerts", [])),
+            recent_alerts=list(data.get("recent_alerts", [])),
+            dropped=list(data.get("dropped", [])),
+            last_pass=from_iso(data.get("last_pass")),
+            run_heartbeat=data.get("run_heartbeat"),
+            settling=int(data.get("settling", 0)),
+            unmatched=int(data.get("unmatched", 0)),
+        )
+
+    def save(self) -> None:
+        save_json(self.path, {
+            "appliances": {name: {"last_success": to_iso(rec.last_success),
+                                  "last_error": rec.last_error}
+                           for name, rec in sorted(self.appliances.items())},
+            "kinds": {kind: {"produced_at": to_iso(rec.produced_at),
+                             "seen_at": to_iso(rec.seen_at)}
+                      for kind, rec in sorted(self.kinds.items())},
+            "missing": {kind: to_iso(slot) for kind, slot in sorted(self.missing.items())},
+            "pending_alerts": self.pending_alerts[-PENDING_ALERTS_LIMIT:],
+            "recent_alerts": self.recent_alerts[-RECENT_LIMIT:],
+            "dropped": self.dropped[-RECENT_LIMIT:],
+            "last_pass": to_iso(self.last_pass),
+            "run_heartbeat": self.run_heartbeat,
+            "settling": self.settling,
+            "unmatched": self.unmatched,
+        })
+
+    def appliance(self, name: str) -> ApplianceRecord:
+        return self.appliances.setdefault(name, ApplianceRecord())
+
+    def export_seen(self, kind: str, produced_at: datetime, now: datetime) -> None:
+        record = self.kinds.get(kind)
+        if record is None or produced_at > record.produced_at:
+            self.kinds[kind] = KindRecord(produced_at, now)
+
+    def newest_export(self, kind: str) -> datetime | None:
+        record = self.kinds.get(kind)
+        return record.produced_at if record else None
+
+    def record_drop(self, entry: dict[str, Any]) -> None:
+        self.dropped = [*self.dropped, entry][-RECENT_LIMIT:]
+
+    def record_alert(self, event: dict[str, Any], at: datetime, webhook: str) -> None:
+        """Remember a raised alert for `status`; `webhook` is "sent" or "none"."""
+        self.recent_alerts = [*self.recent_alerts,
+                              {**event, "at": to_iso(at), "webhook": webhook}][-RECENT_LIMIT:]

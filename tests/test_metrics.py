@@ -1,0 +1,213 @@
+"""`/metrics`: Prometheus text format, via Flask's test client with a FixedClock where timing
+matters and via the real server (gunicorn, several workers) for the counters."""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from appliance.audit import AuditLog
+from appliance.clock import FixedClock
+from appliance.metrics import CONTENT_TYPE, AuditTally
+from appliance.printing import Condition, PrinterReport
+from appliance.services import Services
+from appliance.slots import SlotWatch
+from appliance.web import SERVICES_KEY, create_app
+from tests.conftest import Server, make_installation, post
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+MARKER = "Zqxmarkör-Patient-4711"
+MORNING = datetime(2026, 11, 27, 7, 31, tzinfo=STOCKHOLM).astimezone(UTC)
+
+_SAMPLE = re.compile(r"(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\})? "
+                     r"(?P<value>[-+]?(?:[0-9.eE+-]+|Inf|NaN))")
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"')
+_METADATA = re.compile(r"# (?P<what>HELP|TYPE) (?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*) (?P<rest>.+)")
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def parse(text: str) -> tuple[Samples, dict[str, str]]:
+    """Samples keyed by (name, sorted labels), and each family's type. Every line must be
+    valid exposition format; every sample must follow its family's HELP and TYPE."""
+    assert text.endswith("\n")
+    samples: Samples = {}
+    types: dict[str, str] = {}
+    helped: set[str] = set()
+    for line in text.splitlines():
+        meta = _METADATA.fullmatch(line)
+        if meta:
+            if meta["what"] == "HELP":
+                helped.add(meta["name"])
+            else:
+                assert meta["rest"] in ("gauge", "counter"), line
+                assert meta["name"] not in types, f"family typed twice: {line}"
+                types[meta["name"]] = meta["rest"]
+            continue
+        sample = _SAMPLE.fullmatch(line)
+        assert sample, f"not a sample line: {line!r}"
+        assert sample["name"] in types and sample["name"] in helped, line
+        raw = sample["labels"] or ""
+        labels = tuple(sorted(_LABEL.findall(raw)))
+        assert ",".join(f'{k}="{v}"' for k, v in _LABEL.findall(raw)) == raw, line
+        key = (sample["name"], labels)
+        assert key not in samples, f"duplicate sample: {line}"
+        samples[key] = float(sample["value"])
+    return samples, types
+
+
+def value(samples: Samples, name: str, **labels: str) -> float | None:
+    return samples.get((name, tuple(sorted(labels.items()))))
+
+
+def one_hot_state(samples: Samples) -> str:
+    states = {dict(labels)["state"]: v for (name, labels), v in samples.items()
+              if name == "appliance_state"}
+    assert sorted(states.values()) == [0] * (len(states) - 1) + [1]
+    return next(state for state, v in states.items() if v == 1)
+
+
+class ReadyPrinter:
+    def report(self) -> PrinterReport:
+        return PrinterReport("capture", Condition.READY, (), "idle", True, 0)
+
+
+@pytest.fixture
+def inst(tmp_path):
+    return make_installation(tmp_path)
+
+
+def make_app(inst, clock):
+    app = create_app(inst.config, clock)
+    app.extensions[SERVICES_KEY].__dict__["printer"] = ReadyPrinter()  # no CUPS needed here
+    return app
+
+
+def scrape(client) -> tuple[Samples, str]:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == CONTENT_TYPE
+    text = response.get_data(as_text=True)
+    return parse(text)[0], text
+
+
+def test_metrics_follow_ingests_refusals_time_and_missed_slots(inst) -> None:
+    clock = FixedClock(MORNING)
+    client = make_app(inst, clock).test_client()
+
+    samples, text = scrape(client)
+    _, types = parse(text)
+    assert types == {
+        "appliance_state": "gauge", "appliance_document_age_seconds": "gauge",
+        "appliance_document_stale": "gauge", "appliance_snapshots_stored": "gauge",
+        "appliance_ingests_total": "counter", "appliance_refusals_total": "counter",
+        "appliance_slots_missed_total": "counter",
+    }
+    assert one_hot_state(samples) == "no-data"
+    assert value(samples, "appliance_ingests_total") == 0
+    assert value(samples, "appliance_snapshots_stored") == 0
+    assert value(samples, "appliance_document_stale", kind="todo") == 1
+    assert value(samples, "appliance_document_stale", kind="medications") == 0
+    assert value(samples, "appliance_slots_missed_total", kind="todo") == 0
+    assert not [key for key in samples if key[0] == "appliance_document_age_seconds"]
+    assert not [key for key in samples if key[0] == "appliance_refusals_total"]
+
+    produced = MORNING - timedelta(minutes=10)
+    envelope = inst.envelope("todo", produced_at=produced, marker=MARKER)
+    snapshots = "/api/v1/snapshots"
+    octets = {"Content-Type": "application/octet-stream"}
+    assert client.post(snapshots, data=envelope, headers=octets).status_code == 201
+    assert client.post(snapshots, data=envelope, headers=octets).status_code == 409
+    assert client.post(snapshots, data=b"not an envelope", headers=octets).status_code == 400
+    assert client.post(snapshots, data=b"x", headers={"Content-Type": "text/plain"}
+                       ).status_code == 415
+
+    samples, text = scrape(client)
+    assert one_hot_state(samples) == "ready"
+    assert value(samples, "appliance_ingests_total") == 1
+    assert value(samples, "appliance_refusals_total", reason="replayed") == 1
+    assert value(samples, "appliance_refusals_total", reason="malformed") == 1
+    assert value(samples, "appliance_refusals_total", reason="unsupported_media_type") == 1
+    assert value(samples, "appliance_document_age_seconds", kind="todo") == 600
+    assert value(samples, "appliance_document_stale", kind="todo") == 0
+    assert value(samples, "appliance_snapshots_stored") == 1
+    for secret in ("Patient-4711", "Sölvesborg", "Att göra", "kontor-norr"):
+        assert secret not in text
+
+    clock.set(datetime(2026, 11, 27, 15, 1, tzinfo=STOCKHOLM))  # 14:30 missed
+    SlotWatch(Services(inst.config, clock)).evaluate()
+    samples, _ = scrape(client)
+    assert value(samples, "appliance_document_age_seconds", kind="todo") == \
+        (clock.now() - produced).total_seconds()
+    assert value(samples, "appliance_document_stale", kind="todo") == 1
+    assert value(samples, "appliance_slots_missed_total", kind="todo") == 1
+    assert one_hot_state(samples) == "stale"
+
+
+def test_counters_survive_a_restart_and_agree_across_workers(inst) -> None:
+    clock = FixedClock(MORNING)
+    first = make_app(inst, clock).test_client()
+    second = make_app(inst, clock).test_client()  # another gunicorn worker, in effect
+    scrape(second)  # its tally has read the log up to here
+    octets = {"Content-Type": "application/octet-stream"}
+    envelope = inst.envelope("todo", produced_at=MORNING)
+    assert first.post("/api/v1/snapshots", data=envelope, headers=octets).status_code == 201
+    assert first.post("/api/v1/snapshots", data=b"?", headers=octets).status_code == 400
+
+    restarted = make_app(inst, clock).test_client()
+    for client in (first, second, restarted):
+        samples, _ = scrape(client)
+        assert value(samples, "appliance_ingests_total") == 1
+        assert value(samples, "appliance_refusals_total", reason="malformed") == 1
+
+
+def test_the_tally_reads_incrementally_and_recounts_a_replaced_log(tmp_path) -> None:
+    path = tmp_path / "audit.log"
+    log = AuditLog(path, FixedClock(MORNING))
+    tally = AuditTally(path)
+    tally.update()
+    assert (tally.ingests, dict(tally.refusals)) == (0, {})
+
+    log.append("ingested", snapshot="a")
+    log.append("refused", reason="malformed")
+    tally.update()
+    log.append("refused", reason="malformed")
+    log.append("printed", job=1)
+    with open(path, "ab") as handle:
+        handle.write(b'{"torn":')  # an append in progress is not counted yet
+    tally.update()
+    assert (tally.ingests, dict(tally.refusals)) == (1, {"malformed": 2})
+
+    path.unlink()  # e.g. restored from an older copy
+    AuditLog(path, FixedClock(MORNING)).append("ingested", snapshot="b")
+    tally.update()
+    assert (tally.ingests, dict(tally.refusals)) == (1, {})
+
+
+def test_metrics_on_the_real_server(inst) -> None:
+    produced = datetime.now(UTC) - timedelta(minutes=5)
+    srv = Server(inst).start()
+    try:
+        envelope = inst.envelope("todo", produced_at=produced, marker=MARKER)
+        assert post(srv.url + "/api/v1/snapshots", envelope)[0] == 201
+        assert post(srv.url + "/api/v1/snapshots", b"garbage")[0] == 400
+        # several scrapes, so more than one gunicorn worker is likely asked
+        for _ in range(4):
+            with urllib.request.urlopen(srv.url + "/metrics", timeout=10) as response:
+                assert response.headers["Content-Type"] == CONTENT_TYPE
+                text = response.read().decode("utf-8")
+            samples, _ = parse(text)
+            assert value(samples, "appliance_ingests_total") == 1
+            assert value(samples, "appliance_refusals_total", reason="malformed") == 1
+            age = value(samples, "appliance_document_age_seconds", kind="todo")
+            expected = (datetime.now(UTC) - produced.replace(microsecond=0)).total_seconds()
+            assert expected - 30 <= age <= expected
+            one_hot_state(samples)  # without CUPS here it is `fault`; one state all the same
+            assert "Patient-4711" not in text
+    finally:
+        srv.stop()
+    assert "Patient-4711" not in srv.log()

@@ -1,0 +1,229 @@
+"""The panel with gpiozero's MockFactory and the private test cupsd: presses, LED truth."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import subprocess
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pikepdf
+import pytest
+from gpiozero.pins.mock import MockFactory
+
+from appliance.config import PanelConfig
+from appliance.panel import PATTERNS, Panel, StatusLight
+from appliance.print_service import print_kit
+from appliance.services import Services
+from appliance.status import State
+from tests.conftest import BIN
+
+PANEL_CONFIG = """
+[panel]
+hold_seconds = 0.6
+repeat_guard_seconds = 3
+poll_seconds = 0.2
+bounce_seconds = 0.01
+"""
+
+
+class Recorder:
+    """Collects LED state changes; tests wait on it instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.states: list[State] = []
+        self.changed = threading.Condition()
+
+    def __call__(self, state: State) -> None:
+        with self.changed:
+            self.states.append(state)
+            self.changed.notify_all()
+
+    def wait_for(self, state: State, timeout: float = 2.0) -> None:
+        with self.changed:
+            ok = self.changed.wait_for(lambda: self.states and self.states[-1] == state,
+                                       timeout)
+        assert ok, f"LED never showed {state} within {timeout} s; saw {self.states}"
+
+
+@pytest.fixture
+def panel(installation):
+    with open(installation.appliance_toml, "a", encoding="utf-8") as handle:
+        handle.write(PANEL_CONFIG)
+    factory = MockFactory()
+    recorder = Recorder()
+    services = Services(installation.config)
+    make = {"print_kit": print_kit}
+    stop = threading.Event()
+
+    def start(print_function=None) -> Panel:
+        made = Panel(services, services.printer, factory, print_function or make["print_kit"],
+                     recorder)
+        thread = threading.Thread(target=made.run, args=(stop,), daemon=True)
+        thread.start()
+        made.thread = thread
+        made.recorder = recorder
+        made.pin = factory.pin(made.config.button_pin)
+        made.installation = installation
+        started.append(made)
+        return made
+
+    started: list[Panel] = []
+    yield start
+    stop.set()
+    for made in started:
+        made.thread.join(timeout=5)
+        made.close()
+
+
+def press(panel: Panel, seconds: float = 0.05) -> None:
+    panel.pin.drive_low()  # pull-up wiring: pressed = low
+    time.sleep(seconds)
+    panel.pin.drive_high()
+
+
+def captured_pages(inst, count: int = 1, timeout: float = 20) -> list[int]:
+    inst.cups.wait_for(lambda: len(inst.queue.captured()) >= count, timeout=timeout,
+                       what=f"{count} captured kit(s)")
+    pages = []
+    for job in inst.queue.captured():
+        with pikepdf.open(io.BytesIO(job.data)) as pdf:
+            pages.append(len(pdf.pages))
+    return pages
+
+
+def test_press_prints_exactly_one_button_kit(panel):
+    p = panel()
+    p.installation.ingest(p.installation.envelope(pages=2))
+    p.recorder.wait_for(State.READY)
+    press(p)
+    assert captured_pages(p.installation) == [1 + 2 + 2]
+    p.recorder.wait_for(State.READY, timeout=5)
+    assert State.PRINTING in p.recorder.states
+
+
+def test_twenty_presses_in_two_seconds_print_one_kit(panel):
+    p = panel()
+    p.installation.ingest(p.installation.envelope(pages=1))
+    for _ in range(20):
+        press(p, 0.03)
+        time.sleep(0.05)
+    assert captured_pages(p.installation) == [4]
+    assert p.kits_started == 1 and p.presses_ignored == 19
+    p.recorder.wait_for(State.READY, timeout=5)
+    assert len(p.installation.queue.captured()) == 1
+
+
+def test_long_press_prints_the_full_kit(panel):
+    p = panel()
+    for kind in ("todo", "medications", "relatives"):
+        p.installation.ingest(p.installation.envelope(kind, pages=1))
+    press(p, p.config.hold_seconds + 0.3)
+    assert captured_pages(p.installation) == [1 + 3 + 2]
+    assert p.kits_started == 1, "the release after a long press must not print again"
+
+
+def test_out_of_paper_shows_fault_then_ready_after_refill(panel):
+    p = panel()
+    inst = p.installation
+    inst.ingest(inst.envelope(pages=1))
+    p.recorder.wait_for(State.READY)
+    inst.queue.set_fault("media-empty")
+    press(p)
+    p.recorder.wait_for(State.FAULT, timeout=10)  # CUPS learns of it when it tries the job
+    fault_seen = time.monotonic()
+    reasons_seen = inst.cups.wait_for(
+        lambda: "media-empty-error" in inst.cups.printer_state_reasons(inst.queue.name), 10)
+    assert reasons_seen and time.monotonic() - fault_seen < 2.5
+    inst.queue.clear_fault()
+    p.recorder.wait_for(State.READY, timeout=40)
+    assert captured_pages(inst) == [4]
+
+
+def test_stale_todo_shows_stale(panel):
+    p = panel()
+    p.installation.ingest(p.installation.envelope(
+        produced_at=datetime.now(UTC) - timedelta(days=2), pages=1))
+    p.recorder.wait_for(State.STALE)
+
+
+def test_empty_store_shows_no_data_and_new_data_shows_within_two_seconds(panel):
+    p = panel()
+    p.recorder.wait_for(State.NO_DATA)
+    p.installation.ingest(p.installation.envelope(pages=1))
+    p.recorder.wait_for(State.READY, timeout=2)
+
+
+def test_crash_in_print_path_keeps_daemon_running_with_fault(panel):
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated bug in the print path")
+
+    p = panel(broken)
+    p.installation.ingest(p.installation.envelope(pages=1))
+    p.recorder.wait_for(State.READY)
+    press(p)
+    p.recorder.wait_for(State.FAULT)
+    time.sleep(0.5)  # several poll rounds later: still alive and still honest
+    assert p.thread.is_alive() and p.recorder.states[-1] == State.FAULT
+
+
+@pytest.mark.parametrize("wiring,pins", [("rgb", (5, 6, 13)), ("two", (5, 6)), ("single", (5,))])
+def test_led_patterns_on_every_wiring(wiring, pins):
+    factory = MockFactory()
+    light = StatusLight(PanelConfig(led=wiring, led_pins=pins), factory)
+    try:
+        seen = {}
+        for state, pattern in PATTERNS[wiring].items():
+            light.show(state)
+            seen[state] = observe(factory, pins, pattern)
+        assert len(set(seen.values())) == len(seen), f"patterns not distinct: {seen}"
+    finally:
+        light.close()
+
+
+def observe(factory: MockFactory, pins, pattern) -> tuple:
+    """What the pins do: for steady patterns their levels, for blinking ones which pins
+    toggle and roughly how long they stay on, read off the mock pins' state history."""
+    mock_pins = [factory.pin(pin) for pin in pins]
+    if pattern.steady:
+        time.sleep(0.05)
+        levels = tuple(int(pin.state) for pin in mock_pins)
+        assert levels == pattern.color
+        return ("steady", levels)
+    lit = [pin for pin, on in zip(mock_pins, pattern.color, strict=True) if on]
+    for pin in lit:
+        pin.clear_states()
+    deadline = time.monotonic() + 4 * (pattern.on_seconds + pattern.off_seconds) + 1
+    while time.monotonic() < deadline and len(lit[0].states) < 5:
+        time.sleep(0.02)
+    history = lit[0].states
+    assert len(history) >= 5, f"{pins}: not blinking"
+    on_times = [later.timestamp for earlier, later in itertools.pairwise(history)
+                if earlier.state]
+    on = sorted(on_times)[len(on_times) // 2]
+    assert on == pytest.approx(pattern.on_seconds, abs=0.08)
+    return ("blink", pattern.color, round(on, 1), round(pattern.off_seconds, 1))
+
+
+def test_simulated_panel_from_stdin_prints_a_kit(installation):
+    with open(installation.appliance_toml, "a", encoding="utf-8") as handle:
+        handle.write(PANEL_CONFIG)
+    installation.ingest(installation.envelope(pages=1))
+    process = subprocess.Popen(
+        [str(BIN / "appliance"), "--config", str(installation.appliance_toml), "panel",
+         "--simulate"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=installation.cups.env())
+    try:
+        assert process.stdout.readline().strip() == "led: ready"
+        process.stdin.write("press\n")
+        process.stdin.flush()
+        assert process.stdout.readline().strip() == "led: printing"
+        installation.cups.wait_for(lambda: installation.queue.captured(), timeout=20)
+        assert process.stdout.readline().strip() == "led: ready"
+        process.stdin.write("quit\n")
+        process.stdin.flush()
+        assert process.wait(timeout=20) == 0
+    finally:
+        process.kill()
