@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dir", default="demo-run", help="where to put the demo installation")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--interactive", action="store_true",
+                        help="press the simulated button yourself (type press / hold / quit)")
     args = parser.parse_args()
     root = Path(args.dir).resolve()
     if root.exists():
@@ -64,10 +67,12 @@ def main() -> None:
     sender("appliances", "add", "jourrum", url, str(root / "appliance.pub"))
 
     with PrivateCups() as cupsd:
-        _run_with_printer(root, cupsd, appliance, sender, appliance_toml, url, args.port)
+        _run_with_printer(root, cupsd, appliance, sender, appliance_toml, url, args.port,
+                          args.interactive)
 
 
-def _run_with_printer(root, cupsd, appliance, sender, appliance_toml, url, port) -> None:
+def _run_with_printer(root, cupsd, appliance, sender, appliance_toml, url, port,
+                      interactive) -> None:
     queue = cupsd.add_capture_queue("reservskrivare")
     os.environ["CUPS_SERVER"] = cupsd.server  # the appliance's CUPS is the private one
     with open(appliance_toml, "a", encoding="utf-8") as config:
@@ -106,14 +111,16 @@ def _run_with_printer(root, cupsd, appliance, sender, appliance_toml, url, port)
         _step("The same status as JSON: GET /api/v1/status")
         with urllib.request.urlopen(url + "/api/v1/status", timeout=10) as response:
             print(json.dumps(json.load(response), indent=2, ensure_ascii=False))
-        _step("The outage: print the kit (what the button will do) to the capture printer")
+        _step("The outage: the network is gone, a nurse presses the button")
         appliance("printer")
-        kits = []
-        for profile in ("button", "full"):
-            appliance("print", "--profile", profile, "--wait")  # completed = captured
-            kit = root / f"kit-{profile}.pdf"
-            shutil.copyfile(queue.captured()[-1].path, kit)
-            kits.append(kit)
+        _press_simulated_button(appliance_toml, interactive)
+        cupsd.wait_for(lambda: queue.captured(), timeout=60, what="the button's kit")
+        kits = [root / "kit-button.pdf"]
+        shutil.copyfile(queue.captured()[0].path, kits[0])
+        _step("The same path from the command line, profile `full` (all lists and forms)")
+        appliance("print", "--profile", "full", "--wait")  # completed = captured
+        kits.append(root / "kit-full.pdf")
+        shutil.copyfile(queue.captured()[-1].path, kits[-1])
         _step("Who sent what, what was refused, what was printed: the audit log")
         appliance("audit", "verify")
         print(f"\nDemo installation: {root}\n(server log: {root / 'server.log'})")
@@ -125,6 +132,35 @@ def _run_with_printer(root, cupsd, appliance, sender, appliance_toml, url, port)
             os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
         log.close()
+
+
+def _press_simulated_button(appliance_toml: Path, interactive: bool) -> None:
+    """Run `appliance panel --simulate`: mock GPIO pins, `led: <state>` on stdout. Presses
+    once by itself, or lets the person at the terminal press (and hold) the button."""
+    command = [str(BIN / "appliance"), "--config", str(appliance_toml), "panel", "--simulate"]
+    print("$ appliance " + " ".join(command[1:]), flush=True)
+    panel = subprocess.Popen(command, stdin=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)  # let the LED show the state before the press
+        if interactive:
+            print("Type `press` (short press: to-do lists + forms), `hold` (long press: "
+                  "everything), or `quit` when done.", flush=True)
+            for line in sys.stdin:
+                panel.stdin.write(line)
+                panel.stdin.flush()
+                if line.strip() in ("quit", "exit"):
+                    break
+        else:
+            panel.stdin.write("press\n")
+            panel.stdin.flush()
+            time.sleep(4)  # the kit is composed, sent and printed; the LED settles
+            panel.stdin.write("quit\n")
+            panel.stdin.flush()
+        panel.stdin.close()
+        panel.wait(timeout=30)
+    finally:
+        if panel.poll() is None:
+            panel.kill()
 
 
 def _step(title: str) -> None:
