@@ -43,7 +43,7 @@ def print_and_capture(inst, *args: str) -> tuple[bytes, dict]:
 
 
 def test_button_kit_is_cover_then_stamped_todo_then_forms(installation):
-    produced = NOW - timedelta(hours=2, minutes=5)
+    produced = datetime.now(UTC) - timedelta(hours=2, minutes=5, seconds=5)
     installation.ingest(installation.envelope("todo", produced_at=produced, pages=3))
     installation.ingest(installation.envelope("medications", pages=2))  # not in `button`
     pdf, job = print_and_capture(installation, "--profile", "button")

@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -231,6 +232,7 @@ def webhook():
 
 
 def test_missed_slot_alerts_once_and_recovery_once(make_site, webhook, caplog):
+    caplog.set_level(logging.INFO, logger="appliance.sender")
     site = make_site(webhook=webhook.url)
     clock = FixedClock(local(6, 50))
     export(site, "todo-yesterday.pdf", local(14, 20, days=-1))
@@ -311,6 +313,8 @@ def test_down_appliance_gets_everything_in_order_after_a_restart(make_site):
     report = settle(agent, clock)
     assert (report.queued, report.delivered, report.retrying, report.pending) == (4, 2, 1, 2)
     assert len(site.snapshots("jourrum")) == 2
+    clock.advance(timedelta(seconds=RETRY_INITIAL - 1))
+    assert agent.tick().retrying == 0  # the second file waits behind the first
     status = sender_status(site.config, clock)["appliances"]
     assert [e["produced_at"] for e in status["reserv"]["pending"]] == [
         isoformat_utc(local(6, 50)), isoformat_utc(local(6, 52))]
@@ -347,8 +351,8 @@ def test_backoff_doubles_up_to_the_maximum(tmp_path):
         clock.advance(timedelta(seconds=10))
         if agent.tick().retrying:
             attempts.append(clock.now())
-    gaps = [(b - a).total_seconds() for a, b in zip(attempts, attempts[1:], strict=False)]
-    assert gaps == [60, 120]  # after the 2nd and 3rd failures; the 4th waits 240 s
+    gaps = [(b - a).total_seconds() for a, b in pairwise(attempts)]
+    assert gaps == [60, 120]  # attempts 2, 3 and 4; attempt 5 waits 240 s
 
 
 def test_file_written_in_pieces_is_pushed_once_complete(make_site):
@@ -378,11 +382,13 @@ def test_file_written_in_pieces_is_pushed_once_complete(make_site):
     assert site.refusals("jourrum") == []
 
 
-def test_locked_file_is_not_ready(tmp_path, monkeypatch):
-    """On Windows a file still being written may be locked: PermissionError = not yet."""
+def test_locked_or_growing_file_is_not_ready(tmp_path, monkeypatch, caplog):
+    """On Windows a file still being written may be locked: PermissionError = not yet,
+    quietly. A file that grows while it is being read is not ready either."""
+    caplog.set_level(logging.INFO, logger="appliance.sender")
     site = offline_site(tmp_path)
     clock = FixedClock(local(9, 0))
-    export(site, "todo.pdf", local(8, 59))
+    path = export(site, "todo.pdf", local(8, 59))
     agent = site.agent(clock)
 
     def locked(*args, **kwargs):
@@ -391,8 +397,20 @@ def test_locked_file_is_not_ready(tmp_path, monkeypatch):
     monkeypatch.setattr(outbox_module, "open", locked, raising=False)
     report = settle(agent, clock)
     assert (report.queued, report.settling) == (0, 1)
-    monkeypatch.undo()
+    assert "cannot be read" not in caplog.text
+
+    def growing(file, mode):
+        with open(file, "ab") as handle:  # the exporter writes on while we read
+            handle.write(b"%% more")
+        return open(file, mode)
+
+    monkeypatch.setattr(outbox_module, "open", growing, raising=False)
     clock.advance(timedelta(seconds=1))
+    assert agent.tick().queued == 0
+    monkeypatch.undo()
+    set_mtime(path, local(8, 59))
+    assert agent.tick().queued == 0  # changed since it was first seen: wait again
+    clock.advance(timedelta(seconds=STABLE))
     assert agent.tick().queued == 1
 
 
@@ -429,7 +447,7 @@ def test_changed_file_is_delivered_again_and_only_then(make_site):
     for _ in range(3):
         clock.advance(timedelta(minutes=1))
         agent.tick()
-    site.agent(clock).tick()  # a restart does not send it again
+    settle(site.agent(clock), clock)  # a restart does not send it again
     assert len(site.snapshots("jourrum")) == 1
 
     clock.set(local(14, 30))

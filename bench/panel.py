@@ -1,0 +1,750 @@
+"""Benchmark: the panel, from a button press to CUPS accepting the kit, and the daemon at rest.
+
+Run from the repository root:
+
+    .venv/bin/python -m bench.panel                            # repeat 10, idle 60 s
+    .venv/bin/python -m bench.panel --repeat 5 --idle-seconds 20 --json results.json
+
+What one run does:
+
+1. Starts a private cupsd (`tests.cups_harness.PrivateCups`: Unix socket only, in a temp
+   dir) with one raw capture queue, and points this process (`cups.setServer`,
+   `CUPS_SERVER`) and the daemon subprocess (`CUPS_SERVER`) at it. Makes a throwaway
+   installation (the real CLI, via `tests.conftest.make_installation`) whose
+   `[printing] queue` is that queue and whose `[panel] repeat_guard_seconds = 0` (so a
+   press starts a new kit as soon as the previous job has left CUPS); every other panel
+   setting is the default (button on pin 17 with pull-up, poll_seconds = 1.0). Ingests one
+   synthetic 20-page to-do list, produced now (state `ready`).
+2. Per-poll cost, in-process: times `Panel.current_state()` (what the idle loop does every
+   `poll_seconds`: `compute_status` over the store + `printer.report()`, a new CUPS
+   connection over the local socket) and its two parts alone, `--polls` times each; and
+   again after the presses below, when the panel remembers its last job id and every poll
+   also asks CUPS for that job's state.
+3. Press to accepted, in-process: a `Panel(services, services.printer, MockFactory(),
+   print_function, on_state)` with its `run` loop in a thread, as `appliance panel` has it.
+   The print function is `print_service.print_kit`, wrapped to record `time.perf_counter()`
+   when it is called and when it returns; the printer's `submit` is wrapped on the instance
+   to record when it returns (the moment CUPS has accepted the job; print_kit then still
+   calls `printer.report()` and writes the audit entry). A press is: time, `pin.drive_low()`
+   (pull-up wiring: pressed = low), hold `--hold` s, time, `pin.drive_high()`; the panel
+   starts the kit on release (a release before `hold_seconds` is a short press, profile
+   `button`). Reported "from press" (before drive_low) and "from release" (before
+   drive_high) to print_kit's return. One untimed first press warms up (imports, fonts;
+   reported as the cold press), then `--repeat` timed ones. Between presses the benchmark
+   waits until the job is captured and `completed` and the panel's print thread is done,
+   checks that the kit has 1 + 20 + 2 pages (cover, the list, the two blank forms) and
+   deletes the capture.
+4. The real daemon at rest: starts `appliance --config C panel --simulate` (the shipped
+   console script: MockFactory pins, `press`/`hold`/`quit` on stdin, `led: <state>` on
+   stdout) with the private cupsd's environment, waits for its first `led:` line, then
+   samples `/proc/PID/stat` (utime + stime) and `/proc/PID/status` (VmRSS, VmHWM, Threads)
+   at the start and the end of `--idle-seconds`, and RSS every second in between; the same
+   for cupsd, which answers the daemon's polls. CPU % = CPU time / wall time (of one core).
+   Then sends `press`, waits for `led: printing` and `led: ready`, reads the memory again
+   (the peak now includes composing a 20-page kit), idles `--after-press-seconds` more (the
+   daemon now also asks CUPS for its last job's state every poll), sends `quit` and checks
+   the exit code. PSS and private memory come from `/proc/PID/smaps_rollup`.
+
+MB = 10^6 bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import platform
+import queue as queue_module
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # `python bench/panel.py` puts bench/ on sys.path, not the root
+    sys.path.insert(0, str(REPO))
+
+MB = 10**6
+KIND = "todo"
+UNIT = "Hemsjukvård Sölvesborg"
+QUEUE = "panel"
+LIST_PAGES = 20
+KIT_PAGES = 1 + LIST_PAGES + 2  # cover + the list + the two blank forms
+JOB_TIMEOUT = 120.0  # seconds to wait for a job to be accepted, captured and completed
+DAEMON_START_TIMEOUT = 60.0
+JOB_COMPLETED = 9
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------- set-up
+
+
+def make_panel_installation(root: Path, queue: str):
+    """A throwaway installation printing to `queue`, with no repeat guard on the panel."""
+    from tests.conftest import make_installation
+
+    inst = make_installation(root, f'[printing]\nqueue = "{queue}"\n\n'
+                             "[panel]\nrepeat_guard_seconds = 0\n")
+    config = inst.config
+    assert config.printing.queue == queue, config.printing.queue
+    assert config.panel.repeat_guard_seconds == 0
+    assert config.panel.pull_up, "the benchmark presses by driving the pin low"
+    return inst
+
+
+def ingest_list(inst, pages: int) -> int:
+    """A synthetic to-do list of `pages` pages, produced now, ingested in-process (untimed);
+    returns its size in bytes."""
+    from appliance.synthetic import make_document
+
+    produced = datetime.now(UTC).replace(microsecond=0)
+    content = make_document(KIND, produced_at=produced, pages=pages)
+    inst.ingest(inst.envelope(KIND, produced_at=produced, content=content, unit=UNIT))
+    return len(content)
+
+
+def settle(cupsd, capture, job_id: int) -> bytes:
+    """Wait until the job is captured and completed; return its bytes; delete the capture."""
+    def done():
+        job = capture.captured_job(job_id)
+        return job if job and cupsd.job_state(job_id) == JOB_COMPLETED else None
+
+    job = cupsd.wait_for(done, timeout=JOB_TIMEOUT, what=f"job {job_id} completed")
+    data = job.data
+    job.path.unlink(missing_ok=True)
+    job.path.with_suffix(".json").unlink(missing_ok=True)
+    return data
+
+
+def pdf_pages(data: bytes) -> int:
+    import pikepdf
+
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        return len(pdf.pages)
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def summary(samples: list[float]) -> dict:
+    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples),
+            "samples": samples}
+
+
+def repeated(fn: Callable[[], object], times: int) -> dict:
+    samples = []
+    for _ in range(times):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return summary(samples)
+
+
+class PrintTimer:
+    """The panel's print function: print_kit, with the moments it was called, CUPS accepted
+    the job (the printer's `submit` returned) and it returned."""
+
+    def __init__(self, print_kit, printer) -> None:
+        self.print_kit = print_kit
+        self.records: list[dict] = []
+        self.done = threading.Event()
+        self._submitted: float | None = None
+        original = printer.submit
+
+        def submit(pdf: bytes, title: str) -> int:
+            job_id = original(pdf, title)
+            self._submitted = time.perf_counter()
+            return job_id
+
+        printer.submit = submit  # this instance only: the panel's and print_kit's printer
+
+    def __call__(self, services, printer, profile: str, trigger: str):
+        called = time.perf_counter()
+        self._submitted = None
+        record: dict = {"called": called, "profile": profile, "trigger": trigger}
+        try:
+            outcome = self.print_kit(services, printer, profile, trigger)
+        except BaseException as exc:
+            record["error"] = repr(exc)
+            raise
+        else:
+            record.update(returned=time.perf_counter(), submitted=self._submitted,
+                          job_id=outcome.job_id, pages=outcome.summary.pages)
+            return outcome
+        finally:
+            self.records.append(record)
+            self.done.set()
+
+
+class PanelBench:
+    """The in-process panel on MockFactory pins, its loop thread, and the press."""
+
+    def __init__(self, cupsd, capture, inst, log: Callable[[str], None]) -> None:
+        from gpiozero.pins.mock import MockFactory
+
+        from appliance import print_service
+        from appliance.panel import Panel
+        from appliance.services import Services
+
+        self.cupsd, self.capture, self.log = cupsd, capture, log
+        self.services = Services(inst.config)
+        self.printer = self.services.printer
+        self.timer = PrintTimer(print_service.print_kit, self.printer)
+        self.states: list[tuple[float, str]] = []
+        self._state_changed = threading.Condition()
+        factory = MockFactory()
+        self.panel = Panel(self.services, self.printer, factory, self.timer, self._on_state)
+        self.pin = factory.pin(self.panel.config.button_pin)
+        self.stop = threading.Event()
+        self.loop: threading.Thread | None = None
+
+    def _on_state(self, state) -> None:
+        with self._state_changed:
+            self.states.append((time.perf_counter(), str(state)))
+            self._state_changed.notify_all()
+
+    def start_loop(self) -> None:
+        self.loop = threading.Thread(target=self.panel.run, args=(self.stop,), daemon=True,
+                                     name="panel-loop")
+        self.loop.start()
+        with self._state_changed:
+            ok = self._state_changed.wait_for(lambda: self.states, timeout=30)
+        if not ok:
+            raise RuntimeError("the panel loop never showed a state")
+        if self.states[-1][1] != "ready":
+            raise RuntimeError(f"the panel shows {self.states[-1][1]}, expected ready")
+
+    def stop_loop(self) -> None:
+        self.stop.set()
+        if self.loop is not None:
+            self.loop.join(timeout=10)
+
+    def press(self, hold: float) -> dict:
+        """One short press; returns the moments (perf_counter) and the kit's checks."""
+        panel = self.panel
+        started, ignored = panel.kits_started, panel.presses_ignored
+        self.timer.done.clear()
+        records = len(self.timer.records)
+        pressed = time.perf_counter()
+        self.pin.drive_low()
+        time.sleep(hold)
+        released = time.perf_counter()
+        self.pin.drive_high()  # the release callback (request + thread start) runs here
+        callback_done = time.perf_counter()
+        if not self.timer.done.wait(JOB_TIMEOUT):
+            raise RuntimeError(f"no kit started within {JOB_TIMEOUT} s of the release "
+                               f"(kits started {panel.kits_started}, presses ignored "
+                               f"{panel.presses_ignored})")
+        record = self.timer.records[records]
+        if "error" in record:
+            raise RuntimeError(f"print_kit failed: {record['error']}")
+        if panel.kits_started != started + 1 or panel.presses_ignored != ignored:
+            raise RuntimeError(f"the press was not one new kit: kits started "
+                               f"{started} -> {panel.kits_started}, ignored "
+                               f"{ignored} -> {panel.presses_ignored}")
+        data = settle(self.cupsd, self.capture, record["job_id"])
+        # The print thread sets the job id and clears `composing` after print_kit returns;
+        # wait for it so the next press is not refused as "a kit is being composed".
+        deadline = time.monotonic() + 10
+        while panel._composing and time.monotonic() < deadline:
+            time.sleep(0.005)
+        captured_pages = pdf_pages(data)
+        if record["pages"] != KIT_PAGES or captured_pages != KIT_PAGES:
+            raise RuntimeError(f"kit of {record['pages']} pages, captured {captured_pages}, "
+                               f"expected {KIT_PAGES}")
+        return {
+            "job_id": record["job_id"], "kit_pages": record["pages"],
+            "captured_pages": captured_pages, "kit_bytes": len(data),
+            "from_press_s": record["returned"] - pressed,
+            "from_release_s": record["returned"] - released,
+            "accepted_from_press_s": record["submitted"] - pressed,
+            "accepted_from_release_s": record["submitted"] - released,
+            "release_callback_s": callback_done - released,
+            "release_to_print_kit_s": record["called"] - released,
+            "print_kit_s": record["returned"] - record["called"],
+            "after_accepted_s": record["returned"] - record["submitted"],
+        }
+
+    def close(self) -> None:
+        self.stop_loop()
+        self.panel.close()
+
+
+PRESS_KEYS = ("from_press_s", "from_release_s", "accepted_from_press_s",
+              "accepted_from_release_s", "release_callback_s", "release_to_print_kit_s",
+              "print_kit_s", "after_accepted_s")
+
+
+def bench_presses(bench: PanelBench, repeat: int, hold: float) -> dict:
+    bench.start_loop()
+    cold = bench.press(hold)
+    bench.log(f"first press: {cold['from_press_s']:.3f} s from press to print_kit's return, "
+              f"job {cold['job_id']}, {cold['captured_pages']} pages")
+    runs = []
+    for run in range(1, repeat + 1):
+        runs.append(bench.press(hold))
+        bench.log(f"press {run}/{repeat}: {runs[-1]['from_press_s']:.3f} s from press, "
+                  f"{runs[-1]['from_release_s']:.3f} s from release")
+    return {"cold": cold, "runs": runs, "hold_s": hold,
+            **{key: summary([r[key] for r in runs]) for key in PRESS_KEYS},
+            "kit_pages": runs[-1]["kit_pages"], "captured_pages": runs[-1]["captured_pages"],
+            "kit_bytes": runs[-1]["kit_bytes"], "kits_started": bench.panel.kits_started,
+            "presses_ignored": bench.panel.presses_ignored}
+
+
+def bench_poll(bench: PanelBench, polls: int, with_job: bool) -> list[dict]:
+    """What one iteration of the idle loop costs, and its parts (loop thread stopped)."""
+    from appliance.status import compute_status
+
+    panel, services, printer = bench.panel, bench.services, bench.printer
+    rows = []
+    if with_job:
+        job_id = panel._job_id
+        assert job_id is not None, "no job remembered"
+        rows.append({"step": "Panel.current_state(), last job remembered (+ job_state)",
+                     "depth": 0, **repeated(panel.current_state, polls)})
+        rows.append({"step": f"printer.job_state({job_id}) (new CUPS connection, "
+                     "one job's attributes)", "depth": 1,
+                     **repeated(lambda: printer.job_state(job_id), polls)})
+        return rows
+    assert panel._job_id is None
+    rows.append({"step": "Panel.current_state(), no job yet (what the idle daemon does)",
+                 "depth": 0, **repeated(panel.current_state, polls)})
+    rows.append({"step": "compute_status without a printer report (store: SQLite open + "
+                 "query, freshness)", "depth": 1,
+                 **repeated(lambda: compute_status(services.config, services.store,
+                                                   services.clock.now(), None), polls)})
+    rows.append({"step": "printer.report() (new CUPS connection: queue attributes + "
+                 "not-completed jobs)", "depth": 1, **repeated(printer.report, polls)})
+    return rows
+
+
+# ---------------------------------------------------------------- the daemon process
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (its threads included), in seconds."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) "; fields from state on
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime: fields 14, 15
+
+
+def proc_status(pid: int) -> dict:
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM", "VmSize", "RssAnon", "RssFile", "RssShmem"):
+            values[key] = int(value.split()[0])  # kB
+        elif key == "Threads":
+            values[key] = int(value)
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("Pss", "Private_Clean", "Private_Dirty"):
+                values[key] = int(value.split()[0])
+    if "Private_Clean" in values and "Private_Dirty" in values:
+        values["Private"] = values["Private_Clean"] + values["Private_Dirty"]
+    return values
+
+
+class Daemon:
+    """`appliance --config C panel --simulate` as a subprocess; its stdout lines in a queue."""
+
+    def __init__(self, config: Path, env: dict[str, str], stderr_path: Path) -> None:
+        command = [str(Path(sys.executable).parent / "appliance"), "--config", str(config),
+                   "panel", "--simulate"]
+        self.command = command
+        self.lines: queue_module.Queue[tuple[float, str]] = queue_module.Queue()
+        self.seen: list[tuple[float, str]] = []
+        self._stderr = open(stderr_path, "wb")  # noqa: SIM115 - closed in close()
+        self.stderr_path = stderr_path
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self._stderr, env=env, text=True, bufsize=1)
+        self.pid = self.proc.pid
+        self._reader = threading.Thread(target=self._read, daemon=True, name="daemon-stdout")
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put((time.perf_counter(), line.rstrip("\n")))
+
+    def wait_line(self, prefix: str, timeout: float) -> tuple[float, str]:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or (self.proc.poll() is not None and self.lines.empty()):
+                raise RuntimeError(f"no {prefix!r} line from the daemon within {timeout} s "
+                                   f"(exit {self.proc.poll()}); stdout so far {self.seen}; "
+                                   f"stderr:\n{self.stderr_tail()}")
+            with contextlib.suppress(queue_module.Empty):
+                moment, line = self.lines.get(timeout=min(left, 0.5))
+                self.seen.append((moment, line))
+                if line.startswith(prefix):
+                    return moment, line
+
+    def drain(self) -> list[str]:
+        """stdout lines that arrived since the last wait (state changes while idle)."""
+        lines = []
+        while True:
+            try:
+                moment, line = self.lines.get_nowait()
+            except queue_module.Empty:
+                return lines
+            self.seen.append((moment, line))
+            lines.append(line)
+
+    def send(self, command: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+
+    def quit(self, timeout: float = 20.0) -> int:
+        with contextlib.suppress(OSError, ValueError):
+            self.send("quit")
+            self.proc.stdin.close()
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=timeout)
+            raise RuntimeError(f"the daemon did not stop within {timeout} s of `quit`; "
+                               "killed") from None
+
+    def stderr_tail(self, lines: int = 20) -> str:
+        self._stderr.flush()
+        text = self.stderr_path.read_text(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self._stderr.close()
+
+
+def idle_window(daemon: Daemon, cupsd_pid: int, seconds: float, poll_seconds: float,
+                log: Callable[[str], None], label: str) -> dict:
+    """CPU and memory of the daemon (and cupsd's CPU) over `seconds` of doing nothing."""
+    pid = daemon.pid
+    before = proc_status(pid)
+    wall0, cpu0, cups0 = time.perf_counter(), proc_cpu_seconds(pid), proc_cpu_seconds(cupsd_pid)
+    rss = [before["VmRSS"]]
+    end = wall0 + seconds
+    while (left := end - time.perf_counter()) > 0:
+        time.sleep(min(1.0, left))
+        if daemon.proc.poll() is not None:
+            raise RuntimeError(f"the daemon exited ({daemon.proc.returncode}) while idle:\n"
+                               f"{daemon.stderr_tail()}")
+        rss.append(proc_status(pid)["VmRSS"])
+    cpu1, cups1, wall1 = proc_cpu_seconds(pid), proc_cpu_seconds(cupsd_pid), time.perf_counter()
+    after = proc_status(pid)
+    wall, cpu, cups_cpu = wall1 - wall0, cpu1 - cpu0, cups1 - cups0
+    polls = wall / poll_seconds
+    result = {
+        "label": label, "wall_s": wall, "cpu_s": cpu, "cpu_percent": 100 * cpu / wall,
+        "cpu_s_per_minute": 60 * cpu / wall, "polls": polls,
+        "cpu_ms_per_poll": 1000 * cpu / polls,
+        "cupsd_cpu_s": cups_cpu, "cupsd_cpu_percent": 100 * cups_cpu / wall,
+        "cupsd_cpu_ms_per_poll": 1000 * cups_cpu / polls,
+        "before": before, "after": after, "rss_min_kb": min(rss), "rss_max_kb": max(rss),
+        "state_changes": daemon.drain(),
+    }
+    log(f"{label}: {result['cpu_percent']:.2f} % CPU ({cpu:.2f} s in {wall:.1f} s), "
+        f"cupsd {result['cupsd_cpu_percent']:.2f} %, RSS {_mb(after['VmRSS'])} MB")
+    return result
+
+
+def bench_daemon(cupsd, capture, config: Path, folder: Path, idle_seconds: float,
+                 after_press_seconds: float, log: Callable[[str], None]) -> dict:
+    from appliance.config import load_appliance_config
+
+    poll_seconds = load_appliance_config(config).panel.poll_seconds
+    daemon = Daemon(config, cupsd.env(), folder / "panel-daemon.stderr")
+    cupsd_pid = cupsd.proc.pid
+    try:
+        moment, line = daemon.wait_line("led:", DAEMON_START_TIMEOUT)
+        startup = moment - daemon.started
+        if line != "led: ready":
+            raise RuntimeError(f"the daemon's first state is {line!r}, expected 'led: ready'")
+        log(f"daemon pid {daemon.pid} started in {startup:.2f} s ({line}); idling "
+            f"{idle_seconds:.0f} s")
+        result: dict = {"command": " ".join(daemon.command), "startup_s": startup,
+                        "first_line": line, "poll_seconds": poll_seconds,
+                        "at_start": proc_status(daemon.pid)}
+        result["idle"] = idle_window(daemon, cupsd_pid, idle_seconds, poll_seconds, log,
+                                     "idle")
+
+        if after_press_seconds > 0:
+            jobs_before = {job.job_id for job in capture.captured()}
+            sent = time.perf_counter()
+            daemon.send("press")
+            printing, _ = daemon.wait_line("led: printing", JOB_TIMEOUT)
+            ready, _ = daemon.wait_line("led: ready", JOB_TIMEOUT)
+            job = cupsd.wait_for(lambda: [j for j in capture.captured()
+                                          if j.job_id not in jobs_before],
+                                 timeout=JOB_TIMEOUT, what="the daemon's kit")[0]
+            pages = pdf_pages(settle(cupsd, capture, job.job_id))
+            result["press"] = {
+                "job_id": job.job_id, "captured_pages": pages,
+                "printing_after_s": printing - sent, "ready_after_s": ready - sent,
+                "status": proc_status(daemon.pid)}
+            log(f"daemon press: job {job.job_id}, {pages} pages, led ready again after "
+                f"{ready - sent:.2f} s")
+            time.sleep(2 * poll_seconds)  # let the loop settle into its post-print polls
+            daemon.drain()
+            result["after_press"] = idle_window(daemon, cupsd_pid, after_press_seconds,
+                                                poll_seconds, log, "idle after a press")
+        result["exit_code"] = daemon.quit()
+        result["stdout"] = [line for _, line in daemon.seen]
+        if result["exit_code"] != 0:
+            raise RuntimeError(f"the daemon exited {result['exit_code']} after quit:\n"
+                               f"{daemon.stderr_tail()}")
+        return result
+    finally:
+        daemon.close()
+
+
+# ---------------------------------------------------------------- reporting
+
+
+def machine_info(cupsd) -> dict:
+    from importlib import metadata
+
+    cpu = platform.processor() or platform.machine()
+    memory = None
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "Model") and value.strip():
+                cpu = value.strip()
+                break
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = int(line.split()[1]) * 1024
+    cups_version = "?"
+    with contextlib.suppress(Exception):
+        cups_version = str(cupsd.printer_attributes(QUEUE).get("cups-version", "?"))
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    load = "?"
+    with contextlib.suppress(OSError):
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return {
+        "cpu": cpu, "machine": platform.machine(), "cores": os.cpu_count(),
+        "usable_cores": usable, "memory_bytes": memory, "kernel": platform.release(),
+        "python": platform.python_version(), "gpiozero": metadata.version("gpiozero"),
+        "pycups": metadata.version("pycups"), "pikepdf": metadata.version("pikepdf"),
+        "cups": cups_version, "clock_ticks": CLOCK_TICKS, "loadavg_at_end": load,
+    }
+
+
+def _ms(entry: dict) -> str:
+    return f"{1000 * entry['median']:.1f} / {1000 * entry['min']:.1f} / {1000 * entry['max']:.1f}"
+
+
+def _mb(kb: int | None) -> str:
+    return "–" if kb is None else f"{kb * 1024 / MB:.1f}"
+
+
+def render(info: dict, presses: dict | None, polls: list[dict], daemon: dict | None,
+           repeat: int, date: str) -> str:
+    from appliance.panel_daemon import SIMULATED_PRESS_SECONDS
+
+    memory = f", {info['memory_bytes'] / 10**9:.1f} GB RAM" if info["memory_bytes"] else ""
+    out = [
+        f"## Panel benchmark, {date}",
+        "",
+        f"Machine: {info['cpu']} ({info['machine']}), {info['cores']} cores "
+        f"({info['usable_cores']} usable){memory}, Linux {info['kernel']}; Python "
+        f"{info['python']}, gpiozero {info['gpiozero']} (MockFactory), pycups "
+        f"{info['pycups']}, pikepdf {info['pikepdf']}, CUPS {info['cups']}. Private cupsd on "
+        f"a Unix socket, raw capture queue. Load average at the end: {info['loadavg_at_end']}.",
+    ]
+    if presses:
+        cold = presses["cold"]
+        out += [
+            "",
+            f"### Press to accepted: {presses['kit_pages']}-page kit (1 cover + {LIST_PAGES} "
+            f"to-do pages + 2 forms), in-process",
+            "",
+            f"Short press = drive the pin low, hold {1000 * presses['hold_s']:.0f} ms, drive "
+            f"it high; the kit starts on release. Median / min / max of {repeat} in ms, "
+            f"after one untimed first press (the first kit composed in the process: fonts, "
+            f"templates). Captured kits: {presses['captured_pages']} pages, "
+            f"{presses['kit_bytes']:,} bytes; kits started {presses['kits_started']}, "
+            f"presses ignored {presses['presses_ignored']}.",
+            "",
+            "| interval | ms (median / min / max) | first press ms |",
+            "|---|---:|---:|",
+        ]
+        labels = [
+            ("from_press_s", "**press → print_kit returned**"),
+            ("from_release_s", "**release → print_kit returned**"),
+            ("accepted_from_press_s", "press → CUPS accepted (submit returned)"),
+            ("accepted_from_release_s", "release → CUPS accepted (submit returned)"),
+            ("release_callback_s", "↳ release callback (gpiozero event, busy check, thread "
+             "start)"),
+            ("release_to_print_kit_s", "↳ release → print_kit called"),
+            ("print_kit_s", "↳ print_kit, call → return"),
+            ("after_accepted_s", "↳ ↳ after CUPS accepted: printer.report() + audit entry"),
+        ]
+        for key, label in labels:
+            out.append(f"| {label} | {_ms(presses[key])} | {1000 * cold[key]:.1f} |")
+    if polls:
+        out += [
+            "",
+            f"### One poll of the idle loop, in-process (median / min / max of "
+            f"{len(polls[0]['samples'])}, ms; loop thread stopped)",
+            "",
+            "| step | ms |",
+            "|---|---:|",
+        ]
+        for row in polls:
+            step = f"{'↳ ' * row['depth']}{row['step']}" if row["depth"] \
+                else f"**{row['step']}**"
+            out.append(f"| {step} | {_ms(row)} |")
+    if daemon:
+        windows = [daemon["idle"]] + ([daemon["after_press"]] if "after_press" in daemon
+                                      else [])
+        out += [
+            "",
+            "### The daemon process at rest: `appliance --config C panel --simulate`",
+            "",
+            f"Started to its first `{daemon['first_line']}` in {daemon['startup_s']:.2f} s; "
+            f"poll_seconds = {daemon['poll_seconds']:g}. CPU = utime + stime from "
+            f"/proc/PID/stat ({info['clock_ticks']} ticks a second) over the window; % of one "
+            "core. Memory from /proc/PID/status and smaps_rollup at the end of the window "
+            "(peak = VmHWM over the process's life).",
+            "",
+            "| window | wall s | CPU % | CPU s / min | CPU ms / poll | cupsd CPU % "
+            "| RSS MB (min–max) | peak RSS MB | PSS MB | private MB | threads |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for w in windows:
+            end = w["after"]
+            out.append(
+                f"| {w['label']} | {w['wall_s']:.1f} | {w['cpu_percent']:.2f} "
+                f"| {w['cpu_s_per_minute']:.2f} | {w['cpu_ms_per_poll']:.1f} "
+                f"| {w['cupsd_cpu_percent']:.2f} | {_mb(end['VmRSS'])} "
+                f"({_mb(w['rss_min_kb'])}–{_mb(w['rss_max_kb'])}) | {_mb(end['VmHWM'])} "
+                f"| {_mb(end.get('Pss'))} | {_mb(end.get('Private'))} | {end['Threads']} |")
+        if "press" in daemon:
+            p = daemon["press"]
+            out += ["", f"Press in the daemon (`press` on stdin, held "
+                    f"{SIMULATED_PRESS_SECONDS:g} s): `led: printing` after "
+                    f"{p['printing_after_s']:.2f} s, `led: ready` again after "
+                    f"{p['ready_after_s']:.2f} s (job completed, next poll); "
+                    f"{p['captured_pages']} pages captured; RSS then "
+                    f"{_mb(p['status']['VmRSS'])} MB, peak {_mb(p['status']['VmHWM'])} MB."]
+        changes = [c for w in windows for c in w["state_changes"]]
+        out += ["", f"State changes while idle: {', '.join(changes) or 'none'}. "
+                f"Exit code after `quit`: {daemon['exit_code']}."]
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.panel", description=__doc__.split(
+        "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=10, help="timed presses (10)")
+    parser.add_argument("--hold", type=float, default=0.05,
+                        help="seconds the button is held down per press (0.05)")
+    parser.add_argument("--polls", type=int, default=50,
+                        help="in-process samples of one poll iteration (50)")
+    parser.add_argument("--idle-seconds", type=float, default=60.0,
+                        help="length of the daemon's idle measurement (60)")
+    parser.add_argument("--after-press-seconds", type=float, default=60.0,
+                        help="idle measurement after one press in the daemon (60; 0: no "
+                        "press)")
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--no-presses", action="store_true",
+                        help="skip the in-process press latency (and the post-press poll)")
+    parser.add_argument("--no-daemon", action="store_true",
+                        help="skip the daemon process measurement")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temp installation and the private cupsd's dir")
+    args = parser.parse_args(argv)
+    if args.repeat < 1 or args.polls < 1:
+        parser.error("--repeat and --polls must be at least 1")
+    if args.idle_seconds <= 0 or args.after_press_seconds < 0:
+        parser.error("--idle-seconds must be > 0, --after-press-seconds >= 0")
+    if not 0 < args.hold < 1.0:
+        parser.error("--hold must be between 0 and 1 s (a long press prints `full`)")
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    def terminated(signum, frame):  # SIGTERM/SIGHUP: unwind, so `finally` stops cupsd
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminated)
+    signal.signal(signal.SIGHUP, terminated)
+
+    import cups
+
+    from tests.cups_harness.harness import PrivateCups
+
+    date = datetime.now().astimezone().strftime("%Y-%m-%d")
+    tmp = Path(tempfile.mkdtemp(prefix="bench-panel-"))
+    try:
+        with PrivateCups(keep=args.keep, log_level="warn") as cupsd:
+            capture = cupsd.add_capture_queue(QUEUE)
+            os.environ["CUPS_SERVER"] = cupsd.server  # for subprocesses
+            cups.setServer(cupsd.server)  # for this process, before any connection
+            inst = make_panel_installation(tmp / "inst", capture.name)
+            list_bytes = ingest_list(inst, LIST_PAGES)
+            log(f"installation in {tmp}, cupsd {cupsd.server} (pid {cupsd.proc.pid}); "
+                f"{LIST_PAGES}-page to-do list of {list_bytes:,} bytes ingested")
+
+            bench = PanelBench(cupsd, capture, inst, log)
+            presses, polls = None, []
+            try:
+                bench.panel.current_state()  # warm up: SQLite, libcups
+                polls = bench_poll(bench, args.polls, with_job=False)
+                if not args.no_presses:
+                    presses = bench_presses(bench, args.repeat, args.hold)
+                    bench.stop_loop()
+                    polls += bench_poll(bench, args.polls, with_job=True)
+            finally:
+                bench.close()
+
+            daemon = None
+            if not args.no_daemon:
+                daemon = bench_daemon(cupsd, capture, inst.appliance_toml, tmp,
+                                      args.idle_seconds, args.after_press_seconds, log)
+            info = machine_info(cupsd)
+            text = render(info, presses, polls, daemon, args.repeat, date)
+            print(text)
+            if args.json:
+                args.json.write_text(json.dumps({
+                    "date": date, "machine": info, "repeat": args.repeat, "mb": MB,
+                    "list_pages": LIST_PAGES, "list_bytes": list_bytes, "presses": presses,
+                    "polls": polls, "daemon": daemon,
+                }, indent=2, default=str) + "\n", encoding="utf-8")
+                log(f"results written to {args.json}")
+            if args.keep:
+                log(f"kept cupsd dir {cupsd.root}")
+    finally:
+        if args.keep:
+            log(f"kept {tmp}")
+        else:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
