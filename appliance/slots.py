@@ -85,11 +85,13 @@ class AlertState:
             else None,
         )
 
-    def save(self, path: Path) -> None:
+    def to_json(self) -> str:
         data = {"version": STATE_VERSION, "open": self.open, "missed_total": self.missed_total,
                 "queue": self.queue, "retry_after": self.retry_after}
-        text = json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
-        atomic_write(path, text.encode("utf-8"), mode=FILE_MODE)
+        return json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+
+    def save(self, path: Path) -> None:
+        atomic_write(path, self.to_json().encode("utf-8"), mode=FILE_MODE)
 
 
 def _dict(value: object) -> dict:
@@ -121,6 +123,7 @@ class SlotWatch:
         with self._locked():
             now = self.services.clock.now()
             state = AlertState.load(self.state_path)
+            before = state.to_json()
             status = compute_status(self.services.config, self.services.store, now)
             raised = []
             for kind in status.kinds.values():
@@ -130,7 +133,8 @@ class SlotWatch:
             self._forget_unexpected(state, status.kinds)
             for alert in raised:
                 self._queue(state, alert)
-            state.save(self.state_path)
+            if state.to_json() != before:  # no write (SD card wear) when nothing happened
+                state.save(self.state_path)
             self._deliver(state, now)
         return raised
 

@@ -19,7 +19,11 @@ What one run does:
    `poll_seconds`: `compute_status` over the store + `printer.report()`, a new CUPS
    connection over the local socket) and its two parts alone, `--polls` times each; and
    again after the presses below, when the panel remembers its last job id and every poll
-   also asks CUPS for that job's state.
+   also asks CUPS for that job's state. Then, `--growth-calls` times each, the memory a
+   poll and each of its parts leave behind: anonymous RSS (`RssAnon`) and open files before
+   and after, garbage collected around each (plus, for comparison, a variant of the CUPS
+   query that the appliance does not make: `getPrinterAttributes` with
+   `requested_attributes`).
 3. Press to accepted, in-process: a `Panel(services, services.printer, MockFactory(),
    print_function, on_state)` with its `run` loop in a thread, as `appliance panel` has it.
    The print function is `print_service.print_kit`, wrapped to record `time.perf_counter()`
@@ -29,17 +33,18 @@ What one run does:
    (pull-up wiring: pressed = low), hold `--hold` s, time, `pin.drive_high()`; the panel
    starts the kit on release (a release before `hold_seconds` is a short press, profile
    `button`). Reported "from press" (before drive_low) and "from release" (before
-   drive_high) to print_kit's return. One untimed first press warms up (imports, fonts;
-   reported as the cold press), then `--repeat` timed ones. Between presses the benchmark
-   waits until the job is captured and `completed` and the panel's print thread is done,
-   checks that the kit has 1 + 20 + 2 pages (cover, the list, the two blank forms) and
-   deletes the capture.
+   drive_high) to print_kit's return. One first press warms up (the first kit composed in
+   this process: fonts, templates; reported on its own), then `--repeat` timed ones.
+   Between presses the benchmark waits until the job is captured and `completed` and the
+   panel's print thread is done, checks that the kit has 1 + 20 + 2 pages (cover, the list,
+   the two blank forms) and deletes the capture.
 4. The real daemon at rest: starts `appliance --config C panel --simulate` (the shipped
    console script: MockFactory pins, `press`/`hold`/`quit` on stdin, `led: <state>` on
    stdout) with the private cupsd's environment, waits for its first `led:` line, then
    samples `/proc/PID/stat` (utime + stime) and `/proc/PID/status` (VmRSS, VmHWM, Threads)
-   at the start and the end of `--idle-seconds`, and RSS every second in between; the same
-   for cupsd, which answers the daemon's polls. CPU % = CPU time / wall time (of one core).
+   at the start and the end of `--idle-seconds`, and RSS every second in between (the
+   anonymous RSS's least-squares slope is the growth per minute); cupsd's CPU time too, as
+   it answers the daemon's polls. CPU % = CPU time / wall time (of one core).
    Then sends `press`, waits for `led: printing` and `led: ready`, reads the memory again
    (the peak now includes composing a 20-page kit), idles `--after-press-seconds` more (the
    daemon now also asks CUPS for its last job's state every poll), sends `quit` and checks
@@ -327,6 +332,58 @@ def bench_poll(bench: PanelBench, polls: int, with_job: bool) -> list[dict]:
     return rows
 
 
+def _anon_kb() -> int:
+    return proc_status(os.getpid())["RssAnon"]
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def bench_growth(bench: PanelBench, calls: int) -> list[dict]:
+    """Memory left behind per call: anonymous RSS and open files before and after `calls`
+    calls of each part of a poll (loop thread stopped; garbage collected around each)."""
+    import gc
+
+    import cups
+
+    from appliance.status import compute_status
+
+    services, printer = bench.services, bench.printer
+    queue = printer.queue
+    steps = [
+        ("Panel.current_state()", 0, bench.panel.current_state),
+        ("compute_status without a printer report", 1,
+         lambda: compute_status(services.config, services.store, services.clock.now(), None)),
+        ("printer.report()", 1, printer.report),
+        ("cups.Connection().getPrinterAttributes(queue) (as report() calls it)", 2,
+         lambda: cups.Connection().getPrinterAttributes(queue)),
+        ("cups.Connection().getJobs(not-completed, job-printer-uri) (as report() calls it)",
+         2, lambda: cups.Connection().getJobs(which_jobs="not-completed",
+                                              requested_attributes=["job-printer-uri"])),
+        ("not in the appliance: getPrinterAttributes(queue, requested_attributes=[the three "
+         "report() reads])", 0,
+         lambda: cups.Connection().getPrinterAttributes(queue, requested_attributes=[
+             "printer-state", "printer-state-reasons", "printer-is-accepting-jobs"])),
+    ]
+    rows = []
+    for name, depth, fn in steps:
+        for _ in range(min(100, calls)):  # warm up: caches, allocator arenas
+            fn()
+        gc.collect()
+        anon, fds, start = _anon_kb(), _open_fds(), time.perf_counter()
+        for _ in range(calls):
+            fn()
+        seconds = time.perf_counter() - start
+        gc.collect()
+        grown, fds_grown = _anon_kb() - anon, _open_fds() - fds
+        rows.append({"step": name, "depth": depth, "calls": calls, "anon_kb": grown,
+                     "kb_per_call": grown / calls, "fds": fds_grown, "seconds": seconds})
+        bench.log(f"memory per call, {name}: {grown / calls:.2f} kB ({grown} kB over {calls}),"
+                  f" open files {fds_grown:+d}")
+    return rows
+
+
 # ---------------------------------------------------------------- the daemon process
 
 
@@ -432,20 +489,32 @@ class Daemon:
         self._stderr.close()
 
 
+def slope(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of y over x (0 for fewer than two distinct x)."""
+    if len(points) < 2:
+        return 0.0
+    mean_x = statistics.fmean(x for x, _ in points)
+    mean_y = statistics.fmean(y for _, y in points)
+    den = sum((x - mean_x) ** 2 for x, _ in points)
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / den if den else 0.0
+
+
 def idle_window(daemon: Daemon, cupsd_pid: int, seconds: float, poll_seconds: float,
                 log: Callable[[str], None], label: str) -> dict:
     """CPU and memory of the daemon (and cupsd's CPU) over `seconds` of doing nothing."""
     pid = daemon.pid
     before = proc_status(pid)
     wall0, cpu0, cups0 = time.perf_counter(), proc_cpu_seconds(pid), proc_cpu_seconds(cupsd_pid)
-    rss = [before["VmRSS"]]
+    samples = [(0.0, before["VmRSS"], before["RssAnon"])]  # (s since start, kB, kB)
     end = wall0 + seconds
     while (left := end - time.perf_counter()) > 0:
         time.sleep(min(1.0, left))
         if daemon.proc.poll() is not None:
             raise RuntimeError(f"the daemon exited ({daemon.proc.returncode}) while idle:\n"
                                f"{daemon.stderr_tail()}")
-        rss.append(proc_status(pid)["VmRSS"])
+        status = proc_status(pid)
+        samples.append((time.perf_counter() - wall0, status["VmRSS"], status["RssAnon"]))
+    rss = [kb for _, kb, _ in samples]
     cpu1, cups1, wall1 = proc_cpu_seconds(pid), proc_cpu_seconds(cupsd_pid), time.perf_counter()
     after = proc_status(pid)
     wall, cpu, cups_cpu = wall1 - wall0, cpu1 - cpu0, cups1 - cups0
@@ -457,10 +526,14 @@ def idle_window(daemon: Daemon, cupsd_pid: int, seconds: float, poll_seconds: fl
         "cupsd_cpu_s": cups_cpu, "cupsd_cpu_percent": 100 * cups_cpu / wall,
         "cupsd_cpu_ms_per_poll": 1000 * cups_cpu / polls,
         "before": before, "after": after, "rss_min_kb": min(rss), "rss_max_kb": max(rss),
-        "state_changes": daemon.drain(),
+        # least-squares slope of the anonymous RSS over the window (1 s samples)
+        "anon_growth_kb_per_min": 60 * slope([(t, anon) for t, _, anon in samples]),
+        "rss_samples": samples, "state_changes": daemon.drain(),
     }
+    result["anon_growth_kb_per_poll"] = result["anon_growth_kb_per_min"] * poll_seconds / 60
     log(f"{label}: {result['cpu_percent']:.2f} % CPU ({cpu:.2f} s in {wall:.1f} s), "
-        f"cupsd {result['cupsd_cpu_percent']:.2f} %, RSS {_mb(after['VmRSS'])} MB")
+        f"cupsd {result['cupsd_cpu_percent']:.2f} %, RSS {_mb(after['VmRSS'])} MB, anonymous "
+        f"RSS growing {result['anon_growth_kb_per_min']:.0f} kB/min")
     return result
 
 
@@ -556,8 +629,8 @@ def _mb(kb: int | None) -> str:
     return "–" if kb is None else f"{kb * 1024 / MB:.1f}"
 
 
-def render(info: dict, presses: dict | None, polls: list[dict], daemon: dict | None,
-           repeat: int, date: str) -> str:
+def render(info: dict, presses: dict | None, polls: list[dict], growth: list[dict],
+           daemon: dict | None, repeat: int, date: str) -> str:
     from appliance.panel_daemon import SIMULATED_PRESS_SECONDS
 
     memory = f", {info['memory_bytes'] / 10**9:.1f} GB RAM" if info["memory_bytes"] else ""
@@ -613,6 +686,21 @@ def render(info: dict, presses: dict | None, polls: list[dict], daemon: dict | N
             step = f"{'↳ ' * row['depth']}{row['step']}" if row["depth"] \
                 else f"**{row['step']}**"
             out.append(f"| {step} | {_ms(row)} |")
+    if growth:
+        out += [
+            "",
+            f"### Memory left behind per call, in-process ({growth[0]['calls']} calls each, "
+            "garbage collected before and after)",
+            "",
+            "| step | anonymous RSS growth kB / call | MB / day at one call a second "
+            "| open files after |",
+            "|---|---:|---:|---:|",
+        ]
+        for row in growth:
+            step = f"{'↳ ' * row['depth']}{row['step']}" if row["depth"] \
+                else f"**{row['step']}**"
+            out.append(f"| {step} | {row['kb_per_call']:.2f} "
+                       f"| {row['kb_per_call'] * 86400 * 1024 / MB:.0f} | {row['fds']:+d} |")
     if daemon:
         windows = [daemon["idle"]] + ([daemon["after_press"]] if "after_press" in daemon
                                       else [])
@@ -627,8 +715,9 @@ def render(info: dict, presses: dict | None, polls: list[dict], daemon: dict | N
             "(peak = VmHWM over the process's life).",
             "",
             "| window | wall s | CPU % | CPU s / min | CPU ms / poll | cupsd CPU % "
-            "| RSS MB (min–max) | peak RSS MB | PSS MB | private MB | threads |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| RSS MB (min–max) | peak RSS MB | PSS MB | private MB | threads "
+            "| anon RSS growth kB / min (/ poll) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for w in windows:
             end = w["after"]
@@ -637,7 +726,8 @@ def render(info: dict, presses: dict | None, polls: list[dict], daemon: dict | N
                 f"| {w['cpu_s_per_minute']:.2f} | {w['cpu_ms_per_poll']:.1f} "
                 f"| {w['cupsd_cpu_percent']:.2f} | {_mb(end['VmRSS'])} "
                 f"({_mb(w['rss_min_kb'])}–{_mb(w['rss_max_kb'])}) | {_mb(end['VmHWM'])} "
-                f"| {_mb(end.get('Pss'))} | {_mb(end.get('Private'))} | {end['Threads']} |")
+                f"| {_mb(end.get('Pss'))} | {_mb(end.get('Private'))} | {end['Threads']} "
+                f"| {w['anon_growth_kb_per_min']:.0f} ({w['anon_growth_kb_per_poll']:.1f}) |")
         if "press" in daemon:
             p = daemon["press"]
             out += ["", f"Press in the daemon (`press` on stdin, held "
@@ -663,6 +753,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds the button is held down per press (0.05)")
     parser.add_argument("--polls", type=int, default=50,
                         help="in-process samples of one poll iteration (50)")
+    parser.add_argument("--growth-calls", type=int, default=2000,
+                        help="calls per step of the in-process memory-per-poll check "
+                        "(2000; 0: skip)")
     parser.add_argument("--idle-seconds", type=float, default=60.0,
                         help="length of the daemon's idle measurement (60)")
     parser.add_argument("--after-press-seconds", type=float, default=60.0,
@@ -676,8 +769,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true",
                         help="keep the temp installation and the private cupsd's dir")
     args = parser.parse_args(argv)
-    if args.repeat < 1 or args.polls < 1:
-        parser.error("--repeat and --polls must be at least 1")
+    if args.repeat < 1 or args.polls < 1 or args.growth_calls < 0:
+        parser.error("--repeat and --polls must be at least 1, --growth-calls at least 0")
     if args.idle_seconds <= 0 or args.after_press_seconds < 0:
         parser.error("--idle-seconds must be > 0, --after-press-seconds >= 0")
     if not 0 < args.hold < 1.0:
@@ -709,10 +802,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"{LIST_PAGES}-page to-do list of {list_bytes:,} bytes ingested")
 
             bench = PanelBench(cupsd, capture, inst, log)
-            presses, polls = None, []
+            presses, polls, growth = None, [], []
             try:
                 bench.panel.current_state()  # warm up: SQLite, libcups
                 polls = bench_poll(bench, args.polls, with_job=False)
+                if args.growth_calls:
+                    growth = bench_growth(bench, args.growth_calls)
                 if not args.no_presses:
                     presses = bench_presses(bench, args.repeat, args.hold)
                     bench.stop_loop()
@@ -725,13 +820,13 @@ def main(argv: list[str] | None = None) -> int:
                 daemon = bench_daemon(cupsd, capture, inst.appliance_toml, tmp,
                                       args.idle_seconds, args.after_press_seconds, log)
             info = machine_info(cupsd)
-            text = render(info, presses, polls, daemon, args.repeat, date)
+            text = render(info, presses, polls, growth, daemon, args.repeat, date)
             print(text)
             if args.json:
                 args.json.write_text(json.dumps({
                     "date": date, "machine": info, "repeat": args.repeat, "mb": MB,
                     "list_pages": LIST_PAGES, "list_bytes": list_bytes, "presses": presses,
-                    "polls": polls, "daemon": daemon,
+                    "polls": polls, "growth": growth, "daemon": daemon,
                 }, indent=2, default=str) + "\n", encoding="utf-8")
                 log(f"results written to {args.json}")
             if args.keep:

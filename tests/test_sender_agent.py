@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -25,6 +27,7 @@ from appliance.config import load_sender_config
 from appliance.sender import alerts
 from appliance.sender import outbox as outbox_module
 from appliance.sender.agent import Agent, run_forever
+from appliance.sender.client import PushResult
 from appliance.sender.queue import backoff_seconds
 from appliance.sender.report import sender_status
 from appliance.synthetic import make_document
@@ -602,3 +605,57 @@ def test_status_exit_code_for_undelivered_and_missing(tmp_path):
     write_sender_toml(site, required='"todo", "careplan"')
     status = json.loads(site.sender.sender_cli("status", "--json", expect=1).output)
     assert any(p.startswith("careplan: no export for the") for p in status["problems"])
+
+
+POSIX_ONLY = ("fcntl", "termios", "pwd", "grp", "resource")
+WITHOUT_POSIX_ONLY = """
+import sys
+
+class WindowsLike:
+    def find_spec(self, name, path=None, target=None):
+        if name in {blocked!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}")
+
+sys.meta_path.insert(0, WindowsLike())
+from appliance.cli.sender_cli import main
+for args in (["sync"], ["status", "--json"]):
+    try:
+        main(["--config", {config!r}, *args])
+    except SystemExit as exc:
+        print("exit", exc.code)
+"""
+
+
+def test_sender_runs_without_posix_only_modules(tmp_path):
+    """What Windows lacks (fcntl & co.) is neither imported nor called by the sender."""
+    site = offline_site(tmp_path, stable=0)
+    export(site, "todo.pdf", datetime.now(UTC))
+    code = WITHOUT_POSIX_ONLY.format(blocked=set(POSIX_ONLY),
+                                     config=str(site.sender.sender_toml))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=Path(__file__).parent.parent, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert [line for line in result.stdout.splitlines() if line.startswith("exit")] == [
+        "exit 1", "exit 0"]  # sync: one export pending; status: not late yet
+    assert "left: 1 pending" in result.stdout
+
+
+def test_a_failing_pass_is_logged_once_and_the_agent_carries_on(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="appliance.sender")
+    site = offline_site(tmp_path, stable=0)
+    export(site, "todo-Andersson.pdf", local(8, 59))
+    broken = True
+
+    def push(url: str, envelope: bytes, timeout: float):
+        if broken:
+            raise RuntimeError("todo-Andersson.pdf")  # a message must not reach the log
+        return PushResult(True, 201, "", "accepted", {"id": "x"})
+
+    clock = FixedClock(local(9, 0))
+    agent = site.agent(clock, push=push)
+    assert [agent.tick_safely() for _ in range(3)] == [None, None, None]
+    failures = [r for r in caplog.records if "a pass failed" in r.getMessage()]
+    assert len(failures) == 1 and "RuntimeError" in failures[0].getMessage()
+    broken = False
+    assert agent.tick_safely().delivered == 1
+    assert "passes work again" in caplog.text and "Andersson" not in caplog.text

@@ -10,7 +10,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -25,7 +24,7 @@ from appliance.ingest import ingest
 from appliance.jobs import run_jobs
 from appliance.services import Services
 from appliance.slots import STATE_FILE, AlertState, SlotWatch, missed_totals
-from tests.conftest import Installation, free_port, make_installation
+from tests.conftest import BIN, Installation, free_port, make_installation
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 MARKER = "Zqxmarkör-Patient-4711"
@@ -138,6 +137,7 @@ def test_a_slot_met_by_a_fresh_export_raises_no_alert(site: Site, receiver: Rece
     assert site.at(local(27, 14, 59)) == []
     assert receiver.attempts == 0
     assert site.audited("slot_missed", "slot_recovered") == []
+    assert not (site.inst.state_dir / STATE_FILE).exists()  # nothing to remember, no write
 
 
 def test_one_alert_per_missed_slot_and_one_recovery(site: Site, receiver: Receiver,
@@ -148,9 +148,12 @@ def test_one_alert_per_missed_slot_and_one_recovery(site: Site, receiver: Receiv
 
     raised = site.at(local(27, 15, 1))  # 14:30 + 30 min grace passed with no new list
     assert [alert["event"] for alert in raised] == ["slot_missed"]
+    state_file = site.inst.state_dir / STATE_FILE
+    written = (state_file.stat().st_ino, state_file.stat().st_mtime_ns)
     for _ in range(10):
         site.clock.advance(timedelta(seconds=30))
         assert site.watch.evaluate() == []
+    assert (state_file.stat().st_ino, state_file.stat().st_mtime_ns) == written  # no rewrite
     site.restart()  # a new process must not repeat it
     assert site.watch.evaluate() == []
     assert receiver.events() == [("slot_missed", isoformat_utc(local(27, 14, 30)))]
@@ -333,10 +336,8 @@ def test_the_jobs_command_notifies_systemd_and_stops_on_sigterm(site: Site,
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
         notify.bind("\0" + address)
         notify.settimeout(30)
-        script = ("import sys; from appliance.cli.jobs_cli import jobs; "
-                  "jobs.main(args=[], obj=sys.argv[1], prog_name='appliance jobs')")
         process = subprocess.Popen(
-            [sys.executable, "-c", script, str(site.inst.appliance_toml)],
+            [str(BIN / "appliance"), "--config", str(site.inst.appliance_toml), "jobs"],
             env={**os.environ, "NOTIFY_SOCKET": "@" + address}, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )

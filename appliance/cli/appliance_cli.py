@@ -12,6 +12,7 @@ import click
 from appliance import keys
 from appliance.audit import format_report
 from appliance.cli.common import CleanGroup, echo_json
+from appliance.cli.jobs_cli import jobs
 from appliance.clock import isoformat_utc
 from appliance.config import (
     APPLIANCE_CONFIG_ENV,
@@ -324,6 +325,9 @@ def panel(ctx: click.Context, simulate: bool) -> None:
         panel_daemon.run_simulated(svc)
     else:
         panel_daemon.run_daemon(svc)
+
+
+main.add_command(jobs)
 
 
 @main.group(cls=CleanGroup)

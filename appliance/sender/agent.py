@@ -30,6 +30,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import schedule
@@ -62,6 +63,11 @@ def missing_slot(schedule_config: ScheduleConfig, newest: datetime | None,
     grace = timedelta(minutes=schedule_config.grace_minutes)
     fresh = freshness(schedule_config.slots, newest, now, schedule_config.timezone, grace)
     return fresh.due_slot if fresh.stale else None
+
+
+def describe_error(status: int | None, code: str, message: str) -> str:
+    """`HTTP 422 unreadable_pdf: ...`, or `unreachable: ...` when there was no answer."""
+    return f"{f'HTTP {status} ' if status else ''}{code}: {message}"
 
 
 def local_time(moment: datetime, config: SenderConfig) -> str:
@@ -111,6 +117,7 @@ class Agent:
         self._push = push
         self._webhook = webhook
         self._warned: set[str] = set()
+        self._last_failure: str | None = None
         self._check_rules()
 
     # ------------------------------------------------------------ one pass
@@ -139,15 +146,22 @@ class Agent:
 
     def tick_safely(self) -> PassReport | None:
         """A pass that never raises: the agent must outlive any one bad file or disk error.
-        The log gets the exception's type and where it happened, not its message (which
-        may hold a file name)."""
+        The log gets the exception's type and where it happened (file, line, function),
+        not its message, which may hold a file name."""
         try:
-            return self.tick()
+            report = self.tick()
         except Exception as exc:
-            where = "".join(traceback.format_tb(exc.__traceback__)[-3:]).rstrip()
-            log.error("a pass failed (%s); the next pass tries again\n%s",
-                      type(exc).__name__, where)
+            where = " < ".join(f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}"
+                               for frame in reversed(traceback.extract_tb(exc.__traceback__)))
+            failure = f"{type(exc).__name__} at {where}"
+            if failure != self._last_failure:  # the same failure every 2 s is logged once
+                log.error("a pass failed (%s); the next pass tries again", failure)
+            self._last_failure = failure
             return None
+        if self._last_failure:
+            log.info("passes work again")
+            self._last_failure = None
+        return report
 
     def sync(self, *, sleep: Callable[[float], None] = time.sleep,
              retry_failed: bool = False) -> PassReport:
@@ -292,6 +306,9 @@ class Agent:
             envelope = self.sender.seal_for([document], appliance.public_key, now)
         except seal.SealError as exc:
             return self._fail(entry, appliance, None, "seal_failed", str(exc), report)
+        except OSError as exc:  # the sequence counter could not be written
+            return self._retry(entry, appliance, None, "seal_failed",
+                               f"cannot seal ({type(exc).__name__})", report)
         del content, document
         result = self._push_safely(appliance, envelope)
         if result.accepted:
@@ -332,8 +349,8 @@ class Agent:
         self.queue.save()
         self.state.appliance(appliance.name).last_error = error
         report.retrying += 1
-        log.warning("could not deliver a %s export to %s (%s %s: %s); attempt %d, next try "
-                    "at %s", entry.kind, appliance.name, status or "-", code, message,
+        log.warning("could not deliver a %s export to %s (%s); attempt %d, next try at %s",
+                    entry.kind, appliance.name, describe_error(status, code, message),
                     entry.attempts, local_time(entry.next_attempt_at, self.config))
         return False
 
@@ -344,10 +361,10 @@ class Agent:
         self.queue.save()
         self.state.appliance(appliance.name).last_error = error
         report.failed += 1
-        log.error("%s REFUSED a %s export (produced %s) for good: %s %s: %s. It is not sent "
-                  "again unless the file changes or `appliance-sender sync --retry-failed` "
-                  "is run", appliance.name, entry.kind,
-                  local_time(entry.produced_at, self.config), status or "-", code, message)
+        log.error("%s REFUSED a %s export (produced %s) for good: %s. It is not sent again "
+                  "unless the file changes or `appliance-sender sync --retry-failed` is run",
+                  appliance.name, entry.kind, local_time(entry.produced_at, self.config),
+                  describe_error(status, code, message))
         return True
 
     def _apply_policy(self, scan: Scan, names: list[str]) -> None:

@@ -10,6 +10,7 @@ nothing sealed for an appliance lingers on the PC.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -78,6 +79,7 @@ class DeliveryQueue:
     entries: list[Entry] = field(default_factory=list)
     delivered: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> app -> sha
     next_id: int = 1
+    _saved: dict[str, Any] | None = field(default=None, repr=False)
 
     @classmethod
     def load(cls, state_dir: Path) -> DeliveryQueue:
@@ -90,8 +92,12 @@ class DeliveryQueue:
                    next_id=int(data.get("next_id", 1)))
 
     def save(self) -> None:
-        save_json(self.path, {"entries": [entry.to_json() for entry in self.entries],
-                              "delivered": self.delivered, "next_id": self.next_id})
+        """Write the queue, unless it is unchanged since this object last wrote it."""
+        payload = {"entries": [entry.to_json() for entry in self.entries],
+                   "delivered": self.delivered, "next_id": self.next_id}
+        if payload != self._saved:
+            save_json(self.path, payload)
+            self._saved = copy.deepcopy(payload)
 
     # ------------------------------------------------------------ questions
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from appliance.clock import Clock, parse_iso
 from appliance.config import SenderConfig
-from appliance.sender.agent import local_time, missing_slot
+from appliance.sender.agent import describe_error, local_time, missing_slot
 from appliance.sender.appliances import ApplianceFolder
 from appliance.sender.queue import DeliveryQueue
 from appliance.sender.state import AgentState, to_iso
@@ -121,8 +121,8 @@ def describe(status: dict[str, Any], config: SenderConfig) -> list[str]:
                 f"{len(info['pending'])} pending, {len(info['failed'])} failed")
         if info["last_error"]:
             error = info["last_error"]
-            line += (f"; last error {when(error['at'])}: {error['status'] or '-'} "
-                     f"{error['error']}: {error['message']}")
+            line += (f"; last error {when(error['at'])}: "
+                     f"{describe_error(error['status'], error['error'], error['message'])}")
         lines.append(line)
     lines.append("kinds:")
     for kind, info in status["kinds"].items():

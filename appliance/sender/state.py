@@ -15,7 +15,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ RECENT_LIMIT = 20  # dropped deliveries and raised alerts kept for `status`
 PENDING_ALERTS_LIMIT = 100
 REPLACE_ATTEMPTS = 10
 REPLACE_PAUSE_SECONDS = 0.05
+HEARTBEAT_SAVE = timedelta(seconds=30)
 
 
 def load_json(path: Path) -> dict[str, Any] | None:
@@ -102,6 +103,8 @@ class AgentState:
     run_heartbeat: dict[str, Any] | None = None  # {"pid", "at"} of a running `run` agent
     settling: int = 0  # matching exports not yet complete at the last pass
     unmatched: int = 0  # files in the outbox that match no rule, at the last pass
+    _saved: dict[str, Any] | None = field(default=None, repr=False)
+    _saved_pass: datetime | None = field(default=None, repr=False)
 
     @classmethod
     def load(cls, state_dir: Path) -> AgentState:
@@ -125,7 +128,18 @@ class AgentState:
         )
 
     def save(self) -> None:
-        save_json(self.path, {
+        """Write the state, unless nothing but the pass time changed and that was written
+        less than HEARTBEAT_SAVE_SECONDS ago: a pass every 2 s need not write every 2 s."""
+        payload = self._payload()
+        lasting = {k: v for k, v in payload.items() if k not in ("last_pass", "run_heartbeat")}
+        if (lasting == self._saved and self.last_pass and self._saved_pass
+                and self.last_pass - self._saved_pass < HEARTBEAT_SAVE):
+            return
+        save_json(self.path, payload)
+        self._saved, self._saved_pass = lasting, self.last_pass
+
+    def _payload(self) -> dict[str, Any]:
+        return {
             "appliances": {name: {"last_success": to_iso(rec.last_success),
                                   "last_error": rec.last_error}
                            for name, rec in sorted(self.appliances.items())},
@@ -140,7 +154,7 @@ class AgentState:
             "run_heartbeat": self.run_heartbeat,
             "settling": self.settling,
             "unmatched": self.unmatched,
-        })
+        }
 
     def appliance(self, name: str) -> ApplianceRecord:
         return self.appliances.setdefault(name, ApplianceRecord())
