@@ -48,6 +48,17 @@ appliances_dir = "appliances"  # appliances to deliver to: NAME.pub + NAME.url
 
 [push]
 timeout_seconds = 60
+
+# `appliance-sender run` watches an outbox folder (docs/sender.md). Uncomment to use it:
+# [outbox]
+# dir = "outbox"
+# after_delivery = "keep"          # or "delete" once every appliance accepted the file
+# [[outbox.rules]]
+# glob = "att*gora*.pdf"
+# kind = "todo"
+# [[outbox.rules]]
+# glob = "lakemedel*.pdf"
+# kind = "medications"
 """
 
 

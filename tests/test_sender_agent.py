@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -189,20 +190,17 @@ def settle(agent: Agent, clock: FixedClock):
 
 
 class WebhookReceiver:
-    """Records the JSON bodies POSTed to it; answers `status` (200 unless told)."""
+    """Records the JSON bodies POSTed to it."""
 
     def __init__(self) -> None:
         self.bodies: list[dict] = []
-        self.status = 200
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers["Content-Length"])
-                body = json.loads(self.rfile.read(length))
-                if receiver.status == 200:
-                    receiver.bodies.append(body)
-                self.send_response(receiver.status)
+                receiver.bodies.append(json.loads(self.rfile.read(length)))
+                self.send_response(204)
                 self.end_headers()
 
             def log_message(self, *args) -> None:
@@ -364,6 +362,8 @@ def test_file_written_in_pieces_is_pushed_once_complete(make_site):
     clock = FixedClock(local(7, 0))
     agent = site.agent(clock)
     path = site.outbox / "todo-0700.pdf"
+    path.write_bytes(b"")  # the exporter creates the file, then pauses
+    assert settle(agent, clock).settling == 1  # empty: never complete
     path.write_bytes(content[: len(content) // 2])
     agent.tick()
     clock.advance(timedelta(seconds=STABLE - 1))
@@ -659,3 +659,43 @@ def test_a_failing_pass_is_logged_once_and_the_agent_carries_on(tmp_path, caplog
     broken = False
     assert agent.tick_safely().delivered == 1
     assert "passes work again" in caplog.text and "Andersson" not in caplog.text
+
+
+def test_run_command_delivers_and_stops_cleanly_on_ctrl_c(tmp_path):
+    site = offline_site(tmp_path, stable=0)
+    export(site, "todo.pdf", datetime.now(UTC))
+    queue_file = site.sender.root / "sender" / "state" / "queue.json"
+    log_file = tmp_path / "sender.log"
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "appliance-sender"), "--config",
+         str(site.sender.sender_toml), "run", "--log-file", str(log_file)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = datetime.now(UTC) + timedelta(seconds=30)
+        while not (queue_file.exists() and json.loads(queue_file.read_text())["entries"]):
+            assert process.poll() is None and datetime.now(UTC) < deadline, process.stdout
+            threading.Event().wait(0.05)  # waiting for an event, with a deadline
+    finally:
+        process.send_signal(signal.SIGINT)  # what Ctrl+C (and systemd's KillSignal) sends
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    log = log_file.read_text()
+    assert "sender kontor-norr started" in log and "sender kontor-norr stopped" in log
+    assert "could not deliver a todo export to nere" in log and "todo.pdf" not in log
+    agent_state = json.loads((queue_file.parent / "agent.json").read_text())
+    assert agent_state["run_heartbeat"] is None and agent_state["last_pass"]
+
+
+def test_sync_refuses_to_race_a_running_agent(tmp_path):
+    site = offline_site(tmp_path, stable=0)
+    agent = Agent(site.config)  # the system clock, like the command
+    agent.state.run_heartbeat = {"pid": os.getpid() + 1, "at": isoformat_utc(
+        datetime.now(UTC) - timedelta(seconds=5))}
+    agent.state.save(force=True)
+    result = site.sender.sender_cli("sync", expect=2)
+    assert "`appliance-sender run` is running" in result.output
+    site.sender.sender_cli("sync", "--force")
+
+    agent.state.run_heartbeat["at"] = isoformat_utc(datetime.now(UTC) - timedelta(hours=1))
+    agent.state.save(force=True)  # a `run` that died an hour ago does not count
+    site.sender.sender_cli("sync")

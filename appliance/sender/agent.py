@@ -46,11 +46,12 @@ from appliance.sender.client import push as http_push
 from appliance.sender.outbox import Outbox, Scan
 from appliance.sender.outgoing import Sender
 from appliance.sender.queue import DeliveryQueue, Entry, backoff_seconds, is_permanent
-from appliance.sender.state import AgentState, from_iso, to_iso
+from appliance.sender.state import PENDING_ALERTS_LIMIT, AgentState, from_iso, to_iso
 
 log = logging.getLogger("appliance.sender")
 
 SETTLE_ROUNDS = 3  # `sync` waits at most this many times for files still being written
+SOURCE_MISSING = "the export was removed from the outbox before it was delivered"
 
 PushFunction = Callable[[str, bytes, float], PushResult]
 WebhookFunction = Callable[[str, dict], None]
@@ -189,7 +190,7 @@ class Agent:
 
     def stop(self) -> None:
         self.state.run_heartbeat = None
-        self.state.save()
+        self.state.save(force=True)
 
     def running_elsewhere(self) -> bool:
         """True when another process's `run` agent made a pass recently: a `sync` now
@@ -254,8 +255,7 @@ class Agent:
     def _forget(self, scan: Scan, names: list[str], report: PassReport) -> None:
         if scan.present is not None:
             for entry in self.queue.forget_missing(scan.present):
-                self._drop(entry, "source_missing", "the export was removed from the outbox "
-                           "before it was delivered", report)
+                self._drop(entry, "source_missing", SOURCE_MISSING, report)
         if names:  # an empty folder is more likely a mistake than "deliver nowhere"
             for entry in self.queue.forget_appliances(set(names)):
                 self._drop(entry, "appliance_removed", "the appliance is no longer "
@@ -286,8 +286,7 @@ class Agent:
             content = (self.outbox.folder / entry.name).read_bytes()
         except FileNotFoundError:
             self.queue.drop(entry)
-            self._drop(entry, "source_missing", "the export was removed from the outbox "
-                       "before it was delivered", report)
+            self._drop(entry, "source_missing", SOURCE_MISSING, report)
             self.queue.save()
             return True
         except OSError as exc:
@@ -410,14 +409,23 @@ class Agent:
                 self._queue_alert(event)
 
     def _queue_alert(self, event: dict) -> None:
-        if self.config.alerts.webhook_url:
-            self.state.pending_alerts.append(
-                {"event": event, "attempts": 0, "next_attempt_at": to_iso(self.clock.now())})
-        else:
+        if not self.config.alerts.webhook_url:
             self.state.record_alert(event, self.clock.now(), "none")
+            return
+        pending = self.state.pending_alerts
+        pending.append({"event": event, "attempts": 0,
+                        "next_attempt_at": to_iso(self.clock.now())})
+        if len(pending) > PENDING_ALERTS_LIMIT:
+            del pending[0]
+            log.warning("more than %d alerts wait for the webhook; the oldest was dropped",
+                        PENDING_ALERTS_LIMIT)
 
     def _send_alerts(self) -> None:
         url = self.config.alerts.webhook_url
+        if not url and self.state.pending_alerts:
+            log.info("alerts.webhook_url is no longer set: %d pending alert(s) dropped",
+                     len(self.state.pending_alerts))
+            self.state.pending_alerts.clear()
         while url and self.state.pending_alerts:
             item = self.state.pending_alerts[0]
             now = self.clock.now()

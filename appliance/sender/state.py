@@ -127,12 +127,12 @@ class AgentState:
             unmatched=int(data.get("unmatched", 0)),
         )
 
-    def save(self) -> None:
+    def save(self, *, force: bool = False) -> None:
         """Write the state, unless nothing but the pass time changed and that was written
-        less than HEARTBEAT_SAVE_SECONDS ago: a pass every 2 s need not write every 2 s."""
+        less than HEARTBEAT_SAVE ago: a pass every 2 s need not write every 2 s."""
         payload = self._payload()
         lasting = {k: v for k, v in payload.items() if k not in ("last_pass", "run_heartbeat")}
-        if (lasting == self._saved and self.last_pass and self._saved_pass
+        if (not force and lasting == self._saved and self.last_pass and self._saved_pass
                 and self.last_pass - self._saved_pass < HEARTBEAT_SAVE):
             return
         save_json(self.path, payload)
@@ -147,7 +147,7 @@ class AgentState:
                              "seen_at": to_iso(rec.seen_at)}
                       for kind, rec in sorted(self.kinds.items())},
             "missing": {kind: to_iso(slot) for kind, slot in sorted(self.missing.items())},
-            "pending_alerts": self.pending_alerts[-PENDING_ALERTS_LIMIT:],
+            "pending_alerts": self.pending_alerts,
             "recent_alerts": self.recent_alerts[-RECENT_LIMIT:],
             "dropped": self.dropped[-RECENT_LIMIT:],
             "last_pass": to_iso(self.last_pass),
