@@ -27,6 +27,12 @@ from appliance.web.server import wait_until_serving
 from tests.cups_harness.harness import PrivateCups
 
 BIN = Path(sys.executable).parent
+OUTBOX_CONFIG = """
+[outbox]
+dir = "outbox"
+stable_seconds = 1
+""" + "".join(f'[[outbox.rules]]\nglob = "{kind}*.pdf"\nkind = "{kind}"\n'
+              for kind in ("todo", "medications", "occupancy", "relatives"))
 LISTS = [  # kind, pages, hours before now that the record system produced it
     ("todo", 3, 0.5),
     ("medications", 4, 1.0),
@@ -61,6 +67,8 @@ def main() -> None:
                                                  "pubkey"))
     (root / "sender.pub").write_text(_capture("appliance-sender", "--config", str(sender_toml),
                                               "pubkey"))
+    with open(sender_toml, "a", encoding="utf-8") as config:
+        config.write(OUTBOX_CONFIG)
     _step("Enrol them with each other (public keys only)")
     appliance("senders", "add", "kontor-slottsgarden", str(root / "sender.pub"))
     url = f"http://127.0.0.1:{args.port}"
@@ -89,15 +97,20 @@ def _run_with_printer(root, cupsd, appliance, sender, appliance_toml, url, port,
             wait_until_serving(url, server)
         except RuntimeError as exc:
             sys.exit(f"demo: {exc}:\n{(root / 'server.log').read_text()}")
-        _step("Fictional lists from the record system, pushed as sealed snapshots")
-        outbox = root / "outbox"
+        _step("The record system exports fictional lists into the office PC's outbox; the "
+              "sender agent seals and delivers them (one pass: `sync`)")
+        outbox = root / "sender" / "outbox"
         outbox.mkdir()
         now = datetime.now(UTC)
         for kind, pages, hours in LISTS:
             produced = now - timedelta(hours=hours)
             pdf = outbox / f"{kind}.pdf"
             pdf.write_bytes(make_document(kind, produced_at=produced, pages=pages))
-            sender("push", str(pdf), "--kind", kind, "--produced-at", produced.isoformat())
+            os.utime(pdf, (produced.timestamp(), produced.timestamp()))  # export time
+        sender("sync")
+        sender("status")
+        _step("By hand, the same delivery is `appliance-sender push`")
+        sender("push", str(outbox / "todo.pdf"), "--kind", "todo")
         _step("A tampered snapshot is refused, and the good ones stay")
         sealed = root / "todo.seal"
         sender("seal", str(outbox / "todo.pdf"), "--kind", "todo", "--recipient",
