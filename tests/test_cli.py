@@ -113,6 +113,19 @@ def test_config_show_and_check(installation):
     assert "trasig.pub: not an Ed25519 public key" in broken.output
 
 
+def test_config_check_names_a_missing_queue_and_form(installation):
+    text = installation.appliance_toml.read_text().replace(
+        f'queue = "{installation.queue.name}"',
+        'queue = "finns-inte"\nforms = ["dokumentation", "okand"]')
+    installation.appliance_toml.write_text(text)
+    shown = installation.appliance("config", "show").output
+    assert "printing.queue = finns-inte" in shown and "panel.button_pin = 17" in shown
+    result = installation.appliance("config", "check", expect=1)
+    assert "printing.queue: no such CUPS queue" in result.output
+    assert "printing.forms: no template print/form-okand.txt.j2 for form 'okand'" in \
+        result.output
+
+
 def test_config_error_names_key_and_exits_2(tmp_path):
     config = tmp_path / "appliance.toml"
     config.write_text('[web]\nprot = 8080\n')

@@ -220,6 +220,18 @@ def _config_items(config: ApplianceConfig):
     yield "freshness.grace_minutes", config.grace_minutes
     for name, kind in config.kinds.items():
         yield f"kinds.{name}", f"{kind.title!r}, slots [{', '.join(map(str, kind.slots))}]"
+    printing = config.printing
+    yield "printing.queue", printing.queue or "(CUPS default destination)"
+    yield "printing.job_timeout_seconds", printing.job_timeout_seconds
+    yield "printing.forms", list(printing.forms)
+    yield "printing.options", printing.options
+    for name, profile in printing.profiles.items():
+        yield f"profiles.{name}", (f"{profile.title!r}, kinds {list(profile.kinds)}, "
+                                   f"forms {str(profile.forms).lower()}")
+    for key, value in vars(config.panel).items():
+        yield f"panel.{key}", value
+    yield "alerts.webhook_url", "(set)" if config.alerts.webhook_url else "(none)"
+    yield "alerts.timeout_seconds", config.alerts.timeout_seconds
 
 
 @config_group.command("check")
@@ -247,10 +259,36 @@ def config_check(ctx: click.Context) -> None:
     unreadable = sorted(set(names) - {s.name for s in enrolled.values()})
     problems += [f"{svc.config.senders_dir}/{name}.pub: not an Ed25519 public key"
                  for name in unreadable]
+    problems += _printing_problems(svc)
     for problem in problems:
         click.echo(f"problem: {problem}", err=True)
     click.echo("config ok" if not problems else f"{len(problems)} problem(s)")
     sys.exit(1 if problems else 0)
+
+
+def _printing_problems(svc: Services) -> list[str]:
+    """Forms that have no template, and a queue CUPS does not know or cannot be asked about."""
+    from jinja2 import TemplateNotFound
+
+    from appliance.kit import FORM_TEMPLATE
+    from appliance.printing import Condition
+    from appliance.templating import environment
+
+    problems = []
+    for name in svc.config.printing.forms:
+        try:
+            environment().get_template(FORM_TEMPLATE.format(name=name))
+        except TemplateNotFound:
+            problems.append(f"printing.forms: no template {FORM_TEMPLATE.format(name=name)} "
+                            f"for form {name!r}")
+    report = svc.printer.report()
+    click.echo(f"printer: {report.queue or '(CUPS default)'}: {report.english}")
+    if report.condition is Condition.NO_PRINTER:
+        problems.append("printing.queue: no such CUPS queue (and no default destination); "
+                        "set it to a queue from `lpstat -p`")
+    elif report.condition is Condition.CUPS_UNREACHABLE:
+        problems.append("printing: CUPS is not reachable (is cups.service running?)")
+    return problems
 
 
 @main.command("print")
