@@ -203,8 +203,7 @@ class Panel:
         if self._last_start is not None and \
                 self.clock() - self._last_start < self.config.repeat_guard_seconds:
             return "a kit was started moments ago"
-        if self._job_id is not None and self.printer.job_state(self._job_id) in \
-                IN_FLIGHT_JOB_STATES:
+        if self._job_in_flight():
             return f"job {self._job_id} is still in CUPS"
         return None
 
@@ -242,8 +241,14 @@ class Panel:
         return state
 
     def _job_in_flight(self) -> bool:
-        return self._job_id is not None and \
-            self.printer.job_state(self._job_id) in IN_FLIGHT_JOB_STATES
+        job_id = self._job_id
+        if job_id is None:
+            return False
+        state = self.printer.job_state(job_id)
+        if state.final:
+            self._job_id = None  # done: stop asking CUPS about it every poll
+        # UNKNOWN (CUPS unreachable) does not block: a new press may as well try
+        return state in IN_FLIGHT_JOB_STATES
 
     def refresh(self) -> State:
         state = self.current_state()

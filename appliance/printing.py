@@ -166,6 +166,11 @@ def _keyword(reason: str) -> str:
     return reason
 
 
+def _accepting(attributes: dict) -> bool:
+    """CUPS-Get-Printers reports rejection as a bit of printer-type."""
+    return not int(attributes.get("printer-type", 0)) & cups.CUPS_PRINTER_REJECTING
+
+
 class CupsPrinter:
     """One CUPS queue (or the default destination), reached through `connect`."""
 
@@ -182,13 +187,19 @@ class CupsPrinter:
             raise PrinterUnavailable(Condition.CUPS_UNREACHABLE, str(exc)) from exc
 
     def _queue(self, conn: cups.Connection) -> tuple[str, dict]:
+        """The queue's name and state attributes.
+
+        Read with CUPS-Get-Printers, not Get-Printer-Attributes: pycups 2.0.4 leaks ~13 kB
+        per getPrinterAttributes call (OpenPrinting/pycups#44), which the panel's once-a-
+        second poll would turn into ~1 GB a day (bench/README.md, panel benchmark).
+        """
         name = self.queue or conn.getDefault()
         if not name:
             raise PrinterUnavailable(Condition.NO_PRINTER, "no queue configured or default")
-        try:
-            return name, conn.getPrinterAttributes(name)
-        except cups.IPPError as exc:
-            raise PrinterUnavailable(Condition.NO_PRINTER, f"queue {name!r}: {exc}") from exc
+        attributes = conn.getPrinters().get(name)
+        if attributes is None:
+            raise PrinterUnavailable(Condition.NO_PRINTER, f"no CUPS queue named {name!r}")
+        return name, attributes
 
     def report(self) -> PrinterReport:
         """The queue's health now. Never raises: an unreachable CUPS is a condition too."""
@@ -204,7 +215,7 @@ class CupsPrinter:
                                  0)
         reasons = tuple(r for r in attributes.get("printer-state-reasons", ()) if r != "none")
         state = PRINTER_STATES.get(attributes.get("printer-state"), "unknown")
-        accepting = bool(attributes.get("printer-is-accepting-jobs", False))
+        accepting = _accepting(attributes)
         active = sum(1 for job in jobs.values()
                      if str(job.get("job-printer-uri", "")).endswith(f"/{name}"))
         return PrinterReport(name, condition_from(reasons, state, accepting), reasons, state,
@@ -214,7 +225,7 @@ class CupsPrinter:
         """Hand `pdf` to CUPS as one job, streamed from memory; return the job id."""
         conn = self._connection()
         name, attributes = self._queue(conn)
-        if not attributes.get("printer-is-accepting-jobs", True):
+        if not _accepting(attributes):
             raise PrinterUnavailable(Condition.NOT_ACCEPTING, f"queue {name!r}")
         try:
             job_id = conn.createJob(name, title, self.options)

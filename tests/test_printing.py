@@ -210,3 +210,24 @@ def test_output_writes_the_kit_to_a_private_file(installation, tmp_path):
 def test_unknown_profile_is_a_usage_error(installation):
     result = installation.appliance("print", "--profile", "allt", expect=2)
     assert "no print profile 'allt'" in result.output
+
+
+def test_queue_rejecting_jobs_is_not_accepting(installation):
+    installation.cups.run("cupsreject", installation.queue.name)
+    try:
+        report = json.loads(installation.appliance("printer", "--json").output)
+        assert report["condition"] == "not-accepting" and report["accepting"] is False
+        result = installation.appliance("print", expect=1)
+        assert "not accepting jobs" in result.output
+    finally:
+        installation.cups.run("cupsaccept", installation.queue.name)
+    assert json.loads(installation.appliance("printer", "--json").output)["accepting"] is True
+
+
+def test_unknown_queue_is_no_printer(installation):
+    text = installation.appliance_toml.read_text().replace(
+        f'queue = "{installation.queue.name}"', 'queue = "finns-inte"')
+    installation.appliance_toml.write_text(text)
+    report = json.loads(installation.appliance("printer", "--json").output)
+    assert report["condition"] == "no-printer"
+    assert "Ingen skrivare" in report["message_sv"]
