@@ -21,9 +21,8 @@ What one run does:
    again after the presses below, when the panel remembers its last job id and every poll
    also asks CUPS for that job's state. Then, `--growth-calls` times each, the memory a
    poll and each of its parts leave behind: anonymous RSS (`RssAnon`) and open files before
-   and after, garbage collected around each (plus, for comparison, a variant of the CUPS
-   query that the appliance does not make: `getPrinterAttributes` with
-   `requested_attributes`).
+   and after, garbage collected around each (plus, for comparison, the CUPS query the
+   appliance stopped making because pycups leaks in it: `getPrinterAttributes`).
 3. Press to accepted, in-process: a `Panel(services, services.printer, MockFactory(),
    print_function, on_state)` with its `run` loop in a thread, as `appliance panel` has it.
    The print function is `print_service.print_kit`, wrapped to record `time.perf_counter()`
@@ -37,7 +36,9 @@ What one run does:
    this process: fonts, templates; reported on its own), then `--repeat` timed ones.
    Between presses the benchmark waits until the job is captured and `completed` and the
    panel's print thread is done, checks that the kit has 1 + 20 + 2 pages (cover, the list,
-   the two blank forms) and deletes the capture.
+   the two blank forms) and deletes the capture. Once the panel is closed, the CPU of a
+   bare gpiozero `Button` made as the panel makes it, idle for `--button-seconds` (its hold
+   thread wakes every 0.1 s): the part of the daemon's idle CPU that is not the poll.
 4. The real daemon at rest: starts `appliance --config C panel --simulate` (the shipped
    console script: MockFactory pins, `press`/`hold`/`quit` on stdin, `led: <state>` on
    stdout) with the private cupsd's environment, waits for its first `led:` line, then
@@ -356,15 +357,13 @@ def bench_growth(bench: PanelBench, calls: int) -> list[dict]:
         ("compute_status without a printer report", 1,
          lambda: compute_status(services.config, services.store, services.clock.now(), None)),
         ("printer.report()", 1, printer.report),
-        ("cups.Connection().getPrinterAttributes(queue) (as report() calls it)", 2,
-         lambda: cups.Connection().getPrinterAttributes(queue)),
+        ("cups.Connection().getPrinters() (as report() calls it)", 2,
+         lambda: cups.Connection().getPrinters()),
         ("cups.Connection().getJobs(not-completed, job-printer-uri) (as report() calls it)",
          2, lambda: cups.Connection().getJobs(which_jobs="not-completed",
                                               requested_attributes=["job-printer-uri"])),
-        ("not in the appliance: getPrinterAttributes(queue, requested_attributes=[the three "
-         "report() reads])", 0,
-         lambda: cups.Connection().getPrinterAttributes(queue, requested_attributes=[
-             "printer-state", "printer-state-reasons", "printer-is-accepting-jobs"])),
+        ("not in the appliance since the fix: getPrinterAttributes(queue) (pycups#44 leak)", 0,
+         lambda: cups.Connection().getPrinterAttributes(queue)),
     ]
     rows = []
     for name, depth, fn in steps:
@@ -382,6 +381,29 @@ def bench_growth(bench: PanelBench, calls: int) -> list[dict]:
         bench.log(f"memory per call, {name}: {grown / calls:.2f} kB ({grown} kB over {calls}),"
                   f" open files {fds_grown:+d}")
     return rows
+
+
+def bench_button_idle(config, seconds: float) -> dict:
+    """CPU of a bare gpiozero Button as the panel makes it (MockFactory, hold time set, a
+    `when_held` handler), doing nothing for `seconds`: its hold thread wakes every 0.1 s.
+    Run with no other thread of this process busy (the panel is closed by then)."""
+    from gpiozero import Button
+    from gpiozero.pins.mock import MockFactory
+
+    panel = config.panel
+    button = Button(panel.button_pin, pull_up=panel.pull_up,
+                    bounce_time=panel.bounce_seconds or None, hold_time=panel.hold_seconds,
+                    pin_factory=MockFactory())
+    button.when_held = lambda: None
+    try:
+        threads = [t.name for t in threading.enumerate()]
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        time.sleep(seconds)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    finally:
+        button.close()
+    return {"wall_s": wall, "cpu_s": cpu, "cpu_percent": 100 * cpu / wall,
+            "cpu_ms_per_s": 1000 * cpu / wall, "threads": threads}
 
 
 # ---------------------------------------------------------------- the daemon process
@@ -630,7 +652,7 @@ def _mb(kb: int | None) -> str:
 
 
 def render(info: dict, presses: dict | None, polls: list[dict], growth: list[dict],
-           daemon: dict | None, repeat: int, date: str) -> str:
+           button: dict | None, daemon: dict | None, repeat: int, date: str) -> str:
     from appliance.panel_daemon import SIMULATED_PRESS_SECONDS
 
     memory = f", {info['memory_bytes'] / 10**9:.1f} GB RAM" if info["memory_bytes"] else ""
@@ -701,6 +723,11 @@ def render(info: dict, presses: dict | None, polls: list[dict], growth: list[dic
                 else f"**{row['step']}**"
             out.append(f"| {step} | {row['kb_per_call']:.2f} "
                        f"| {row['kb_per_call'] * 86400 * 1024 / MB:.0f} | {row['fds']:+d} |")
+    if button:
+        out += ["", f"Bare gpiozero Button (MockFactory, hold_time set, when_held handler), "
+                f"in-process, idle {button['wall_s']:.0f} s: {button['cpu_percent']:.3f} % "
+                f"CPU, {button['cpu_ms_per_s']:.2f} ms a second (its hold thread wakes every "
+                f"0.1 s); threads {', '.join(button['threads'])}."]
     if daemon:
         windows = [daemon["idle"]] + ([daemon["after_press"]] if "after_press" in daemon
                                       else [])
@@ -756,6 +783,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--growth-calls", type=int, default=2000,
                         help="calls per step of the in-process memory-per-poll check "
                         "(2000; 0: skip)")
+    parser.add_argument("--button-seconds", type=float, default=10.0,
+                        help="idle CPU of a bare gpiozero Button, in-process (10; 0: skip)")
     parser.add_argument("--idle-seconds", type=float, default=60.0,
                         help="length of the daemon's idle measurement (60)")
     parser.add_argument("--after-press-seconds", type=float, default=60.0,
@@ -771,8 +800,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.polls < 1 or args.growth_calls < 0:
         parser.error("--repeat and --polls must be at least 1, --growth-calls at least 0")
-    if args.idle_seconds <= 0 or args.after_press_seconds < 0:
-        parser.error("--idle-seconds must be > 0, --after-press-seconds >= 0")
+    if args.idle_seconds <= 0 or args.after_press_seconds < 0 or args.button_seconds < 0:
+        parser.error("--idle-seconds must be > 0, --after-press-seconds and "
+                     "--button-seconds >= 0")
     if not 0 < args.hold < 1.0:
         parser.error("--hold must be between 0 and 1 s (a long press prints `full`)")
 
@@ -815,18 +845,24 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 bench.close()
 
+            button = None
+            if args.button_seconds:
+                button = bench_button_idle(inst.config, args.button_seconds)
+                log(f"bare gpiozero Button idle: {button['cpu_percent']:.3f} % CPU "
+                    f"({button['cpu_ms_per_s']:.2f} ms per second)")
             daemon = None
             if not args.no_daemon:
                 daemon = bench_daemon(cupsd, capture, inst.appliance_toml, tmp,
                                       args.idle_seconds, args.after_press_seconds, log)
             info = machine_info(cupsd)
-            text = render(info, presses, polls, growth, daemon, args.repeat, date)
+            text = render(info, presses, polls, growth, button, daemon, args.repeat, date)
             print(text)
             if args.json:
                 args.json.write_text(json.dumps({
                     "date": date, "machine": info, "repeat": args.repeat, "mb": MB,
                     "list_pages": LIST_PAGES, "list_bytes": list_bytes, "presses": presses,
-                    "polls": polls, "growth": growth, "daemon": daemon,
+                    "polls": polls, "growth": growth, "button_idle": button,
+                    "daemon": daemon,
                 }, indent=2, default=str) + "\n", encoding="utf-8")
                 log(f"results written to {args.json}")
             if args.keep:
