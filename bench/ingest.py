@@ -31,29 +31,25 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import json
 import os
-import platform
 import re
 import signal
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # `python bench/ingest.py` puts bench/ on sys.path, not the root
-    sys.path.insert(0, str(REPO))
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:  # `python bench/ingest.py` puts bench/ on sys.path, not the root
+    sys.path.insert(0, _ROOT)
 
 from appliance.web.server import wait_until_serving  # noqa: E402 - needs the sys.path fix
+from bench import common  # noqa: E402 - needs the sys.path fix above
+from bench.common import KIND, MB, UNIT, alone, log, summary, timed  # noqa: E402
 
-MB = 10**6
-KIND = "todo"
 UPLOAD_PATH = "/bench/upload"
 INGEST_PATH = "/api/v1/snapshots"
 SERVER_START_TIMEOUT = 60.0
@@ -118,7 +114,7 @@ class BenchServer:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "bench.ingest", "--serve", str(self.config_path),
                  str(self.port)],
-                cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                cwd=common.REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
         try:
             wait_until_serving(self.url, self.process, SERVER_START_TIMEOUT)
@@ -149,7 +145,7 @@ def make_bench_installation(root: Path):
     """A throwaway installation via the test suite's helper (the real CLI)."""
     from tests.conftest import make_installation
 
-    inst = make_installation(root, "[retention]\nkeep_per_kind = 10000\nmax_age_days = 3650\n")
+    inst = make_installation(root, common.KEEP_ALL_RETENTION)
     text = inst.appliance_toml.read_text(encoding="utf-8")
     text, count = re.subn(r"(?m)^max_snapshot_mb\s*=.*$", "max_snapshot_mb = 64", text)
     if count != 1:  # the [web] table exists already; appending a second one is invalid TOML
@@ -182,16 +178,6 @@ def build_pdf(target_bytes: int, produced: datetime) -> tuple[bytes, int]:
 # ---------------------------------------------------------------- measuring
 
 
-def timed(fn: Callable[[], object]) -> tuple[float, object]:
-    start = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - start, result
-
-
-def summary(samples: list[float]) -> dict:
-    return {"median": statistics.median(samples), "min": min(samples), "samples": samples}
-
-
 def bench_size(size_mb: int, repeat: int, inst, sender, recipient, url: str,
                log: Callable[[str], None]) -> dict:
     from appliance import seal
@@ -199,8 +185,7 @@ def bench_size(size_mb: int, repeat: int, inst, sender, recipient, url: str,
 
     produced = datetime.now(UTC)
     build_s, (content, pages) = timed(lambda: build_pdf(size_mb * MB, produced))
-    entry = seal.describe_document(KIND, "Hemsjukvård Sölvesborg", "Att göra-lista", produced,
-                                   content)
+    entry = seal.describe_document(KIND, UNIT, "Att göra-lista", produced, content)
     documents = [seal.Document(entry, content)]
     log(f"{size_mb} MB: PDF of {len(content)} bytes, {pages} pages (built in {build_s:.1f} s)")
 
@@ -279,10 +264,7 @@ def breakdown(result: dict, repeat: int, inst, sender, recipient) -> list[dict]:
 
     page = make_document(KIND, produced_at=datetime.now(UTC), pages=1)
     small = [seal.Document(seal.describe_document(
-        KIND, "Hemsjukvård Sölvesborg", "Att göra-lista", datetime.now(UTC), page), page)]
-
-    def alone(fn: Callable[[], object]) -> Callable[[], float]:
-        return lambda: timed(fn)[0]
+        KIND, UNIT, "Att göra-lista", datetime.now(UTC), page), page)]
 
     steps: list[tuple[str, str, bool, Callable[[], float]]] = [
         ("sender", "seal_for total (as timed above)", False,
@@ -335,21 +317,11 @@ def machine_info() -> dict:
     import pikepdf
     from cryptography.hazmat.backends.openssl.backend import backend
 
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() in ("model name", "Model") and value.strip():
-                cpu = value.strip()
-                break
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    return {
-        "cpu": cpu, "machine": platform.machine(), "cores": os.cpu_count(),
-        "usable_cores": usable, "kernel": platform.release(),
-        "python": platform.python_version(), "cryptography": cryptography.__version__,
-        "openssl": backend.openssl_version_text(), "pikepdf": pikepdf.__version__,
-        "qpdf": pikepdf.__libqpdf_version__, "gunicorn": gunicorn.__version__,
-    }
+    return common.describe_machine({
+        "cryptography": cryptography.__version__, "openssl": backend.openssl_version_text(),
+        "pikepdf": pikepdf.__version__, "qpdf": pikepdf.__libqpdf_version__,
+        "gunicorn": gunicorn.__version__,
+    })
 
 
 def render(info: dict, results: list[dict], rows: list[dict], repeat: int, workers: int,
@@ -357,49 +329,43 @@ def render(info: dict, results: list[dict], rows: list[dict], repeat: int, worke
     out = [
         f"## Ingest benchmark, {date}",
         "",
-        f"Machine: {info['cpu']} ({info['machine']}), {info['cores']} cores "
-        f"({info['usable_cores']} usable), Linux {info['kernel']}; Python {info['python']}, "
-        f"cryptography {info['cryptography']} ({info['openssl']}), pikepdf {info['pikepdf']} "
-        f"(qpdf {info['qpdf']}), gunicorn {info['gunicorn']} ({workers} sync workers). "
-        f"Store on the file system of `{tmp}`.",
+        f"{common.machine_line(info)}, cryptography {info['cryptography']} ({info['openssl']}), "
+        f"pikepdf {info['pikepdf']} (qpdf {info['qpdf']}), gunicorn {info['gunicorn']} "
+        f"({workers} sync workers). Store on the file system of `{tmp}`.",
         "",
         f"Repeat {repeat}; times are median / min in seconds; MB = 10^6 bytes; MB/s = envelope "
         "bytes / median time; ratio = plain MB/s / ingest MB/s.",
         "",
-        "| size | envelope bytes | seal s | ingest s (median) | ingest MB/s "
-        "| plain upload s | plain MB/s | ratio |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        *common.table(
+            ["size", "envelope bytes", "seal s", "ingest s (median)", "ingest MB/s",
+             "plain upload s", "plain MB/s", "ratio"],
+            [[f"{r['size_mb']} MB ({r['pages']} p)", f"{r['envelope_bytes']:,}",
+              common.median_min(r["seal_s"], 4), common.median_min(r["ingest_s"], 4),
+              f"{r['ingest_mb_per_s']:.1f}", common.median_min(r["plain_s"], 4),
+              f"{r['plain_mb_per_s']:.1f}", f"{r['ratio']:.1f}x"] for r in results]),
     ]
-    for r in results:
-        out.append(
-            f"| {r['size_mb']} MB ({r['pages']} p) | {r['envelope_bytes']:,} "
-            f"| {r['seal_s']['median']:.4f} / {r['seal_s']['min']:.4f} "
-            f"| {r['ingest_s']['median']:.4f} / {r['ingest_s']['min']:.4f} "
-            f"| {r['ingest_mb_per_s']:.1f} "
-            f"| {r['plain_s']['median']:.4f} / {r['plain_s']['min']:.4f} "
-            f"| {r['plain_mb_per_s']:.1f} | {r['ratio']:.1f}x |"
-        )
     fastest = ", ".join(f"{r['size_mb']} MB {r['ratio_min']:.1f}x" for r in results)
     out += ["", "Ratio from the fastest runs (fastest ingest time / fastest plain time; less "
             f"sensitive to one slow fsync): {fastest}."]
     if rows:
         big = results[-1]
         ingest_med = big["ingest_s"]["median"]
+
+        def rate(row: dict) -> str:
+            mbps = big["envelope_bytes"] / MB / max(row["median"], 1e-9)
+            return "–" if row["step"].startswith("ingest() of a 1-page") else f"{mbps:.0f}"
+
         out += [
             "",
             f"Breakdown for the {big['size_mb']} MB case ({big['envelope_bytes']:,} envelope "
             f"bytes), each step timed alone in one process, median / min of {repeat}; share = "
             f"median / ingest median ({ingest_med:.3f} s):",
             "",
-            "| side | step | s | MB/s | share of ingest |",
-            "|---|---|---:|---:|---:|",
+            *common.table(["side", "step", "s", "MB/s", "share of ingest"], [
+                [row["side"], common.step_label(row["step"], int(row["sub"])),
+                 common.median_min(row, 4), rate(row),
+                 f"{100 * row['median'] / ingest_med:.0f}%"] for row in rows], left=2),
         ]
-        for row in rows:
-            mbps = big["envelope_bytes"] / MB / max(row["median"], 1e-9)
-            rate = "–" if row["step"].startswith("ingest() of a 1-page") else f"{mbps:.0f}"
-            step = f"↳ {row['step']}" if row["sub"] else f"**{row['step']}**"
-            out.append(f"| {row['side']} | {step} | {row['median']:.4f} / {row['min']:.4f} "
-                       f"| {rate} | {100 * row['median'] / ingest_med:.0f}% |")
         by_step = {row["step"]: row["median"] for row in rows}
         seal_parts = sum(row["median"] for row in rows if row["side"] == "sender" and row["sub"])
         parts = sum(row["median"] for row in rows if row["side"] == "appliance" and row["sub"]
@@ -431,18 +397,11 @@ def render(info: dict, results: list[dict], rows: list[dict], repeat: int, worke
 
 
 def parse_sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"sizes must be integers (MB), got {text!r}") from exc
-    if not sizes or any(not 1 <= s <= 60 for s in sizes):
-        raise argparse.ArgumentTypeError("sizes must be 1..60 MB (the limit is 64 MiB)")
-    return sizes
+    return common.int_list(text, "sizes", 1, 60, unit="MB", note="the limit is 64 MiB")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split(
-        "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = common.make_parser("python -m bench.ingest", __doc__)
     parser.add_argument("--sizes", type=parse_sizes, default=[1, 10, 50],
                         help="snapshot sizes in MB (10^6 bytes), comma-separated (1,10,50)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per size (3)")
@@ -461,16 +420,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
 
-    def log(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
+    common.unwind_on_termination()  # SIGTERM/SIGHUP: unwind, so `finally` stops the server
+    date = common.today()
+    with common.scratch_dir("bench-ingest-", args.keep, args.dir) as tmp:
+        return run_benchmark(args, tmp, date)
 
-    def terminated(signum, frame):  # SIGTERM/SIGHUP: unwind, so `finally` stops the server
-        raise SystemExit(128 + signum)
 
-    signal.signal(signal.SIGTERM, terminated)
-    signal.signal(signal.SIGHUP, terminated)
-    date = datetime.now().astimezone().strftime("%Y-%m-%d")
-    tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-", dir=args.dir))
+def run_benchmark(args: argparse.Namespace, tmp: Path, date: str) -> int:
+    """The benchmark proper, in the temp dir `tmp`: the server is stopped on the way out."""
     server = None
     try:
         inst = make_bench_installation(tmp / "inst")
@@ -484,8 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         from appliance.synthetic import make_document
 
         warm = make_document(KIND, produced_at=datetime.now(UTC), pages=2)
-        entry = seal.describe_document(KIND, "Hemsjukvård Sölvesborg", "Att göra-lista",
-                                       datetime.now(UTC), warm)
+        entry = seal.describe_document(KIND, UNIT, "Att göra-lista", datetime.now(UTC), warm)
         for _ in range(2 * inst.config.web_workers):
             envelope = sender.seal_for([seal.Document(entry, warm)], recipient)
             for path in (INGEST_PATH, UPLOAD_PATH):
@@ -502,12 +458,11 @@ def main(argv: list[str] | None = None) -> int:
         print(text)
         if args.json:
             clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in results]
-            args.json.write_text(json.dumps({
+            common.write_json(args.json, {
                 "date": date, "machine": info, "repeat": args.repeat,
                 "web_workers": inst.config.web_workers, "mb": MB, "sizes": clean,
                 "breakdown": rows, "breakdown_size_mb": results[-1]["size_mb"] if rows else None,
-            }, indent=2) + "\n", encoding="utf-8")
-            log(f"results written to {args.json}")
+            })
     except Exception:
         if server is not None:
             log(f"--- server log (tail) ---\n{server.log()[-4000:]}")
@@ -515,12 +470,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if server is not None:
             server.stop()
-        if args.keep:
-            log(f"kept {tmp}")
-        else:
-            import shutil
-
-            shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

@@ -56,37 +56,30 @@ MB = 10^6 bytes.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
-import json
 import os
-import platform
 import queue as queue_module
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # `python bench/panel.py` puts bench/ on sys.path, not the root
-    sys.path.insert(0, str(REPO))
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:  # `python bench/panel.py` puts bench/ on sys.path, not the root
+    sys.path.insert(0, _ROOT)
 
-MB = 10**6
-KIND = "todo"
-UNIT = "Hemsjukvård Sölvesborg"
+from bench import common  # noqa: E402 - needs the sys.path fix above
+from bench.common import JOB_TIMEOUT, KIND, MB, UNIT, log, summary, timed  # noqa: E402
+
 QUEUE = "panel"
 LIST_PAGES = 20
 KIT_PAGES = 1 + LIST_PAGES + 2  # cover + the list + the two blank forms
-JOB_TIMEOUT = 120.0  # seconds to wait for a job to be accepted, captured and completed
 DAEMON_START_TIMEOUT = 60.0
-JOB_COMPLETED = 9
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -95,12 +88,9 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 def make_panel_installation(root: Path, queue: str):
     """A throwaway installation printing to `queue`, with no repeat guard on the panel."""
-    from tests.conftest import make_installation
-
-    inst = make_installation(root, f'[printing]\nqueue = "{queue}"\n\n'
-                             "[panel]\nrepeat_guard_seconds = 0\n")
+    inst = common.make_printing_installation(root, queue,
+                                             "[panel]\nrepeat_guard_seconds = 0\n")
     config = inst.config
-    assert config.printing.queue == queue, config.printing.queue
     assert config.panel.repeat_guard_seconds == 0
     assert config.panel.pull_up, "the benchmark presses by driving the pin low"
     return inst
@@ -117,19 +107,6 @@ def ingest_list(inst, pages: int) -> int:
     return len(content)
 
 
-def settle(cupsd, capture, job_id: int) -> bytes:
-    """Wait until the job is captured and completed; return its bytes; delete the capture."""
-    def done():
-        job = capture.captured_job(job_id)
-        return job if job and cupsd.job_state(job_id) == JOB_COMPLETED else None
-
-    job = cupsd.wait_for(done, timeout=JOB_TIMEOUT, what=f"job {job_id} completed")
-    data = job.data
-    job.path.unlink(missing_ok=True)
-    job.path.with_suffix(".json").unlink(missing_ok=True)
-    return data
-
-
 def pdf_pages(data: bytes) -> int:
     import pikepdf
 
@@ -140,18 +117,9 @@ def pdf_pages(data: bytes) -> int:
 # ---------------------------------------------------------------- measuring
 
 
-def summary(samples: list[float]) -> dict:
-    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples),
-            "samples": samples}
-
-
 def repeated(fn: Callable[[], object], times: int) -> dict:
-    samples = []
-    for _ in range(times):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return summary(samples)
+    """Median, min and max seconds of `times` calls of `fn`."""
+    return summary([timed(fn)[0] for _ in range(times)], with_max=True)
 
 
 class PrintTimer:
@@ -256,7 +224,7 @@ class PanelBench:
             raise RuntimeError(f"the press was not one new kit: kits started "
                                f"{started} -> {panel.kits_started}, ignored "
                                f"{ignored} -> {panel.presses_ignored}")
-        data = settle(self.cupsd, self.capture, record["job_id"])
+        data = common.settle(self.cupsd, self.capture, record["job_id"])
         # The print thread sets the job id and clears `composing` after print_kit returns;
         # wait for it so the next press is not refused as "a kit is being composed".
         deadline = time.monotonic() + 10
@@ -300,7 +268,7 @@ def bench_presses(bench: PanelBench, repeat: int, hold: float) -> dict:
         bench.log(f"press {run}/{repeat}: {runs[-1]['from_press_s']:.3f} s from press, "
                   f"{runs[-1]['from_release_s']:.3f} s from release")
     return {"cold": cold, "runs": runs, "hold_s": hold,
-            **{key: summary([r[key] for r in runs]) for key in PRESS_KEYS},
+            **{key: summary([r[key] for r in runs], with_max=True) for key in PRESS_KEYS},
             "kit_pages": runs[-1]["kit_pages"], "captured_pages": runs[-1]["captured_pages"],
             "kit_bytes": runs[-1]["kit_bytes"], "kits_started": bench.panel.kits_started,
             "presses_ignored": bench.panel.presses_ignored}
@@ -588,7 +556,7 @@ def bench_daemon(cupsd, capture, config: Path, folder: Path, idle_seconds: float
             job = cupsd.wait_for(lambda: [j for j in capture.captured()
                                           if j.job_id not in jobs_before],
                                  timeout=JOB_TIMEOUT, what="the daemon's kit")[0]
-            pages = pdf_pages(settle(cupsd, capture, job.job_id))
+            pages = pdf_pages(common.settle(cupsd, capture, job.job_id))
             result["press"] = {
                 "job_id": job.job_id, "captured_pages": pages,
                 "printing_after_s": printing - sent, "ready_after_s": ready - sent,
@@ -615,32 +583,14 @@ def bench_daemon(cupsd, capture, config: Path, folder: Path, idle_seconds: float
 def machine_info(cupsd) -> dict:
     from importlib import metadata
 
-    cpu = platform.processor() or platform.machine()
-    memory = None
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() in ("model name", "Model") and value.strip():
-                cpu = value.strip()
-                break
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory = int(line.split()[1]) * 1024
-    cups_version = "?"
-    with contextlib.suppress(Exception):
-        cups_version = str(cupsd.printer_attributes(QUEUE).get("cups-version", "?"))
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     load = "?"
     with contextlib.suppress(OSError):
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    return {
-        "cpu": cpu, "machine": platform.machine(), "cores": os.cpu_count(),
-        "usable_cores": usable, "memory_bytes": memory, "kernel": platform.release(),
-        "python": platform.python_version(), "gpiozero": metadata.version("gpiozero"),
-        "pycups": metadata.version("pycups"), "pikepdf": metadata.version("pikepdf"),
-        "cups": cups_version, "clock_ticks": CLOCK_TICKS, "loadavg_at_end": load,
-    }
+    return common.describe_machine({
+        "gpiozero": metadata.version("gpiozero"), "pycups": metadata.version("pycups"),
+        "pikepdf": metadata.version("pikepdf"), "cups": common.cups_version(cupsd, QUEUE),
+        "clock_ticks": CLOCK_TICKS, "loadavg_at_end": load,
+    }, with_memory=True)
 
 
 def _ms(entry: dict) -> str:
@@ -655,13 +605,10 @@ def render(info: dict, presses: dict | None, polls: list[dict], growth: list[dic
            button: dict | None, daemon: dict | None, repeat: int, date: str) -> str:
     from appliance.panel_daemon import SIMULATED_PRESS_SECONDS
 
-    memory = f", {info['memory_bytes'] / 10**9:.1f} GB RAM" if info["memory_bytes"] else ""
     out = [
         f"## Panel benchmark, {date}",
         "",
-        f"Machine: {info['cpu']} ({info['machine']}), {info['cores']} cores "
-        f"({info['usable_cores']} usable){memory}, Linux {info['kernel']}; Python "
-        f"{info['python']}, gpiozero {info['gpiozero']} (MockFactory), pycups "
+        f"{common.machine_line(info)}, gpiozero {info['gpiozero']} (MockFactory), pycups "
         f"{info['pycups']}, pikepdf {info['pikepdf']}, CUPS {info['cups']}. Private cupsd on "
         f"a Unix socket, raw capture queue. Load average at the end: {info['loadavg_at_end']}.",
     ]
@@ -679,8 +626,6 @@ def render(info: dict, presses: dict | None, polls: list[dict], growth: list[dic
             f"{presses['kit_bytes']:,} bytes; kits started {presses['kits_started']}, "
             f"presses ignored {presses['presses_ignored']}.",
             "",
-            "| interval | ms (median / min / max) | first press ms |",
-            "|---|---:|---:|",
         ]
         labels = [
             ("from_press_s", "**press → print_kit returned**"),
@@ -693,36 +638,30 @@ def render(info: dict, presses: dict | None, polls: list[dict], growth: list[dic
             ("print_kit_s", "↳ print_kit, call → return"),
             ("after_accepted_s", "↳ ↳ after CUPS accepted: printer.report() + audit entry"),
         ]
-        for key, label in labels:
-            out.append(f"| {label} | {_ms(presses[key])} | {1000 * cold[key]:.1f} |")
+        out += common.table(["interval", "ms (median / min / max)", "first press ms"],
+                            [[label, _ms(presses[key]), f"{1000 * cold[key]:.1f}"]
+                             for key, label in labels])
     if polls:
         out += [
             "",
             f"### One poll of the idle loop, in-process (median / min / max of "
             f"{len(polls[0]['samples'])}, ms; loop thread stopped)",
             "",
-            "| step | ms |",
-            "|---|---:|",
+            *common.table(["step", "ms"], [[common.step_label(row["step"], row["depth"]),
+                                            _ms(row)] for row in polls]),
         ]
-        for row in polls:
-            step = f"{'↳ ' * row['depth']}{row['step']}" if row["depth"] \
-                else f"**{row['step']}**"
-            out.append(f"| {step} | {_ms(row)} |")
     if growth:
         out += [
             "",
             f"### Memory left behind per call, in-process ({growth[0]['calls']} calls each, "
             "garbage collected before and after)",
             "",
-            "| step | anonymous RSS growth kB / call | MB / day at one call a second "
-            "| open files after |",
-            "|---|---:|---:|---:|",
+            *common.table(["step", "anonymous RSS growth kB / call",
+                           "MB / day at one call a second", "open files after"], [
+                [common.step_label(row["step"], row["depth"]), f"{row['kb_per_call']:.2f}",
+                 f"{row['kb_per_call'] * 86400 * 1024 / MB:.0f}", f"{row['fds']:+d}"]
+                for row in growth]),
         ]
-        for row in growth:
-            step = f"{'↳ ' * row['depth']}{row['step']}" if row["depth"] \
-                else f"**{row['step']}**"
-            out.append(f"| {step} | {row['kb_per_call']:.2f} "
-                       f"| {row['kb_per_call'] * 86400 * 1024 / MB:.0f} | {row['fds']:+d} |")
     if button:
         out += ["", f"Bare gpiozero Button (MockFactory, hold_time set, when_held handler), "
                 f"in-process, idle {button['wall_s']:.0f} s: {button['cpu_percent']:.3f} % "
@@ -741,20 +680,23 @@ def render(info: dict, presses: dict | None, polls: list[dict], growth: list[dic
             "core. Memory from /proc/PID/status and smaps_rollup at the end of the window "
             "(peak = VmHWM over the process's life).",
             "",
-            "| window | wall s | CPU % | CPU s / min | CPU ms / poll | cupsd CPU % "
-            "| RSS MB (min–max) | peak RSS MB | PSS MB | private MB | threads "
-            "| anon RSS growth kB / min (/ poll) |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for w in windows:
+
+        def window_row(w: dict) -> list[str]:
             end = w["after"]
-            out.append(
-                f"| {w['label']} | {w['wall_s']:.1f} | {w['cpu_percent']:.2f} "
-                f"| {w['cpu_s_per_minute']:.2f} | {w['cpu_ms_per_poll']:.1f} "
-                f"| {w['cupsd_cpu_percent']:.2f} | {_mb(end['VmRSS'])} "
-                f"({_mb(w['rss_min_kb'])}–{_mb(w['rss_max_kb'])}) | {_mb(end['VmHWM'])} "
-                f"| {_mb(end.get('Pss'))} | {_mb(end.get('Private'))} | {end['Threads']} "
-                f"| {w['anon_growth_kb_per_min']:.0f} ({w['anon_growth_kb_per_poll']:.1f}) |")
+            return [
+                w["label"], f"{w['wall_s']:.1f}", f"{w['cpu_percent']:.2f}",
+                f"{w['cpu_s_per_minute']:.2f}", f"{w['cpu_ms_per_poll']:.1f}",
+                f"{w['cupsd_cpu_percent']:.2f}",
+                f"{_mb(end['VmRSS'])} ({_mb(w['rss_min_kb'])}–{_mb(w['rss_max_kb'])})",
+                _mb(end["VmHWM"]), _mb(end.get("Pss")), _mb(end.get("Private")),
+                end["Threads"],
+                f"{w['anon_growth_kb_per_min']:.0f} ({w['anon_growth_kb_per_poll']:.1f})"]
+
+        out += common.table(
+            ["window", "wall s", "CPU %", "CPU s / min", "CPU ms / poll", "cupsd CPU %",
+             "RSS MB (min–max)", "peak RSS MB", "PSS MB", "private MB", "threads",
+             "anon RSS growth kB / min (/ poll)"], [window_row(w) for w in windows])
         if "press" in daemon:
             p = daemon["press"]
             out += ["", f"Press in the daemon (`press` on stdin, held "
@@ -773,8 +715,7 @@ def render(info: dict, presses: dict | None, polls: list[dict], growth: list[dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.panel", description=__doc__.split(
-        "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = common.make_parser("python -m bench.panel", __doc__)
     parser.add_argument("--repeat", type=int, default=10, help="timed presses (10)")
     parser.add_argument("--hold", type=float, default=0.05,
                         help="seconds the button is held down per press (0.05)")
@@ -806,74 +747,48 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < args.hold < 1.0:
         parser.error("--hold must be between 0 and 1 s (a long press prints `full`)")
 
-    def log(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
+    common.unwind_on_termination()  # SIGTERM/SIGHUP: unwind, so `finally` stops cupsd
+    date = common.today()
+    with (common.scratch_dir("bench-panel-", args.keep) as tmp,
+          common.private_cups(QUEUE, args.keep) as (cupsd, capture)):
+        inst = make_panel_installation(tmp / "inst", capture.name)
+        list_bytes = ingest_list(inst, LIST_PAGES)
+        log(f"installation in {tmp}, cupsd {cupsd.server} (pid {cupsd.proc.pid}); "
+            f"{LIST_PAGES}-page to-do list of {list_bytes:,} bytes ingested")
 
-    def terminated(signum, frame):  # SIGTERM/SIGHUP: unwind, so `finally` stops cupsd
-        raise SystemExit(128 + signum)
+        bench = PanelBench(cupsd, capture, inst, log)
+        presses, polls, growth = None, [], []
+        try:
+            bench.panel.current_state()  # warm up: SQLite, libcups
+            polls = bench_poll(bench, args.polls, with_job=False)
+            if args.growth_calls:
+                growth = bench_growth(bench, args.growth_calls)
+            if not args.no_presses:
+                presses = bench_presses(bench, args.repeat, args.hold)
+                bench.stop_loop()
+                polls += bench_poll(bench, args.polls, with_job=True)
+        finally:
+            bench.close()
 
-    signal.signal(signal.SIGTERM, terminated)
-    signal.signal(signal.SIGHUP, terminated)
-
-    import cups
-
-    from tests.cups_harness.harness import PrivateCups
-
-    date = datetime.now().astimezone().strftime("%Y-%m-%d")
-    tmp = Path(tempfile.mkdtemp(prefix="bench-panel-"))
-    try:
-        with PrivateCups(keep=args.keep, log_level="warn") as cupsd:
-            capture = cupsd.add_capture_queue(QUEUE)
-            os.environ["CUPS_SERVER"] = cupsd.server  # for subprocesses
-            cups.setServer(cupsd.server)  # for this process, before any connection
-            inst = make_panel_installation(tmp / "inst", capture.name)
-            list_bytes = ingest_list(inst, LIST_PAGES)
-            log(f"installation in {tmp}, cupsd {cupsd.server} (pid {cupsd.proc.pid}); "
-                f"{LIST_PAGES}-page to-do list of {list_bytes:,} bytes ingested")
-
-            bench = PanelBench(cupsd, capture, inst, log)
-            presses, polls, growth = None, [], []
-            try:
-                bench.panel.current_state()  # warm up: SQLite, libcups
-                polls = bench_poll(bench, args.polls, with_job=False)
-                if args.growth_calls:
-                    growth = bench_growth(bench, args.growth_calls)
-                if not args.no_presses:
-                    presses = bench_presses(bench, args.repeat, args.hold)
-                    bench.stop_loop()
-                    polls += bench_poll(bench, args.polls, with_job=True)
-            finally:
-                bench.close()
-
-            button = None
-            if args.button_seconds:
-                button = bench_button_idle(inst.config, args.button_seconds)
-                log(f"bare gpiozero Button idle: {button['cpu_percent']:.3f} % CPU "
-                    f"({button['cpu_ms_per_s']:.2f} ms per second)")
-            daemon = None
-            if not args.no_daemon:
-                daemon = bench_daemon(cupsd, capture, inst.appliance_toml, tmp,
-                                      args.idle_seconds, args.after_press_seconds, log)
-            info = machine_info(cupsd)
-            text = render(info, presses, polls, growth, button, daemon, args.repeat, date)
-            print(text)
-            if args.json:
-                args.json.write_text(json.dumps({
-                    "date": date, "machine": info, "repeat": args.repeat, "mb": MB,
-                    "list_pages": LIST_PAGES, "list_bytes": list_bytes, "presses": presses,
-                    "polls": polls, "growth": growth, "button_idle": button,
-                    "daemon": daemon,
-                }, indent=2, default=str) + "\n", encoding="utf-8")
-                log(f"results written to {args.json}")
-            if args.keep:
-                log(f"kept cupsd dir {cupsd.root}")
-    finally:
-        if args.keep:
-            log(f"kept {tmp}")
-        else:
-            import shutil
-
-            shutil.rmtree(tmp, ignore_errors=True)
+        button = None
+        if args.button_seconds:
+            button = bench_button_idle(inst.config, args.button_seconds)
+            log(f"bare gpiozero Button idle: {button['cpu_percent']:.3f} % CPU "
+                f"({button['cpu_ms_per_s']:.2f} ms per second)")
+        daemon = None
+        if not args.no_daemon:
+            daemon = bench_daemon(cupsd, capture, inst.appliance_toml, tmp,
+                                  args.idle_seconds, args.after_press_seconds, log)
+        info = machine_info(cupsd)
+        text = render(info, presses, polls, growth, button, daemon, args.repeat, date)
+        print(text)
+        if args.json:
+            common.write_json(args.json, {
+                "date": date, "machine": info, "repeat": args.repeat, "mb": MB,
+                "list_pages": LIST_PAGES, "list_bytes": list_bytes, "presses": presses,
+                "polls": polls, "growth": growth, "button_idle": button,
+                "daemon": daemon,
+            }, default=str)
     return 0
 
 

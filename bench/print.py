@@ -47,29 +47,23 @@ import functools
 import io
 import json
 import os
-import platform
 import re
-import signal
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # `python bench/print.py` puts bench/ on sys.path, not the root
-    sys.path.insert(0, str(REPO))
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:  # `python bench/print.py` puts bench/ on sys.path, not the root
+    sys.path.insert(0, _ROOT)
 
-MB = 10**6
-KIND = "todo"
+from bench import common  # noqa: E402 - needs the sys.path fix above
+from bench.common import KIND, MB, UNIT, alone, log, summary, timed  # noqa: E402
+
 PROFILE = "button"
-UNIT = "Hemsjukvård Sölvesborg"
 QUEUE = "bench"
-JOB_TIMEOUT = 120.0  # seconds to wait for a job to be captured and completed
-JOB_COMPLETED = 9
 
 
 # ---------------------------------------------------------------- memory (--child)
@@ -160,13 +154,8 @@ def run_child(config_path: str) -> None:
 
 def make_bench_installation(root: Path, queue: str):
     """A throwaway installation printing to `queue`, retention high enough to keep all."""
-    from tests.conftest import make_installation
-
-    inst = make_installation(root, f'[printing]\nqueue = "{queue}"\n\n'
-                             "[retention]\nkeep_per_kind = 10000\nmax_age_days = 3650\n")
-    config = inst.config
-    assert config.printing.queue == queue, config.printing.queue
-    assert config.keep_per_kind == 10000
+    inst = common.make_printing_installation(root, queue, common.KEEP_ALL_RETENTION)
+    assert inst.config.keep_per_kind == 10000
     return inst
 
 
@@ -238,16 +227,6 @@ class Instrumented:
 # ---------------------------------------------------------------- measuring
 
 
-def timed(fn: Callable[[], object]) -> tuple[float, object]:
-    start = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - start, result
-
-
-def summary(samples: list[float]) -> dict:
-    return {"median": statistics.median(samples), "min": min(samples), "samples": samples}
-
-
 class Bench:
     """The private cupsd, its capture queue, the installation and the three ways to print."""
 
@@ -268,16 +247,7 @@ class Bench:
 
     def settle(self, job_id: int, expected: bytes | None = None) -> None:
         """Wait until the job is captured and completed; check its bytes; delete the capture."""
-        def done():
-            job = self.queue.captured_job(job_id)
-            return job if job and self.cupsd.job_state(job_id) == JOB_COMPLETED else None
-
-        job = self.cupsd.wait_for(done, timeout=JOB_TIMEOUT, what=f"job {job_id} completed")
-        if expected is not None and job.data != expected:
-            raise RuntimeError(f"job {job_id}: captured {len(job.data)} bytes, "
-                               f"submitted {len(expected)}")
-        job.path.unlink(missing_ok=True)
-        job.path.with_suffix(".json").unlink(missing_ok=True)
+        common.settle(self.cupsd, self.queue, job_id, expected)
 
     def print_kit(self) -> tuple[float, dict, object, int]:
         self.instrumented.reset()
@@ -292,7 +262,7 @@ class Bench:
     def lp(self, path: Path, content: bytes) -> float:
         start = time.perf_counter()
         result = subprocess.run([self.lp_tool, "-d", self.queue.name, str(path)], env=self.env,
-                                capture_output=True, text=True, timeout=JOB_TIMEOUT)
+                                capture_output=True, text=True, timeout=common.JOB_TIMEOUT)
         seconds = time.perf_counter() - start
         match = re.search(r"request id is \S+-(\d+)", result.stdout)
         if result.returncode != 0 or not match:
@@ -346,7 +316,7 @@ def measure_memory(bench: Bench, pages: int) -> dict:
     """One fresh process printing the newest kit (see run_child); its jobs are settled."""
     result = subprocess.run(
         [sys.executable, "-m", "bench.print", "--child", str(bench.inst.appliance_toml)],
-        cwd=REPO, env=bench.env, capture_output=True, text=True, timeout=600)
+        cwd=common.REPO, env=bench.env, capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
         raise RuntimeError(f"memory child for {pages} pages exited {result.returncode}:\n"
                            f"{result.stderr[-4000:]}")
@@ -406,9 +376,6 @@ def breakdown(bench: Bench, content: bytes, pages: int, repeat: int) -> list[dic
             bench.settle(job_id, kit)
             return seconds
 
-        def alone(fn: Callable[[], object]) -> Callable[[], float]:
-            return lambda: timed(fn)[0]
-
         steps: list[tuple[str, int, Callable[[], float]]] = [  # (name, depth, timer)
             ("compose_kit (select + decrypt + compose)", 0,
              alone(lambda: ps.compose_kit(services, profile, now))),
@@ -453,29 +420,15 @@ def machine_info(cupsd) -> dict:
     import reportlab
     from cryptography.hazmat.backends.openssl.backend import backend
 
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() in ("model name", "Model") and value.strip():
-                cpu = value.strip()
-                break
-    cups_version = "?"
-    with contextlib.suppress(Exception):
-        cups_version = str(cupsd.printer_attributes(QUEUE).get("cups-version", "?"))
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    return {
-        "cpu": cpu, "machine": platform.machine(), "cores": os.cpu_count(),
-        "usable_cores": usable, "kernel": platform.release(),
-        "python": platform.python_version(), "pikepdf": pikepdf.__version__,
-        "qpdf": pikepdf.__libqpdf_version__, "reportlab": reportlab.Version,
-        "pycups": metadata.version("pycups"), "cups": cups_version,
-        "openssl": backend.openssl_version_text(),
-    }
+    return common.describe_machine({
+        "pikepdf": pikepdf.__version__, "qpdf": pikepdf.__libqpdf_version__,
+        "reportlab": reportlab.Version, "pycups": metadata.version("pycups"),
+        "cups": common.cups_version(cupsd, QUEUE), "openssl": backend.openssl_version_text(),
+    })
 
 
 def _s(entry: dict) -> str:
-    return f"{entry['median']:.3f} / {entry['min']:.3f}"
+    return common.median_min(entry, 3)
 
 
 def render(info: dict, results: list[dict], memory: dict[int, dict], rows: list[dict],
@@ -483,11 +436,9 @@ def render(info: dict, results: list[dict], memory: dict[int, dict], rows: list[
     out = [
         f"## Print benchmark, {date}",
         "",
-        f"Machine: {info['cpu']} ({info['machine']}), {info['cores']} cores "
-        f"({info['usable_cores']} usable), Linux {info['kernel']}; Python {info['python']}, "
-        f"pikepdf {info['pikepdf']} (qpdf {info['qpdf']}), reportlab {info['reportlab']}, "
-        f"pycups {info['pycups']}, CUPS {info['cups']}, {info['openssl']}. Private cupsd on a "
-        "Unix socket, raw capture queue.",
+        f"{common.machine_line(info)}, pikepdf {info['pikepdf']} (qpdf {info['qpdf']}), "
+        f"reportlab {info['reportlab']}, pycups {info['pycups']}, CUPS {info['cups']}, "
+        f"{info['openssl']}. Private cupsd on a Unix socket, raw capture queue.",
         "",
         f"Repeat {repeat}; times are median / min in seconds. compose = select + decrypt + "
         "compose (`compose_kit`), submit = `CupsPrinter.submit` inside `print_kit`; the rest "
@@ -497,10 +448,8 @@ def render(info: dict, results: list[dict], memory: dict[int, dict], rows: list[
         "included; growth = peak RSS during its first (cold) / second (warm) print_kit minus "
         "RSS just before it.",
         "",
-        "| pages in kit | compose s | submit s | print_kit total s | lp s | pycups submit s "
-        "| ratio vs lp | peak RSS MB | RSS growth MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    table = []
     for r in results:
         mem = memory.get(r["pages"])
         if mem:
@@ -509,11 +458,13 @@ def render(info: dict, results: list[dict], memory: dict[int, dict], rows: list[
             growth = f"{cold['growth_kb'] * 1024 / MB:.1f} / {warm['growth_kb'] * 1024 / MB:.1f}"
         else:
             peak = growth = "–"
-        out.append(
-            f"| {r['kit_pages']} ({r['pages']} + cover + forms) | {_s(r['compose_s'])} "
-            f"| {_s(r['submit_s'])} | {_s(r['print_kit_s'])} | {_s(r['lp_s'])} "
-            f"| {_s(r['pycups_submit_s'])} | {r['ratio_lp']:.1f}x ({r['ratio_submit']:.1f}x) "
-            f"| {peak} | {growth} |")
+        table.append([
+            f"{r['kit_pages']} ({r['pages']} + cover + forms)", _s(r["compose_s"]),
+            _s(r["submit_s"]), _s(r["print_kit_s"]), _s(r["lp_s"]), _s(r["pycups_submit_s"]),
+            f"{r['ratio_lp']:.1f}x ({r['ratio_submit']:.1f}x)", peak, growth])
+    out += common.table(["pages in kit", "compose s", "submit s", "print_kit total s", "lp s",
+                         "pycups submit s", "ratio vs lp", "peak RSS MB", "RSS growth MB"],
+                        table)
     out += ["", "Sizes and the split of compose (medians):", ""]
     for r in results:
         mem = memory.get(r["pages"])
@@ -534,14 +485,10 @@ def render(info: dict, results: list[dict], memory: dict[int, dict], rows: list[
             f"process, median / min of {repeat}; share = median ÷ print_kit median "
             f"({total:.3f} s); ↳ = part of the row above with one ↳ fewer:",
             "",
-            "| step | s | share of print_kit |",
-            "|---|---:|---:|",
+            *common.table(["step", "s", "share of print_kit"], [
+                [common.step_label(row["step"], row["depth"]), common.median_min(row, 4),
+                 f"{100 * row['median'] / total:.0f}%"] for row in rows]),
         ]
-        for row in rows:
-            step = (f"{'↳ ' * row['depth']}{row['step']}" if row["depth"]
-                    else f"**{row['step']}**")
-            out.append(f"| {step} | {row['median']:.4f} / {row['min']:.4f} "
-                       f"| {100 * row['median'] / total:.0f}% |")
     return "\n".join(out)
 
 
@@ -549,18 +496,11 @@ def render(info: dict, results: list[dict], memory: dict[int, dict], rows: list[
 
 
 def parse_pages(text: str) -> list[int]:
-    try:
-        pages = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"pages must be integers, got {text!r}") from exc
-    if not pages or any(not 1 <= p <= 2000 for p in pages):
-        raise argparse.ArgumentTypeError("pages must be 1..2000")
-    return pages
+    return common.int_list(text, "pages", 1, 2000)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.print", description=__doc__.split(
-        "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = common.make_parser("python -m bench.print", __doc__)
     parser.add_argument("--pages", type=parse_pages, default=[10, 50, 200],
                         help="document pages per kit, comma-separated (10,50,200)")
     parser.add_argument("--repeat", type=int, default=5, help="runs per page count (5)")
@@ -580,66 +520,40 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
 
-    def log(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
+    common.unwind_on_termination()  # SIGTERM/SIGHUP: unwind, so `finally` stops cupsd
+    date = common.today()
+    with (common.scratch_dir("bench-print-", args.keep) as tmp,
+          common.private_cups(QUEUE, args.keep) as (cupsd, queue)):
+        inst = make_bench_installation(tmp / "inst", queue.name)
+        bench = Bench(cupsd, queue, inst, log)
+        log(f"installation in {tmp}, cupsd {cupsd.server} (pid {cupsd.proc.pid})")
 
-    def terminated(signum, frame):  # SIGTERM/SIGHUP: unwind, so `finally` stops cupsd
-        raise SystemExit(128 + signum)
+        # Warm up (imports, fonts, templates, key, SQLite, libcups) untimed.
+        content, path = ingest_list(inst, 2, tmp)
+        bench.print_kit()
+        bench.lp(path, content)
+        bench.submit(content)
 
-    signal.signal(signal.SIGTERM, terminated)
-    signal.signal(signal.SIGHUP, terminated)
-
-    import cups
-
-    from tests.cups_harness.harness import PrivateCups
-
-    date = datetime.now().astimezone().strftime("%Y-%m-%d")
-    tmp = Path(tempfile.mkdtemp(prefix="bench-print-"))
-    try:
-        with PrivateCups(keep=args.keep, log_level="warn") as cupsd:
-            queue = cupsd.add_capture_queue(QUEUE)
-            os.environ["CUPS_SERVER"] = cupsd.server  # for subprocesses
-            cups.setServer(cupsd.server)  # for this process, before any connection
-            inst = make_bench_installation(tmp / "inst", queue.name)
-            bench = Bench(cupsd, queue, inst, log)
-            log(f"installation in {tmp}, cupsd {cupsd.server} (pid {cupsd.proc.pid})")
-
-            # Warm up (imports, fonts, templates, key, SQLite, libcups) untimed.
-            content, path = ingest_list(inst, 2, tmp)
-            bench.print_kit()
-            bench.lp(path, content)
-            bench.submit(content)
-
-            results, memory = [], {}
-            for pages in sorted(args.pages):
-                results.append(bench_pages(bench, pages, args.repeat, tmp))
-                if not args.no_memory:
-                    memory[pages] = measure_memory(bench, pages)
-            rows = []
-            if not args.no_breakdown:
-                largest = max(args.pages)
-                rows = breakdown(bench, (tmp / f"todo-{largest}.pdf").read_bytes(), largest,
-                                 args.repeat)
-            info = machine_info(cupsd)
-            text = render(info, results, memory, rows, args.repeat, date)
-            print(text)
-            if args.json:
-                args.json.write_text(json.dumps({
-                    "date": date, "machine": info, "repeat": args.repeat, "mb": MB,
-                    "results": results, "memory": {str(k): v for k, v in memory.items()},
-                    "breakdown": rows,
-                    "breakdown_pages": max(args.pages) if rows else None,
-                }, indent=2) + "\n", encoding="utf-8")
-                log(f"results written to {args.json}")
-            if args.keep:
-                log(f"kept cupsd dir {cupsd.root}")
-    finally:
-        if args.keep:
-            log(f"kept {tmp}")
-        else:
-            import shutil
-
-            shutil.rmtree(tmp, ignore_errors=True)
+        results, memory = [], {}
+        for pages in sorted(args.pages):
+            results.append(bench_pages(bench, pages, args.repeat, tmp))
+            if not args.no_memory:
+                memory[pages] = measure_memory(bench, pages)
+        rows = []
+        if not args.no_breakdown:
+            largest = max(args.pages)
+            rows = breakdown(bench, (tmp / f"todo-{largest}.pdf").read_bytes(), largest,
+                             args.repeat)
+        info = machine_info(cupsd)
+        text = render(info, results, memory, rows, args.repeat, date)
+        print(text)
+        if args.json:
+            common.write_json(args.json, {
+                "date": date, "machine": info, "repeat": args.repeat, "mb": MB,
+                "results": results, "memory": {str(k): v for k, v in memory.items()},
+                "breakdown": rows,
+                "breakdown_pages": max(args.pages) if rows else None,
+            })
     return 0
 
 
