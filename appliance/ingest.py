@@ -8,8 +8,6 @@ refusal is audited with its reason code and nothing of the payload.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from appliance import seal
 from appliance.pdf import UnreadablePdf, count_pages
 from appliance.retention import apply_retention
@@ -27,12 +25,6 @@ class Refusal(Exception):
         self.status, self.error, self.message = status, error, message
 
 
-@dataclass(frozen=True)
-class Outcome:
-    snapshot: StoredSnapshot
-    retained_away: list[StoredSnapshot]
-
-
 def max_envelope_bytes(services: Services) -> int:
     return services.config.max_snapshot_bytes + ENVELOPE_OVERHEAD
 
@@ -45,7 +37,8 @@ def refuse(services: Services, status: int, error: str, message: str, *, remote:
     return Refusal(status, error, message)
 
 
-def ingest(services: Services, body: bytes, remote: str) -> Outcome:
+def ingest(services: Services, body: bytes, remote: str) -> StoredSnapshot:
+    """Verify, store and audit one envelope, then apply retention; raise Refusal if not."""
     config = services.config
 
     def fail(status: int, error: str, message: str, sender: str | None = None) -> Refusal:
@@ -99,4 +92,5 @@ def ingest(services: Services, body: bytes, remote: str) -> Outcome:
         bytes=len(body),
         documents=[{"kind": d.kind, "unit": d.unit, "pages": d.pages} for d in snapshot.documents],
     )
-    return Outcome(snapshot, apply_retention(services))
+    apply_retention(services)
+    return snapshot

@@ -90,7 +90,7 @@ class Installation:
         from appliance.ingest import ingest
         from appliance.services import Services
 
-        return ingest(Services(self.config), envelope, remote="test").snapshot
+        return ingest(Services(self.config), envelope, remote="test")
 
     def store_state(self) -> dict:
         """Everything that makes up the store: files with content and every index row."""

@@ -31,10 +31,9 @@ def post_snapshot():
                          f"send the envelope as {ENVELOPE_TYPE}", remote=remote,
                          size=request.content_length)
         body = _read_body_within(max_envelope_bytes(svc), svc, remote)
-        outcome = ingest(svc, body, remote)
+        snap = ingest(svc, body, remote)
     except Refusal as refusal:
         return jsonify(error=refusal.error, message=refusal.message), refusal.status
-    snap = outcome.snapshot
     return jsonify(
         id=snap.id,
         sender=snap.sender,
