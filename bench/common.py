@@ -208,7 +208,7 @@ def private_cups(queue: str, keep: bool) -> Iterator[tuple[object, object]]:
     """
     import cups
 
-    from tests.cups_harness.harness import PrivateCups
+    from appliance.devtools.cups_harness.harness import PrivateCups
 
     with PrivateCups(keep=keep, log_level="warn") as cupsd:
         capture = cupsd.add_capture_queue(queue)

@@ -46,7 +46,7 @@ _ROOT = str(Path(__file__).resolve().parent.parent)
 if _ROOT not in sys.path:  # `python bench/ingest.py` puts bench/ on sys.path, not the root
     sys.path.insert(0, _ROOT)
 
-from appliance.web.server import wait_until_serving  # noqa: E402 - needs the sys.path fix
+from appliance.adapters.web.server import wait_until_serving  # noqa: E402 - needs the sys.path fix
 from bench import common  # noqa: E402 - needs the sys.path fix above
 from bench.common import KIND, MB, UNIT, alone, log, summary, timed  # noqa: E402
 
@@ -65,7 +65,7 @@ def bench_app(config):
     """The shipped app plus `POST /bench/upload`; built only inside the bench server."""
     from flask import jsonify, request
 
-    from appliance.web import create_app
+    from appliance.adapters.web import create_app
 
     app = create_app(config)
     uploads = config.state_dir / "bench-uploads"
@@ -91,8 +91,8 @@ def bench_app(config):
 
 
 def run_server(config_path: str, port: int) -> None:
-    from appliance.config import load_appliance_config
-    from appliance.web.server import serve
+    from appliance.adapters.web.server import serve
+    from appliance.core.config import load_appliance_config
 
     config = load_appliance_config(Path(config_path))
     serve(config, "127.0.0.1", port, app_factory=lambda: bench_app(config))
@@ -159,7 +159,7 @@ def make_bench_installation(root: Path):
 
 def build_pdf(target_bytes: int, produced: datetime) -> tuple[bytes, int]:
     """A synthetic PDF of about `target_bytes`: page count from a two-point size probe."""
-    from appliance.synthetic import make_document
+    from appliance.devtools.synthetic import make_document
 
     def make(pages: int) -> bytes:
         return make_document(KIND, produced_at=produced, pages=pages)
@@ -180,7 +180,7 @@ def build_pdf(target_bytes: int, produced: datetime) -> tuple[bytes, int]:
 
 def bench_size(size_mb: int, repeat: int, inst, sender, recipient, url: str,
                log: Callable[[str], None]) -> dict:
-    from appliance import seal
+    from appliance.core import seal
     from appliance.sender.client import push
 
     produced = datetime.now(UTC)
@@ -230,13 +230,13 @@ def breakdown(result: dict, repeat: int, inst, sender, recipient) -> list[dict]:
     Rows marked `sub` are parts of the row above them. `ingest()` is the appliance's whole
     ingest function called directly (it stores a snapshot in the throwaway installation).
     """
-    from appliance import keys, seal
-    from appliance.fsutil import atomic_write
-    from appliance.ingest import ingest
-    from appliance.pdf import count_pages
+    from appliance.core import keys, seal
+    from appliance.core.fsutil import atomic_write
+    from appliance.core.ingest import ingest
+    from appliance.core.pdf import count_pages
+    from appliance.core.services import Services
+    from appliance.devtools.synthetic import make_document
     from appliance.sender.sequence import next_sequence
-    from appliance.services import Services
-    from appliance.synthetic import make_document
 
     config = inst.config
     services = Services(config)
@@ -436,9 +436,9 @@ def run_benchmark(args: argparse.Namespace, tmp: Path, date: str) -> int:
         log(f"installation in {tmp}, server {server.url} (pid {server.process.pid})")
 
         # Warm both sync workers (imports, SQLite, keys) so no timed run pays for it.
-        from appliance import seal
+        from appliance.core import seal
+        from appliance.devtools.synthetic import make_document
         from appliance.sender.client import push
-        from appliance.synthetic import make_document
 
         warm = make_document(KIND, produced_at=datetime.now(UTC), pages=2)
         entry = seal.describe_document(KIND, UNIT, "Att göra-lista", datetime.now(UTC), warm)

@@ -7,8 +7,8 @@ Run from the repository root:
 
 What one run does:
 
-1. Starts a private cupsd (`tests.cups_harness.PrivateCups`: Unix socket only, in a temp
-   dir) with one raw capture queue, and points this process (`cups.setServer`,
+1. Starts a private cupsd (`appliance.devtools.cups_harness.PrivateCups`: Unix socket
+   only, in a temp dir) with one raw capture queue, and points this process (`cups.setServer`,
    `CUPS_SERVER`) and the daemon subprocess (`CUPS_SERVER`) at it. Makes a throwaway
    installation (the real CLI, via `tests.conftest.make_installation`) whose
    `[printing] queue` is that queue and whose `[panel] repeat_guard_seconds = 0` (so a
@@ -99,7 +99,7 @@ def make_panel_installation(root: Path, queue: str):
 def ingest_list(inst, pages: int) -> int:
     """A synthetic to-do list of `pages` pages, produced now, ingested in-process (untimed);
     returns its size in bytes."""
-    from appliance.synthetic import make_document
+    from appliance.devtools.synthetic import make_document
 
     produced = datetime.now(UTC).replace(microsecond=0)
     content = make_document(KIND, produced_at=produced, pages=pages)
@@ -164,9 +164,9 @@ class PanelBench:
     def __init__(self, cupsd, capture, inst, log: Callable[[str], None]) -> None:
         from gpiozero.pins.mock import MockFactory
 
-        from appliance import print_service
-        from appliance.panel import Panel
-        from appliance.services import Services
+        from appliance.adapters.panel import Panel
+        from appliance.core import print_service
+        from appliance.core.services import Services
 
         self.cupsd, self.capture, self.log = cupsd, capture, log
         self.services = Services(inst.config)
@@ -276,7 +276,7 @@ def bench_presses(bench: PanelBench, repeat: int, hold: float) -> dict:
 
 def bench_poll(bench: PanelBench, polls: int, with_job: bool) -> list[dict]:
     """What one iteration of the idle loop costs, and its parts (loop thread stopped)."""
-    from appliance.status import compute_status
+    from appliance.core.status import compute_status
 
     panel, services, printer = bench.panel, bench.services, bench.printer
     rows = []
@@ -316,7 +316,7 @@ def bench_growth(bench: PanelBench, calls: int) -> list[dict]:
 
     import cups
 
-    from appliance.status import compute_status
+    from appliance.core.status import compute_status
 
     services, printer = bench.services, bench.printer
     queue = printer.queue
@@ -529,7 +529,7 @@ def idle_window(daemon: Daemon, cupsd_pid: int, seconds: float, poll_seconds: fl
 
 def bench_daemon(cupsd, capture, config: Path, folder: Path, idle_seconds: float,
                  after_press_seconds: float, log: Callable[[str], None]) -> dict:
-    from appliance.config import load_appliance_config
+    from appliance.core.config import load_appliance_config
 
     poll_seconds = load_appliance_config(config).panel.poll_seconds
     daemon = Daemon(config, cupsd.env(), folder / "panel-daemon.stderr")
@@ -603,7 +603,7 @@ def _mb(kb: int | None) -> str:
 
 def render(info: dict, presses: dict | None, polls: list[dict], growth: list[dict],
            button: dict | None, daemon: dict | None, repeat: int, date: str) -> str:
-    from appliance.panel_daemon import SIMULATED_PRESS_SECONDS
+    from appliance.cli.panel_daemon import SIMULATED_PRESS_SECONDS
 
     out = [
         f"## Panel benchmark, {date}",

@@ -7,8 +7,8 @@ Run from the repository root:
 
 What one run does:
 
-1. Starts a private cupsd (`tests.cups_harness.PrivateCups`: Unix socket only, in a temp
-   dir) with one raw capture queue, and points this process (`cups.setServer`,
+1. Starts a private cupsd (`appliance.devtools.cups_harness.PrivateCups`: Unix socket
+   only, in a temp dir) with one raw capture queue, and points this process (`cups.setServer`,
    `CUPS_SERVER`) and every subprocess (`CUPS_SERVER`) at it. Makes a throwaway
    installation (the real CLI, via `tests.conftest.make_installation`) whose
    `[printing] queue` is that queue. Warms up with one untimed 2-page print of each kind.
@@ -108,9 +108,9 @@ def run_child(config_path: str) -> None:
 
     cups.setServer(os.environ["CUPS_SERVER"])  # libcups caches the server per process
 
-    from appliance import print_service
-    from appliance.config import load_appliance_config
-    from appliance.services import Services
+    from appliance.core import print_service
+    from appliance.core.config import load_appliance_config
+    from appliance.core.services import Services
 
     services = Services(load_appliance_config(Path(config_path)))
     services.private_key, services.store, services.audit, services.printer  # noqa: B018
@@ -171,7 +171,7 @@ def ingest_list(inst, pages: int, folder: Path) -> tuple[bytes, Path]:
     warm-up list instead of the 10-page one). Kept within seconds of now, so the list is
     never stale whatever the time of day (to-do slots 07:00 and 14:30).
     """
-    from appliance.synthetic import make_document
+    from appliance.devtools.synthetic import make_document
 
     now = datetime.now(UTC).replace(microsecond=0)
     produced = max(now, _produced[-1] + timedelta(seconds=1)) if _produced else now
@@ -231,16 +231,16 @@ class Bench:
     """The private cupsd, its capture queue, the installation and the three ways to print."""
 
     def __init__(self, cupsd, queue, inst, log: Callable[[str], None]) -> None:
-        from appliance import print_service
-        from appliance.printing import CupsPrinter
-        from appliance.services import Services
+        from appliance.adapters.cups import CupsPrinter
+        from appliance.core import print_service
+        from appliance.core.services import Services
 
         self.cupsd, self.queue, self.inst, self.log = cupsd, queue, inst, log
         self.print_service = print_service
         self.services = Services(inst.config)
         self.plain_printer = CupsPrinter(queue.name)  # cups.Connection, server set globally
         self.instrumented = Instrumented(print_service, self.services.printer)
-        from tests.cups_harness.harness import find_tool
+        from appliance.devtools.cups_harness.harness import find_tool
 
         self.lp_tool = find_tool("lp") or "lp"
         self.env = cupsd.env()
@@ -338,9 +338,9 @@ def breakdown(bench: Bench, content: bytes, pages: int, repeat: int) -> list[dic
     """
     import pikepdf
 
-    from appliance import seal
-    from appliance.kit import KitContext, compose
-    from appliance.stamping import Stamp, append_stamped
+    from appliance.core import seal
+    from appliance.core.kit import KitContext, compose
+    from appliance.core.stamping import Stamp, append_stamped
 
     services, ps = bench.services, bench.print_service
     bench.instrumented.restore()  # time the originals; the wrappers come back at the end

@@ -19,15 +19,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from appliance import keys, seal
+from appliance.adapters.web.server import wait_until_serving
 from appliance.cli.appliance_cli import main as appliance_main
 from appliance.cli.sender_cli import main as sender_main
-from appliance.config import load_appliance_config, load_sender_config
+from appliance.core import keys, seal
+from appliance.core.config import load_appliance_config, load_sender_config
+from appliance.devtools.synthetic import make_document
 from appliance.sender.outgoing import Sender
-from appliance.synthetic import make_document
-from appliance.web.server import wait_until_serving
 
-pytest_plugins = ["tests.cups_harness.fixtures"]  # private_cups, capture_queue
+pytest_plugins = ["tests.cups_fixtures"]  # private_cups, capture_queue
 BIN = Path(sys.executable).parent
 SERVER_START_TIMEOUT = 30.0
 
@@ -47,7 +47,7 @@ class Installation:
     appliance_toml: Path
     sender_toml: Path
     extra_config: str = ""
-    queue: object = None  # the capture queue (tests.cups_harness) this appliance prints to
+    queue: object = None  # the capture queue (devtools.cups_harness) this appliance prints to
     cups: object = None  # the private cupsd
 
     @property
@@ -87,8 +87,8 @@ class Installation:
 
     def ingest(self, envelope: bytes):
         """Ingest in-process, exactly as the web service would."""
-        from appliance.ingest import ingest
-        from appliance.services import Services
+        from appliance.core.ingest import ingest
+        from appliance.core.services import Services
 
         return ingest(Services(self.config), envelope, remote="test")
 

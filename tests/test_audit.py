@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appliance.audit import (
+from appliance.core.audit import (
     MAX_PROBLEMS,
     ZERO_HASH,
     AuditError,
@@ -22,7 +22,7 @@ from appliance.audit import (
     entry_hash,
     format_report,
 )
-from appliance.clock import FixedClock
+from appliance.core.clock import FixedClock
 
 START = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ import stat
 from datetime import UTC, datetime
 
 from appliance.cli.appliance_cli import main as appliance_main
-from appliance.synthetic import make_document
+from appliance.devtools.synthetic import make_document
 from tests.conftest import make_installation, post, run_cli
 
 

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance import keys
-from appliance.config import (
+from appliance.core import keys
+from appliance.core.config import (
     APPLIANCE_CONFIG_ENV,
     DEFAULT_APPLIANCE_CONFIG,
     DEFAULT_KINDS,
@@ -20,7 +20,7 @@ from appliance.config import (
     load_sender_config,
     resolve_path,
 )
-from appliance.setup import write_appliance_config, write_sender_config
+from appliance.core.setup import write_appliance_config, write_sender_config
 
 
 def write(directory: Path, text: str, name: str = "appliance.toml") -> Path:

@@ -9,10 +9,10 @@ import sqlite3
 import threading
 import time
 
-from appliance import keys, seal
-from appliance.clock import SystemClock
-from appliance.pdf import count_pages
-from appliance.store import Store
+from appliance.core import keys, seal
+from appliance.core.clock import SystemClock
+from appliance.core.pdf import count_pages
+from appliance.core.store import Store
 from tests.conftest import Server, make_installation, post
 
 ROUNDS = 8

@@ -14,7 +14,7 @@ import pytest
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 
-from tests.cups_harness.harness import (
+from appliance.devtools.cups_harness.harness import (
     JOB_COMPLETED,
     JOB_HELD,
     JOB_PENDING,

@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from appliance import keys, seal
-from appliance.clock import SystemClock
-from appliance.store import Store
-from appliance.synthetic import make_document
+from appliance.core import keys, seal
+from appliance.core.clock import SystemClock
+from appliance.core.store import Store
+from appliance.devtools.synthetic import make_document
 from tests.conftest import Installation, Server, get_json, make_installation, post
 
 

@@ -10,13 +10,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appliance.audit import AuditLog
-from appliance.clock import FixedClock
-from appliance.metrics import CONTENT_TYPE, AuditTally
-from appliance.printing import Condition, PrinterReport
-from appliance.services import Services
-from appliance.slots import SlotWatch
-from appliance.web import SERVICES_KEY, create_app
+from appliance.adapters.cups import Condition, PrinterReport
+from appliance.adapters.web import SERVICES_KEY, create_app
+from appliance.core.audit import AuditLog
+from appliance.core.clock import FixedClock
+from appliance.core.metrics import CONTENT_TYPE, AuditTally
+from appliance.core.services import Services
+from appliance.core.slots import SlotWatch
 from tests.conftest import Server, make_installation, post
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")

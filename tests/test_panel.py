@@ -13,11 +13,11 @@ import pikepdf
 import pytest
 from gpiozero.pins.mock import MockFactory
 
-from appliance.config import PanelConfig
-from appliance.panel import PATTERNS, Panel, StatusLight
-from appliance.print_service import print_kit
-from appliance.services import Services
-from appliance.status import State
+from appliance.adapters.panel import PATTERNS, Panel, StatusLight
+from appliance.core.config import PanelConfig
+from appliance.core.print_service import print_kit
+from appliance.core.services import Services
+from appliance.core.status import State
 from tests.conftest import BIN
 
 PANEL_CONFIG = """

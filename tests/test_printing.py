@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pikepdf
 import pytest
 
-from appliance.synthetic import make_document
+from appliance.devtools.synthetic import make_document
 
 NOW = datetime.now(UTC)
 

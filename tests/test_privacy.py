@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pikepdf
 
-from appliance.synthetic import make_document
+from appliance.devtools.synthetic import make_document
 from tests.conftest import post
 
 MARKER = "Zqxmarkör-Patient-4711"

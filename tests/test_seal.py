@@ -1,4 +1,4 @@
-"""Envelope format v1 (`appliance.seal`, specified in `docs/seal-format.md`).
+"""Envelope format v1 (`appliance.core.seal`, specified in `docs/seal-format.md`).
 
 Test vectors (checked also with an independent RFC 9180 implementation written from the
 spec), round trips, every structural rule of the strict parser, a bit flip at every
@@ -24,9 +24,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appliance import keys, seal
-from appliance.pdf import count_pages
-from appliance.seal import (
+from appliance.core import keys, seal
+from appliance.core.pdf import count_pages
+from appliance.core.seal import (
     BadSignature,
     DecryptionFailed,
     MalformedSeal,

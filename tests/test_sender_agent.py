@@ -23,15 +23,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appliance.clock import FixedClock, isoformat_utc
-from appliance.config import load_sender_config
+from appliance.core.clock import FixedClock, isoformat_utc
+from appliance.core.config import load_sender_config
+from appliance.devtools.synthetic import make_document
 from appliance.sender import alerts
 from appliance.sender import outbox as outbox_module
 from appliance.sender.agent import Agent, run_forever
 from appliance.sender.client import PushResult
 from appliance.sender.queue import backoff_seconds
 from appliance.sender.report import sender_status
-from appliance.synthetic import make_document
 from tests.conftest import Installation, Server, free_port, make_installation
 
 TZ = ZoneInfo("Europe/Stockholm")

@@ -18,12 +18,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appliance.audit import AuditLog
-from appliance.clock import FixedClock, isoformat_utc
-from appliance.ingest import ingest
-from appliance.jobs import run_jobs
-from appliance.services import Services
-from appliance.slots import STATE_FILE, AlertState, SlotWatch, missed_totals
+from appliance.cli.jobs_daemon import run_jobs
+from appliance.core.audit import AuditLog
+from appliance.core.clock import FixedClock, isoformat_utc
+from appliance.core.ingest import ingest
+from appliance.core.services import Services
+from appliance.core.slots import STATE_FILE, AlertState, SlotWatch, missed_totals
 from tests.conftest import BIN, Installation, free_port, make_installation
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")

@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appliance.clock import FixedClock, isoformat_utc
-from appliance.config import ApplianceConfig, Slot, load_appliance_config
-from appliance.seal import DocumentEntry, Header
-from appliance.status import KindStatus, State, compute_status, overall_state
-from appliance.store import Store, StoredDocument
+from appliance.core.clock import FixedClock, isoformat_utc
+from appliance.core.config import ApplianceConfig, Slot, load_appliance_config
+from appliance.core.seal import DocumentEntry, Header
+from appliance.core.status import KindStatus, State, compute_status, overall_state
+from appliance.core.store import Store, StoredDocument
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 UNIT = "Hemtjänst Gröna Dalen"

@@ -1,4 +1,4 @@
-"""Tests for appliance.synthetic: fictional Swedish printouts as PDF bytes."""
+"""Tests for appliance.devtools.synthetic: fictional Swedish printouts as PDF bytes."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from pathlib import Path
 import pikepdf
 import pytest
 
-from appliance import synthetic
-from appliance.synthetic import (
+from appliance.devtools import synthetic
+from appliance.devtools.synthetic import (
     FOOTER_NOTICE,
     KINDS,
     fictional_personal_number,
@@ -310,7 +310,8 @@ def test_same_arguments_give_identical_bytes() -> None:
 def test_identical_bytes_across_processes() -> None:
     # Guards against anything depending on hash randomisation or the wall clock.
     code = (
-        "import hashlib, datetime as d; from appliance.synthetic import make_document as m; "
+        "import hashlib, datetime as d; "
+        "from appliance.devtools.synthetic import make_document as m; "
         "t = d.datetime(2026, 11, 27, 6, tzinfo=d.UTC); "
         "print(hashlib.sha256(m('occupancy', produced_at=t, pages=2, seed=9)).hexdigest())"
     )

@@ -9,22 +9,22 @@ from pathlib import Path
 
 import click
 
-from appliance import keys
-from appliance.audit import format_report
 from appliance.cli.common import CleanGroup, echo_json
 from appliance.cli.jobs_cli import jobs
-from appliance.clock import isoformat_utc
-from appliance.config import (
+from appliance.core import keys
+from appliance.core.audit import format_report
+from appliance.core.clock import isoformat_utc
+from appliance.core.config import (
     APPLIANCE_CONFIG_ENV,
     DEFAULT_APPLIANCE_CONFIG,
     ApplianceConfig,
     load_appliance_config,
     resolve_path,
 )
-from appliance.services import Services
-from appliance.setup import write_appliance_config
-from appliance.status import compute_status
-from appliance.store import StoreError
+from appliance.core.services import Services
+from appliance.core.setup import write_appliance_config
+from appliance.core.status import compute_status
+from appliance.core.store import StoreError
 
 
 @click.group(cls=CleanGroup)
@@ -126,7 +126,7 @@ def senders_remove(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Run the web service (ingest API, status) under a production WSGI server."""
-    from appliance.web.server import serve as run_server
+    from appliance.adapters.web.server import serve as run_server
 
     config = _config(ctx)
     svc = Services(config)
@@ -270,9 +270,9 @@ def _printing_problems(svc: Services) -> list[str]:
     """Forms that have no template, and a queue CUPS does not know or cannot be asked about."""
     from jinja2 import TemplateNotFound
 
-    from appliance.kit import FORM_TEMPLATE
-    from appliance.printing import Condition
-    from appliance.templating import environment
+    from appliance.adapters.cups import Condition
+    from appliance.core.kit import FORM_TEMPLATE
+    from appliance.core.templating import environment
 
     problems = []
     for name in svc.config.printing.forms:
@@ -300,8 +300,8 @@ def _printing_problems(svc: Services) -> list[str]:
 @click.pass_context
 def print_command(ctx: click.Context, profile: str, wait: bool, output: str | None) -> None:
     """Print the outage kit through CUPS: cover sheet, stamped lists, blank forms."""
-    from appliance import print_service
-    from appliance.printing import PrinterUnavailable
+    from appliance.adapters.cups import PrinterUnavailable
+    from appliance.core import print_service
 
     svc = _services(ctx)
     try:
@@ -354,7 +354,7 @@ def printer(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def panel(ctx: click.Context, simulate: bool) -> None:
     """Run the button and status LED (its own daemon: works without web or network)."""
-    from appliance import panel_daemon
+    from appliance.cli import panel_daemon
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")

@@ -7,13 +7,13 @@ import sys
 
 import click
 
-from appliance.config import ConfigError
-from appliance.keys import KeyFileError
-from appliance.registry import RegistryError
-from appliance.seal import SealError
+from appliance.core.config import ConfigError
+from appliance.core.keys import KeyFileError
+from appliance.core.registry import RegistryError
+from appliance.core.seal import SealError
 
 try:
-    from appliance.store import StoreError
+    from appliance.core.store import StoreError
 except ModuleNotFoundError:  # no fcntl on Windows, where only the sender runs (no store)
     StoreError = OSError
 

@@ -8,9 +8,9 @@ import threading
 
 import click
 
-from appliance.config import load_appliance_config
-from appliance.jobs import run_jobs
-from appliance.services import Services
+from appliance.cli.jobs_daemon import run_jobs
+from appliance.core.config import load_appliance_config
+from appliance.core.services import Services
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 

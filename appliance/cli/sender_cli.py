@@ -11,24 +11,24 @@ from pathlib import Path
 
 import click
 
-from appliance import keys
 from appliance.cli.common import CleanGroup, echo_json
-from appliance.clock import SystemClock, parse_iso
-from appliance.config import (
+from appliance.core import keys
+from appliance.core.clock import SystemClock, parse_iso
+from appliance.core.config import (
     DEFAULT_SENDER_CONFIG,
     SENDER_CONFIG_ENV,
     SenderConfig,
     load_sender_config,
     resolve_path,
 )
-from appliance.fsutil import atomic_write
-from appliance.registry import RegistryError
+from appliance.core.fsutil import atomic_write
+from appliance.core.registry import RegistryError
+from appliance.core.setup import write_sender_config
 from appliance.sender.agent import Agent, PassReport, local_time, run_forever
 from appliance.sender.appliances import ApplianceFolder
 from appliance.sender.client import push as push_envelope
 from appliance.sender.outgoing import Sender, documents_from_files
 from appliance.sender.report import describe, sender_status
-from appliance.setup import write_sender_config
 
 
 @click.group(cls=CleanGroup)

@@ -35,10 +35,10 @@ from typing import Any
 
 import schedule
 
-from appliance import seal
-from appliance.clock import Clock, SystemClock
-from appliance.config import DEFAULT_KINDS, ConfigError, ScheduleConfig, SenderConfig
-from appliance.freshness import freshness
+from appliance.core import seal
+from appliance.core.clock import Clock, SystemClock
+from appliance.core.config import DEFAULT_KINDS, ConfigError, ScheduleConfig, SenderConfig
+from appliance.core.freshness import freshness
 from appliance.sender import alerts
 from appliance.sender.appliances import Appliance, ApplianceFolder
 from appliance.sender.client import PushResult

@@ -13,7 +13,7 @@ import urllib.request
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from appliance.clock import isoformat_utc
+from appliance.core.clock import isoformat_utc
 
 MISSING = "missing_export"
 RECOVERED = "export_recovered"

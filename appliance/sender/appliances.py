@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from appliance import keys
-from appliance.fsutil import atomic_write
-from appliance.registry import KeyFolder, RegistryError
+from appliance.core import keys
+from appliance.core.fsutil import atomic_write
+from appliance.core.registry import KeyFolder, RegistryError
 
 URL_SUFFIX = ".url"
 

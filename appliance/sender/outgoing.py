@@ -8,8 +8,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from appliance import keys, seal
-from appliance.config import DEFAULT_KINDS, SenderConfig
+from appliance.core import keys, seal
+from appliance.core.config import DEFAULT_KINDS, SenderConfig
 from appliance.sender.sequence import next_sequence
 
 

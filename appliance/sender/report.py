@@ -16,8 +16,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from appliance.clock import Clock, parse_iso
-from appliance.config import SenderConfig
+from appliance.core.clock import Clock, parse_iso
+from appliance.core.config import SenderConfig
 from appliance.sender.agent import describe_error, local_time, missing_slot
 from appliance.sender.appliances import ApplianceFolder
 from appliance.sender.queue import DeliveryQueue

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from appliance.fsutil import atomic_write
+from appliance.core.fsutil import atomic_write
 
 
 def next_sequence(state_file: Path) -> int:

@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from appliance.clock import isoformat_utc, parse_iso
-from appliance.fsutil import atomic_write
+from appliance.core.clock import isoformat_utc, parse_iso
+from appliance.core.fsutil import atomic_write
 
 log = logging.getLogger("appliance.sender")
 

@@ -1,0 +1,279 @@
+"""The physical panel: one button that prints, one light that tells the truth.
+
+`appliance panel` runs this as its own daemon, so the button keeps working when the web
+service or the network is down. The LED shows the state shared with `/api/v1/status`
+(`compute_status`), overridden locally while this panel has a kit in flight or after the
+print path failed. A short press prints profile `button`, a long press `full`. At most one
+kit is in flight: a press while one is being composed, is still in CUPS, or was started less
+than `repeat_guard_seconds` ago is acknowledged with a quick flash and otherwise ignored.
+
+The GPIO seam is gpiozero's pin factory, injected (MockFactory in tests and the demo).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gpiozero import LED, RGBLED, Button
+
+from appliance.adapters import sdnotify
+from appliance.adapters.cups import CupsPrinter, JobState, PrinterUnavailable
+from appliance.core.config import PanelConfig
+from appliance.core.services import Services
+from appliance.core.status import State, compute_status
+
+log = logging.getLogger(__name__)
+
+IN_FLIGHT_JOB_STATES = {JobState.PENDING, JobState.HELD, JobState.PROCESSING, JobState.STOPPED}
+ACK_FLASHES = 3
+ACK_SECONDS = 0.08
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """What the LED does in one state: colour (one 0/1 per pin) steady or blinking."""
+
+    color: tuple[int, ...]
+    on_seconds: float | None = None  # None: steady
+    off_seconds: float = 0.0
+
+    @property
+    def steady(self) -> bool:
+        return self.on_seconds is None
+
+
+OFF = {"rgb": (0, 0, 0), "two": (0, 0), "single": (0,)}
+ACK_COLOR = {"rgb": (1, 1, 1), "two": (1, 1), "single": (1,)}
+# The documented patterns (docs/panel.md): each state distinct on each wiring.
+PATTERNS: dict[str, dict[State, Pattern]] = {
+    "rgb": {  # pins: red, green, blue
+        State.READY: Pattern((0, 1, 0)),  # steady green
+        State.STALE: Pattern((1, 1, 0), 1.0, 1.0),  # amber, slow blink
+        State.PRINTING: Pattern((0, 0, 1), 0.25, 0.25),  # blue blink
+        State.FAULT: Pattern((1, 0, 0), 0.12, 0.12),  # red, fast blink
+        State.NO_DATA: Pattern((1, 0, 0)),  # steady red
+    },
+    "two": {  # pins: red, green
+        State.READY: Pattern((0, 1)),  # steady green
+        State.STALE: Pattern((0, 1), 1.0, 1.0),  # green, slow blink
+        State.PRINTING: Pattern((0, 1), 0.25, 0.25),  # green, quick blink
+        State.FAULT: Pattern((1, 0), 0.12, 0.12),  # red, fast blink
+        State.NO_DATA: Pattern((1, 0)),  # steady red
+    },
+    "single": {
+        State.READY: Pattern((1,)),  # steady on
+        State.STALE: Pattern((1,), 1.0, 1.0),  # slow blink
+        State.PRINTING: Pattern((1,), 0.25, 0.25),  # quick blink
+        State.FAULT: Pattern((1,), 0.1, 0.1),  # fast blink
+        State.NO_DATA: Pattern((1,), 0.1, 1.9),  # short flash every two seconds
+    },
+}
+
+
+class StatusLight:
+    """Drives the LED wiring from a `State`, through one pattern table."""
+
+    def __init__(self, config: PanelConfig, pin_factory) -> None:
+        self.wiring = config.led
+        pins = config.led_pins
+        if self.wiring == "rgb":
+            self._device = RGBLED(*pins, active_high=config.led_active_high, pwm=False,
+                                  pin_factory=pin_factory)
+        else:
+            self._leds = [LED(pin, active_high=config.led_active_high, pin_factory=pin_factory)
+                          for pin in pins]
+        self.state: State | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def show(self, state: State) -> None:
+        with self._lock:
+            self.state = state
+            self._apply(PATTERNS[self.wiring][state])
+
+    def acknowledge(self) -> None:
+        """A few quick flashes, then back to the state's pattern (blocks ~0.5 s)."""
+        with self._lock:
+            for _ in range(ACK_FLASHES):
+                self._apply(Pattern(ACK_COLOR[self.wiring]))
+                time.sleep(ACK_SECONDS)
+                self._apply(Pattern(OFF[self.wiring]))
+                time.sleep(ACK_SECONDS)
+            if self.state is not None:
+                self._apply(PATTERNS[self.wiring][self.state])
+
+    def _apply(self, pattern: Pattern) -> None:
+        if self._closed:  # an acknowledgement thread may outlive the panel
+            return
+        if self.wiring == "rgb":
+            if pattern.steady:
+                self._device.color = pattern.color
+            else:
+                self._device.blink(pattern.on_seconds, pattern.off_seconds,
+                                   on_color=pattern.color, off_color=OFF["rgb"])
+            return
+        for led, lit in zip(self._leds, pattern.color, strict=True):
+            if not lit:
+                led.off()
+            elif pattern.steady:
+                led.on()
+            else:
+                led.blink(pattern.on_seconds, pattern.off_seconds)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        for device in [getattr(self, "_device", None), *getattr(self, "_leds", [])]:
+            if device is not None:
+                device.off()  # stops a blink thread first; closing under it races
+                device.close()
+
+
+PrintFunction = Callable[[Services, CupsPrinter, str, str], object]
+
+
+class Panel:
+    """Button + LED + the loop that keeps the LED true. Thread-safe; `run` blocks."""
+
+    def __init__(self, services: Services, printer: CupsPrinter, pin_factory,
+                 print_kit: PrintFunction, on_state: Callable[[State], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.services = services
+        self.printer = printer
+        self.config = services.config.panel
+        self.print_kit = print_kit
+        self.on_state = on_state
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._composing = False
+        self._job_id: int | None = None
+        self._last_start: float | None = None
+        self._print_failed = False
+        self._wake = threading.Event()
+        self.kits_started = 0
+        self.presses_ignored = 0
+        self.light = StatusLight(self.config, pin_factory)
+        self.button = Button(self.config.button_pin, pull_up=self.config.pull_up,
+                             bounce_time=self.config.bounce_seconds or None,
+                             hold_time=self.config.hold_seconds, pin_factory=pin_factory)
+        self._held = False
+        self.button.when_pressed = self._pressed
+        self.button.when_held = self._long_press
+        self.button.when_released = self._released
+
+    # ------------------------------------------------------------ button
+
+    def _pressed(self) -> None:
+        self._held = False
+
+    def _long_press(self) -> None:
+        self._held = True
+        self.request("full", trigger="button-hold")
+
+    def _released(self) -> None:
+        if not self._held:
+            self.request("button", trigger="button")
+
+    def request(self, profile: str, trigger: str) -> bool:
+        """Start a kit unless one is in flight; True if started."""
+        with self._lock:
+            busy = self._busy_reason()
+            if busy is None:
+                self._composing = True
+                self._last_start = self.clock()
+                self.kits_started += 1
+        if busy is not None:
+            self.presses_ignored += 1
+            log.info("press ignored (%s): %s", trigger, busy)
+            threading.Thread(target=self.light.acknowledge, daemon=True).start()
+            return False
+        log.info("press (%s): printing profile %s", trigger, profile)
+        threading.Thread(target=self._print, args=(profile, trigger), daemon=True,
+                         name="panel-print").start()
+        self._wake.set()
+        return True
+
+    def _busy_reason(self) -> str | None:
+        if self._composing:
+            return "a kit is being composed"
+        if self._last_start is not None and \
+                self.clock() - self._last_start < self.config.repeat_guard_seconds:
+            return "a kit was started moments ago"
+        if self._job_in_flight():
+            return f"job {self._job_id} is still in CUPS"
+        return None
+
+    def _print(self, profile: str, trigger: str) -> None:
+        try:
+            outcome = self.print_kit(self.services, self.printer, profile, trigger)
+            self._job_id = getattr(outcome, "job_id", None)
+            self._print_failed = False
+        except PrinterUnavailable as exc:
+            log.error("kit not printed: %s", exc)  # the printer report shows the fault
+            with self._lock:
+                self._last_start = None  # nothing reached CUPS: the next press may retry
+        except Exception:  # the daemon must survive anything the print path throws
+            log.exception("print path failed; LED shows fault until a print succeeds")
+            self._print_failed = True
+        finally:
+            with self._lock:
+                self._composing = False
+            self._wake.set()
+
+    # ------------------------------------------------------------ state
+
+    def current_state(self) -> State:
+        try:
+            status = compute_status(self.services.config, self.services.store,
+                                    self.services.clock.now(), self.printer.report())
+            state = status.state
+        except Exception:
+            log.exception("cannot compute the appliance's state")
+            return State.FAULT
+        if self._print_failed:
+            return State.FAULT
+        if state is not State.FAULT and (self._composing or self._job_in_flight()):
+            return State.PRINTING
+        return state
+
+    def _job_in_flight(self) -> bool:
+        job_id = self._job_id
+        if job_id is None:
+            return False
+        state = self.printer.job_state(job_id)
+        if state.final:
+            self._job_id = None  # done: stop asking CUPS about it every poll
+        # UNKNOWN (CUPS unreachable) does not block: a new press may as well try
+        return state in IN_FLIGHT_JOB_STATES
+
+    def refresh(self) -> State:
+        state = self.current_state()
+        if state != self.light.state:
+            log.info("state: %s", state)
+            self.light.show(state)
+            sdnotify.notify(f"STATUS=LED {state}")
+            if self.on_state:
+                self.on_state(state)
+        return state
+
+    def run(self, stop: threading.Event) -> None:
+        """Keep the LED true until `stop` is set: every poll interval, and at once after a
+        press or a finished print."""
+        watchdog = sdnotify.watchdog_interval()
+        sdnotify.notify("READY=1")
+        last_ping = 0.0
+        while not stop.is_set():
+            self.refresh()
+            if watchdog and time.monotonic() - last_ping >= watchdog:
+                sdnotify.notify("WATCHDOG=1")
+                last_ping = time.monotonic()
+            self._wake.wait(self.config.poll_seconds)
+            self._wake.clear()
+
+    def close(self) -> None:
+        self.button.close()
+        self.light.close()

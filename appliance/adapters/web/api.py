@@ -1,0 +1,83 @@
+"""`/api/v1`: snapshot ingest and status; `/healthz` for monitoring."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from appliance.core.clock import isoformat_utc
+from appliance.core.ingest import Refusal, ingest, max_envelope_bytes, refuse
+from appliance.core.services import Services
+from appliance.core.status import compute_status
+from appliance.core.store import StoreError
+
+bp = Blueprint("api", __name__)
+ENVELOPE_TYPE = "application/octet-stream"
+READ_CHUNK = 1024 * 1024
+
+
+def services() -> Services:
+    from appliance.adapters.web import SERVICES_KEY
+
+    return current_app.extensions[SERVICES_KEY]
+
+
+@bp.post("/api/v1/snapshots")
+def post_snapshot():
+    svc = services()
+    remote = request.remote_addr or "unknown"
+    try:
+        if request.mimetype != ENVELOPE_TYPE:
+            raise refuse(svc, 415, "unsupported_media_type",
+                         f"send the envelope as {ENVELOPE_TYPE}", remote=remote,
+                         size=request.content_length)
+        body = _read_body_within(max_envelope_bytes(svc), svc, remote)
+        snap = ingest(svc, body, remote)
+    except Refusal as refusal:
+        return jsonify(error=refusal.error, message=refusal.message), refusal.status
+    return jsonify(
+        id=snap.id,
+        sender=snap.sender,
+        received_at=isoformat_utc(snap.received_at),
+        documents=[
+            {"kind": d.kind, "unit": d.unit, "title": d.title,
+             "produced_at": isoformat_utc(d.produced_at), "pages": d.pages}
+            for d in snap.documents
+        ],
+    ), 201
+
+
+def _read_body_within(limit: int, svc: Services, remote: str) -> bytes:
+    """Refuse by the declared length before reading a byte; bound chunked bodies too."""
+
+    def too_large(size: int | None) -> Refusal:
+        return refuse(svc, 413, "too_large", f"snapshot larger than this appliance's limit of "
+                      f"{limit} bytes (web.max_snapshot_mb)", remote=remote, size=size)
+
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise too_large(declared)
+    stream = request.stream
+    chunks, total = [], 0
+    while chunk := stream.read(READ_CHUNK):
+        total += len(chunk)
+        if total > limit:
+            raise too_large(None)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@bp.get("/api/v1/status")
+def get_status():
+    svc = services()
+    status = compute_status(svc.config, svc.store, svc.clock.now(), svc.printer.report())
+    return jsonify(status.to_json() | {"appliance": svc.config.name})
+
+
+@bp.get("/healthz")
+def healthz():
+    try:
+        services().store.check_health()
+    except StoreError:
+        current_app.logger.exception("health check failed")
+        return jsonify(status="unhealthy", message="store cannot be read or written"), 503
+    return jsonify(status="ok")

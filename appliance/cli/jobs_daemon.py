@@ -1,0 +1,72 @@
+"""`appliance jobs`: the periodic work, as its own service.
+
+Every `SLOT_CHECK_SECONDS` the slot watch runs (missed-slot alerts and their webhook
+retries); once a day, retention (ingest applies it too, but an appliance that receives
+nothing during an outage still has to drop what is past `retention.max_age_days`, within
+the rule that the newest document of each unit and kind is kept). Both run once at start.
+
+A failing job is logged and tried again at its next turn: the service keeps running. With
+`Type=notify` it reports READY=1 when it starts and pings the watchdog from the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import schedule
+
+from appliance.adapters import sdnotify
+from appliance.core.retention import apply_retention
+from appliance.core.services import Services
+from appliance.core.slots import SlotWatch
+
+log = logging.getLogger(__name__)
+
+SLOT_CHECK_SECONDS = 30
+MAX_SLEEP_SECONDS = SLOT_CHECK_SECONDS  # wake at least this often (stop, watchdog)
+
+
+def build_scheduler(services: Services) -> schedule.Scheduler:
+    """A private scheduler (not the `schedule` module's global one) with both jobs."""
+    watch = SlotWatch(services)
+    scheduler = schedule.Scheduler()
+    scheduler.every(SLOT_CHECK_SECONDS).seconds.do(_guarded, "slot check", watch.evaluate)
+    scheduler.every().day.do(_guarded, "retention", lambda: _retention(services))
+    return scheduler
+
+
+def run_jobs(services: Services, stop_event: threading.Event) -> None:
+    """Run every job at once, then on schedule until `stop_event` is set."""
+    scheduler = build_scheduler(services)
+    scheduler.run_all()
+    watchdog = sdnotify.watchdog_interval()
+    sdnotify.notify("READY=1\nSTATUS=checking slots every "
+                    f"{SLOT_CHECK_SECONDS} s, retention daily")
+    log.info("jobs running: slot check every %d s, retention daily", SLOT_CHECK_SECONDS)
+    last_ping = time.monotonic()
+    while not stop_event.is_set():
+        scheduler.run_pending()
+        if watchdog and time.monotonic() - last_ping >= watchdog:
+            sdnotify.notify("WATCHDOG=1")
+            last_ping = time.monotonic()
+        sleep = min(MAX_SLEEP_SECONDS, max(scheduler.idle_seconds or 0, 0),
+                    watchdog or MAX_SLEEP_SECONDS)
+        stop_event.wait(sleep)
+    sdnotify.notify("STOPPING=1")
+    log.info("jobs stopped")
+
+
+def _retention(services: Services) -> None:
+    gone = apply_retention(services)
+    if gone:
+        log.info("retention deleted %d snapshot(s)", len(gone))
+
+
+def _guarded(name: str, job: Callable[[], object]) -> None:
+    try:
+        job()
+    except Exception:
+        log.exception("%s failed; it runs again at its next turn", name)

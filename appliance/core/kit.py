@@ -1,0 +1,172 @@
+"""The kit: what one press of the button prints, as one PDF.
+
+Order: cover sheet (age of the data in big type, warnings, contents, the routine's
+reminders), then each document with every page stamped in a margin band (kind, unit, data
+time, print time, page i/n of the kit), then the blank forms. Everything happens in memory;
+the result holds patient data and is handed straight to CUPS.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pikepdf
+
+from appliance.core.config import ProfileConfig
+from appliance.core.sheets import Footer, render_sheet
+from appliance.core.stamping import Stamp, append_stamped
+from appliance.core.templating import render
+
+COVER_TEMPLATE = "print/cover.txt.j2"
+FORM_TEMPLATE = "print/form-{name}.txt.j2"
+FORM_TITLES = {"dokumentation": "Dokumentation under driftavbrott",
+               "avvikelse": "Avvikelserapport – driftavbrott"}
+
+
+@dataclass(frozen=True)
+class KitDocument:
+    """One decrypted document chosen for the kit."""
+
+    kind: str
+    title: str  # the kind's Swedish title
+    unit: str
+    produced_at: datetime
+    pages: int
+    stale: bool
+    content: bytes  # plaintext PDF: memory only
+
+
+@dataclass(frozen=True)
+class KitSummary:
+    """What went into a kit, without content: safe for the audit log and the CLI."""
+
+    profile: str
+    pages: int
+    documents: tuple[dict, ...]  # kind, unit, produced_at, pages, stale
+    missing: tuple[str, ...]  # kinds the profile wanted but the store does not hold
+    stale: tuple[str, ...]
+    forms: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Kit:
+    pdf: bytes
+    summary: KitSummary
+
+
+@dataclass(frozen=True)
+class KitContext:
+    appliance: str
+    printed_at: datetime
+    timezone: ZoneInfo
+    forms: tuple[str, ...]
+
+
+def compose(profile: ProfileConfig, documents: list[KitDocument], missing: dict[str, str],
+            context: KitContext) -> Kit:
+    """Build the kit PDF. `missing` maps kinds without data to their Swedish titles."""
+    forms = context.forms if profile.forms else ()
+    local = _local_formatter(context.timezone)
+    footer_left = f"RESERVUTSKRIFT · {context.appliance} · utskrivet {local(context.printed_at)}"
+    document_pages = sum(doc.pages for doc in documents)
+
+    def sheets(total: int) -> tuple[bytes, list[bytes]]:
+        cover_markup = _cover_markup(profile, documents, missing, forms, context, total)
+        cover = render_sheet(cover_markup, Footer(footer_left, 1, total))
+        first = 1 + _page_count(cover) + document_pages
+        rendered = []
+        for name in forms:
+            form = render_sheet(render(FORM_TEMPLATE.format(name=name)),
+                                Footer(footer_left, first, total))
+            rendered.append(form)
+            first += _page_count(form)
+        return cover, rendered
+
+    # Sheets are laid out twice: once to count their pages, once with "Sida i av n" right.
+    cover, rendered_forms = sheets(total=0)
+    total = (_page_count(cover) + document_pages
+             + sum(_page_count(form) for form in rendered_forms))
+    cover, rendered_forms = sheets(total=total)
+
+    kit = pikepdf.new()
+    sources = [pikepdf.open(io.BytesIO(cover))]
+    kit.pages.extend(sources[0].pages)
+    page_number = len(kit.pages)
+    for doc in documents:
+        appended = append_stamped(kit, doc.content, _stamper(doc, page_number, total, local,
+                                                              context.printed_at))
+        page_number += appended
+    for form in rendered_forms:
+        sources.append(pikepdf.open(io.BytesIO(form)))
+        kit.pages.extend(sources[-1].pages)
+    out = io.BytesIO()
+    kit.docinfo["/Title"] = f"Reservutskrift {profile.name}"  # no patient data in metadata
+    kit.save(out, min_version="1.7")  # pikepdf.new() alone would claim PDF 1.3
+    for source in sources:
+        source.close()
+    summary = KitSummary(
+        profile=profile.name, pages=total,
+        documents=tuple({"kind": d.kind, "unit": d.unit, "pages": d.pages, "stale": d.stale,
+                         "produced_at": d.produced_at.isoformat()} for d in documents),
+        missing=tuple(missing), stale=tuple(sorted({d.kind for d in documents if d.stale})),
+        forms=forms,
+    )
+    return Kit(out.getvalue(), summary)
+
+
+def _stamper(doc: KitDocument, pages_before: int, total: int, local, printed_at: datetime):
+    def stamp(index: int, count: int) -> Stamp:
+        left = f"RESERVUTSKRIFT · {doc.title} · {doc.unit} · Data {local(doc.produced_at)}"
+        if doc.stale:
+            left += " · EJ AKTUELL"
+        right = f"Utskrivet {local(printed_at)} · Sida {pages_before + index + 1} av {total}"
+        return Stamp(left, right, alert=doc.stale)
+
+    return stamp
+
+
+def _cover_markup(profile: ProfileConfig, documents: list[KitDocument], missing: dict[str, str],
+                  forms: tuple[str, ...], context: KitContext, total: int) -> str:
+    local = _local_formatter(context.timezone)
+    headline = next((d for d in documents if d.kind == "todo"), None) or (
+        min(documents, key=lambda d: d.produced_at) if documents else None)
+    return render(
+        COVER_TEMPLATE,
+        appliance=context.appliance,
+        printed_at=local(context.printed_at),
+        profile_title=profile.title,
+        headline=None if headline is None else {
+            "title": headline.title,
+            "age": age_text(context.printed_at - headline.produced_at),
+            "produced": local(headline.produced_at),
+        },
+        documents=[{"title": d.title, "unit": d.unit, "produced": local(d.produced_at),
+                    "age": age_text(context.printed_at - d.produced_at), "pages": d.pages,
+                    "stale": d.stale} for d in documents],
+        missing=list(missing.values()),
+        stale=sorted({d.title for d in documents if d.stale}),
+        forms=[FORM_TITLES.get(name, name) for name in forms],
+        total_pages=total,
+    )
+
+
+def age_text(age) -> str:
+    """`5 h 12 min`; ages of more than two days also in days, so weeks-old data stands out."""
+    minutes = max(0, int(age.total_seconds()) // 60)
+    hours, minutes = divmod(minutes, 60)
+    text = f"{hours} h {minutes} min"
+    if hours >= 48:
+        text = f"{hours // 24} dygn ({text})"
+    return text
+
+
+def _local_formatter(tz: ZoneInfo):
+    return lambda moment: moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def _page_count(pdf: bytes) -> int:
+    with pikepdf.open(io.BytesIO(pdf)) as opened:
+        return len(opened.pages)

@@ -1,0 +1,178 @@
+"""Prometheus metrics in the text exposition format (0.0.4), written by hand (stdlib only).
+
+No patient data: label values are kind names, reason codes and state names only.
+
+Counters (ingests, refusals) are counts of audit events. The audit log is the appliance's
+record of what came in and what was refused, so counting it cannot disagree with it. Each
+process keeps an `AuditTally` that remembers how far it has read and on every scrape reads
+only the lines appended since; a new process (a restart, another gunicorn worker) reads the
+log once from the start. That survives restarts without a second store of numbers, and
+every worker reports the same values because they all count the same file. Missed slots
+come from the slot watch's own persisted state (`appliance.core.slots`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from appliance.core.services import Services
+from appliance.core.slots import missed_totals
+from appliance.core.status import State, compute_status
+
+if TYPE_CHECKING:  # the report comes from the printing adapter; metrics only read it
+    from appliance.adapters.cups import PrinterReport
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class AuditTally:
+    """Counts of `ingested` and `refused` (by reason) events in one audit log, read
+    incrementally. Thread-safe. A log that shrank, was replaced or does not continue where
+    the last read ended is counted again from its start."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._reset(None)
+
+    def _reset(self, identity: tuple[int, int] | None) -> None:
+        self._identity = identity
+        self._offset = 0
+        self._last_n = 0
+        self.ingests = 0
+        self.refusals: Counter[str] = Counter()
+
+    def update(self) -> None:
+        with self._lock:
+            try:
+                handle = open(self.path, "rb")  # noqa: SIM115 - closed by the with below
+            except FileNotFoundError:
+                self._reset(None)
+                return
+            with handle:
+                info = os.fstat(handle.fileno())
+                identity = (info.st_dev, info.st_ino)
+                if identity != self._identity or info.st_size < self._offset:
+                    self._reset(identity)
+                if not self._read_on(handle):
+                    self._reset(identity)
+                    self._read_on(handle)
+
+    def _read_on(self, handle: IO[bytes]) -> bool:
+        """Count complete lines after the offset; False if they do not continue the ones
+        counted before (nothing is counted then)."""
+        handle.seek(self._offset)
+        resumed = self._offset > 0
+        for raw in handle:
+            if not raw.endswith(b"\n"):
+                break  # torn or still being written: read it next time
+            entry = _entry(raw)
+            if entry is not None:
+                n = entry.get("n")
+                if resumed and n != self._last_n + 1:
+                    return False
+                resumed = False
+                self._count(entry)
+                self._last_n = n if isinstance(n, int) else self._last_n
+            self._offset += len(raw)
+        return True
+
+    def _count(self, entry: dict) -> None:
+        if entry.get("event") == "ingested":
+            self.ingests += 1
+        elif entry.get("event") == "refused":
+            self.refusals[str(entry.get("reason") or "unknown")] += 1
+
+
+def _entry(raw: bytes) -> dict | None:
+    try:
+        entry = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    return entry if isinstance(entry, dict) else None
+
+
+Labels = dict[str, str]
+
+
+@dataclass
+class Family:
+    name: str
+    type: str  # gauge or counter
+    help: str
+    samples: list[tuple[Labels, float]] = field(default_factory=list)
+
+
+def collect(services: Services, tally: AuditTally, now: datetime,
+            printer: PrinterReport | None = None) -> list[Family]:
+    config = services.config
+    status = compute_status(config, services.store, now, printer)
+    tally.update()
+    missed = missed_totals(config.state_dir)
+    expected = [name for name, kind in status.kinds.items() if kind.expected]
+    return [
+        Family("appliance_state", "gauge",
+               "The appliance's state (1 for the current one), as in /api/v1/status.",
+               [({"state": str(state)}, int(state is status.state)) for state in State]),
+        Family("appliance_document_age_seconds", "gauge",
+               "Seconds since the record system produced the newest document of the kind.",
+               [({"kind": name}, (now - kind.latest.produced_at).total_seconds())
+                for name, kind in status.kinds.items() if kind.latest is not None]),
+        Family("appliance_document_stale", "gauge",
+               "1 if an expected slot of the kind passed (plus grace) without newer data.",
+               [({"kind": name}, int(kind.stale)) for name, kind in status.kinds.items()]),
+        Family("appliance_snapshots_stored", "gauge", "Sealed snapshots in the store.",
+               [({}, len(services.store.snapshots()))]),
+        Family("appliance_ingests_total", "counter", "Snapshots accepted.",
+               [({}, tally.ingests)]),
+        Family("appliance_refusals_total", "counter", "Snapshots refused, by reason code.",
+               [({"reason": reason}, count) for reason, count in sorted(tally.refusals.items())]),
+        Family("appliance_slots_missed_total", "counter",
+               "Expected slots that passed (plus grace) without new data, by kind.",
+               [({"kind": name}, missed.get(name, 0))
+                for name in sorted({*expected, *missed})]),
+    ]
+
+
+def render(families: Iterable[Family]) -> str:
+    lines = []
+    for family in families:
+        lines.append(f"# HELP {family.name} {_escape_help(family.help)}")
+        lines.append(f"# TYPE {family.name} {family.type}")
+        for labels, value in family.samples:
+            lines.append(f"{family.name}{_labels(labels)} {_number(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _labels(labels: Labels) -> str:
+    if not labels:
+        return ""
+    inner = ",".join(f'{key}="{_escape_label(value)}"' for key, value in labels.items())
+    return "{" + inner + "}"
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _escape_label(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _number(value: float) -> str:
+    if isinstance(value, int):
+        return str(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(value)

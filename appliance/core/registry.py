@@ -1,0 +1,68 @@
+"""A folder of named public keys: enrolled senders on the appliance, appliances on a sender.
+
+One file per peer, `NAME.pub`, so IT can enrol with a file copy (Ansible) as well as with
+the CLI, and an auditor can see who is trusted with `ls`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from appliance.core.fsutil import atomic_write
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+KEY_SUFFIX = ".pub"
+
+
+class RegistryError(ValueError):
+    """A name is invalid, already taken or unknown; the message says which."""
+
+
+def check_name(name: str) -> str:
+    if not NAME_PATTERN.fullmatch(name):
+        raise RegistryError(
+            f"invalid name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+class KeyFolder:
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def key_path(self, name: str) -> Path:
+        return self.folder / f"{check_name(name)}{KEY_SUFFIX}"
+
+    def names(self) -> list[str]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(
+            path.stem for path in self.folder.glob(f"*{KEY_SUFFIX}")
+            if NAME_PATTERN.fullmatch(path.stem)
+        )
+
+    def read(self, name: str) -> bytes:
+        path = self.key_path(name)
+        if not path.is_file():
+            raise RegistryError(f"no entry named {name!r} in {self.folder}")
+        return path.read_bytes()
+
+    def add(self, name: str, public_pem: bytes) -> Path:
+        path = self.key_path(name)
+        if path.exists():
+            raise RegistryError(f"{name!r} is already enrolled ({path}); remove it first")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, public_pem)
+        return path
+
+    def remove(self, name: str) -> list[Path]:
+        """Remove NAME.pub and any NAME.* companions; returns what was removed."""
+        self.read(name)
+        removed = []
+        for path in self.folder.glob(f"{name}.*"):
+            if path.stem == name:
+                path.unlink()
+                removed.append(path)
+        return removed

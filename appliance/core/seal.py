@@ -1,0 +1,349 @@
+"""The seal: one snapshot (one or more documents) as a signed, encrypted envelope.
+
+Layout (all integers big-endian; `docs/seal-format.md` is the normative description):
+
+    magic      8 bytes   b"APLSEAL\\n"
+    version    2 bytes   1
+    hlen       4 bytes   length H of the header, 2..65536
+    header     H bytes   canonical JSON (see `Header`), no patient data
+    plen       8 bytes   length P of the payload
+    payload    P bytes   HPKE single-shot output: enc || ciphertext
+    signature 64 bytes   Ed25519 over every byte before it
+
+The payload's plaintext is the documents' bytes concatenated in manifest order. HPKE `info`
+is `INFO_LABEL || SHA-256(magic..header)`, which binds the header to the ciphertext without
+asking HPKE implementations for a long `info`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import struct
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from appliance.core import keys
+from appliance.core.clock import isoformat_utc, parse_iso
+
+MAGIC = b"APLSEAL\n"
+VERSION = 1
+INFO_LABEL = b"APLSEAL v1 header\x00"
+PREFIX = struct.Struct(">8sHI")  # magic, version, header length
+PAYLOAD_LENGTH = struct.Struct(">Q")
+SIGNATURE_LENGTH = 64
+MAX_HEADER_LENGTH = 64 * 1024
+MAX_DOCUMENTS = 64
+MAX_SEQUENCE = 2**63 - 1
+AEAD_TAG_LENGTH = 16
+CONTENT_TYPES = ("application/pdf",)
+
+_KIND_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+_SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
+# One spelling of ISO 8601 only; `datetime.fromisoformat` alone accepts any separator for T.
+_TIMESTAMP_PATTERN = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})"
+)
+_TEXT_LIMITS = {"unit": 120, "title": 200}
+_HEADER_FIELDS = {"version", "sender", "recipient", "seq", "created", "suite", "documents"}
+_DOCUMENT_FIELDS = {"kind", "unit", "title", "produced_at", "content_type", "size", "sha256"}
+
+
+class SealError(ValueError):
+    """Base of every refusal of an envelope; the message is safe to show and log."""
+
+
+class MalformedSeal(SealError):
+    """The bytes are not a well-formed v1 envelope."""
+
+
+class BadSignature(SealError):
+    """The Ed25519 signature does not verify with the claimed sender's key."""
+
+
+class DecryptionFailed(SealError):
+    """The payload cannot be decrypted with this recipient key."""
+
+
+class ManifestMismatch(SealError):
+    """The decrypted payload does not match the manifest's sizes or hashes."""
+
+
+@dataclass(frozen=True)
+class DocumentEntry:
+    """One document's line in the manifest: metadata only, never content."""
+
+    kind: str
+    unit: str
+    title: str
+    produced_at: str  # ISO 8601 with time zone, as written by the sender
+    content_type: str
+    size: int
+    sha256: str
+
+    @property
+    def produced(self) -> datetime:
+        return parse_iso(self.produced_at)
+
+
+@dataclass(frozen=True)
+class Header:
+    version: int
+    sender: str  # sender key fingerprint (hex SHA-256 of the raw Ed25519 public key)
+    recipient: str  # appliance key fingerprint
+    seq: int
+    created: str
+    suite: str  # KEM name, e.g. "mlkem768-x25519"; KDF and AEAD are fixed per version
+    documents: tuple[DocumentEntry, ...]
+
+    def to_bytes(self) -> bytes:
+        obj = asdict(self)
+        obj["documents"] = [asdict(doc) for doc in self.documents]
+        return canonical_json(obj)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A parsed (not yet verified) envelope; views into the original bytes."""
+
+    header: Header
+    signed: memoryview  # magic .. end of payload
+    header_span: memoryview  # magic .. end of header (HPKE info input)
+    payload: memoryview
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class Document:
+    entry: DocumentEntry
+    content: bytes
+
+
+def canonical_json(obj: object) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def hpke_info(header_span: bytes | memoryview) -> bytes:
+    return INFO_LABEL + hashlib.sha256(header_span).digest()
+
+
+def describe_document(
+    kind: str, unit: str, title: str, produced_at: datetime, content: bytes,
+    content_type: str = "application/pdf",
+) -> DocumentEntry:
+    return DocumentEntry(
+        kind=kind, unit=unit, title=title, produced_at=isoformat_utc(produced_at),
+        content_type=content_type, size=len(content),
+        sha256=hashlib.sha256(content).hexdigest(),
+    )
+
+
+# ---------------------------------------------------------------- sealing
+
+
+def seal(
+    documents: list[Document],
+    sender_key: ed25519.Ed25519PrivateKey,
+    recipient: keys.AppliancePublicKey,
+    seq: int,
+    created: datetime,
+) -> bytes:
+    """Build an envelope for `recipient`. Validates what it writes with the parser's rules."""
+    header = Header(
+        version=VERSION,
+        sender=keys.sender_fingerprint(sender_key.public_key()),
+        recipient=recipient.fingerprint,
+        seq=seq,
+        created=isoformat_utc(created),
+        suite=recipient.suite.name,
+        documents=tuple(doc.entry for doc in documents),
+    )
+    header_bytes = header.to_bytes()
+    _check_header(_decode_header(header_bytes))  # the sender must not emit what we refuse
+    for doc in documents:
+        _check_content(doc.entry, doc.content)
+    header_span = PREFIX.pack(MAGIC, VERSION, len(header_bytes)) + header_bytes
+    payload = keys.hpke_suite(recipient.suite).encrypt(
+        b"".join(doc.content for doc in documents), recipient.hpke_key(),
+        info=hpke_info(header_span),
+    )
+    signed = header_span + PAYLOAD_LENGTH.pack(len(payload)) + payload
+    return signed + sender_key.sign(signed)
+
+
+# ---------------------------------------------------------------- opening
+
+
+def parse(data: bytes | memoryview, max_payload: int) -> Envelope:
+    """Split and check the structure of an envelope. Raises MalformedSeal, never anything else."""
+    view = memoryview(data)
+    if len(view) < PREFIX.size:
+        raise MalformedSeal(f"envelope is {len(view)} bytes, shorter than its fixed prefix")
+    magic, version, header_length = PREFIX.unpack_from(view, 0)
+    if magic != MAGIC:
+        raise MalformedSeal("not a sealed snapshot (wrong magic bytes)")
+    if version != VERSION:
+        raise MalformedSeal(f"unsupported format version {version} (this appliance reads 1)")
+    if not 2 <= header_length <= MAX_HEADER_LENGTH:
+        raise MalformedSeal(f"header length {header_length} outside 2..{MAX_HEADER_LENGTH}")
+    header_end = PREFIX.size + header_length
+    if len(view) < header_end + PAYLOAD_LENGTH.size:
+        raise MalformedSeal("envelope ends inside its header")
+    header_bytes = bytes(view[PREFIX.size:header_end])
+    (payload_length,) = PAYLOAD_LENGTH.unpack_from(view, header_end)
+    if payload_length > max_payload:
+        raise MalformedSeal(f"payload of {payload_length} bytes exceeds the limit {max_payload}")
+    payload_start = header_end + PAYLOAD_LENGTH.size
+    payload_end = payload_start + payload_length
+    if len(view) != payload_end + SIGNATURE_LENGTH:
+        raise MalformedSeal(
+            f"envelope is {len(view)} bytes; its lengths say {payload_end + SIGNATURE_LENGTH}"
+        )
+    header = _check_header(_decode_header(header_bytes))
+    if header.to_bytes() != header_bytes:
+        raise MalformedSeal("header is not canonical JSON (sorted keys, no spaces, UTF-8)")
+    kem = keys.KEM_SUITES[header.suite].kem
+    if payload_length < kem.enc_length() + AEAD_TAG_LENGTH:
+        raise MalformedSeal("payload is too short to hold an HPKE ciphertext")
+    return Envelope(
+        header=header,
+        signed=view[:payload_end],
+        header_span=view[:header_end],
+        payload=view[payload_start:payload_end],
+        signature=bytes(view[payload_end:]),
+    )
+
+
+def verify_signature(envelope: Envelope, sender_public: ed25519.Ed25519PublicKey) -> None:
+    if keys.sender_fingerprint(sender_public) != envelope.header.sender:
+        raise BadSignature("signature key does not match the sender named in the header")
+    try:
+        sender_public.verify(envelope.signature, envelope.signed)
+    except InvalidSignature as exc:
+        raise BadSignature("signature does not verify (altered in transit or forged)") from exc
+
+
+def decrypt(envelope: Envelope, recipient: keys.AppliancePrivateKey) -> list[Document]:
+    """Decrypt the payload in memory and split it into documents, checking sizes and hashes."""
+    if envelope.header.suite != recipient.suite.name:
+        raise DecryptionFailed(
+            f"sealed with {envelope.header.suite}, this appliance's key is {recipient.suite.name}"
+        )
+    try:
+        plaintext = keys.hpke_suite(recipient.suite).decrypt(
+            bytes(envelope.payload), recipient.hpke_key(), info=hpke_info(envelope.header_span)
+        )
+    except (InvalidTag, ValueError) as exc:
+        raise DecryptionFailed("payload cannot be decrypted with this appliance's key") from exc
+    entries = envelope.header.documents
+    if len(plaintext) != sum(entry.size for entry in entries):
+        raise ManifestMismatch("decrypted payload length differs from the manifest's sizes")
+    documents, offset = [], 0
+    for number, entry in enumerate(entries, start=1):
+        content = plaintext[offset : offset + entry.size]
+        offset += entry.size
+        if hashlib.sha256(content).hexdigest() != entry.sha256:
+            raise ManifestMismatch(f"document {number}: SHA-256 differs from the manifest")
+        documents.append(Document(entry, content))
+    return documents
+
+
+# ---------------------------------------------------------------- header validation
+
+
+def _decode_header(header_bytes: bytes) -> object:
+    def no_duplicates(pairs):
+        obj = {}
+        for key, value in pairs:
+            if key in obj:
+                raise MalformedSeal(f"header repeats the key {key!r}")
+            obj[key] = value
+        return obj
+
+    try:
+        return json.loads(header_bytes.decode("utf-8"), object_pairs_hook=no_duplicates)
+    except UnicodeDecodeError as exc:
+        raise MalformedSeal("header is not UTF-8") from exc
+    except (ValueError, RecursionError) as exc:
+        if isinstance(exc, MalformedSeal):
+            raise
+        raise MalformedSeal("header is not valid JSON") from exc
+
+
+def _check_header(obj: object) -> Header:
+    _require_fields(obj, _HEADER_FIELDS, "header")
+    if _int(obj["version"]) != VERSION:
+        raise MalformedSeal("header.version must be 1")
+    for name in ("sender", "recipient"):
+        if not _is_hex256(obj[name]):
+            raise MalformedSeal(f"header.{name} must be a 64-digit lowercase hex fingerprint")
+    seq = _int(obj["seq"])
+    if seq is None or not 1 <= seq <= MAX_SEQUENCE:
+        raise MalformedSeal(f"header.seq must be an integer from 1 to {MAX_SEQUENCE}")
+    _timestamp(obj["created"], "header.created")
+    if not isinstance(obj["suite"], str) or obj["suite"] not in keys.KEM_SUITES:
+        raise MalformedSeal(f"header.suite must be one of {', '.join(sorted(keys.KEM_SUITES))}")
+    documents = obj["documents"]
+    if not isinstance(documents, list) or not 1 <= len(documents) <= MAX_DOCUMENTS:
+        raise MalformedSeal(f"header.documents must list 1..{MAX_DOCUMENTS} documents")
+    return Header(
+        version=VERSION, sender=obj["sender"], recipient=obj["recipient"], seq=seq,
+        created=obj["created"], suite=obj["suite"],
+        documents=tuple(_check_document(doc, n) for n, doc in enumerate(documents, start=1)),
+    )
+
+
+def _check_document(obj: object, number: int) -> DocumentEntry:
+    where = f"header.documents[{number}]"
+    _require_fields(obj, _DOCUMENT_FIELDS, where)
+    if not isinstance(obj["kind"], str) or not _KIND_PATTERN.fullmatch(obj["kind"]):
+        raise MalformedSeal(f"{where}.kind must match [a-z][a-z0-9_-]{{0,31}}")
+    for name, limit in _TEXT_LIMITS.items():
+        value = obj[name]
+        if not isinstance(value, str) or not 1 <= len(value) <= limit or not value.isprintable():
+            raise MalformedSeal(f"{where}.{name} must be printable text of 1..{limit} characters")
+    _timestamp(obj["produced_at"], f"{where}.produced_at")
+    if obj["content_type"] not in CONTENT_TYPES:
+        raise MalformedSeal(f"{where}.content_type must be one of {', '.join(CONTENT_TYPES)}")
+    size = _int(obj["size"])
+    if size is None or size < 1:
+        raise MalformedSeal(f"{where}.size must be a positive integer")
+    if not _is_hex256(obj["sha256"]):
+        raise MalformedSeal(f"{where}.sha256 must be 64 lowercase hex digits")
+    return DocumentEntry(**{name: obj[name] for name in _DOCUMENT_FIELDS})
+
+
+def _check_content(entry: DocumentEntry, content: bytes) -> None:
+    if len(content) != entry.size or hashlib.sha256(content).hexdigest() != entry.sha256:
+        raise ValueError(f"content of {entry.kind} document does not match its manifest entry")
+
+
+def _require_fields(obj: object, fields: set[str], where: str) -> None:
+    if not isinstance(obj, dict):
+        raise MalformedSeal(f"{where} must be a JSON object")
+    missing, extra = fields - obj.keys(), obj.keys() - fields
+    if missing:
+        raise MalformedSeal(f"{where} lacks {', '.join(sorted(missing))}")
+    if extra:
+        raise MalformedSeal(f"{where} has unknown fields {', '.join(sorted(extra))}")
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _is_hex256(value: object) -> bool:
+    return isinstance(value, str) and _SHA256_PATTERN.fullmatch(value) is not None
+
+
+def _timestamp(value: object, where: str) -> None:
+    try:
+        if not isinstance(value, str) or not _TIMESTAMP_PATTERN.fullmatch(value):
+            raise ValueError
+        parse_iso(value)
+    except ValueError as exc:
+        raise MalformedSeal(f"{where} must be an ISO 8601 time with a time zone") from exc

@@ -1,0 +1,71 @@
+"""The appliance's long-lived parts, opened once per process from its config.
+
+The web app, the CLI and (later) the panel each build one `Services` and pass it down, so
+no module keeps state of its own and tests can inject a clock.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from appliance.core import keys
+from appliance.core.audit import AuditLog
+from appliance.core.clock import Clock, SystemClock
+from appliance.core.config import ApplianceConfig
+from appliance.core.registry import KeyFolder
+from appliance.core.store import Store
+
+
+@dataclass(frozen=True)
+class EnrolledSender:
+    name: str
+    key: ed25519.Ed25519PublicKey
+    fingerprint: str
+
+
+class Services:
+    def __init__(self, config: ApplianceConfig, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.sender_folder = KeyFolder(config.senders_dir)
+
+    @functools.cached_property
+    def store(self) -> Store:
+        return Store(self.config.state_dir, self.clock)
+
+    @functools.cached_property
+    def audit(self) -> AuditLog:
+        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        return AuditLog(self.config.state_dir / "audit.log", self.clock)
+
+    @functools.cached_property
+    def printer(self):
+        """The CUPS queue in use (pycups is imported only by processes that print)."""
+        from appliance.adapters.cups import CupsPrinter
+
+        return CupsPrinter(self.config.printing.queue, options=self.config.printing.options)
+
+    @functools.cached_property
+    def private_key(self) -> keys.AppliancePrivateKey:
+        path = self.config.private_key_path
+        return keys.parse_appliance_private_pem(keys.read_key_file(path), str(path))
+
+    @functools.cached_property
+    def public_key(self) -> keys.AppliancePublicKey:
+        return self.private_key.public_key()
+
+    def enrolled_senders(self) -> dict[str, EnrolledSender]:
+        """Enrolled senders by fingerprint, read from disk on every call: enrolling a sender
+        takes effect without a restart. A broken key file is skipped, never fatal."""
+        senders = {}
+        for name in self.sender_folder.names():
+            try:
+                key = keys.parse_sender_public_pem(self.sender_folder.read(name), name)
+            except (keys.KeyFileError, OSError):
+                continue
+            fingerprint = keys.sender_fingerprint(key)
+            senders[fingerprint] = EnrolledSender(name, key, fingerprint)
+        return senders

@@ -1,0 +1,259 @@
+"""Missed-slot alerts: tell someone, once, when an expected export did not arrive.
+
+`SlotWatch.evaluate()` looks at every kind with expected slots (`compute_status`, so the
+rule is the one the LED, `/api/v1/status` and `appliance status` show). When a kind is
+stale for its current due slot and that (kind, slot) was not alerted yet, it logs a warning,
+appends `slot_missed` to the audit log and queues a webhook alert. When a kind with an open
+missed slot is fresh again it does the same once with `slot_recovered`. A kind stale over
+several slots gets one alert per slot. Slots that pass while nothing evaluates (the jobs
+service stopped) are folded into one alert for the newest.
+
+What was alerted lives in `slot-alerts.json` in the state dir, so a restart neither repeats
+nor forgets an alert. A small JSON file rather than a table in the SQLite index: the state
+is a few hundred bytes that a technician can read with `cat`, it belongs to this module
+alone (the index schema stays the store's), and `atomic_write` makes each update all or
+nothing. Every evaluation holds an exclusive `flock` on `slot-alerts.lock` from reading the
+state to writing it back, so two processes running the watch alert once, not twice.
+
+Webhook alerts wait in a queue in the same file and are sent oldest first. A failure is
+logged (with the host, never the URL, which may carry a token) and retried at the next
+evaluation at least `RETRY_SECONDS` later; an alert is removed only once delivered.
+
+No patient data: alerts name the kind, its configured title, slot times and data times.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from appliance.adapters.webhook import WebhookError, post_json, url_host
+from appliance.core.audit import AuditError
+from appliance.core.clock import isoformat_utc, parse_iso
+from appliance.core.fsutil import atomic_write
+from appliance.core.services import Services
+from appliance.core.status import KindStatus, compute_status
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "slot-alerts.json"
+LOCK_FILE = "slot-alerts.lock"
+STATE_VERSION = 1
+RETRY_SECONDS = 60
+MAX_QUEUED = 100  # webhook down for days: keep the newest alerts, drop the oldest
+FILE_MODE = 0o640
+
+
+@dataclass
+class AlertState:
+    """What has been alerted. `open`: kind -> {"slot": ISO time of the newest missed slot,
+    "missed": slots missed since the kind was last fresh}."""
+
+    open: dict[str, dict[str, Any]] = field(default_factory=dict)
+    missed_total: dict[str, int] = field(default_factory=dict)
+    queue: list[dict[str, Any]] = field(default_factory=list)  # webhook payloads, oldest first
+    retry_after: str | None = None
+
+    @classmethod
+    def load(cls, path: Path) -> AlertState:
+        """The saved state; an absent file is a fresh start, and so (with a warning) is a
+        damaged one: an alert repeated beats an alert never sent."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return cls()
+        except (OSError, ValueError) as exc:
+            log.warning("%s is unreadable (%s); starting afresh, alerts may repeat", path, exc)
+            return cls()
+        if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+            log.warning("%s has an unknown format; starting afresh, alerts may repeat", path)
+            return cls()
+        return cls(
+            open={kind: entry for kind, entry in _dict(data.get("open")).items()
+                  if isinstance(entry, dict) and isinstance(entry.get("slot"), str)},
+            missed_total={kind: count for kind, count in _dict(data.get("missed_total")).items()
+                          if isinstance(count, int)},
+            queue=[item for item in _list(data.get("queue")) if isinstance(item, dict)],
+            retry_after=data.get("retry_after") if isinstance(data.get("retry_after"), str)
+            else None,
+        )
+
+    def to_json(self) -> str:
+        data = {"version": STATE_VERSION, "open": self.open, "missed_total": self.missed_total,
+                "queue": self.queue, "retry_after": self.retry_after}
+        return json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+
+    def save(self, path: Path) -> None:
+        atomic_write(path, self.to_json().encode("utf-8"), mode=FILE_MODE)
+
+
+def _dict(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
+def missed_totals(state_dir: Path) -> dict[str, int]:
+    """Missed slots per kind since installation (for `/metrics`). Reads without the lock:
+    the file is replaced atomically, so a reader sees the old or the new state."""
+    return AlertState.load(Path(state_dir) / STATE_FILE).missed_total
+
+
+class SlotWatch:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.state_path = services.config.state_dir / STATE_FILE
+        self.lock_path = services.config.state_dir / LOCK_FILE
+
+    def evaluate(self) -> list[dict[str, Any]]:
+        """Check every kind with slots now; return the alerts raised by this evaluation.
+
+        Audit and webhook failures are logged, never raised: the next evaluation retries
+        the webhook. Store and disk errors do propagate (the caller logs them).
+        """
+        with self._locked():
+            now = self.services.clock.now()
+            state = AlertState.load(self.state_path)
+            before = state.to_json()
+            status = compute_status(self.services.config, self.services.store, now)
+            raised = []
+            for kind in status.kinds.values():
+                alert = self._check(kind, state, now)
+                if alert is not None:
+                    raised.append(alert)
+            self._forget_unexpected(state, status.kinds)
+            for alert in raised:
+                self._queue(state, alert)
+            if state.to_json() != before:  # no write (SD card wear) when nothing happened
+                state.save(self.state_path)
+            self._deliver(state, now)
+        return raised
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield  # closing the file releases the lock
+
+    # ------------------------------------------------------------ transitions
+
+    def _check(self, kind: KindStatus, state: AlertState, now: datetime) -> dict | None:
+        if not kind.expected:
+            return None
+        opened = state.open.get(kind.kind)
+        if kind.stale and kind.due_slot is not None:
+            if opened is not None and parse_iso(opened["slot"]) >= kind.due_slot:
+                return None  # this slot was alerted already
+            missed = (opened or {}).get("missed", 0) + 1
+            state.open[kind.kind] = {"slot": isoformat_utc(kind.due_slot), "missed": missed}
+            state.missed_total[kind.kind] = state.missed_total.get(kind.kind, 0) + 1
+            return self._missed(kind, now)
+        if not kind.stale and opened is not None:
+            del state.open[kind.kind]
+            return self._recovered(kind, opened, now)
+        return None
+
+    def _missed(self, kind: KindStatus, now: datetime) -> dict[str, Any]:
+        newest = kind.latest.produced_at if kind.latest else None
+        message = (f"No new {kind.kind} ({kind.title}) arrived for the "
+                   f"{self._local(kind.due_slot)} slot; "
+                   + (f"the newest was produced {self._local(newest)}." if newest
+                      else "the appliance has none at all."))
+        log.warning("missed slot: kind %s, slot %s, newest data %s", kind.kind,
+                    isoformat_utc(kind.due_slot), isoformat_utc(newest) if newest else "none")
+        self._audit("slot_missed", kind=kind.kind, slot=isoformat_utc(kind.due_slot))
+        return self._payload("slot_missed", kind, kind.due_slot, now, message)
+
+    def _recovered(self, kind: KindStatus, opened: dict, now: datetime) -> dict[str, Any]:
+        slot = parse_iso(opened["slot"])
+        missed = opened.get("missed", 1)
+        message = (f"{kind.kind} ({kind.title}) is up to date again: data produced "
+                   f"{self._local(kind.latest.produced_at)} arrived after {missed} missed "
+                   f"slot(s), the last at {self._local(slot)}.")
+        log.info("slot recovered: kind %s, data produced %s, after %d missed slot(s)",
+                 kind.kind, isoformat_utc(kind.latest.produced_at), missed)
+        self._audit("slot_recovered", kind=kind.kind, slot=opened["slot"], missed=missed)
+        return self._payload("slot_recovered", kind, slot, now, message) | {"missed_slots": missed}
+
+    def _forget_unexpected(self, state: AlertState, kinds: dict[str, KindStatus]) -> None:
+        """A kind removed from the config, or whose slots were, has nothing to recover."""
+        for name in [name for name in state.open
+                     if name not in kinds or not kinds[name].expected]:
+            log.info("kind %s no longer has expected slots; its open missed slot is closed",
+                     name)
+            del state.open[name]
+
+    def _payload(self, event: str, kind: KindStatus, slot: datetime, now: datetime,
+                 message: str) -> dict[str, Any]:
+        newest = kind.latest.produced_at if kind.latest else None
+        return {
+            "event": event,
+            "appliance": self.services.config.name,
+            "kind": kind.kind,
+            "title": kind.title,
+            "slot": isoformat_utc(slot),
+            "timezone": str(self.services.config.timezone),
+            "newest_produced_at": isoformat_utc(newest) if newest else None,
+            "detected_at": isoformat_utc(now),
+            "message": message,
+        }
+
+    def _local(self, moment: datetime) -> str:
+        tz = self.services.config.timezone
+        return f"{moment.astimezone(tz):%Y-%m-%d %H:%M} ({tz})"
+
+    def _audit(self, event: str, **fields: Any) -> None:
+        try:
+            self.services.audit.append(event, **fields)
+        except AuditError:
+            log.exception("could not write %s to the audit log", event)
+
+    # ------------------------------------------------------------ webhook
+
+    def _queue(self, state: AlertState, alert: dict[str, Any]) -> None:
+        if not self.services.config.alerts.webhook_url:
+            return
+        state.queue.append(alert)
+        if len(state.queue) > MAX_QUEUED:
+            dropped = state.queue[: len(state.queue) - MAX_QUEUED]
+            del state.queue[: len(dropped)]
+            log.warning("webhook queue full: %d undelivered alert(s) dropped, oldest first",
+                        len(dropped))
+
+    def _deliver(self, state: AlertState, now: datetime) -> None:
+        """Send queued alerts in order; stop at the first failure and retry later."""
+        alerts = self.services.config.alerts
+        if not state.queue:
+            return
+        if not alerts.webhook_url:
+            log.info("no webhook configured any more: %d queued alert(s) dropped",
+                     len(state.queue))
+            state.queue.clear()
+            state.save(self.state_path)
+            return
+        if state.retry_after is not None and now < parse_iso(state.retry_after):
+            return
+        while state.queue:
+            try:
+                post_json(alerts.webhook_url, state.queue[0], alerts.timeout_seconds)
+            except WebhookError as exc:
+                state.retry_after = isoformat_utc(now + timedelta(seconds=RETRY_SECONDS))
+                log.warning("%s; %d alert(s) waiting, next try after %s", exc,
+                            len(state.queue), state.retry_after)
+                state.save(self.state_path)
+                return
+            sent = state.queue.pop(0)
+            state.retry_after = None
+            state.save(self.state_path)  # after each: a crash never re-sends a delivered one
+            log.info("webhook %s: %s alert for %s delivered", url_host(alerts.webhook_url),
+                     sent.get("event"), sent.get("kind"))

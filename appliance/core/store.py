@@ -1,0 +1,315 @@
+"""Sealed snapshots on disk plus a SQLite index of what they hold.
+
+The file is the envelope exactly as received: plaintext never touches the disk. Every
+change takes an exclusive lock on `store.lock`, so web workers and the CLI can share one
+store. Order of writes makes a crash at any moment recoverable:
+
+- ingest: envelope file (temp, fsync, rename, fsync dir) first, then the index commit;
+- deletion: index commit first, then the file.
+
+So after a crash the only possible disagreement is a file with no index row, and
+`reconcile()` (run when the store opens) removes it together with any temp file. The
+snapshot was never acknowledged to its sender, which will send it again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from appliance.core.clock import Clock, isoformat_utc, parse_iso
+from appliance.core.fsutil import TEMP_PREFIX, atomic_write, fsync_dir
+from appliance.core.seal import Header
+
+SNAPSHOT_SUFFIX = ".seal"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS snapshots (
+    id TEXT PRIMARY KEY,
+    sender TEXT NOT NULL,
+    sender_fp TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    created TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    size INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS documents (
+    snapshot_id TEXT NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    title TEXT NOT NULL,
+    produced_at TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    pages INTEGER NOT NULL,
+    PRIMARY KEY (snapshot_id, position)
+);
+CREATE INDEX IF NOT EXISTS documents_by_kind ON documents(kind, produced_at);
+CREATE TABLE IF NOT EXISTS sender_sequence (
+    sender_fp TEXT PRIMARY KEY,
+    last_seq INTEGER NOT NULL
+);
+"""
+
+
+class StoreError(Exception):
+    """The store cannot be read or written (disk, permissions, corrupt index)."""
+
+
+class SequenceNotNewer(Exception):
+    """A snapshot's sequence number is not above the last one accepted from its sender."""
+
+    def __init__(self, seq: int, last_seq: int) -> None:
+        self.seq, self.last_seq = seq, last_seq
+        super().__init__(f"sequence {seq} is not newer than {last_seq}, the last accepted")
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    snapshot_id: str
+    position: int  # 0-based place in the snapshot's manifest
+    sender: str
+    kind: str
+    unit: str
+    title: str
+    produced_at: datetime
+    received_at: datetime
+    content_type: str
+    size: int
+    sha256: str
+    pages: int
+
+
+@dataclass(frozen=True)
+class StoredSnapshot:
+    id: str
+    sender: str
+    sender_fp: str
+    seq: int
+    created: datetime
+    received_at: datetime
+    size: int
+    documents: tuple[StoredDocument, ...]
+
+
+class Store:
+    def __init__(self, state_dir: Path, clock: Clock) -> None:
+        self.state_dir = Path(state_dir)
+        self.snapshots_dir = self.state_dir / "snapshots"
+        self.index_path = self.state_dir / "index.sqlite3"
+        self.lock_path = self.state_dir / "store.lock"
+        self.clock = clock
+        try:
+            self.snapshots_dir.mkdir(parents=True, exist_ok=True)
+            with self._locked(), self._connect() as db:
+                db.executescript(SCHEMA)
+                self._reconcile(db)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the store in {self.state_dir}: {exc}") from exc
+
+    # ------------------------------------------------------------ plumbing
+
+    def _connect(self) -> contextlib.closing[sqlite3.Connection]:
+        db = sqlite3.connect(self.index_path, timeout=30, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")  # a 201 means the snapshot survives power loss
+        db.execute("PRAGMA foreign_keys=ON")
+        db.row_factory = sqlite3.Row
+        return contextlib.closing(db)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        with open(self.lock_path, "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def snapshot_path(self, snapshot_id: str) -> Path:
+        return self.snapshots_dir / f"{snapshot_id}{SNAPSHOT_SUFFIX}"
+
+    def _reconcile(self, db: sqlite3.Connection) -> list[str]:
+        """Remove temp files and envelope files the index does not know (crash leftovers)."""
+        known = {row["id"] for row in db.execute("SELECT id FROM snapshots")}
+        removed = []
+        for path in self.snapshots_dir.iterdir():
+            orphan = path.suffix == SNAPSHOT_SUFFIX and path.stem not in known
+            if path.name.startswith(TEMP_PREFIX) or orphan:
+                path.unlink(missing_ok=True)
+                removed.append(path.name)
+        if removed:
+            fsync_dir(self.snapshots_dir)
+        return removed
+
+    # ------------------------------------------------------------ writing
+
+    def add(self, envelope: bytes, header: Header, sender: str, pages: list[int]) -> StoredSnapshot:
+        """Store an envelope that ingest has fully verified. Atomic: all or nothing."""
+        received = self.clock.now()
+        snapshot_id = f"{received.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:12]}"
+        path = self.snapshot_path(snapshot_id)
+        with self._locked(), self._connect() as db:
+            last = self._last_seq(db, header.sender)
+            if header.seq <= last:
+                raise SequenceNotNewer(header.seq, last)
+            atomic_write(path, envelope, mode=0o640)
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute(
+                    "INSERT INTO snapshots VALUES (?,?,?,?,?,?,?)",
+                    (snapshot_id, sender, header.sender, header.seq, header.created,
+                     isoformat_utc(received), len(envelope)),
+                )
+                db.executemany(
+                    "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    [(snapshot_id, position, d.kind, d.unit, d.title,
+                      isoformat_utc(d.produced), d.content_type, d.size, d.sha256, count)
+                     for position, (d, count) in enumerate(zip(header.documents, pages,
+                                                                  strict=True))],
+                )
+                db.execute(
+                    "INSERT INTO sender_sequence VALUES (?, ?) ON CONFLICT(sender_fp) "
+                    "DO UPDATE SET last_seq = excluded.last_seq",
+                    (header.sender, header.seq),
+                )
+                db.execute("COMMIT")
+            except BaseException as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                path.unlink(missing_ok=True)
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"cannot index snapshot {snapshot_id}: {exc}") from exc
+                raise
+        return self.snapshot(snapshot_id)
+
+    def apply_retention(self, keep_per_kind: int, max_age: timedelta) -> list[StoredSnapshot]:
+        """Delete snapshots none of whose documents is worth keeping; return what went.
+
+        A document is kept when it is among the newest `keep_per_kind` of its sender, unit and
+        kind and younger than `max_age`, and always when it is the newest of its unit and
+        kind: in a weeks-long outage that old list is all there is.
+        """
+        cutoff = self.clock.now() - max_age
+        with self._locked():
+            documents = self.documents()
+            keep_ids = {doc.snapshot_id for doc in _newest_per(documents, ("unit", "kind"))}
+            ranks: dict[tuple[str, str, str], int] = {}
+            for doc in documents:  # newest first
+                group = (doc.sender, doc.unit, doc.kind)
+                ranks[group] = ranks.get(group, 0) + 1
+                if ranks[group] <= keep_per_kind and doc.produced_at >= cutoff:
+                    keep_ids.add(doc.snapshot_id)
+            doomed = [snap for snap in self.snapshots() if snap.id not in keep_ids]
+            if doomed:
+                with self._connect() as db:
+                    db.execute("BEGIN IMMEDIATE")
+                    db.executemany("DELETE FROM snapshots WHERE id = ?",
+                                   [(snap.id,) for snap in doomed])
+                    db.execute("COMMIT")
+                for snap in doomed:
+                    self.snapshot_path(snap.id).unlink(missing_ok=True)
+                fsync_dir(self.snapshots_dir)
+        return doomed
+
+    # ------------------------------------------------------------ reading
+
+    def last_seq(self, sender_fp: str) -> int:
+        with self._connect() as db:
+            return self._last_seq(db, sender_fp)
+
+    @staticmethod
+    def _last_seq(db: sqlite3.Connection, sender_fp: str) -> int:
+        row = db.execute("SELECT last_seq FROM sender_sequence WHERE sender_fp = ?",
+                         (sender_fp,)).fetchone()
+        return row["last_seq"] if row else 0
+
+    def documents(self) -> list[StoredDocument]:
+        """Every stored document, newest data first."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT d.*, s.sender, s.received_at FROM documents d "
+                "JOIN snapshots s ON s.id = d.snapshot_id "
+                # rowid = arrival order, finer than received_at's whole seconds
+                "ORDER BY d.produced_at DESC, s.rowid DESC, d.position"
+            ).fetchall()
+        return [_document(row) for row in rows]
+
+    def snapshots(self) -> list[StoredSnapshot]:
+        """Every stored snapshot, most recently received first."""
+        by_snapshot: dict[str, list[StoredDocument]] = {}
+        for doc in self.documents():
+            by_snapshot.setdefault(doc.snapshot_id, []).append(doc)
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM snapshots ORDER BY rowid DESC")
+            return [_snapshot(row, by_snapshot.get(row["id"], [])) for row in rows]
+
+    def snapshot(self, snapshot_id: str) -> StoredSnapshot:
+        for snap in self.snapshots():
+            if snap.id == snapshot_id:
+                return snap
+        raise KeyError(snapshot_id)
+
+    def latest_by_kind(self) -> dict[str, StoredDocument]:
+        """The newest document of each kind (by the time the record system produced it)."""
+        return {doc.kind: doc for doc in _newest_per(self.documents(), ("kind",))}
+
+    def latest_per_unit_and_kind(self) -> list[StoredDocument]:
+        return _newest_per(self.documents(), ("unit", "kind"))
+
+    def read_envelope(self, snapshot_id: str) -> bytes:
+        try:
+            return self.snapshot_path(snapshot_id).read_bytes()
+        except OSError as exc:
+            raise StoreError(f"snapshot {snapshot_id} cannot be read: {exc.strerror}") from exc
+
+    # ------------------------------------------------------------ health
+
+    def free_bytes(self) -> int:
+        return shutil.disk_usage(self.state_dir).free
+
+    def check_health(self) -> None:
+        """Raise StoreError unless the index can be read and the folder written."""
+        try:
+            with self._connect() as db:
+                db.execute("SELECT count(*) FROM snapshots").fetchone()
+            probe = self.snapshots_dir / f"{TEMP_PREFIX}health-{os.getpid()}"
+            probe.write_bytes(b"ok")
+            probe.unlink(missing_ok=True)  # another process's reconcile may have taken it
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"store in {self.state_dir} is not usable: {exc}") from exc
+
+
+def _newest_per(documents: list[StoredDocument], key: tuple[str, ...]) -> list[StoredDocument]:
+    """The first (newest) document of each group; `documents` must be newest first."""
+    seen: dict[tuple, StoredDocument] = {}
+    for doc in documents:
+        seen.setdefault(tuple(getattr(doc, name) for name in key), doc)
+    return list(seen.values())
+
+
+def _document(row: sqlite3.Row) -> StoredDocument:
+    return StoredDocument(
+        snapshot_id=row["snapshot_id"], position=row["position"], sender=row["sender"],
+        kind=row["kind"], unit=row["unit"], title=row["title"],
+        produced_at=parse_iso(row["produced_at"]), received_at=parse_iso(row["received_at"]),
+        content_type=row["content_type"], size=row["size"], sha256=row["sha256"],
+        pages=row["pages"],
+    )
+
+
+def _snapshot(row: sqlite3.Row, documents: list[StoredDocument]) -> StoredSnapshot:
+    return StoredSnapshot(
+        id=row["id"], sender=row["sender"], sender_fp=row["sender_fp"], seq=row["seq"],
+        created=parse_iso(row["created"]), received_at=parse_iso(row["received_at"]),
+        size=row["size"], documents=tuple(sorted(documents, key=lambda d: d.position)),
+    )
