@@ -45,31 +45,34 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from appliance.core import fonts
+
 MARGIN = 15 * mm
 FOOTER_Y = 8 * mm
 
-_BASE = ParagraphStyle("base", fontName="Helvetica", fontSize=10.5, leading=14)
+_BASE = ParagraphStyle("base", fontName=fonts.REGULAR, bulletFontName=fonts.REGULAR,
+                       fontSize=10.5, leading=14)
 STYLES = {
-    "TITLE": ParagraphStyle("title", _BASE, fontName="Helvetica-Bold", fontSize=22, leading=27,
+    "TITLE": ParagraphStyle("title", _BASE, fontName=fonts.BOLD, fontSize=22, leading=27,
                             spaceAfter=4 * mm),
-    "HUGE": ParagraphStyle("huge", _BASE, fontName="Helvetica-Bold", fontSize=40, leading=46,
+    "HUGE": ParagraphStyle("huge", _BASE, fontName=fonts.BOLD, fontSize=40, leading=46,
                            alignment=TA_CENTER, spaceBefore=3 * mm, spaceAfter=3 * mm),
-    "BIG": ParagraphStyle("big", _BASE, fontName="Helvetica-Bold", fontSize=15, leading=19,
+    "BIG": ParagraphStyle("big", _BASE, fontName=fonts.BOLD, fontSize=15, leading=19,
                           alignment=TA_CENTER, spaceAfter=2 * mm),
-    "ALERT": ParagraphStyle("alert", _BASE, fontName="Helvetica-Bold", fontSize=13, leading=17,
+    "ALERT": ParagraphStyle("alert", _BASE, fontName=fonts.BOLD, fontSize=13, leading=17,
                             textColor=colors.white, backColor=colors.black, borderPadding=6,
                             spaceBefore=3 * mm, spaceAfter=4 * mm),
-    "HEADING": ParagraphStyle("heading", _BASE, fontName="Helvetica-Bold", fontSize=13,
+    "HEADING": ParagraphStyle("heading", _BASE, fontName=fonts.BOLD, fontSize=13,
                               leading=17, spaceBefore=4 * mm, spaceAfter=1.5 * mm),
     "TEXT": ParagraphStyle("text", _BASE, spaceAfter=1.5 * mm),
     "SMALL": ParagraphStyle("small", _BASE, fontSize=8.5, leading=11),
     "BULLET": ParagraphStyle("bullet", _BASE, leftIndent=5 * mm, bulletIndent=1 * mm,
                              spaceAfter=1 * mm),
-    "NOTICE": ParagraphStyle("notice", _BASE, fontName="Helvetica-Bold", fontSize=11,
+    "NOTICE": ParagraphStyle("notice", _BASE, fontName=fonts.BOLD, fontSize=11,
                              leading=15, borderColor=colors.black, borderWidth=1.2,
                              borderPadding=5, alignment=TA_CENTER, spaceBefore=5 * mm),
     "CELL": ParagraphStyle("cell", _BASE, fontSize=9.5, leading=12),
-    "CELLHEAD": ParagraphStyle("cellhead", _BASE, fontName="Helvetica-Bold", fontSize=9.5,
+    "CELLHEAD": ParagraphStyle("cellhead", _BASE, fontName=fonts.BOLD, fontSize=9.5,
                                leading=12),
 }
 
@@ -94,6 +97,7 @@ def render_sheet(markup: str, footer: Footer | None = None) -> bytes:
     pagesize = landscape(A4) if orientation == "landscape" else A4
     doc = SimpleDocTemplate(buffer, pagesize=pagesize, leftMargin=MARGIN, rightMargin=MARGIN,
                             topMargin=MARGIN, bottomMargin=MARGIN + 4 * mm, invariant=1,
+                            initialFontName=fonts.REGULAR,
                             title="Reservutskrift", author="", subject="", creator="")
     decorate = _footer_painter(footer) if footer else (lambda canvas, doc: None)
     doc.build(flowables, onFirstPage=decorate, onLaterPages=decorate)
@@ -105,7 +109,7 @@ def _footer_painter(footer: Footer) -> Callable:
         width = doc.pagesize[0]
         number = footer.first_page + doc.page - 1
         canvas.saveState()
-        canvas.setFont("Helvetica", 8)
+        canvas.setFont(fonts.REGULAR, 8)
         canvas.drawString(MARGIN, FOOTER_Y, footer.left)
         canvas.drawRightString(width - MARGIN, FOOTER_Y,
                                f"Sida {number} av {footer.total_pages}")
@@ -179,16 +183,23 @@ def _frame_width(orientation: str) -> float:
     return page[0] - 2 * MARGIN
 
 
+def _table_style(*commands: tuple) -> TableStyle:
+    """`commands`, with the cells' font set to ours: reportlab sets a cell's font before
+    drawing it, even a Paragraph or an empty cell, and would otherwise pull in Helvetica
+    (not embedded) just for that."""
+    return TableStyle([("FONTNAME", (0, 0), (-1, -1), fonts.REGULAR), *commands])
+
+
 def _data_table(rows: list[list[str]]) -> Table:
     head, *body = rows
     data = [[Paragraph(_inline(c), STYLES["CELLHEAD"]) for c in head]]
     data += [[Paragraph(_inline(c), STYLES["CELL"]) for c in row] for row in body]
     table = Table(data, repeatRows=1, hAlign="LEFT")
-    table.setStyle(TableStyle([
+    table.setStyle(_table_style(
         ("LINEBELOW", (0, 0), (-1, 0), 1, colors.black),
         ("LINEBELOW", (0, 1), (-1, -1), 0.3, colors.grey),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
-    ]))
+    ))
     return table
 
 
@@ -210,11 +221,11 @@ def _form_grid(labels: list[str], weights: list[float], rows: int, orientation: 
     data = [[Paragraph(_inline(label), STYLES["CELLHEAD"]) for label in labels]]
     data += [[""] * len(labels) for _ in range(rows)]
     table = Table(data, colWidths=widths, rowHeights=[None] + [9.5 * mm] * rows, repeatRows=1)
-    table.setStyle(TableStyle([
+    table.setStyle(_table_style(
         ("GRID", (0, 0), (-1, -1), 0.6, colors.black),
         ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.88, 0.88, 0.88)),
         ("VALIGN", (0, 0), (-1, 0), "MIDDLE"),
-    ]))
+    ))
     return table
 
 
@@ -222,8 +233,8 @@ def _field(label: str, lines: int, orientation: str) -> KeepTogether:
     width = _frame_width(orientation)
     data = [[Paragraph(_inline(label), STYLES["CELLHEAD"])]] + [[""] for _ in range(lines)]
     table = Table(data, colWidths=[width], rowHeights=[None] + [8 * mm] * lines)
-    table.setStyle(TableStyle([
+    table.setStyle(_table_style(
         ("BOX", (0, 0), (-1, -1), 0.8, colors.black),
         ("LINEBELOW", (0, 1), (-1, -2), 0.3, colors.grey),
-    ]))
+    ))
     return KeepTogether([table, Spacer(1, 3 * mm)])

@@ -35,13 +35,15 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
+from appliance.core import fonts
+
 __all__ = ["BAND_MM", "Stamp", "append_stamped", "visible_size"]
 
 BAND_MM: float = 9.0
 """Default height of the stamp band at the top of every page, in millimetres."""
 
-FONT = "Helvetica"
-ALERT_FONT = "Helvetica-Bold"
+FONT = fonts.REGULAR
+ALERT_FONT = fonts.BOLD
 FONT_SIZE = 7.75
 """The stamp's font size in points; smaller when the text would not fit the width."""
 
@@ -298,7 +300,8 @@ def _render_stamps(
 ) -> bytes:
     """One PDF page per stamp, each the size of its page, with the text in the band."""
     buffer = io.BytesIO()
-    canvas = Canvas(buffer, pagesize=sizes[0], invariant=1, pageCompression=0)
+    canvas = Canvas(buffer, pagesize=sizes[0], invariant=1, pageCompression=0,
+                    initialFontName=FONT)
     for (width, height), stamp, band in zip(sizes, stamps, bands, strict=True):
         canvas.setPageSize((width, height))
         left, right = _one_line(stamp.left), _one_line(stamp.right)

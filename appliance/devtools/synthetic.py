@@ -14,6 +14,9 @@ The PDFs are written uncompressed and with reportlab's ``invariant`` mode, so th
 arguments always give byte-identical output, and an ASCII ``marker`` appears literally in the
 PDF bytes as well as in the text ``pdftotext`` extracts (tests use it to search disks for
 leaked plaintext).
+
+The text is set in Liberation Sans, embedded (see `appliance.core.fonts`), so a page looks
+the same, glyph for glyph, on every machine that renders it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ from reportlab.lib.pagesizes import landscape as _landscape
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
+from appliance.core import fonts
+from appliance.core.clock import local_time
+
 __all__ = ["FOOTER_NOTICE", "KINDS", "fictional_personal_number", "make_document"]
 
 KINDS = ("todo", "medications", "occupancy", "relatives")
@@ -43,8 +49,8 @@ _TZ = ZoneInfo("Europe/Stockholm")
 _PAGE_SIZES = {"A4": A4, "Letter": LETTER}
 _ROTATIONS = (0, 90, 180, 270)
 
-_FONT = "Helvetica"
-_BOLD = "Helvetica-Bold"
+_FONT = fonts.REGULAR
+_BOLD = fonts.BOLD
 _ROW_SIZE = 7.5
 _ROW_H = 10.5
 _GROUP_SIZE = 8.5
@@ -433,12 +439,9 @@ def _check_marker(marker: str, width: float) -> float:
     """The font size the marker is drawn at; refuse markers that cannot be printed whole."""
     if not marker or not marker.isprintable():
         raise ValueError("marker must be a non-empty string of printable characters")
-    try:
-        marker.encode("cp1252")
-    except UnicodeEncodeError as exc:
-        raise ValueError(
-            f"marker {marker!r} has characters the built-in Helvetica font cannot print"
-        ) from exc
+    missing = fonts.unprintable(marker, _FONT)
+    if missing:
+        raise ValueError(f"marker {marker!r} has characters the font cannot print: {missing!r}")
     size = _ROW_SIZE
     while stringWidth(marker, _FONT, size) > width:
         size -= 0.5
@@ -489,7 +492,7 @@ def make_document(
         raise ValueError(f"rotate must be one of 0, 90, 180, 270, not {rotate!r}")
 
     local = produced_at.astimezone(_TZ)
-    printed = f"Utskriven ur LifeCare {local:%Y-%m-%d %H:%M}"
+    printed = f"Utskriven ur LifeCare {local_time(local, _TZ)}"
     rng = random.Random(f"appliance.devtools.synthetic:{kind}:{seed}:{local.isoformat()}")
     spec = _spec(kind, rng, local)
 
@@ -507,7 +510,8 @@ def make_document(
     # when /Rotate is 90 or 270; we draw on an unrotated (width x height) MediaBox, so hand it
     # the swapped size to get exactly that MediaBox back. Drawing never uses `pagesize`.
     shown = (height, width) if rotate in (90, 270) else (width, height)
-    canvas = Canvas(buffer, pagesize=shown, invariant=1, pageCompression=0)
+    canvas = Canvas(buffer, pagesize=shown, invariant=1, pageCompression=0,
+                    initialFontName=_FONT)
     canvas.setTitle(f"{spec.title} – {unit}")
     canvas.setAuthor("appliance.devtools.synthetic")
     canvas.setSubject(FOOTER_NOTICE)
