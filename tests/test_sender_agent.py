@@ -670,9 +670,18 @@ def test_run_command_delivers_and_stops_cleanly_on_ctrl_c(tmp_path):
         [str(Path(sys.executable).parent / "appliance-sender"), "--config",
          str(site.sender.sender_toml), "run", "--log-file", str(log_file)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    agent_file = queue_file.parent / "agent.json"
+
+    def first_pass_done() -> bool:
+        # The pass has queued the export, tried (and failed) to deliver it, and recorded
+        # itself: only then is everything the assertions below check on disk.
+        return (agent_file.exists() and json.loads(agent_file.read_text())["last_pass"]
+                and log_file.exists() and "could not deliver" in log_file.read_text()
+                and json.loads(queue_file.read_text())["entries"])
+
     try:
         deadline = datetime.now(UTC) + timedelta(seconds=30)
-        while not (queue_file.exists() and json.loads(queue_file.read_text())["entries"]):
+        while not first_pass_done():
             assert process.poll() is None and datetime.now(UTC) < deadline, process.stdout
             threading.Event().wait(0.05)  # waiting for an event, with a deadline
     finally:
