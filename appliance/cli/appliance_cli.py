@@ -13,7 +13,7 @@ from appliance.cli.common import CleanGroup, echo_json
 from appliance.cli.jobs_cli import jobs
 from appliance.core import keys
 from appliance.core.audit import format_report
-from appliance.core.clock import isoformat_utc
+from appliance.core.clock import isoformat_utc, local_time
 from appliance.core.config import (
     APPLIANCE_CONFIG_ENV,
     DEFAULT_APPLIANCE_CONFIG,
@@ -148,7 +148,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     tz = svc.config.timezone
 
     def local(moment) -> str:
-        return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+        return local_time(moment, tz, zone_abbreviation=True)
 
     click.echo(f"appliance: {svc.config.name}")
     click.echo(f"state: {result.state}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 
 class Clock(Protocol):
@@ -37,6 +38,14 @@ class FixedClock:
 def isoformat_utc(moment: datetime) -> str:
     """`2026-11-27T07:00:00Z`: the one timestamp format of the project's files and APIs."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def local_time(moment: datetime, tz: ZoneInfo, *, zone_abbreviation: bool = False) -> str:
+    """`2026-11-27 07:00`, the wall-clock time in `tz`: how people read times (logs, alert
+    messages, paper, the command line). `zone_abbreviation` adds `CET`/`CEST`, for readers
+    who may not be in `tz`."""
+    local = moment.astimezone(tz)
+    return f"{local:%Y-%m-%d %H:%M %Z}" if zone_abbreviation else f"{local:%Y-%m-%d %H:%M}"
 
 
 def parse_iso(text: str) -> datetime:

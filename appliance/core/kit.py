@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pikepdf
 
+from appliance.core.clock import local_time
 from appliance.core.config import ProfileConfig
 from appliance.core.sheets import Footer, render_sheet
 from appliance.core.stamping import Stamp, append_stamped
@@ -164,7 +165,7 @@ def age_text(age) -> str:
 
 
 def _local_formatter(tz: ZoneInfo):
-    return lambda moment: moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    return lambda moment: local_time(moment, tz)
 
 
 def _page_count(pdf: bytes) -> int:
