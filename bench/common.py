@@ -30,7 +30,7 @@ KIND = "todo"
 UNIT = "Hemsjukvård Sölvesborg"
 JOB_TIMEOUT = 120.0  # seconds to wait for a CUPS job to be accepted, captured and completed
 JOB_COMPLETED = 9  # IPP job-state "completed"
-KEEP_ALL_RETENTION = "[retention]\nkeep_per_kind = 10000\nmax_age_days = 3650\n"
+KEEP_ALL_RETENTION = "[retention]\nkeep_per_sender_unit_kind = 10000\nmax_age_days = 3650\n"
 
 
 # ---------------------------------------------------------------- running

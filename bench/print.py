@@ -155,7 +155,7 @@ def run_child(config_path: str) -> None:
 def make_bench_installation(root: Path, queue: str):
     """A throwaway installation printing to `queue`, retention high enough to keep all."""
     inst = common.make_printing_installation(root, queue, common.KEEP_ALL_RETENTION)
-    assert inst.config.keep_per_kind == 10000
+    assert inst.config.keep_per_sender_unit_kind == 10000
     return inst
 
 

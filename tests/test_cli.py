@@ -104,7 +104,8 @@ def test_status_json_and_text(installation):
 def test_config_show_and_check(installation):
     shown = installation.appliance("config", "show").output
     assert "web.max_snapshot_mb = 64" in shown
-    assert "kinds.todo = 'Att göra-lista', slots [07:00, 14:30]" in shown
+    assert 'kinds.todo.title = "Att göra-lista"' in shown
+    assert 'kinds.todo.slots = ["07:00", "14:30"]' in shown
     key_text = (installation.state_dir / "keys" / "appliance.key").read_text()
     assert key_text.splitlines()[1] not in shown
     assert "config ok" in installation.appliance("config", "check").output
@@ -119,7 +120,7 @@ def test_config_check_names_a_missing_queue_and_form(installation):
         'queue = "finns-inte"\nforms = ["dokumentation", "okand"]')
     installation.appliance_toml.write_text(text)
     shown = installation.appliance("config", "show").output
-    assert "printing.queue = finns-inte" in shown and "panel.button_pin = 17" in shown
+    assert 'printing.queue = "finns-inte"' in shown and "panel.button_pin = 17" in shown
     result = installation.appliance("config", "check", expect=1)
     assert "printing.queue: no such CUPS queue" in result.output
     assert "printing.forms: no template print/form-okand.txt.j2 for form 'okand'" in \

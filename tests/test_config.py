@@ -12,14 +12,20 @@ from appliance.core.config import (
     APPLIANCE_CONFIG_ENV,
     DEFAULT_APPLIANCE_CONFIG,
     DEFAULT_KINDS,
+    DEFAULT_PROFILES,
     MIB,
     SENDER_CONFIG_ENV,
+    ApplianceConfig,
     ConfigError,
+    OutboxRule,
+    SenderConfig,
     Slot,
     load_appliance_config,
     load_sender_config,
     resolve_path,
 )
+from appliance.core.config_schema import settings_in_force, walk_settings
+from appliance.core.errors import ApplianceError
 from appliance.core.setup import write_appliance_config, write_sender_config
 
 
@@ -57,7 +63,7 @@ def test_empty_appliance_file_gives_every_default(tmp_path: Path) -> None:
     assert (config.web_workers, config.web_timeout_seconds) == (2, 120)
     assert config.max_snapshot_bytes == 64 * MIB
     assert config.free_space_reserve_bytes == 200 * MIB
-    assert (config.keep_per_kind, config.max_age_days) == (14, 30)
+    assert (config.keep_per_sender_unit_kind, config.max_age_days) == (14, 30)
     assert config.timezone.key == "Europe/Stockholm"
     assert config.grace_minutes == 30
     assert list(config.kinds) == list(DEFAULT_KINDS)
@@ -179,7 +185,7 @@ def test_paths_expand_environment_variables_and_home(
         ("web", "timeout_seconds", "4", "4"),
         ("web", "max_snapshot_mb", "0", "0"),
         ("storage", "free_space_reserve_mb", "-1", "-1"),
-        ("retention", "keep_per_kind", "0", "0"),
+        ("retention", "keep_per_sender_unit_kind", "0", "0"),
         ("retention", "max_age_days", "3651", "3651"),
         ("freshness", "timezone", '"Mars/Olympus"', "'Mars/Olympus'"),
         ("freshness", "timezone", "1", "1"),
@@ -217,7 +223,7 @@ def test_each_bad_sender_value_names_its_key_and_shows_the_value(
 
 
 def test_all_problems_are_reported_at_once_one_line_each(tmp_path: Path) -> None:
-    path = write(tmp_path, '[web]\nport = "x"\n\n[retention]\nkeep_per_kind = 0\n\n'
+    path = write(tmp_path, '[web]\nport = "x"\n\n[retention]\nkeep_per_sender_unit_kind = 0\n\n'
                            '[freshness]\ntimezone = "Europe/Stokholm"\n')
 
     with pytest.raises(ConfigError) as caught:
@@ -225,7 +231,7 @@ def test_all_problems_are_reported_at_once_one_line_each(tmp_path: Path) -> None
 
     error = caught.value
     assert [p.split(":")[0] for p in error.problems] == [
-        "web.port", "retention.keep_per_kind", "freshness.timezone"]
+        "web.port", "retention.keep_per_sender_unit_kind", "freshness.timezone"]
     assert error.source == str(path.resolve())
     lines = str(error).splitlines()
     assert lines[0] == f"{path.resolve()}: 3 problem(s) in the configuration:"
@@ -247,7 +253,7 @@ def test_bad_value_in_the_range_error_says_the_allowed_range(tmp_path: Path) -> 
 
 @pytest.mark.parametrize(
     ("section", "key"),
-    [("web", "port"), ("retention", "keep_per_kind"), ("freshness", "grace_minutes"),
+    [("web", "port"), ("retention", "keep_per_sender_unit_kind"), ("freshness", "grace_minutes"),
      ("web", "workers")],
 )
 @pytest.mark.parametrize("value", ["true", "false"])
@@ -275,6 +281,12 @@ def test_port_is_accepted_exactly_in_1_to_65535(tmp_path_factory, port: int) -> 
             load_appliance_config(path)
         assert caught.value.problems == [
             f"web.port: must be a TCP port, got {port} (expected 1..65535)"]
+
+
+def test_config_error_is_an_appliance_error_and_a_value_error(tmp_path: Path) -> None:
+    with pytest.raises(ApplianceError) as caught:
+        load_appliance_config(write(tmp_path, "[web]\nport = 0\n"))
+    assert isinstance(caught.value, ConfigError) and isinstance(caught.value, ValueError)
 
 
 # -- unknown keys and sections --------------------------------------------------------------
@@ -313,6 +325,153 @@ def test_misspelt_kinds_section_suggests_kinds(tmp_path: Path) -> None:
 def test_section_that_is_not_a_table_is_reported(tmp_path: Path) -> None:
     (problem,) = appliance_problems(tmp_path, "web = 5\n")
     assert problem == "web: must be a table ([web])"
+
+
+def test_the_old_retention_key_names_its_new_name(tmp_path: Path) -> None:
+    (problem,) = appliance_problems(tmp_path, "[retention]\nkeep_per_kind = 14\n")
+    assert problem.startswith("retention.keep_per_kind: renamed to "
+                              "retention.keep_per_sender_unit_kind")
+
+
+def test_renamed_key_counts_per_sender_unit_and_kind(tmp_path: Path) -> None:
+    config = load_appliance_config(
+        write(tmp_path, "[retention]\nkeep_per_sender_unit_kind = 3\n"))
+    assert config.keep_per_sender_unit_kind == 3
+
+
+def test_unknown_key_in_an_outbox_rule_names_the_rule(tmp_path: Path) -> None:
+    problems = sender_problems(tmp_path, '[[outbox.rules]]\nglob = "a*"\nkind = "todo"\n'
+                                         '[[outbox.rules]]\nglob = "b*"\nkid = "todo"\n')
+    assert problems == ["outbox.rules[2].kid: unknown key (did you mean 'kind'?)",
+                        "outbox.rules[2].kind: must be a kind name, but it is missing"]
+
+
+def test_outbox_rules_are_read_in_order_with_optional_unit_and_title(tmp_path: Path) -> None:
+    config = load_sender_config(write(
+        tmp_path, '[outbox]\ndir = "ut"\n[[outbox.rules]]\nglob = "a*"\nkind = "todo"\n'
+                  '[[outbox.rules]]\nglob = "b*"\nkind = "other"\nunit = "Syd"\n'
+                  'title = "Provsvar"\n', "sender.toml"))
+    assert config.outbox.dir == tmp_path.resolve() / "ut"
+    assert config.outbox.rules == (OutboxRule("a*", "todo"),
+                                   OutboxRule("b*", "other", "Syd", "Provsvar"))
+
+
+@pytest.mark.parametrize(("toml_value", "why"), [
+    ('"x"', "expected [[outbox.rules]] tables"), ("[1]", None)])
+def test_outbox_rules_that_are_not_tables_are_refused(
+    tmp_path: Path, toml_value: str, why: str | None
+) -> None:
+    (problem,) = sender_problems(tmp_path, f"[outbox]\nrules = {toml_value}\n")
+    assert problem.startswith("outbox.rules: must be [[outbox.rules]] tables" if why else
+                              "outbox.rules[1]: must be a table with glob, kind, unit and title")
+
+
+# -- profiles and the panel ------------------------------------------------------------------
+
+
+def test_built_in_profiles_and_a_new_one(tmp_path: Path) -> None:
+    config = load_appliance_config(write(
+        tmp_path, '[profiles.button]\nkinds = ["todo", "medications"]\n'
+                  '[profiles.natt]\ntitle = "Natt"\nkinds = ["todo"]\nforms = false\n'))
+    profiles = config.printing.profiles
+    assert list(profiles) == [*DEFAULT_PROFILES, "natt"]
+    assert profiles["button"].kinds == ("todo", "medications")
+    assert profiles["button"].title == DEFAULT_PROFILES["button"]["title"]
+    assert (profiles["natt"].title, profiles["natt"].forms) == ("Natt", False)
+    assert profiles["full"].includes("anything")
+
+
+def test_profile_naming_an_unknown_kind_is_refused_once(tmp_path: Path) -> None:
+    problems = appliance_problems(
+        tmp_path, '[kinds.Lab]\n[profiles.natt]\nkinds = ["todo", "lab", "Lab"]\n')
+    assert problems == ["kinds.Lab: kind names are lowercase a-z, 0-9, _ or -, max 32",
+                        "profiles.natt.kinds: unknown kind(s) lab (known: Lab, careplan, "
+                        "medications, occupancy, other, relatives, todo)"]
+
+
+@pytest.mark.parametrize(("led", "pins"), [("rgb", (22, 23, 24)), ("two", (22, 23)),
+                                           ("single", (22,))])
+def test_led_pins_default_to_what_the_wiring_needs(tmp_path: Path, led: str, pins) -> None:
+    config = load_appliance_config(write(tmp_path, f'[panel]\nled = "{led}"\n'))
+    assert config.panel.led_pins == pins
+
+
+def test_led_pins_that_do_not_fit_the_wiring_are_refused(tmp_path: Path) -> None:
+    (problem,) = appliance_problems(tmp_path, '[panel]\nled = "two"\nled_pins = [5, 6, 7]\n')
+    assert problem == ("panel.led_pins: must list the LED's GPIO pins (BCM numbers), got "
+                       "[5, 6, 7] (expected 2 GPIO number(s) for led = 'two')")
+
+
+# -- config show: what is in force --------------------------------------------------------
+
+
+BUSY_APPLIANCE = """\
+[appliance]
+name = "jourrum 2"
+state_dir = "state"
+[web]
+max_snapshot_mb = 3
+[kinds.todo]
+slots = ["21:00", "06:15"]
+[kinds.wound-care]
+title = "Sår \\\\ \\"vård\\""
+[printing]
+queue = "kö"
+options = { sides = "two-sided-long-edge", "print-quality" = "5" }
+[profiles."natt"]
+kinds = ["wound-care"]
+[panel]
+led = "single"
+"""
+
+
+def test_config_show_output_loads_back_to_the_same_settings(tmp_path: Path) -> None:
+    config = load_appliance_config(write(tmp_path / "a", BUSY_APPLIANCE))
+
+    shown = "\n".join(settings_in_force(config))
+    again = load_appliance_config(write(tmp_path / "b", shown))
+
+    assert again == ApplianceConfig(**{**vars(config), "source": again.source})
+    assert 'kinds.wound-care.title = "Sår \\\\ \\"vård\\""' in shown
+    assert "web.max_snapshot_mb = 3" in shown.splitlines()
+
+
+def test_sender_config_show_output_loads_back_to_the_same_settings(tmp_path: Path) -> None:
+    config = load_sender_config(write(
+        tmp_path / "a", '[outbox]\ndir = "ut"\n[[outbox.rules]]\nglob = "a*"\nkind = "todo"\n'
+                        'unit = "Syd"\n[schedule]\nslots = ["08:00"]\n', "sender.toml"))
+
+    again = load_sender_config(write(tmp_path / "b", "\n".join(settings_in_force(config)),
+                                     "sender.toml"))
+
+    assert again == SenderConfig(**{**vars(config), "source": again.source})
+
+
+def test_config_show_names_every_setting_once(tmp_path: Path) -> None:
+    shown = list(settings_in_force(load_appliance_config(write(tmp_path, ""))))
+    keys_shown = [line.split(" = ")[0] for line in shown]
+
+    assert len(keys_shown) == len(set(keys_shown))
+    assert {s.key for s in walk_settings(ApplianceConfig)} <= set(keys_shown)
+    assert "kinds.todo.slots" in keys_shown and "profiles.button.kinds" in keys_shown
+
+
+def test_config_show_withholds_secrets(tmp_path: Path) -> None:
+    url = "https://hooks.example/alert?token=hemligt"
+    config = load_sender_config(write(tmp_path, f'[alerts]\nwebhook_url = "{url}"\n',
+                                      "sender.toml"))
+    shown = "\n".join(settings_in_force(config))
+
+    assert config.alerts.webhook_url == url
+    assert "hemligt" not in shown
+    assert "# alerts.webhook_url: set (secret, not shown)" in shown
+
+
+@pytest.mark.parametrize("cls", [ApplianceConfig, SenderConfig])
+def test_every_setting_is_declared_with_doc_and_error_text(cls) -> None:
+    for setting in walk_settings(cls):
+        assert setting.doc.strip() and "\n" not in setting.doc, setting.key
+        assert setting.must.startswith("must "), setting.key
 
 
 # -- document kinds -------------------------------------------------------------------------
@@ -356,23 +515,27 @@ def test_a_new_kind_without_title_or_slots_is_titled_by_its_name(tmp_path: Path)
     assert config.kinds["wound-care"].slots == ()
 
 
+NOT_A_TIME = '{!r} is not a time from "00:00" to "23:59"'
+NOT_A_LIST = 'expected a list, even of one time: ["08:00"]'
+
+
 @pytest.mark.parametrize(
-    ("toml_value", "shown"),
+    ("toml_value", "shown", "why"),
     [
-        ('["7:00"]', "['7:00']"),
-        ('["24:00"]', "['24:00']"),
-        ('["07:60"]', "['07:60']"),
-        ('["07:00", "1430"]', "['07:00', '1430']"),
-        ('[700]', "[700]"),
-        ('"07:00"', "'07:00'"),
-        ('{ at = "07:00" }', "{'at': '07:00'}"),
+        ('["7:00"]', "['7:00']", NOT_A_TIME.format("7:00")),
+        ('["24:00"]', "['24:00']", NOT_A_TIME.format("24:00")),
+        ('["07:60"]', "['07:60']", NOT_A_TIME.format("07:60")),
+        ('["07:00", "1430"]', "['07:00', '1430']", NOT_A_TIME.format("1430")),
+        ('[700]', "[700]", NOT_A_TIME.format(700)),
+        ('"07:00"', "'07:00'", NOT_A_LIST),
+        ('{ at = "07:00" }', "{'at': '07:00'}", NOT_A_LIST),
     ],
 )
-def test_bad_slots_are_refused_with_key_and_value(
-    tmp_path: Path, toml_value: str, shown: str
+def test_bad_slots_are_refused_with_key_value_and_the_item_at_fault(
+    tmp_path: Path, toml_value: str, shown: str, why: str
 ) -> None:
     (problem,) = appliance_problems(tmp_path, f"[kinds.todo]\nslots = {toml_value}\n")
-    assert problem == f'kinds.todo.slots: must be a list of "HH:MM" times, got {shown}'
+    assert problem == f'kinds.todo.slots: must be a list of "HH:MM" times, got {shown} ({why})'
 
 
 @pytest.mark.parametrize("slot", ["00:00", "23:59", "09:05"])
@@ -394,7 +557,8 @@ def test_longest_valid_kind_name_is_accepted(tmp_path: Path) -> None:
 
 def test_empty_kind_title_is_refused(tmp_path: Path) -> None:
     (problem,) = appliance_problems(tmp_path, '[kinds.todo]\ntitle = " "\n')
-    assert problem == "kinds.todo.title: must be the Swedish title, got ' '"
+    assert problem == ("kinds.todo.title: must be the Swedish title, got ' ' "
+                       "(expected non-empty text)")
 
 
 def test_unknown_key_in_a_kind_suggests_slots(tmp_path: Path) -> None:
@@ -462,6 +626,12 @@ def test_directory_instead_of_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_appliance_config(tmp_path)
     assert caught.value.problems[0].startswith("cannot read: ")
+
+
+def test_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "appliance.toml"
+    path.write_bytes('[appliance]\nname = "jourrum"\n'.encode("utf-8-sig"))
+    assert load_appliance_config(path).name == "jourrum"
 
 
 def test_file_not_in_utf8_is_a_config_error(tmp_path: Path) -> None:

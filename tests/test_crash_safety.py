@@ -40,7 +40,7 @@ def index_ids(inst) -> set[str]:
 
 def test_sigkill_during_ingests_leaves_a_consistent_store(tmp_path):
     # retention off the table: every acknowledged snapshot must still be there at the end
-    installation = make_installation(tmp_path, "[retention]\nkeep_per_kind = 10000\n")
+    installation = make_installation(tmp_path, "[retention]\nkeep_per_sender_unit_kind = 10000\n")
     rng = random.Random(20261127)
     private = keys.parse_appliance_private_pem(
         (installation.state_dir / "keys" / "appliance.key").read_bytes(), "key")

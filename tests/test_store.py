@@ -349,7 +349,7 @@ def test_keeps_the_newest_n_per_sender_and_kind(h: Harness) -> None:
                        *(s.id for s in other_sender)}
 
 
-def test_keep_per_kind_counts_snapshots_when_a_snapshot_holds_several_units(
+def test_keep_per_sender_unit_kind_counts_snapshots_when_a_snapshot_holds_several_units(
     h: Harness,
 ) -> None:
     snaps = [h.add(("todo", "Norr", days_ago(d)), ("todo", "Syd", days_ago(d)))
@@ -385,7 +385,7 @@ def test_newest_of_a_unit_and_kind_survives_a_long_outage(h: Harness) -> None:
     assert h.store.read_envelope(snaps[2].id)
 
 
-def test_newest_of_a_unit_survives_beyond_keep_per_kind(h: Harness) -> None:
+def test_newest_of_a_unit_survives_beyond_keep_per_sender_unit_kind(h: Harness) -> None:
     # one sender sends for two units; the small unit's only list ranks 4th and is old
     small_unit = h.add(("todo", "Syd", days_ago(60)))
     big_unit = [h.add(("todo", UNIT, days_ago(d))) for d in (3, 2, 1)]

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from appliance.cli.common import CleanGroup, echo_json
+from appliance.cli.config_cli import appliance_config_group
 from appliance.cli.jobs_cli import jobs
 from appliance.core import keys
 from appliance.core.audit import format_report
@@ -24,7 +25,6 @@ from appliance.core.config import (
 from appliance.core.services import Services
 from appliance.core.setup import write_appliance_config
 from appliance.core.status import compute_status
-from appliance.core.store import StoreError
 
 
 @click.group(cls=CleanGroup)
@@ -187,110 +187,6 @@ def snapshots(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"{row['id']}  {row['sender']:<16} {row['received_at']}  {kinds}")
 
 
-@main.group(cls=CleanGroup, name="config")
-def config_group() -> None:
-    """Show or check the configuration in force."""
-
-
-@config_group.command("show")
-@click.pass_context
-def config_show(ctx: click.Context) -> None:
-    """Print every setting in force, defaults included (keys appear as paths only)."""
-    config = _config(ctx)
-    click.echo(f"# {config.source}")
-    for name, value in _config_items(config):
-        click.echo(f"{name} = {value}")
-
-
-def _config_items(config: ApplianceConfig):
-    yield "appliance.name", config.name
-    yield "appliance.state_dir", config.state_dir
-    yield "appliance.senders_dir", config.senders_dir
-    yield "keys.kem", config.kem.name
-    yield "keys.private_key", f"{config.private_key_path} (content never shown)"
-    yield "web.host", config.web_host
-    yield "web.port", config.web_port
-    yield "web.workers", config.web_workers
-    yield "web.timeout_seconds", config.web_timeout_seconds
-    yield "web.max_snapshot_mb", config.max_snapshot_bytes // (1024 * 1024)
-    yield "storage.free_space_reserve_mb", config.free_space_reserve_bytes // (1024 * 1024)
-    yield "retention.keep_per_kind", config.keep_per_kind
-    yield "retention.max_age_days", config.max_age_days
-    yield "freshness.timezone", config.timezone.key
-    yield "freshness.grace_minutes", config.grace_minutes
-    for name, kind in config.kinds.items():
-        yield f"kinds.{name}", f"{kind.title!r}, slots [{', '.join(map(str, kind.slots))}]"
-    printing = config.printing
-    yield "printing.queue", printing.queue or "(CUPS default destination)"
-    yield "printing.job_timeout_seconds", printing.job_timeout_seconds
-    yield "printing.forms", list(printing.forms)
-    yield "printing.options", printing.options
-    for name, profile in printing.profiles.items():
-        yield f"profiles.{name}", (f"{profile.title!r}, kinds {list(profile.kinds)}, "
-                                   f"forms {str(profile.forms).lower()}")
-    for key, value in vars(config.panel).items():
-        yield f"panel.{key}", value
-    yield "alerts.webhook_url", "(set)" if config.alerts.webhook_url else "(none)"
-    yield "alerts.timeout_seconds", config.alerts.timeout_seconds
-
-
-@config_group.command("check")
-@click.pass_context
-def config_check(ctx: click.Context) -> None:
-    """Check the config, the key, the store and the enrolled senders; exit 1 on problems."""
-    svc = _services(ctx)
-    problems = []
-    try:
-        click.echo(f"key: {keys.short_fingerprint(svc.public_key.fingerprint)} "
-                   f"({svc.public_key.suite.name})")
-        if svc.public_key.suite is not svc.config.kem:
-            problems.append(f"keys.kem: config says {svc.config.kem.name} but the key is "
-                            f"{svc.public_key.suite.name}; a new key needs re-enrolment")
-    except keys.KeyFileError as exc:
-        problems.append(str(exc))
-    try:
-        svc.store.check_health()
-        click.echo(f"store: {svc.config.state_dir} ok")
-    except StoreError as exc:
-        problems.append(str(exc))
-    enrolled = svc.enrolled_senders()
-    names = svc.sender_folder.names()
-    click.echo(f"senders: {len(enrolled)} enrolled")
-    unreadable = sorted(set(names) - {s.name for s in enrolled.values()})
-    problems += [f"{svc.config.senders_dir}/{name}.pub: not an Ed25519 public key"
-                 for name in unreadable]
-    problems += _printing_problems(svc)
-    for problem in problems:
-        click.echo(f"problem: {problem}", err=True)
-    click.echo("config ok" if not problems else f"{len(problems)} problem(s)")
-    sys.exit(1 if problems else 0)
-
-
-def _printing_problems(svc: Services) -> list[str]:
-    """Forms that have no template, and a queue CUPS does not know or cannot be asked about."""
-    from jinja2 import TemplateNotFound
-
-    from appliance.adapters.cups import Condition
-    from appliance.core.kit import FORM_TEMPLATE
-    from appliance.core.templating import environment
-
-    problems = []
-    for name in svc.config.printing.forms:
-        try:
-            environment().get_template(FORM_TEMPLATE.format(name=name))
-        except TemplateNotFound:
-            problems.append(f"printing.forms: no template {FORM_TEMPLATE.format(name=name)} "
-                            f"for form {name!r}")
-    report = svc.printer.report()
-    click.echo(f"printer: {report.queue or '(CUPS default)'}: {report.english}")
-    if report.condition is Condition.NO_PRINTER:
-        problems.append("printing.queue: no such CUPS queue (and no default destination); "
-                        "set it to a queue from `lpstat -p`")
-    elif report.condition is Condition.CUPS_UNREACHABLE:
-        problems.append("printing: CUPS is not reachable (is cups.service running?)")
-    return problems
-
-
 @main.command("print")
 @click.option("--profile", default="button", show_default=True,
               help="What to print: button (to-do lists + forms), full, forms, or a custom one.")
@@ -366,6 +262,7 @@ def panel(ctx: click.Context, simulate: bool) -> None:
 
 
 main.add_command(jobs)
+main.add_command(appliance_config_group(_services))
 
 
 @main.group(cls=CleanGroup)

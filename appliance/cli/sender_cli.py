@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from appliance.cli.common import CleanGroup, echo_json
+from appliance.cli.config_cli import sender_config
 from appliance.core import keys
 from appliance.core.clock import SystemClock, parse_iso
 from appliance.core.config import (
@@ -70,6 +71,9 @@ def pubkey(ctx: click.Context) -> None:
     """Print the sender's public key (PEM), for enrolling it on appliances."""
     sender = Sender.load(_config(ctx))
     click.echo(keys.sender_public_pem(sender.key.public_key()).decode(), nl=False)
+
+
+main.add_command(sender_config)
 
 
 @main.group(cls=CleanGroup)

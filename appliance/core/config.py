@@ -1,32 +1,64 @@
 """Typed, validated settings for the appliance and the sender, read from TOML.
 
+Each setting is declared once, below, as a field of the frozen dataclass the rest of the
+code uses: its key path in the file, its type, its default as written in a file, a one-line
+doc and the start of its error message. Loading, validation, "did you mean", `config show`
+and the tables in docs/configuration.md all come from these declarations
+(appliance.core.config_schema, appliance.core.config_docs).
+
 Every problem is reported at once, one line each, naming the key path, what it must be,
 the value found and why it is wrong, e.g.
 `web.port: must be a TCP port, got 'x' (expected an integer)`.
 Relative paths are resolved against the config file's folder, so a whole installation can
 live in one folder (tests, the demo) or spread over /etc and /var/lib (production).
+
+To add a setting, add one field with `setting(...)` to the dataclass that should hold it;
+to add a sub-table, a field with `table_of(...)` or `list_of(...)` and a dataclass for its
+entries. Then run `python -m appliance.core.config_docs --write` (docs/configuration.md).
 """
 
 from __future__ import annotations
 
-import difflib
 import os
-import re
 import socket
-import tomllib
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from appliance.core import keys
+from appliance.core.config_schema import (
+    REQUIRED,
+    Boolean,
+    Choice,
+    FilePath,
+    Integer,
+    ListOfIntegers,
+    ListOfText,
+    Number,
+    OrEmpty,
+    Slot,
+    TableOfText,
+    Text,
+    Times,
+    TimeZone,
+    Url,
+    group,
+    list_of,
+    load,
+    names,
+    setting,
+    table_of,
+)
+from appliance.core.config_schema import ConfigError as ConfigError
 
 APPLIANCE_CONFIG_ENV = "APPLIANCE_CONFIG"
 SENDER_CONFIG_ENV = "APPLIANCE_SENDER_CONFIG"
 DEFAULT_APPLIANCE_CONFIG = Path("/etc/appliance/appliance.toml")
 DEFAULT_SENDER_CONFIG = Path("/etc/appliance/sender.toml")
 MIB = 1024 * 1024
+
+NAME_PATTERN = r"[a-z][a-z0-9_-]{0,31}"  # kind, profile and form names
+KIND_NAME_RULE = "kind names are lowercase a-z, 0-9, _ or -, max 32"
 
 DEFAULT_KINDS: dict[str, dict[str, Any]] = {
     "todo": {"title": "Att göra-lista", "slots": ["07:00", "14:30"]},
@@ -36,34 +68,34 @@ DEFAULT_KINDS: dict[str, dict[str, Any]] = {
     "careplan": {"title": "Vårdplan", "slots": []},
     "other": {"title": "Övrigt", "slots": []},
 }
+DEFAULT_PROFILES: dict[str, dict[str, Any]] = {
+    "button": {"title": "Knappen: att göra-listor och blanketter", "kinds": ["todo"],
+               "forms": True},
+    "full": {"title": "Allt: alla listor och blanketter", "kinds": ["*"], "forms": True},
+    "forms": {"title": "Endast blanketter", "kinds": [], "forms": True},
+}
+LED_WIRINGS = {"rgb": 3, "two": 2, "single": 1}  # wiring -> number of pins
+DEFAULT_LED_PINS = (22, 23, 24)  # the first LED_WIRINGS[led] of them
+TIMEZONE = "Europe/Stockholm"
 
 
-class ConfigError(Exception):
-    """One or more problems in a config file; `problems` holds one line per key."""
-
-    def __init__(self, source: Path | str, problems: list[str]) -> None:
-        self.source = str(source)
-        self.problems = problems
-        super().__init__(
-            f"{self.source}: {len(problems)} problem(s) in the configuration:\n"
-            + "\n".join(f"  {problem}" for problem in problems)
-        )
-
-
-@dataclass(frozen=True, order=True)
-class Slot:
-    hour: int
-    minute: int
-
-    def __str__(self) -> str:
-        return f"{self.hour:02d}:{self.minute:02d}"
+# ---------------------------------------------------------------- appliance
 
 
 @dataclass(frozen=True)
 class KindConfig:
+    """A `[kinds.NAME]` table: a kind of document and when a new one is expected."""
+
     name: str
-    title: str  # Swedish, shown to nurses
-    slots: tuple[Slot, ...]  # expected arrival times, local time
+    title: str = setting(
+        "title", Text(), REQUIRED, "Swedish title printed on the cover sheet and stamped on "
+        "each page, and shown on the status page.", must="must be the Swedish title",
+        default_doc="built-in title; for a new kind, `NAME` itself")
+    slots: tuple[Slot, ...] = setting(
+        "slots", Times(), REQUIRED, "Times of day (local time in `freshness.timezone`) by "
+        "which a new export of this kind is expected. `[]`: never expected, never stale.",
+        must='must be a list of "HH:MM" times',
+        default_doc="built-in slots; for a new kind, `[]`")
 
 
 @dataclass(frozen=True)
@@ -71,75 +103,187 @@ class ProfileConfig:
     """What one kind of print contains: document kinds (`*` = all) and the blank forms."""
 
     name: str
-    title: str  # Swedish, printed on the cover
-    kinds: tuple[str, ...]
-    forms: bool
+    title: str = setting(
+        "title", Text(), REQUIRED, "Swedish title printed on the kit's cover.",
+        must="must be the Swedish title", default_doc="built-in title; for a new profile, "
+        "`NAME` itself")
+    kinds: tuple[str, ...] = setting(
+        "kinds", ListOfText(r".+", 'a kind name or "*"'), REQUIRED,
+        'Kinds of document to print, or `["*"]` for all; each must be a configured kind.',
+        must='must be a list of kinds or ["*"]', default_doc="built-in; for a new profile, `[]`")
+    forms: bool = setting(
+        "forms", Boolean(), REQUIRED, "Whether the blank forms (`printing.forms`) are added.",
+        must="must say whether blank forms are printed", default_doc="`true`")
 
     def includes(self, kind: str) -> bool:
         return "*" in self.kinds or kind in self.kinds
 
 
-DEFAULT_PROFILES: dict[str, dict[str, Any]] = {
-    "button": {"title": "Knappen: att göra-listor och blanketter", "kinds": ["todo"],
-               "forms": True},
-    "full": {"title": "Allt: alla listor och blanketter", "kinds": ["*"], "forms": True},
-    "forms": {"title": "Endast blanketter", "kinds": [], "forms": True},
-}
-DEFAULT_FORMS = ("dokumentation", "avvikelse")
-
-
 @dataclass(frozen=True)
 class PrintingConfig:
-    queue: str | None = None  # None: the CUPS default destination
-    job_timeout_seconds: int = 600
-    forms: tuple[str, ...] = DEFAULT_FORMS  # templates/print/form-NAME.txt.j2
-    options: dict[str, str] = field(default_factory=dict)  # CUPS job options
-    profiles: dict[str, ProfileConfig] = field(default_factory=dict)
+    queue: str | None = setting(
+        "printing.queue", OrEmpty(Text()), "", "CUPS queue to print to; empty: the CUPS "
+        "default destination (libcups' usual server, `CUPS_SERVER` honoured).",
+        must="must name a CUPS queue, or be empty for the default")
+    job_timeout_seconds: int = setting(
+        "printing.job_timeout_seconds", Integer(10, 24 * 3600), 600,
+        "How long `appliance print --wait` waits for the job to complete.",
+        must="must be seconds `print --wait` waits for a job")
+    forms: tuple[str, ...] = setting(
+        "printing.forms", ListOfText(NAME_PATTERN, "a form name"), ["dokumentation", "avvikelse"],
+        "Blank forms at the end of each kit: `templates/print/form-NAME.txt.j2`.",
+        must="must list blank forms to print")
+    options: dict[str, str] = setting(
+        "printing.options", TableOfText(), {}, "CUPS job options, e.g. "
+        '`[printing.options]` `sides = "two-sided-long-edge"`.',
+        must="must be a table of CUPS job options")
+    profiles: dict[str, ProfileConfig] = table_of(
+        "profiles", ProfileConfig, "What `appliance print --profile NAME` and the button print.",
+        name_pattern=NAME_PATTERN, name_rule="profile names are lowercase a-z, 0-9, _ or -, "
+        "max 32", builtins=DEFAULT_PROFILES,
+        new_entry=lambda name: {"title": name, "kinds": [], "forms": True})
 
 
 @dataclass(frozen=True)
 class PanelConfig:
     """The physical button and status LED (`appliance panel`)."""
 
-    pin_factory: str | None = None  # gpiozero pin factory; None: GPIOZERO_PIN_FACTORY/auto
-    button_pin: int = 17
-    pull_up: bool = True  # button wired between the pin and ground
-    bounce_seconds: float = 0.05
-    hold_seconds: float = 2.0  # a press this long prints the `full` profile
-    repeat_guard_seconds: float = 15.0  # presses this soon after a kit started are ignored
-    led: str = "rgb"  # rgb (red, green, blue pins), two (red, green) or single
-    led_pins: tuple[int, ...] = (22, 23, 24)
-    led_active_high: bool = True
-    poll_seconds: float = 1.0  # how often state is recomputed; LED changes within 2 s
+    pin_factory: str | None = setting(
+        "panel.pin_factory", OrEmpty(Choice(names("mock", "lgpio", "rpigpio", "pigpio",
+                                                  "native"))), "",
+        "gpiozero pin factory; empty: gpiozero's default (`GPIOZERO_PIN_FACTORY`).",
+        must="must name a gpiozero pin factory, or be empty for the default")
+    button_pin: int = setting(
+        "panel.button_pin", Integer(0, 53), 17, "Button GPIO (BCM number).",
+        must="must be the button's GPIO pin (BCM number)")
+    pull_up: bool = setting(
+        "panel.pull_up", Boolean(), True, "Button wired between the pin and ground "
+        "(pressed = low).", must="must say whether the button pulls the pin to ground")
+    bounce_seconds: float = setting(
+        "panel.bounce_seconds", Number(0, 1), 0.05, "Debounce time.",
+        must="must be seconds of debounce")
+    hold_seconds: float = setting(
+        "panel.hold_seconds", Number(0.5, 30), 2.0, "A press this long prints profile `full`.",
+        must="must be seconds of a long press")
+    repeat_guard_seconds: float = setting(
+        "panel.repeat_guard_seconds", Number(0, 600), 15.0, "Presses this soon after a kit "
+        "started are acknowledged and ignored.",
+        must="must be seconds after a kit during which presses are ignored")
+    led: str = setting(
+        "panel.led", Choice(names(*LED_WIRINGS)), "rgb", "LED wiring: `rgb` (red, green, blue "
+        "pins), `two` (red, green) or `single`.", must="must name the LED wiring")
+    led_pins: tuple[int, ...] = setting(
+        "panel.led_pins", OrEmpty(ListOfIntegers(0, 53)), "", "The LED's GPIO pins (BCM "
+        "numbers), as many as the wiring needs (rgb 3, two 2, single 1).",
+        must="must list the LED's GPIO pins (BCM numbers)",
+        default_doc="`[22, 23, 24]`, as many as `led` needs")
+    led_active_high: bool = setting(
+        "panel.led_active_high", Boolean(), True, "`false` for common-anode LEDs.",
+        must="must say whether a high pin lights the LED")
+    poll_seconds: float = setting(
+        "panel.poll_seconds", Number(0.1, 2), 1.0, "How often the LED's state is recomputed.",
+        must="must be seconds between checks")
+
+    def __post_init__(self) -> None:
+        if not self.led_pins and self.led in LED_WIRINGS:  # not set: the wiring's default
+            object.__setattr__(self, "led_pins", DEFAULT_LED_PINS[:LED_WIRINGS[self.led]])
 
 
 @dataclass(frozen=True)
 class AlertsConfig:
-    webhook_url: str | None = None  # JSON POST on missed slots and recoveries
-    timeout_seconds: int = 10
+    webhook_url: str | None = setting(
+        "alerts.webhook_url", OrEmpty(Url()), "", "Where missed-slot and recovery alerts are "
+        "POSTed as JSON (alerts-and-metrics.md); empty: alerts are only logged and audited.",
+        must="must be where missed-slot alerts are POSTed", secret=True)
+    timeout_seconds: int = setting(
+        "alerts.timeout_seconds", Integer(1, 300), 10, "How long to wait for the webhook to "
+        "answer.", must="must be seconds to wait for the webhook")
 
 
 @dataclass(frozen=True)
 class ApplianceConfig:
     source: Path
-    name: str
-    state_dir: Path
-    senders_dir: Path
-    kem: keys.KemSuite
-    web_host: str
-    web_port: int
-    web_workers: int
-    web_timeout_seconds: int
-    max_snapshot_bytes: int
-    free_space_reserve_bytes: int
-    keep_per_kind: int
-    max_age_days: int
-    timezone: ZoneInfo
-    grace_minutes: int
-    kinds: dict[str, KindConfig] = field(default_factory=dict)
-    printing: PrintingConfig = field(default_factory=lambda: PrintingConfig())
-    panel: PanelConfig = field(default_factory=PanelConfig)
-    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    name: str = setting(
+        "appliance.name", Text(), socket.gethostname, "The appliance's name, shown by "
+        "`appliance status` and `/api/v1/status`.", must="must be text",
+        default_doc="the machine's host name")
+    state_dir: Path = setting(
+        "appliance.state_dir", FilePath(), "/var/lib/appliance", "Everything the appliance "
+        "writes: `keys/` (appliance.key 0600, appliance.pub), `snapshots/` (sealed, as "
+        "received), `index.sqlite3`, `store.lock`, `audit.log`. The service user must be able "
+        "to write here.", must="must be a path")
+    senders_dir: Path = setting(
+        "appliance.senders_dir", FilePath(), "/etc/appliance/senders", "Enrolled senders, one "
+        "`NAME.pub` (Ed25519 public key) each; only snapshots signed by one of them are "
+        "accepted. Managed with `appliance senders add/list/remove`.", must="must be a path")
+    kem: keys.KemSuite = setting(
+        "keys.kem", Choice(keys.KEM_SUITES), keys.MLKEM768_X25519.name, "How snapshots to this "
+        "appliance are encrypted: `mlkem768-x25519` (hybrid post-quantum, recommended: health "
+        "data must stay secret for decades) or `x25519`. Must match the key in "
+        "`state_dir/keys`; changing it needs a new key and re-enrolment on every sender.",
+        must="must name the KEM for the appliance key")
+    web_host: str = setting(
+        "web.host", Text(), "0.0.0.0", "Address the web service listens on; `0.0.0.0`: all "
+        "network interfaces.", must="must be an address to listen on")
+    web_port: int = setting(
+        "web.port", Integer(1, 65535), 8080, "TCP port of the web service; the senders' "
+        "appliance URL must use it.", must="must be a TCP port")
+    web_workers: int = setting(
+        "web.workers", Integer(1, 16), 2, "Number of web server processes.",
+        must="must be a number of processes")
+    web_timeout_seconds: int = setting(
+        "web.timeout_seconds", Integer(5, 3600), 120, "How long one request (a large snapshot "
+        "on a slow network) may take before the server ends it.",
+        must="must be seconds a request may take")
+    web_socket: Path = setting(
+        "web.socket", FilePath(), "/run/appliance/web.sock", "Unix socket gunicorn listens "
+        "on; only the web proxy (nginx, on `host:port`) connects to it.",
+        must="must be a path")
+    web_header_timeout_seconds: int = setting(
+        "web.header_timeout_seconds", Integer(1, 300), 10, "The proxy closes a connection "
+        "whose request line and headers have not all arrived within this time.",
+        must="must be seconds a client may take to send its request headers")
+    web_body_timeout_seconds: int = setting(
+        "web.body_timeout_seconds", Integer(1, 300), 10, "The proxy ends a request whose "
+        "client pauses longer than this while sending its body or receiving the answer "
+        "(a pause, not the whole transfer).",
+        must="must be seconds a client may pause while sending or receiving")
+    web_max_connections_per_client: int = setting(
+        "web.max_connections_per_client", Integer(1, 1000), 16, "Requests one client "
+        "address may have in progress at the proxy; more are refused with HTTP 429.",
+        must="must be how many requests one address may have in progress")
+    max_snapshot_bytes: int = setting(
+        "web.max_snapshot_mb", Integer(1, 1024, scale=MIB), 64, "Largest encrypted payload "
+        "accepted, in MiB; larger snapshots are refused (HTTP 413). The envelope's header may "
+        "add up to about 64 KiB.", must="must be the largest snapshot accepted, in MiB")
+    free_space_reserve_bytes: int = setting(
+        "storage.free_space_reserve_mb", Integer(0, 10**6, scale=MIB), 200, "Free disk space "
+        "(MiB) to keep: a snapshot that would leave less is refused (HTTP 507), so the disk "
+        "never fills up.", must="must be the free disk space (MiB) to keep")
+    keep_per_sender_unit_kind: int = setting(
+        "retention.keep_per_sender_unit_kind", Integer(1, 10_000), 14, "How many of the newest "
+        "documents to keep for each combination of sender, unit and kind (see the retention "
+        "rule).", must="must be how many documents to keep per sender, unit and kind",
+        formerly=("retention.keep_per_kind",))
+    max_age_days: int = setting(
+        "retention.max_age_days", Integer(1, 3650), 30, "Documents produced longer ago than "
+        "this may be deleted (the newest of each unit and kind never is).",
+        must="must be a number of days")
+    timezone: Any = setting(
+        "freshness.timezone", TimeZone(), TIMEZONE, "IANA time zone of the slot times (e.g. "
+        "`Europe/Helsinki`); slots follow its daylight saving time. Case-sensitive.",
+        must="must be an IANA time zone such as Europe/Stockholm")
+    grace_minutes: int = setting(
+        "freshness.grace_minutes", Integer(0, 24 * 60), 30, "Grace period around each slot "
+        "(see the freshness rule).",
+        must="must be minutes after a slot before a kind counts as stale")
+    kinds: dict[str, KindConfig] = table_of(
+        "kinds", KindConfig, "Document kinds; snapshots with a kind not configured here are "
+        "refused.", name_pattern=NAME_PATTERN, name_rule=KIND_NAME_RULE, builtins=DEFAULT_KINDS,
+        new_entry=lambda name: {"title": name, "slots": []})
+    printing: PrintingConfig = group(PrintingConfig)
+    panel: PanelConfig = group(PanelConfig)
+    alerts: AlertsConfig = group(AlertsConfig)
 
     @property
     def keys_dir(self) -> Path:
@@ -154,54 +298,141 @@ class ApplianceConfig:
         return self.keys_dir / "appliance.pub"
 
 
+def load_appliance_config(path: Path | str) -> ApplianceConfig:
+    return load(ApplianceConfig, path, checks=(_profiles_name_known_kinds, _led_pins_fit_wiring))
+
+
+def _profiles_name_known_kinds(config: ApplianceConfig, data: dict) -> list[str]:
+    """Every kind named in the file counts as known, valid or not: a broken [kinds.X] is
+    reported once, there, and not again by each profile that names X."""
+    table = data.get("kinds")
+    known = set(DEFAULT_KINDS) | set(table if isinstance(table, dict) else ())
+    problems = []
+    for name, profile in config.printing.profiles.items():
+        unknown = [k for k in profile.kinds or () if k != "*" and k not in known]
+        if unknown:
+            problems.append(f"profiles.{name}.kinds: unknown kind(s) {', '.join(unknown)} "
+                            f"(known: {', '.join(sorted(known))})")
+    return problems
+
+
+def _led_pins_fit_wiring(config: ApplianceConfig, data: dict) -> list[str]:
+    panel = config.panel
+    wanted = LED_WIRINGS.get(panel.led, len(panel.led_pins))
+    if len(panel.led_pins) == wanted:
+        return []
+    return [f"panel.led_pins: must list the LED's GPIO pins (BCM numbers), got "
+            f"{list(panel.led_pins)!r} (expected {wanted} GPIO number(s) for led = "
+            f"{panel.led!r})"]
+
+
+# ---------------------------------------------------------------- sender
+
+
 @dataclass(frozen=True)
 class OutboxRule:
     """Export files whose name matches `glob` are documents of `kind`."""
 
-    glob: str
-    kind: str
-    unit: str | None = None  # default: sender.unit
-    title: str | None = None  # default: the kind's Swedish title
+    glob: str = setting(
+        "glob", Text(), REQUIRED, "File names this rule takes (`*`, `?`, `[...]`; case does "
+        "not matter).", must="must be a file name pattern")
+    kind: str = setting(
+        "kind", Text(NAME_PATTERN, KIND_NAME_RULE), REQUIRED, "The kind of document these "
+        "files are; the appliances must know it.", must="must be a kind name")
+    unit: str | None = setting(
+        "unit", OrEmpty(Text()), "", "Unit written into the manifest; empty: `sender.unit`.",
+        must="must be the unit named on printed sheets")
+    title: str | None = setting(
+        "title", OrEmpty(Text()), "", "Document title; empty: the kind's Swedish title.",
+        must="must be the document's title")
 
 
 @dataclass(frozen=True)
 class OutboxConfig:
-    dir: Path | None = None  # None: no outbox watching (push by hand only)
-    stable_seconds: float = 5.0  # unchanged this long = completely written
-    poll_seconds: float = 2.0
-    after_delivery: str = "keep"  # or "delete" once every appliance accepted it
-    rules: tuple[OutboxRule, ...] = ()
+    dir: Path | None = setting(
+        "outbox.dir", OrEmpty(FilePath()), "", "The folder the record system's exports land "
+        "in; needed by `run` and `sync` (empty: only `push` by hand).",
+        must="must be the folder exports land in, or empty")
+    stable_seconds: float = setting(
+        "outbox.stable_seconds", Number(0, 3600), 5.0, "A file must keep its size and "
+        "modification time this long before it is sent.",
+        must="must be seconds a file must stay unchanged")
+    poll_seconds: float = setting(
+        "outbox.poll_seconds", Number(0.1, 600), 2.0, "Time between passes of `run`.",
+        must="must be seconds between looks at the outbox")
+    after_delivery: str = setting(
+        "outbox.after_delivery", Choice(names("keep", "delete")), "keep", "`delete`: remove "
+        "the export once every appliance accepted it.",
+        must="must say what happens to a delivered export")
+    rules: tuple[OutboxRule, ...] = list_of(
+        "outbox.rules", OutboxRule, "Which export files are which kind: the first rule whose "
+        "`glob` matches a file name applies.")
 
 
 @dataclass(frozen=True)
 class ScheduleConfig:
     """When exports are expected on this PC (missing-export warnings)."""
 
-    slots: tuple[Slot, ...] = (Slot(7, 0), Slot(14, 30))
-    grace_minutes: int = 30
-    required_kinds: tuple[str, ...] = ("todo",)
-    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Stockholm"))
+    slots: tuple[Slot, ...] = setting(
+        "schedule.slots", Times(), ["07:00", "14:30"], "Times exports of the required kinds "
+        "are expected.", must="must list the times exports are expected")
+    grace_minutes: int = setting(
+        "schedule.grace_minutes", Integer(0, 24 * 60), 30, "Minutes after a slot before an "
+        "export counts as missing (sender.md, the slot rule).",
+        must="must be minutes after a slot before an export is missing")
+    required_kinds: tuple[str, ...] = setting(
+        "schedule.required_kinds", ListOfText(NAME_PATTERN, "a kind name"), ["todo"],
+        'Kinds checked at every slot; others are sent but never "missing".',
+        must="must list the kinds expected at every slot")
+    timezone: Any = setting(
+        "schedule.timezone", TimeZone(), TIMEZONE, "IANA time zone of the slot times (follows "
+        "daylight saving time).", must="must be an IANA time zone such as Europe/Stockholm")
 
 
 @dataclass(frozen=True)
 class SenderAlertsConfig:
-    webhook_url: str | None = None
-    undelivered_warn_minutes: int = 60  # `status` exits non-zero past this
+    webhook_url: str | None = setting(
+        "alerts.webhook_url", OrEmpty(Url()), "", "Where missing-export and delivery alerts "
+        "are POSTed as JSON; empty: only logged.",
+        must="must be where missing-export alerts are POSTed", secret=True)
+    undelivered_warn_minutes: int = setting(
+        "alerts.undelivered_warn_minutes", Integer(1, 7 * 24 * 60), 60, "`status` exits 1 "
+        "when a delivery has waited longer, or no pass has run for longer.",
+        must="must be minutes a file may wait undelivered")
 
 
 @dataclass(frozen=True)
 class SenderConfig:
     source: Path
-    name: str
-    state_dir: Path
-    appliances_dir: Path
-    unit: str  # default organisational unit written into each document's manifest entry
-    push_timeout_seconds: int
-    retry_initial_seconds: float = 30.0
-    retry_max_seconds: float = 1800.0
-    outbox: OutboxConfig = field(default_factory=OutboxConfig)
-    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    alerts: SenderAlertsConfig = field(default_factory=SenderAlertsConfig)
+    name: str = setting(
+        "sender.name", Text(), socket.gethostname, "The sender's own name. (On an appliance "
+        "a sender is known by the name given to `appliance senders add NAME`.)",
+        must="must be text", default_doc="the machine's host name")
+    state_dir: Path = setting(
+        "sender.state_dir", FilePath(), "/var/lib/appliance-sender", "The sender's key pair "
+        "(`keys/sender.key`, `keys/sender.pub`), sequence counter and delivery queue.",
+        must="must be a path")
+    appliances_dir: Path = setting(
+        "sender.appliances_dir", FilePath(), "/etc/appliance/appliances", "The appliances to "
+        "deliver to: `NAME.pub` and `NAME.url` each. Managed with "
+        "`appliance-sender appliances add/list/remove`.", must="must be a path")
+    unit: str = setting(
+        "sender.unit", Text(), "Hemsjukvård", "Organisational unit written into each "
+        "document's manifest entry and printed on the sheets, unless `push --unit` or a rule "
+        "says otherwise.", must="must be the unit named on printed sheets")
+    push_timeout_seconds: int = setting(
+        "push.timeout_seconds", Integer(1, 3600), 60, "How long one delivery attempt may "
+        "take.", must="must be seconds to wait for an appliance")
+    retry_initial_seconds: float = setting(
+        "push.retry_initial_seconds", Number(1, 3600), 30.0, "Wait after the first failed "
+        "attempt.", must="must be seconds before the first retry")
+    retry_max_seconds: float = setting(
+        "push.retry_max_seconds", Number(1, 86400), 1800.0, "Longest wait between attempts "
+        "(the wait doubles: 30, 60, 120 … 1800 s).",
+        must="must be the longest wait between retries, in seconds")
+    outbox: OutboxConfig = group(OutboxConfig)
+    schedule: ScheduleConfig = group(ScheduleConfig)
+    alerts: SenderAlertsConfig = group(SenderAlertsConfig)
 
     @property
     def private_key_path(self) -> Path:
@@ -212,122 +443,8 @@ class SenderConfig:
         return self.state_dir / "keys" / "sender.pub"
 
 
-# ---------------------------------------------------------------- schema machinery
-
-
-class _Reader:
-    """Reads typed values from a parsed TOML table, collecting problems instead of raising."""
-
-    def __init__(self, data: dict[str, Any], base: Path) -> None:
-        self.data = data
-        self.base = base
-        self.problems: list[str] = []
-        self.known: dict[str, set[str]] = {}
-
-    def get(self, section: str, key: str, default: Any, check: Callable[[Any], str | None],
-            describe: str) -> Any:
-        self.known.setdefault(section, set()).add(key)
-        table = self.data.get(section, {})
-        if not isinstance(table, dict):
-            return default
-        if key not in table:
-            return default
-        value = table[key]
-        problem = check(value)
-        if problem:
-            self.problems.append(f"{section}.{key}: {describe}, got {value!r} ({problem})")
-            return default
-        return value
-
-    def path(self, section: str, key: str, default: str) -> Path:
-        text = self.get(section, key, default, _nonempty_str, "must be a path")
-        path = Path(os.path.expandvars(text)).expanduser()
-        return path if path.is_absolute() else (self.base / path)
-
-    def check_unknown(self, extra_sections: set[str]) -> None:
-        for section, table in self.data.items():
-            if section in extra_sections:
-                continue
-            if section not in self.known:
-                candidates = [*self.known, *extra_sections]
-                self.problems.append(f"{section}: unknown section{_suggest(section, candidates)}")
-                continue
-            if not isinstance(table, dict):
-                self.problems.append(f"{section}: must be a table ([{section}])")
-                continue
-            for key in table:
-                if key not in self.known[section]:
-                    self.problems.append(
-                        f"{section}.{key}: unknown key{_suggest(key, self.known[section])}"
-                    )
-
-
-def _suggest(word: str, candidates) -> str:
-    close = difflib.get_close_matches(word, list(candidates), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _nonempty_str(value: Any) -> str | None:
-    return None if isinstance(value, str) and value.strip() else "expected non-empty text"
-
-
-def _int_range(low: int, high: int) -> Callable[[Any], str | None]:
-    def check(value: Any) -> str | None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            return "expected an integer"
-        return None if low <= value <= high else f"expected {low}..{high}"
-
-    return check
-
-
-def _number_range(low: float, high: float) -> Callable[[Any], str | None]:
-    def check(value: Any) -> str | None:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return "expected a number"
-        return None if low <= value <= high else f"expected {low}..{high}"
-
-    return check
-
-
-def _bool(value: Any) -> str | None:
-    return None if isinstance(value, bool) else "expected true or false"
-
-
-def _optional_url(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return "expected text"
-    return None if value == "" or re.match(r"https?://[^/\s]+", value) else \
-        "expected an http:// or https:// URL, or empty"
-
-
-def _slot_list(value: Any) -> str | None:
-    if isinstance(value, list) and all(isinstance(s, str) and _SLOT.fullmatch(s)
-                                       for s in value):
-        return None
-    return 'expected a list of "HH:MM" times'
-
-
-def _parse_slots(slots: list[str]) -> tuple[Slot, ...]:
-    return tuple(sorted({Slot(int(s[:2]), int(s[3:])) for s in slots}))
-
-
-def _one_of(choices) -> Callable[[Any], str | None]:
-    return lambda value: None if value in choices else f"expected one of {', '.join(choices)}"
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        # utf-8-sig: Notepad's byte-order mark is not a TOML error worth a technician's time
-        return tomllib.loads(path.read_bytes().decode("utf-8-sig"))
-    except FileNotFoundError as exc:
-        raise ConfigError(path, ["file not found (run `init --dir DIR` to create one, or pass "
-                                 "--config)"]) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path, [f"not valid TOML: {exc}"]) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(path, [f"not UTF-8 (byte {exc.start}): save the file as UTF-8"]) from exc
-    except OSError as exc:
-        raise ConfigError(path, [f"cannot read: {exc.strerror}"]) from exc
+def load_sender_config(path: Path | str) -> SenderConfig:
+    return load(SenderConfig, path)
 
 
 def resolve_path(explicit: str | Path | None, env_var: str, default: Path) -> Path:
@@ -337,281 +454,3 @@ def resolve_path(explicit: str | Path | None, env_var: str, default: Path) -> Pa
     if os.environ.get(env_var):
         return Path(os.environ[env_var])
     return default
-
-
-# ---------------------------------------------------------------- appliance
-
-
-_SLOT = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
-
-
-def load_appliance_config(path: Path | str) -> ApplianceConfig:
-    path = Path(path).resolve()
-    data = _read_toml(path)
-    r = _Reader(data, path.parent)
-    name = r.get("appliance", "name", socket.gethostname(), _nonempty_str, "must be text")
-    state_dir = r.path("appliance", "state_dir", "/var/lib/appliance")
-    senders_dir = r.path("appliance", "senders_dir", "/etc/appliance/senders")
-    kem_name = r.get("keys", "kem", keys.MLKEM768_X25519.name, _one_of(list(keys.KEM_SUITES)),
-                     "must name the KEM for the appliance key")
-    host = r.get("web", "host", "0.0.0.0", _nonempty_str, "must be an address to listen on")
-    port = r.get("web", "port", 8080, _int_range(1, 65535), "must be a TCP port")
-    workers = r.get("web", "workers", 2, _int_range(1, 16), "must be a number of processes")
-    timeout = r.get("web", "timeout_seconds", 120, _int_range(5, 3600),
-                    "must be seconds a request may take")
-    max_mb = r.get("web", "max_snapshot_mb", 64, _int_range(1, 1024),
-                   "must be the largest snapshot accepted, in MiB")
-    reserve_mb = r.get("storage", "free_space_reserve_mb", 200, _int_range(0, 10**6),
-                       "must be the free disk space (MiB) to keep")
-    keep = r.get("retention", "keep_per_kind", 14, _int_range(1, 10_000),
-                 "must be how many documents to keep per sender, unit and kind")
-    max_age = r.get("retention", "max_age_days", 30, _int_range(1, 3650),
-                    "must be a number of days")
-    tz_name = r.get("freshness", "timezone", "Europe/Stockholm", _valid_timezone,
-                    "must be an IANA time zone such as Europe/Stockholm")
-    grace = r.get("freshness", "grace_minutes", 30, _int_range(0, 24 * 60),
-                  "must be minutes after a slot before a kind counts as stale")
-    kinds = _read_kinds(data.get("kinds", {}), r.problems)
-    kind_table = data.get("kinds", {})
-    named_kinds = set(DEFAULT_KINDS) | set(kind_table if isinstance(kind_table, dict) else ())
-    printing = _read_printing(r, data.get("profiles", {}), named_kinds)
-    panel = _read_panel(r)
-    alerts = AlertsConfig(
-        webhook_url=r.get("alerts", "webhook_url", "", _optional_url,
-                          "must be where missed-slot alerts are POSTed") or None,
-        timeout_seconds=r.get("alerts", "timeout_seconds", 10, _int_range(1, 300),
-                              "must be seconds to wait for the webhook"),
-    )
-    r.check_unknown(extra_sections={"kinds", "profiles"})
-    if r.problems:
-        raise ConfigError(path, r.problems)
-    return ApplianceConfig(
-        source=path, name=name, state_dir=state_dir, senders_dir=senders_dir,
-        kem=keys.KEM_SUITES[kem_name], web_host=host, web_port=port, web_workers=workers,
-        web_timeout_seconds=timeout, max_snapshot_bytes=max_mb * MIB,
-        free_space_reserve_bytes=reserve_mb * MIB, keep_per_kind=keep, max_age_days=max_age,
-        timezone=ZoneInfo(tz_name), grace_minutes=grace, kinds=kinds, printing=printing,
-        panel=panel, alerts=alerts,
-    )
-
-
-def _valid_timezone(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return "expected text"
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        return "unknown time zone"
-    return None
-
-
-def _read_kinds(table: Any, problems: list[str]) -> dict[str, KindConfig]:
-    """Built-in kinds, overridden or extended by [kinds.NAME] tables."""
-    merged = {name: dict(spec) for name, spec in DEFAULT_KINDS.items()}
-    if not isinstance(table, dict):
-        problems.append("kinds: must be a table of [kinds.NAME] sections")
-        return {}
-    for name, spec in table.items():
-        where = f"kinds.{name}"
-        if not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", name):
-            problems.append(f"{where}: kind names are lowercase a-z, 0-9, _ or -, max 32")
-            continue
-        if not isinstance(spec, dict):
-            problems.append(f"{where}: must be a table with title and slots")
-            continue
-        for key in spec.keys() - {"title", "slots"}:
-            problems.append(f"{where}.{key}: unknown key{_suggest(key, ['title', 'slots'])}")
-        merged.setdefault(name, {"title": name, "slots": []}).update(
-            {k: v for k, v in spec.items() if k in ("title", "slots")})
-    kinds = {}
-    for name, spec in merged.items():
-        title, slots = spec["title"], spec["slots"]
-        if _nonempty_str(title):
-            problems.append(f"kinds.{name}.title: must be the Swedish title, got {title!r}")
-            continue
-        if not isinstance(slots, list) or not all(
-                isinstance(s, str) and _SLOT.fullmatch(s) for s in slots):
-            problems.append(f"kinds.{name}.slots: must be a list of \"HH:MM\" times, "
-                            f"got {slots!r}")
-            continue
-        kinds[name] = KindConfig(name, title, _parse_slots(slots))
-    return kinds
-
-
-LED_WIRINGS = {"rgb": 3, "two": 2, "single": 1}  # wiring -> number of pins
-PIN_FACTORIES = ("", "mock", "lgpio", "rpigpio", "pigpio", "native")
-
-
-def _read_panel(r: _Reader) -> PanelConfig:
-    default = PanelConfig()
-    led = r.get("panel", "led", default.led, _one_of(list(LED_WIRINGS)),
-                "must name the LED wiring")
-    pins = r.get("panel", "led_pins", list(default.led_pins)[: LED_WIRINGS[led]],
-                 lambda v: None if isinstance(v, list) and len(v) == LED_WIRINGS[led] and all(
-                     isinstance(p, int) and not isinstance(p, bool) and 0 <= p <= 53 for p in v)
-                 else f"expected {LED_WIRINGS[led]} GPIO number(s) for led = {led!r}",
-                 "must list the LED's GPIO pins (BCM numbers)")
-    factory = r.get("panel", "pin_factory", "", _one_of(PIN_FACTORIES),
-                    "must name a gpiozero pin factory, or be empty for the default")
-    return PanelConfig(
-        pin_factory=factory or None,
-        button_pin=r.get("panel", "button_pin", default.button_pin, _int_range(0, 53),
-                         "must be the button's GPIO pin (BCM number)"),
-        pull_up=r.get("panel", "pull_up", default.pull_up, _bool,
-                      "must say whether the button pulls the pin to ground"),
-        bounce_seconds=float(r.get("panel", "bounce_seconds", default.bounce_seconds,
-                                   _number_range(0, 1), "must be seconds of debounce")),
-        hold_seconds=float(r.get("panel", "hold_seconds", default.hold_seconds,
-                                 _number_range(0.5, 30), "must be seconds of a long press")),
-        repeat_guard_seconds=float(r.get(
-            "panel", "repeat_guard_seconds", default.repeat_guard_seconds, _number_range(0, 600),
-            "must be seconds after a kit during which presses are ignored")),
-        led=led, led_pins=tuple(pins),
-        led_active_high=r.get("panel", "led_active_high", default.led_active_high, _bool,
-                              "must say whether a high pin lights the LED"),
-        poll_seconds=float(r.get("panel", "poll_seconds", default.poll_seconds,
-                                 _number_range(0.1, 2), "must be seconds between checks")),
-    )
-
-
-_FORM_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
-
-
-def _read_printing(r: _Reader, profiles_table: Any, kinds: set[str]) -> PrintingConfig:
-    queue = r.get("printing", "queue", "", lambda v: None if isinstance(v, str) else
-                  "expected text", "must name a CUPS queue, or be empty for the default")
-    timeout = r.get("printing", "job_timeout_seconds", 600, _int_range(10, 24 * 3600),
-                    "must be seconds `print --wait` waits for a job")
-    forms = r.get("printing", "forms", list(DEFAULT_FORMS),
-                  lambda v: None if isinstance(v, list) and all(
-                      isinstance(f, str) and _FORM_NAME.fullmatch(f) for f in v)
-                  else "expected a list of form names", "must list blank forms to print")
-    options = r.get("printing", "options", {},
-                    lambda v: None if isinstance(v, dict) and all(
-                        isinstance(x, str) for x in v.values()) else "expected text values",
-                    "must be a table of CUPS job options")
-    return PrintingConfig(queue=queue or None, job_timeout_seconds=timeout, forms=tuple(forms),
-                          options=dict(options),
-                          profiles=_read_profiles(profiles_table, kinds, r.problems))
-
-
-def _read_profiles(table: Any, kinds: set[str], problems: list[str]
-                   ) -> dict[str, ProfileConfig]:
-    """`kinds` holds every kind named in the file, valid or not: a broken [kinds.X] is
-    reported once, there, and not again by each profile that names X."""
-    merged = {name: dict(spec) for name, spec in DEFAULT_PROFILES.items()}
-    if not isinstance(table, dict):
-        problems.append("profiles: must be a table of [profiles.NAME] sections")
-        return {}
-    for name, spec in table.items():
-        if not isinstance(spec, dict):
-            problems.append(f"profiles.{name}: must be a table with title, kinds and forms")
-            continue
-        for key in spec.keys() - {"title", "kinds", "forms"}:
-            problems.append(f"profiles.{name}.{key}: unknown key"
-                            f"{_suggest(key, ['title', 'kinds', 'forms'])}")
-        merged.setdefault(name, {"title": name, "kinds": [], "forms": True}).update(
-            {k: v for k, v in spec.items() if k in ("title", "kinds", "forms")})
-    profiles = {}
-    for name, spec in merged.items():
-        where = f"profiles.{name}"
-        wanted = spec["kinds"]
-        if not isinstance(wanted, list) or not all(isinstance(k, str) for k in wanted):
-            problems.append(f"{where}.kinds: must be a list of kinds or [\"*\"], got {wanted!r}")
-            continue
-        unknown = [k for k in wanted if k != "*" and k not in kinds]
-        if unknown:
-            problems.append(f"{where}.kinds: unknown kind(s) {', '.join(unknown)} "
-                            f"(known: {', '.join(sorted(kinds))})")
-            continue
-        if not isinstance(spec["forms"], bool) or _nonempty_str(spec["title"]):
-            problems.append(f"{where}: title must be text and forms true or false")
-            continue
-        profiles[name] = ProfileConfig(name, spec["title"], tuple(wanted), spec["forms"])
-    return profiles
-
-
-# ---------------------------------------------------------------- sender
-
-
-def load_sender_config(path: Path | str) -> SenderConfig:
-    path = Path(path).resolve()
-    data = _read_toml(path)
-    r = _Reader(data, path.parent)
-    name = r.get("sender", "name", socket.gethostname(), _nonempty_str, "must be text")
-    state_dir = r.path("sender", "state_dir", "/var/lib/appliance-sender")
-    appliances_dir = r.path("sender", "appliances_dir", "/etc/appliance/appliances")
-    unit = r.get("sender", "unit", "Hemsjukvård", _nonempty_str,
-                 "must be the unit named on printed sheets")
-    timeout = r.get("push", "timeout_seconds", 60, _int_range(1, 3600),
-                    "must be seconds to wait for an appliance")
-    retry_initial = r.get("push", "retry_initial_seconds", 30, _number_range(1, 3600),
-                          "must be seconds before the first retry")
-    retry_max = r.get("push", "retry_max_seconds", 1800, _number_range(1, 86400),
-                      "must be the longest wait between retries, in seconds")
-    outbox = _read_outbox(r)
-    schedule = ScheduleConfig(
-        slots=_parse_slots(r.get("schedule", "slots", ["07:00", "14:30"], _slot_list,
-                                 "must list the times exports are expected")),
-        grace_minutes=r.get("schedule", "grace_minutes", 30, _int_range(0, 24 * 60),
-                            "must be minutes after a slot before an export is missing"),
-        required_kinds=tuple(r.get("schedule", "required_kinds", ["todo"],
-                                   lambda v: None if isinstance(v, list) and all(
-                                       isinstance(k, str) for k in v) else "expected a list",
-                                   "must list the kinds expected at every slot")),
-        timezone=ZoneInfo(r.get("schedule", "timezone", "Europe/Stockholm", _valid_timezone,
-                                "must be an IANA time zone such as Europe/Stockholm")),
-    )
-    alerts = SenderAlertsConfig(
-        webhook_url=r.get("alerts", "webhook_url", "", _optional_url,
-                          "must be where missing-export alerts are POSTed") or None,
-        undelivered_warn_minutes=r.get("alerts", "undelivered_warn_minutes", 60,
-                                       _int_range(1, 7 * 24 * 60),
-                                       "must be minutes a file may wait undelivered"),
-    )
-    r.check_unknown(extra_sections=set())
-    if r.problems:
-        raise ConfigError(path, r.problems)
-    return SenderConfig(source=path, name=name, state_dir=state_dir,
-                        appliances_dir=appliances_dir, unit=unit, push_timeout_seconds=timeout,
-                        retry_initial_seconds=float(retry_initial),
-                        retry_max_seconds=float(retry_max), outbox=outbox, schedule=schedule,
-                        alerts=alerts)
-
-
-def _read_outbox(r: _Reader) -> OutboxConfig:
-    directory = r.get("outbox", "dir", "", lambda v: None if isinstance(v, str) else
-                      "expected text", "must be the folder exports land in, or empty")
-    rules = r.get("outbox", "rules", [], _outbox_rules_problem,
-                  "must be [[outbox.rules]] tables with glob and kind")
-    return OutboxConfig(
-        dir=r.path("outbox", "dir", directory) if directory else None,
-        stable_seconds=float(r.get("outbox", "stable_seconds", 5, _number_range(0, 3600),
-                                   "must be seconds a file must stay unchanged")),
-        poll_seconds=float(r.get("outbox", "poll_seconds", 2, _number_range(0.1, 600),
-                                 "must be seconds between looks at the outbox")),
-        after_delivery=r.get("outbox", "after_delivery", "keep", _one_of(["keep", "delete"]),
-                             "must say what happens to a delivered export"),
-        rules=tuple(OutboxRule(glob=rule["glob"], kind=rule["kind"], unit=rule.get("unit"),
-                               title=rule.get("title")) for rule in rules),
-    )
-
-
-def _outbox_rules_problem(value: Any) -> str | None:
-    if not isinstance(value, list):
-        return "expected [[outbox.rules]] tables"
-    for number, rule in enumerate(value, start=1):
-        if not isinstance(rule, dict):
-            return f"rule {number} is not a table"
-        extra = rule.keys() - {"glob", "kind", "unit", "title"}
-        if extra:
-            return f"rule {number} has unknown key(s) {', '.join(sorted(extra))}"
-        for key in ("glob", "kind"):
-            if _nonempty_str(rule.get(key)):
-                return f"rule {number} needs {key}"
-        if not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", rule["kind"]):
-            return f"rule {number}: kind {rule['kind']!r} is not a valid kind name"
-        for key in ("unit", "title"):
-            if key in rule and _nonempty_str(rule[key]):
-                return f"rule {number}: {key} must be non-empty text"
-    return None

@@ -11,7 +11,7 @@ from appliance.core.store import StoredSnapshot
 def apply_retention(services: Services) -> list[StoredSnapshot]:
     """Delete what the configured retention no longer keeps; audit each deleted snapshot."""
     config = services.config
-    gone = services.store.apply_retention(config.keep_per_kind,
+    gone = services.store.apply_retention(config.keep_per_sender_unit_kind,
                                           timedelta(days=config.max_age_days))
     for snapshot in gone:
         services.audit.append("retention_deleted", snapshot=snapshot.id, sender=snapshot.sender,

@@ -192,12 +192,13 @@ class Store:
                 raise
         return self.snapshot(snapshot_id)
 
-    def apply_retention(self, keep_per_kind: int, max_age: timedelta) -> list[StoredSnapshot]:
+    def apply_retention(self, keep_per_sender_unit_kind: int,
+                        max_age: timedelta) -> list[StoredSnapshot]:
         """Delete snapshots none of whose documents is worth keeping; return what went.
 
-        A document is kept when it is among the newest `keep_per_kind` of its sender, unit and
-        kind and younger than `max_age`, and always when it is the newest of its unit and
-        kind: in a weeks-long outage that old list is all there is.
+        A document is kept when it is among the newest `keep_per_sender_unit_kind` of its
+        sender, unit and kind and younger than `max_age`, and always when it is the newest of
+        its unit and kind: in a weeks-long outage that old list is all there is.
         """
         cutoff = self.clock.now() - max_age
         with self._locked():
@@ -207,7 +208,7 @@ class Store:
             for doc in documents:  # newest first
                 group = (doc.sender, doc.unit, doc.kind)
                 ranks[group] = ranks.get(group, 0) + 1
-                if ranks[group] <= keep_per_kind and doc.produced_at >= cutoff:
+                if ranks[group] <= keep_per_sender_unit_kind and doc.produced_at >= cutoff:
                     keep_ids.add(doc.snapshot_id)
             doomed = [snap for snap in self.snapshots() if snap.id not in keep_ids]
             if doomed:

@@ -1,0 +1,126 @@
+"""`appliance config` and `appliance-sender config`: show or check the configuration in force.
+
+`show` comes from the settings' declarations (appliance.core.config_schema): every setting,
+defaults included, as `key.path = value` lines that are themselves valid TOML; secrets (the
+webhook URLs, which may carry a token) are only said to be set.
+The appliance's store is imported inside `appliance config check` only: the sender also
+runs on Windows, where the store (fcntl) cannot be imported.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import click
+
+from appliance.cli.common import CleanGroup
+from appliance.core import keys
+from appliance.core.config import (
+    ApplianceConfig,
+    SenderConfig,
+    load_appliance_config,
+    load_sender_config,
+)
+from appliance.core.config_schema import settings_in_force
+
+if TYPE_CHECKING:
+    from appliance.core.services import Services
+
+
+def appliance_config_group(services: Callable[[click.Context], Services]) -> click.Group:
+    """The `appliance config` group; `services(ctx)` builds the process's parts (the CLI
+    owns that composition root, with the CUPS printer that `check` asks)."""
+
+    @click.group(cls=CleanGroup, name="config")
+    def config() -> None:
+        """Show or check the configuration in force."""
+
+    @config.command("show")
+    @click.pass_context
+    def show(ctx: click.Context) -> None:
+        """Print every setting in force, defaults included (keys appear as paths only)."""
+        _echo_settings(load_appliance_config(ctx.obj))
+
+    @config.command("check")
+    @click.pass_context
+    def check(ctx: click.Context) -> None:
+        """Check the config, the key, the store and the enrolled senders; exit 1 on problems."""
+        problems = _appliance_problems(services(ctx))
+        for problem in problems:
+            click.echo(f"problem: {problem}", err=True)
+        click.echo("config ok" if not problems else f"{len(problems)} problem(s)")
+        sys.exit(1 if problems else 0)
+
+    return config
+
+
+def _appliance_problems(svc: Services) -> list[str]:
+    from appliance.core.store import StoreError
+
+    problems = []
+    try:
+        click.echo(f"key: {keys.short_fingerprint(svc.public_key.fingerprint)} "
+                   f"({svc.public_key.suite.name})")
+        if svc.public_key.suite is not svc.config.kem:
+            problems.append(f"keys.kem: config says {svc.config.kem.name} but the key is "
+                            f"{svc.public_key.suite.name}; a new key needs re-enrolment")
+    except keys.KeyFileError as exc:
+        problems.append(str(exc))
+    try:
+        svc.store.check_health()
+        click.echo(f"store: {svc.config.state_dir} ok")
+    except StoreError as exc:
+        problems.append(str(exc))
+    enrolled = svc.enrolled_senders()
+    names = svc.sender_folder.names()
+    click.echo(f"senders: {len(enrolled)} enrolled")
+    unreadable = sorted(set(names) - {s.name for s in enrolled.values()})
+    problems += [f"{svc.config.senders_dir}/{name}.pub: not an Ed25519 public key"
+                 for name in unreadable]
+    return problems + _printing_problems(svc)
+
+
+def _printing_problems(svc: Services) -> list[str]:
+    """Forms that have no template, and a queue CUPS does not know or cannot be asked about."""
+    from jinja2 import TemplateNotFound
+
+    from appliance.adapters.cups import Condition
+    from appliance.core.kit import FORM_TEMPLATE
+    from appliance.core.templating import environment
+
+    problems = []
+    for name in svc.config.printing.forms:
+        try:
+            environment().get_template(FORM_TEMPLATE.format(name=name))
+        except TemplateNotFound:
+            problems.append(f"printing.forms: no template {FORM_TEMPLATE.format(name=name)} "
+                            f"for form {name!r}")
+    report = svc.printer.report()
+    click.echo(f"printer: {report.queue or '(CUPS default)'}: {report.english}")
+    if report.condition is Condition.NO_PRINTER:
+        problems.append("printing.queue: no such CUPS queue (and no default destination); "
+                        "set it to a queue from `lpstat -p`")
+    elif report.condition is Condition.CUPS_UNREACHABLE:
+        problems.append("printing: CUPS is not reachable (is cups.service running?)")
+    return problems
+
+
+@click.group(cls=CleanGroup, name="config")
+def sender_config() -> None:
+    """Show the configuration in force."""
+
+
+@sender_config.command("show")
+@click.pass_context
+def sender_show(ctx: click.Context) -> None:
+    """Print every setting in force, defaults included (keys appear as paths only)."""
+    _echo_settings(load_sender_config(ctx.obj))
+
+
+def _echo_settings(config: ApplianceConfig | SenderConfig) -> None:
+    click.echo(f"# {config.source}")
+    click.echo(f"# private key: {config.private_key_path} (content never shown)")
+    for line in settings_in_force(config):
+        click.echo(line)
