@@ -10,14 +10,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appliance.adapters.cups import Condition, PrinterReport
-from appliance.adapters.web import SERVICES_KEY, create_app
+from appliance.adapters.cups import CupsPrinter
+from appliance.adapters.web import create_app
 from appliance.core.audit import AuditLog
 from appliance.core.clock import FixedClock
 from appliance.core.metrics import CONTENT_TYPE, AuditTally
 from appliance.core.services import Services
 from appliance.core.slots import SlotWatch
-from tests.conftest import Server, make_installation, post
+from tests.conftest import Server, post
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 MARKER = "Zqxmarkör-Patient-4711"
@@ -71,20 +71,14 @@ def one_hot_state(samples: Samples) -> str:
     return next(state for state, v in states.items() if v == 1)
 
 
-class ReadyPrinter:
-    def report(self) -> PrinterReport:
-        return PrinterReport("capture", Condition.READY, (), "idle", True, 0)
-
-
 @pytest.fixture
-def inst(tmp_path):
-    return make_installation(tmp_path)
+def inst(installation):
+    return installation  # prints to a capture queue on the private cupsd
 
 
 def make_app(inst, clock):
-    app = create_app(inst.config, clock)
-    app.extensions[SERVICES_KEY].__dict__["printer"] = ReadyPrinter()  # no CUPS needed here
-    return app
+    return create_app(inst.config, clock=clock,
+                      printer=CupsPrinter(inst.queue.name, server=inst.cups.server))
 
 
 def scrape(client) -> tuple[Samples, str]:

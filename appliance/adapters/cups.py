@@ -1,67 +1,27 @@
-"""CUPS through pycups: submit a kit as one job, follow it, and report the printer's health.
+"""The printer port (`appliance.core.printer.Printer`) implemented with CUPS through pycups.
 
 Printer and job states from CUPS are mapped through one explicit table each, with
-"unknown"/"printer error" as the fallback, to a small set of conditions with Swedish text
-for nurses and English for logs. The connection is injected (`connect`), so tests point it
-at a private cupsd and the appliance at the system's (libcups honours `CUPS_SERVER`).
+"unknown"/"printer error" as the fallback, to the core's conditions. Which cupsd is asked is
+explicit: `server` (a host or a Unix socket path) is passed to every `cups.Connection`, so
+tests point one adapter at a private cupsd without touching libcups' process-wide default,
+and the appliance reaches the system's (`CUPS_SERVER`, else libcups' default).
 """
 
 from __future__ import annotations
 
-import enum
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
+import os
 
 import cups
 
+from appliance.core.printer import (
+    Condition,
+    JobState,
+    PrinterReport,
+    PrinterUnavailable,
+)
+
 CUPS_ERRORS = (RuntimeError, cups.IPPError, cups.HTTPError)
 
-
-class Condition(enum.StrEnum):
-    READY = "ready"
-    OUT_OF_PAPER = "out-of-paper"
-    PAPER_JAM = "paper-jam"
-    TONER_EMPTY = "toner-empty"
-    DOOR_OPEN = "door-open"
-    OFFLINE = "offline"
-    PAUSED = "paused"
-    NOT_ACCEPTING = "not-accepting"
-    PRINTER_ERROR = "printer-error"
-    NO_PRINTER = "no-printer"
-    CUPS_UNREACHABLE = "cups-unreachable"
-
-
-@dataclass(frozen=True)
-class ConditionText:
-    swedish: str  # for nurses: what is wrong and what to do
-    english: str  # for logs and IT
-
-
-CONDITIONS: dict[Condition, ConditionText] = {
-    Condition.READY: ConditionText("Skrivaren är klar.", "printer ready"),
-    Condition.OUT_OF_PAPER: ConditionText("Slut på papper – fyll på papper i skrivaren.",
-                                          "out of paper"),
-    Condition.PAPER_JAM: ConditionText("Pappersstopp – öppna skrivaren och ta bort papperet.",
-                                       "paper jam"),
-    Condition.TONER_EMPTY: ConditionText("Slut på toner – byt tonerkassett.", "toner empty"),
-    Condition.DOOR_OPEN: ConditionText("En lucka är öppen – stäng skrivarens lucka.",
-                                       "door or cover open"),
-    Condition.OFFLINE: ConditionText(
-        "Skrivaren svarar inte – kontrollera att den är påslagen och att kabeln sitter i.",
-        "printer offline or not connected"),
-    Condition.PAUSED: ConditionText("Skrivaren är pausad – ring IT-support.",
-                                    "print queue stopped (paused)"),
-    Condition.NOT_ACCEPTING: ConditionText("Skrivaren tar inte emot utskrifter – ring IT-support.",
-                                           "print queue not accepting jobs"),
-    Condition.PRINTER_ERROR: ConditionText("Skrivarfel – se skrivarens display.",
-                                           "printer reports an error"),
-    Condition.NO_PRINTER: ConditionText("Ingen skrivare är inställd – ring IT-support.",
-                                        "no such CUPS queue and no default destination"),
-    Condition.CUPS_UNREACHABLE: ConditionText(
-        "Utskriftssystemet svarar inte – dra ur och sätt i strömmen till apparaten.",
-        "CUPS scheduler unreachable"),
-}
 
 # printer-state-reasons keywords (without -error/-warning/-report) -> condition, in the order
 # they win when a printer reports several at once.
@@ -88,60 +48,10 @@ HARMLESS_REASONS = {"none", "media-low", "toner-low", "marker-supply-low",
 PRINTER_STATES = {3: "idle", 4: "processing", 5: "stopped"}
 
 
-class JobState(enum.StrEnum):
-    PENDING = "pending"
-    HELD = "held"
-    PROCESSING = "processing"
-    STOPPED = "stopped"
-    CANCELED = "canceled"
-    ABORTED = "aborted"
-    COMPLETED = "completed"
-    UNKNOWN = "unknown"
-
-    @property
-    def final(self) -> bool:
-        return self in (JobState.CANCELED, JobState.ABORTED, JobState.COMPLETED)
-
-
+# CUPS job-state integers (RFC 8011 5.3.7) -> JobState; anything else is UNKNOWN.
 JOB_STATES = {3: JobState.PENDING, 4: JobState.HELD, 5: JobState.PROCESSING,
               6: JobState.STOPPED, 7: JobState.CANCELED, 8: JobState.ABORTED,
               9: JobState.COMPLETED}
-
-
-class PrinterUnavailable(Exception):
-    """The job could not be handed to CUPS; `condition` says why, in words for nurses too."""
-
-    def __init__(self, condition: Condition, detail: str = "") -> None:
-        self.condition = condition
-        text = CONDITIONS[condition].english
-        super().__init__(f"{text}: {detail}" if detail else text)
-
-
-@dataclass(frozen=True)
-class PrinterReport:
-    queue: str | None
-    condition: Condition
-    reasons: tuple[str, ...]
-    state: str  # idle / processing / stopped / unknown
-    accepting: bool
-    active_jobs: int  # jobs not yet completed, canceled or aborted
-
-    @property
-    def blocking(self) -> bool:
-        return self.condition is not Condition.READY
-
-    @property
-    def swedish(self) -> str:
-        return CONDITIONS[self.condition].swedish
-
-    @property
-    def english(self) -> str:
-        return CONDITIONS[self.condition].english
-
-    def to_json(self) -> dict:
-        return {"queue": self.queue, "condition": str(self.condition), "message": self.english,
-                "message_sv": self.swedish, "reasons": list(self.reasons), "state": self.state,
-                "accepting": self.accepting, "active_jobs": self.active_jobs}
 
 
 def condition_from(reasons: tuple[str, ...], state: str, accepting: bool) -> Condition:
@@ -172,17 +82,17 @@ def _accepting(attributes: dict) -> bool:
 
 
 class CupsPrinter:
-    """One CUPS queue (or the default destination), reached through `connect`."""
+    """One CUPS queue (or the default destination) on the cupsd at `server`."""
 
-    def __init__(self, queue: str | None, connect: Callable[[], cups.Connection] | None = None,
+    def __init__(self, queue: str | None, *, server: str | None = None,
                  options: dict[str, str] | None = None) -> None:
         self.queue = queue
-        self.connect = connect or cups.Connection
+        self.server = server
         self.options = dict(options or {})
 
     def _connection(self) -> cups.Connection:
         try:
-            return self.connect()
+            return cups.Connection(host=self.server) if self.server else cups.Connection()
         except CUPS_ERRORS as exc:
             raise PrinterUnavailable(Condition.CUPS_UNREACHABLE, str(exc)) from exc
 
@@ -244,13 +154,8 @@ class CupsPrinter:
             return JobState.UNKNOWN
         return JOB_STATES.get(attributes.get("job-state"), JobState.UNKNOWN)
 
-    def wait(self, job_id: int, timeout: float, poll: float = 0.5,
-             clock: Callable[[], float] = time.monotonic,
-             sleep: Callable[[float], None] = time.sleep) -> JobState:
-        """Poll until the job is completed, canceled or aborted, or `timeout` passes."""
-        deadline = clock() + timeout
-        state = self.job_state(job_id)
-        while not state.final and clock() < deadline:
-            sleep(poll)
-            state = self.job_state(job_id)
-        return state
+
+def printer_for(queue: str | None, options: dict[str, str] | None = None) -> CupsPrinter:
+    """The appliance's printer: `queue` on the cupsd named by `CUPS_SERVER` (read here, once,
+    rather than left to libcups' per-process cache), else libcups' default."""
+    return CupsPrinter(queue, server=os.environ.get("CUPS_SERVER") or None, options=options)

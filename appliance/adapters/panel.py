@@ -2,10 +2,12 @@
 
 `appliance panel` runs this as its own daemon, so the button keeps working when the web
 service or the network is down. The LED shows the state shared with `/api/v1/status`
-(`compute_status`), overridden locally while this panel has a kit in flight or after the
-print path failed. A short press prints profile `button`, a long press `full`. At most one
-kit is in flight: a press while one is being composed, is still in CUPS, or was started less
-than `repeat_guard_seconds` ago is acknowledged with a quick flash and otherwise ignored.
+(`compute_status`), shown as printing while a kit is on its way (whoever started it) and as
+a fault after the print path crashed. A short press prints profile `button`, a long press
+`full`, both through the one `PrintService`: a press while a kit is being composed, is still
+in the printer queue, or was started less than `repeat_guard_seconds` ago — from this
+button, the kiosk or `appliance print` — is acknowledged with a quick flash and otherwise
+ignored.
 
 The GPIO seam is gpiozero's pin factory, injected (MockFactory in tests and the demo).
 """
@@ -21,14 +23,13 @@ from dataclasses import dataclass
 from gpiozero import LED, RGBLED, Button
 
 from appliance.adapters import sdnotify
-from appliance.adapters.cups import CupsPrinter, JobState, PrinterUnavailable
 from appliance.core.config import PanelConfig
-from appliance.core.services import Services
+from appliance.core.print_service import Busy, PrintService
+from appliance.core.printer import PrinterUnavailable
 from appliance.core.status import State, compute_status
 
 log = logging.getLogger(__name__)
 
-IN_FLIGHT_JOB_STATES = {JobState.PENDING, JobState.HELD, JobState.PROCESSING, JobState.STOPPED}
 ACK_FLASHES = 3
 ACK_SECONDS = 0.08
 
@@ -133,29 +134,24 @@ class StatusLight:
                 device.close()
 
 
-PrintFunction = Callable[[Services, CupsPrinter, str, str], object]
-
-
 class Panel:
-    """Button + LED + the loop that keeps the LED true. Thread-safe; `run` blocks."""
+    """Button + LED + the loop that keeps the LED true. Thread-safe; `run` blocks.
+    A context manager: leaving it releases the pins."""
 
-    def __init__(self, services: Services, printer: CupsPrinter, pin_factory,
-                 print_kit: PrintFunction, on_state: Callable[[State], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.services = services
-        self.printer = printer
-        self.config = services.config.panel
-        self.print_kit = print_kit
+    def __init__(self, print_service: PrintService, pin_factory,
+                 on_state: Callable[[State], None] | None = None) -> None:
+        self.print_service = print_service
+        self.services = print_service.services
+        self.config = self.services.config.panel
         self.on_state = on_state
-        self.clock = clock
         self._lock = threading.Lock()
-        self._composing = False
-        self._job_id: int | None = None
-        self._last_start: float | None = None
+        self._requests = 0  # presses being handled by the print service right now
+        self._in_flight = False  # a kit on its way, as the print service last said
         self._print_failed = False
         self._wake = threading.Event()
         self.kits_started = 0
         self.presses_ignored = 0
+        self.press_handled = threading.Condition(self._lock)  # tests wait on it
         self.light = StatusLight(self.config, pin_factory)
         self.button = Button(self.config.button_pin, pull_up=self.config.pull_up,
                              bounce_time=self.config.bounce_seconds or None,
@@ -164,6 +160,12 @@ class Panel:
         self.button.when_pressed = self._pressed
         self.button.when_held = self._long_press
         self.button.when_released = self._released
+
+    def __enter__(self) -> Panel:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
     # ------------------------------------------------------------ button
 
@@ -178,77 +180,54 @@ class Panel:
         if not self._held:
             self.request("button", trigger="button")
 
-    def request(self, profile: str, trigger: str) -> bool:
-        """Start a kit unless one is in flight; True if started."""
+    def request(self, profile: str, trigger: str) -> None:
+        """Ask the print service for a kit, off gpiozero's callback thread (composing takes
+        a moment); the LED shows printing at once."""
         with self._lock:
-            busy = self._busy_reason()
-            if busy is None:
-                self._composing = True
-                self._last_start = self.clock()
-                self.kits_started += 1
-        if busy is not None:
-            self.presses_ignored += 1
-            log.info("press ignored (%s): %s", trigger, busy)
-            threading.Thread(target=self.light.acknowledge, daemon=True).start()
-            return False
-        log.info("press (%s): printing profile %s", trigger, profile)
+            self._requests += 1
+        self._wake.set()
         threading.Thread(target=self._print, args=(profile, trigger), daemon=True,
                          name="panel-print").start()
-        self._wake.set()
-        return True
-
-    def _busy_reason(self) -> str | None:
-        if self._composing:
-            return "a kit is being composed"
-        if self._last_start is not None and \
-                self.clock() - self._last_start < self.config.repeat_guard_seconds:
-            return "a kit was started moments ago"
-        if self._job_in_flight():
-            return f"job {self._job_id} is still in CUPS"
-        return None
 
     def _print(self, profile: str, trigger: str) -> None:
+        outcome = None
         try:
-            outcome = self.print_kit(self.services, self.printer, profile, trigger)
-            self._job_id = getattr(outcome, "job_id", None)
-            self._print_failed = False
+            outcome = self.print_service.request(profile, trigger)
         except PrinterUnavailable as exc:
             log.error("kit not printed: %s", exc)  # the printer report shows the fault
-            with self._lock:
-                self._last_start = None  # nothing reached CUPS: the next press may retry
         except Exception:  # the daemon must survive anything the print path throws
             log.exception("print path failed; LED shows fault until a print succeeds")
             self._print_failed = True
         finally:
+            busy = isinstance(outcome, Busy)
             with self._lock:
-                self._composing = False
+                self._requests -= 1
+                if busy:
+                    self.presses_ignored += 1
+                elif outcome is not None:
+                    self.kits_started += 1
+                    self._in_flight = True
+                    self._print_failed = False
+                self.press_handled.notify_all()
             self._wake.set()
+        if busy:
+            self.light.acknowledge()
 
     # ------------------------------------------------------------ state
 
     def current_state(self) -> State:
         try:
+            self._in_flight = self.print_service.follow_up()
             status = compute_status(self.services.config, self.services.store,
-                                    self.services.clock.now(), self.printer.report())
-            state = status.state
+                                    self.services.clock.now(), self.services.printer.report())
         except Exception:
             log.exception("cannot compute the appliance's state")
             return State.FAULT
         if self._print_failed:
             return State.FAULT
-        if state is not State.FAULT and (self._composing or self._job_in_flight()):
+        if status.state is not State.FAULT and (self._requests or self._in_flight):
             return State.PRINTING
-        return state
-
-    def _job_in_flight(self) -> bool:
-        job_id = self._job_id
-        if job_id is None:
-            return False
-        state = self.printer.job_state(job_id)
-        if state.final:
-            self._job_id = None  # done: stop asking CUPS about it every poll
-        # UNKNOWN (CUPS unreachable) does not block: a new press may as well try
-        return state in IN_FLIGHT_JOB_STATES
+        return status.state
 
     def refresh(self) -> State:
         state = self.current_state()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -12,7 +13,7 @@ from collections.abc import Callable
 
 from appliance.adapters import sdnotify
 from appliance.adapters.panel import Panel
-from appliance.core.print_service import print_kit
+from appliance.core.print_service import PrintService
 from appliance.core.services import Services
 from appliance.core.status import State
 
@@ -38,7 +39,7 @@ def start_panel(services: Services, pin_factory, on_state: Callable[[State], Non
     attempt = 0
     while not stop.is_set():
         try:
-            return Panel(services, services.printer, pin_factory, print_kit, on_state)
+            return Panel(PrintService(services), pin_factory, on_state)
         except Exception as exc:  # any GPIO library error: log, wait, try again
             delay = START_RETRY_SECONDS[min(attempt, len(START_RETRY_SECONDS) - 1)]
             log.error("GPIO not usable (%s); retrying in %s s", exc, delay)
@@ -56,12 +57,8 @@ def run_daemon(services: Services) -> None:
                         stop)
     if panel is None:
         return
-    try:
+    with panel, contextlib.suppress(KeyboardInterrupt):
         panel.run(stop)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        panel.close()
 
 
 def run_simulated(services: Services, lines=sys.stdin, out=sys.stdout) -> None:
@@ -81,20 +78,20 @@ def run_simulated(services: Services, lines=sys.stdin, out=sys.stdout) -> None:
     pin = factory.pin(config.button_pin)
     pressed, released = (pin.drive_low, pin.drive_high) if config.pull_up else \
         (pin.drive_high, pin.drive_low)
-    try:
-        for line in lines:
-            command = line.strip().lower()
-            if command in ("press", "hold"):
-                pressed()
-                time.sleep(config.hold_seconds + 0.3 if command == "hold"
-                           else SIMULATED_PRESS_SECONDS)
-                released()
-            elif command in ("quit", "exit"):
-                break
-            elif command:
-                print(f"unknown command {command!r}: use press, hold or quit", file=out,
-                      flush=True)
-    finally:
-        stop.set()
-        loop.join(timeout=10)
-        panel.close()
+    with panel:
+        try:
+            for line in lines:
+                command = line.strip().lower()
+                if command in ("press", "hold"):
+                    pressed()
+                    time.sleep(config.hold_seconds + 0.3 if command == "hold"
+                               else SIMULATED_PRESS_SECONDS)
+                    released()
+                elif command in ("quit", "exit"):
+                    break
+                elif command:
+                    print(f"unknown command {command!r}: use press, hold or quit", file=out,
+                          flush=True)
+        finally:
+            stop.set()
+            loop.join(timeout=10)

@@ -22,14 +22,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
+from appliance.core.printer import PrinterReport
 from appliance.core.services import Services
 from appliance.core.slots import missed_totals
 from appliance.core.status import State, compute_status
 
-if TYPE_CHECKING:  # the report comes from the printing adapter; metrics only read it
-    from appliance.adapters.cups import PrinterReport
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -1,39 +1,58 @@
-"""The one way to print: the button, the kiosk and `appliance print` all call `print_kit`.
+"""The one way to print: the button, the kiosk and `appliance print` all use `PrintService`.
 
-Chooses the newest document per unit and kind for the profile, decrypts them in memory,
-composes the kit, hands it to CUPS as one job and writes the audit entry. A document that
-cannot be read at print time does not stop the kit: the cover says it is missing, and the
-rest (always including the blank forms) is printed.
+`request` chooses the newest document per unit and kind for the profile, decrypts them in
+memory, composes the kit, hands it to the printer as one job and audits it — unless a kit is
+already on its way, whoever started it (`PrintGuard`: one kit in flight across processes).
+`export` writes the same kit to a file, audited. `follow_up` notices the end of the job in
+flight and audits it exactly once, whichever process started it. A document that cannot be
+read at print time does not stop the kit: the cover says it is missing, and the rest
+(always including the blank forms) is printed.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
-from appliance.adapters.cups import CupsPrinter, JobState, PrinterReport, PrinterUnavailable
 from appliance.core import seal
 from appliance.core.config import ApplianceConfig, ProfileConfig
+from appliance.core.errors import ApplianceError
 from appliance.core.freshness import freshness
+from appliance.core.fsutil import atomic_write
 from appliance.core.kit import Kit, KitContext, KitDocument, KitSummary, compose
+from appliance.core.print_guard import GuardRecord, PrintGuard, SubmittedJob
+from appliance.core.printer import JobState, Printer, PrinterReport, PrinterUnavailable
 from appliance.core.services import Services
 from appliance.core.store import StoredDocument, StoreError
 
 log = logging.getLogger(__name__)
 
 
-class UnknownProfile(ValueError):
+class UnknownProfile(ApplianceError, LookupError):
     pass
 
 
 @dataclass(frozen=True)
-class PrintOutcome:
+class Started:
+    """A kit was handed to the printer."""
+
     job_id: int
     title: str
     summary: KitSummary
     printer: PrinterReport
+
+
+@dataclass(frozen=True)
+class Busy:
+    """Nothing was started: a kit is already on its way. `reason` is English, for logs."""
+
+    reason: str
+    job_id: int | None = None
 
 
 def profile_named(config: ApplianceConfig, name: str) -> ProfileConfig:
@@ -44,98 +63,182 @@ def profile_named(config: ApplianceConfig, name: str) -> ProfileConfig:
         raise UnknownProfile(f"no print profile {name!r} (configured: {known})") from None
 
 
-def compose_kit(services: Services, profile: ProfileConfig, now: datetime) -> Kit:
-    config = services.config
-    documents, missing = gather(services, profile, now)
-    return compose(profile, documents, missing, KitContext(
-        appliance=config.name, printed_at=now, timezone=config.timezone,
-        forms=config.printing.forms))
-
-
-def gather(services: Services, profile: ProfileConfig, now: datetime
-           ) -> tuple[list[KitDocument], dict[str, str]]:
-    """The newest document per (unit, kind) the profile wants, decrypted, in config order;
-    and the wanted kinds that have none (kind -> Swedish title)."""
-    config = services.config
-    order = {kind: position for position, kind in enumerate(config.kinds)}
-    chosen = sorted((doc for doc in services.store.latest_per_unit_and_kind()
-                     if profile.includes(doc.kind) and doc.kind in config.kinds),
-                    key=lambda doc: (order[doc.kind], doc.unit))
-    contents = _decrypt(services, chosen)
-    grace = timedelta(minutes=config.grace_minutes)
-    documents = []
-    for doc in chosen:
-        content = contents.get((doc.snapshot_id, doc.position))
-        if content is None:
-            continue
-        kind = config.kinds[doc.kind]
-        stale = freshness(kind.slots, doc.produced_at, now, config.timezone, grace).stale
-        documents.append(KitDocument(doc.kind, kind.title, doc.unit, doc.produced_at,
-                                     doc.pages, stale, content))
-    wanted = ([k for k, kind in config.kinds.items() if kind.slots] if "*" in profile.kinds
-              else list(profile.kinds))
-    present = {doc.kind for doc in documents}
-    missing = {kind: config.kinds[kind].title for kind in wanted if kind not in present}
-    return documents, missing
-
-
-def _decrypt(services: Services, documents: list[StoredDocument]
-             ) -> dict[tuple[str, int], bytes]:
-    """Decrypt each needed snapshot once. Unreadable ones are logged and left out."""
-    by_snapshot: dict[str, list[StoredDocument]] = defaultdict(list)
-    for doc in documents:
-        by_snapshot[doc.snapshot_id].append(doc)
-    contents = {}
-    for snapshot_id in by_snapshot:
-        try:
-            envelope = seal.parse(services.store.read_envelope(snapshot_id),
-                                  max_payload=2**63)
-            opened = seal.decrypt(envelope, services.private_key)
-        except (seal.SealError, StoreError) as exc:
-            log.error("snapshot %s cannot be opened for printing: %s", snapshot_id, exc)
-            continue
-        for position, document in enumerate(opened):
-            contents[(snapshot_id, position)] = document.content
-    return contents
-
-
 def job_title(profile: ProfileConfig, now: datetime, config: ApplianceConfig) -> str:
     """`Reservutskrift button 23:10`: no patient data reaches CUPS job history."""
     return f"Reservutskrift {profile.name} {now.astimezone(config.timezone):%H:%M}"
 
 
-def print_kit(services: Services, printer: CupsPrinter, profile_name: str,
-              trigger: str) -> PrintOutcome:
-    """Compose and submit one kit. Raises PrinterUnavailable if CUPS did not take it."""
-    config = services.config
-    profile = profile_named(config, profile_name)
-    now = services.clock.now()
-    kit = compose_kit(services, profile, now)
-    title = job_title(profile, now, config)
-    try:
-        job_id = printer.submit(kit.pdf, title)
-    except PrinterUnavailable as exc:
-        _audit(services, "print_failed", profile=profile.name, trigger=trigger,
-               reason=str(exc.condition), pages=kit.summary.pages)
-        log.error("print %s (%s) failed: %s", profile.name, trigger, exc)
-        raise
-    report = printer.report()
-    _audit(services, "printed", profile=profile.name, trigger=trigger, job=job_id,
-           queue=report.queue, pages=kit.summary.pages, documents=list(kit.summary.documents),
-           missing=list(kit.summary.missing), forms=list(kit.summary.forms),
-           printer=str(report.condition))
-    log.info("print %s (%s): job %s, %d pages, printer %s", profile.name, trigger, job_id,
-             kit.summary.pages, report.english)
-    return PrintOutcome(job_id, title, kit.summary, report)
+class PrintService:
+    """Built on a `Services` that holds a printer; one per process is enough, and as many as
+    you like are safe: the guard is on disk."""
 
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.config = services.config
+        self.printer: Printer = services.printer
+        self.guard = PrintGuard(services.config.state_dir)
 
-def record_job_end(services: Services, job_id: int, state: JobState) -> None:
-    _audit(services, "print_job_ended", job=job_id, state=str(state))
+    # ------------------------------------------------------------ printing
 
+    def request(self, profile_name: str, trigger: str) -> Started | Busy:
+        """Print one kit unless one is in flight. Raises `UnknownProfile`, and
+        `PrinterUnavailable` when the printer did not take the job (nothing is then in
+        flight: the next request may try again at once)."""
+        profile = profile_named(self.config, profile_name)
+        with self.guard.hold() as held:
+            if not held:
+                return self._busy(trigger, Busy("a kit is being composed"))
+            record, _ = self._settle(self.guard.read(), ending_unknown=True)
+            busy = self._busy_reason(record)
+            if busy is not None:
+                return self._busy(trigger, busy)
+            now = self.services.clock.now()
+            kit = self.compose(profile, now)
+            title = job_title(profile, now, self.config)
+            try:
+                job_id = self.printer.submit(kit.pdf, title)
+            except PrinterUnavailable as exc:
+                self._audit("print_failed", profile=profile.name, trigger=trigger,
+                            reason=str(exc.condition), pages=kit.summary.pages)
+                log.error("print %s (%s) failed: %s", profile.name, trigger, exc)
+                raise
+            self.guard.write(GuardRecord(SubmittedJob(job_id, profile.name, trigger, now), now))
+        report = self.printer.report()
+        summary = kit.summary
+        self._audit("printed", profile=profile.name, trigger=trigger, job=job_id,
+                    queue=report.queue, pages=summary.pages, documents=list(summary.documents),
+                    missing=list(summary.missing), forms=list(summary.forms),
+                    printer=str(report.condition))
+        log.info("print %s (%s): job %s, %d pages, printer %s", profile.name, trigger, job_id,
+                 summary.pages, report.english)
+        return Started(job_id, title, summary, report)
 
-def _audit(services: Services, event: str, **fields) -> None:
-    """Audit without ever stopping a print: paper in an outage matters more than the log."""
-    try:
-        services.audit.append(event, **fields)
-    except Exception:  # the log's own failure is logged; the print goes on
-        log.exception("audit log could not record %s", event)
+    def export(self, profile_name: str, path: Path, trigger: str) -> KitSummary:
+        """Write the kit to `path` (mode 0600 from the first byte) instead of printing it.
+        The file holds patient data: the audit log says who made it, when and where."""
+        profile = profile_named(self.config, profile_name)
+        kit = self.compose(profile, self.services.clock.now())
+        atomic_write(Path(path), kit.pdf, mode=0o600)
+        self._audit("exported", profile=profile.name, trigger=trigger,
+                    path=str(Path(path).resolve()), pages=kit.summary.pages,
+                    documents=list(kit.summary.documents), missing=list(kit.summary.missing))
+        log.info("export %s (%s): %d pages written", profile.name, trigger, kit.summary.pages)
+        return kit.summary
+
+    # ------------------------------------------------------------ the job in flight
+
+    def follow_up(self) -> bool:
+        """Audit the end of the job in flight if it has ended; True while a kit is on its
+        way (being composed, or its job not yet final). Cheap when nothing is in flight."""
+        with self.guard.hold() as held:
+            if not held:
+                return True  # someone is composing
+            _, state = self._settle(self.guard.read(), ending_unknown=False)
+            return state is not None and state.in_flight
+
+    def wait(self, job_id: int, timeout: float, poll: float = 0.5,
+             monotonic: Callable[[], float] = time.monotonic,
+             sleep: Callable[[float], None] = time.sleep) -> JobState:
+        """Until job `job_id` is completed, canceled or aborted, or `timeout` passes; its
+        end is audited (by this caller, or by whichever process saw it first)."""
+        deadline = monotonic() + timeout
+        state = self.printer.job_state(job_id)
+        while not state.final and monotonic() < deadline:
+            sleep(poll)
+            state = self.printer.job_state(job_id)
+        if state.final:
+            self.follow_up()
+        return state
+
+    def _settle(self, record: GuardRecord, *, ending_unknown: bool
+                ) -> tuple[GuardRecord, JobState | None]:
+        """Audit and forget the recorded job if it has ended; also return its state (None
+        if no job is recorded). With `ending_unknown`, a job the printer cannot tell us
+        about (CUPS restarted or unreachable) is let go too: it must never block a nurse's
+        next kit. Only while holding the guard."""
+        job = record.job
+        if job is None:
+            return record, None
+        state = self.printer.job_state(job.job_id)
+        if state.in_flight or (state is JobState.UNKNOWN and not ending_unknown):
+            return record, state
+        self._audit("print_job_ended", job=job.job_id, state=str(state), profile=job.profile,
+                    trigger=job.trigger)
+        settled = GuardRecord(None, record.last_started_at)
+        self.guard.write(settled)
+        return settled, state
+
+    def _busy_reason(self, record: GuardRecord) -> Busy | None:
+        if record.job is not None:
+            return Busy(f"job {record.job.job_id} ({record.job.trigger}) is still in the "
+                        "printer queue", record.job.job_id)
+        last = record.last_started_at
+        guard = timedelta(seconds=self.config.panel.repeat_guard_seconds)
+        now = self.services.clock.now()
+        if last is not None and last <= now < last + guard:
+            return Busy("a kit was started moments ago")
+        return None
+
+    def _busy(self, trigger: str, busy: Busy) -> Busy:
+        log.info("print request (%s) not started: %s", trigger, busy.reason)
+        return busy
+
+    # ------------------------------------------------------------ composing
+
+    def compose(self, profile: ProfileConfig, now: datetime) -> Kit:
+        documents, missing = self.gather(profile, now)
+        return compose(profile, documents, missing, KitContext(
+            appliance=self.config.name, printed_at=now, timezone=self.config.timezone,
+            forms=self.config.printing.forms))
+
+    def gather(self, profile: ProfileConfig, now: datetime
+               ) -> tuple[list[KitDocument], dict[str, str]]:
+        """The newest document per (unit, kind) the profile wants, decrypted, in config
+        order; and the wanted kinds that have none (kind -> Swedish title)."""
+        config = self.config
+        order = {kind: position for position, kind in enumerate(config.kinds)}
+        chosen = sorted((doc for doc in self.services.store.latest_per_unit_and_kind()
+                         if profile.includes(doc.kind) and doc.kind in config.kinds),
+                        key=lambda doc: (order[doc.kind], doc.unit))
+        contents = self._decrypt(chosen)
+        grace = timedelta(minutes=config.grace_minutes)
+        documents = []
+        for doc in chosen:
+            content = contents.get((doc.snapshot_id, doc.position))
+            if content is None:
+                continue
+            kind = config.kinds[doc.kind]
+            stale = freshness(kind.slots, doc.produced_at, now, config.timezone, grace).stale
+            documents.append(KitDocument(doc.kind, kind.title, doc.unit, doc.produced_at,
+                                         doc.pages, stale, content))
+        wanted = ([k for k, kind in config.kinds.items() if kind.slots] if "*" in profile.kinds
+                  else list(profile.kinds))
+        present = {doc.kind for doc in documents}
+        missing = {kind: config.kinds[kind].title for kind in wanted if kind not in present}
+        return documents, missing
+
+    def _decrypt(self, documents: list[StoredDocument]) -> dict[tuple[str, int], bytes]:
+        """Decrypt each needed snapshot once. Unreadable ones are logged and left out."""
+        by_snapshot: dict[str, list[StoredDocument]] = defaultdict(list)
+        for doc in documents:
+            by_snapshot[doc.snapshot_id].append(doc)
+        contents = {}
+        for snapshot_id in by_snapshot:
+            try:
+                envelope = seal.parse(self.services.store.read_envelope(snapshot_id),
+                                      max_payload=2**63)
+                opened = seal.decrypt(envelope, self.services.private_key)
+            except (seal.SealError, StoreError) as exc:
+                log.error("snapshot %s cannot be opened for printing: %s", snapshot_id, exc)
+                continue
+            for position, document in enumerate(opened):
+                contents[(snapshot_id, position)] = document.content
+        return contents
+
+    def _audit(self, event: str, **fields) -> None:
+        """Audit without ever stopping a print: paper in an outage matters more than the
+        log."""
+        try:
+            self.services.audit.append(event, **fields)
+        except Exception:  # the log's own failure is logged; the print goes on
+            log.exception("audit log could not record %s", event)

@@ -1,7 +1,9 @@
 """The appliance's long-lived parts, opened once per process from its config.
 
-The web app, the CLI and (later) the panel each build one `Services` and pass it down, so
-no module keeps state of its own and tests can inject a clock.
+The web app, the CLI and the panel each build one `Services` and pass it down, so no module
+keeps state of its own. Parts are passed in, never found: the clock and the printer (the
+`Printer` port; the CUPS adapter in production, the same adapter aimed at a private cupsd in
+tests) come from whoever builds the process.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from appliance.core import keys
 from appliance.core.audit import AuditLog
 from appliance.core.clock import Clock, SystemClock
 from appliance.core.config import ApplianceConfig
+from appliance.core.errors import ApplianceError
+from appliance.core.printer import Printer
 from appliance.core.registry import KeyFolder
 from appliance.core.store import Store
 
@@ -26,11 +30,27 @@ class EnrolledSender:
     fingerprint: str
 
 
+class NoPrinter(ApplianceError, RuntimeError):
+    """A part that prints was used in a process built without a printer."""
+
+
 class Services:
-    def __init__(self, config: ApplianceConfig, clock: Clock | None = None) -> None:
+    def __init__(self, config: ApplianceConfig, clock: Clock | None = None, *,
+                 printer: Printer | None = None) -> None:
         self.config = config
         self.clock = clock or SystemClock()
+        self._printer = printer
         self.sender_folder = KeyFolder(config.senders_dir)
+
+    @property
+    def printer(self) -> Printer:
+        if self._printer is None:
+            raise NoPrinter("this process was built without a printer")
+        return self._printer
+
+    @property
+    def has_printer(self) -> bool:
+        return self._printer is not None
 
     @functools.cached_property
     def store(self) -> Store:
@@ -40,13 +60,6 @@ class Services:
     def audit(self) -> AuditLog:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         return AuditLog(self.config.state_dir / "audit.log", self.clock)
-
-    @functools.cached_property
-    def printer(self):
-        """The CUPS queue in use (pycups is imported only by processes that print)."""
-        from appliance.adapters.cups import CupsPrinter
-
-        return CupsPrinter(self.config.printing.queue, options=self.config.printing.options)
 
     @functools.cached_property
     def private_key(self) -> keys.AppliancePrivateKey:

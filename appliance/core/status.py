@@ -5,15 +5,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from appliance.core.clock import isoformat_utc
 from appliance.core.config import ApplianceConfig, Slot
 from appliance.core.freshness import freshness
+from appliance.core.printer import PrinterReport
 from appliance.core.store import Store, StoredDocument
 
-if TYPE_CHECKING:  # the report comes from the printing adapter; status only reads it
-    from appliance.adapters.cups import PrinterReport
 
 
 class State(enum.StrEnum):

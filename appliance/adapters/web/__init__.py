@@ -7,17 +7,25 @@ from werkzeug.exceptions import HTTPException
 
 from appliance.core.clock import Clock
 from appliance.core.config import ApplianceConfig
+from appliance.core.printer import Printer
 from appliance.core.services import Services
 
 SERVICES_KEY = "appliance.core.services"
 
 
-def create_app(config: ApplianceConfig, clock: Clock | None = None) -> Flask:
+def create_app(config: ApplianceConfig, *, printer: Printer | None = None,
+               clock: Clock | None = None) -> Flask:
+    """The web app with its parts passed in (as flaskr and gpiozero's pin factories do):
+    without a `printer`, the CUPS queue the config names; without a `clock`, the system's."""
     from appliance.adapters.web import api, metrics
 
+    if printer is None:
+        from appliance.adapters.cups import printer_for
+
+        printer = printer_for(config.printing.queue, config.printing.options)
     app = Flask(__name__)
     app.json.ensure_ascii = False  # Swedish titles as UTF-8, not \u escapes
-    app.extensions[SERVICES_KEY] = Services(config, clock)
+    app.extensions[SERVICES_KEY] = Services(config, clock, printer=printer)
     app.register_blueprint(api.bp)
     app.register_blueprint(metrics.bp)
 

@@ -1,0 +1,184 @@
+"""The one print service: one kit in flight across processes, every print, export and job end
+audited whoever started it. Real parts: the private cupsd, the real CLI and panel processes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from appliance.core.print_guard import PrintGuard
+from appliance.core.print_service import Busy, PrintService, Started
+from appliance.core.printer import JobState
+from tests.conftest import BIN
+
+GUARD_CONFIG = """
+[panel]
+repeat_guard_seconds = 600
+poll_seconds = 0.2
+bounce_seconds = 0.01
+"""
+
+
+def audit_events(inst, event: str) -> list[dict]:
+    lines = (inst.state_dir / "audit.log").read_text().splitlines()
+    return [entry for entry in map(json.loads, lines) if entry["event"] == event]
+
+
+def with_guard_config(inst):
+    with open(inst.appliance_toml, "a", encoding="utf-8") as handle:
+        handle.write(GUARD_CONFIG)
+    return inst
+
+
+def cli(inst, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([str(BIN / "appliance"), "--config", str(inst.appliance_toml),
+                             *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=inst.cups.env())
+
+
+def test_panel_and_cli_pressed_at_the_same_moment_give_one_kit(installation):
+    inst = with_guard_config(installation)
+    inst.ingest(inst.envelope(pages=1))
+    panel = subprocess.Popen(
+        [str(BIN / "appliance"), "--config", str(inst.appliance_toml), "panel", "--simulate"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=inst.cups.env())
+    try:
+        assert panel.stdout.readline().strip() == "led: ready"
+        panel.stdin.write("press\n")
+        panel.stdin.flush()
+        printing = cli(inst, "print")
+        out, err = printing.communicate(timeout=60)
+        assert printing.returncode in (0, 3), out + err
+        inst.cups.wait_for(lambda: inst.queue.captured(), timeout=20, what="one kit")
+        # Both callers have decided once the panel has audited its press or ignored it.
+        inst.cups.wait_for(lambda: len(audit_events(inst, "printed")) >= 1, timeout=20)
+        panel.stdin.write("quit\n")
+        panel.stdin.flush()
+        assert panel.wait(timeout=30) == 0
+    finally:
+        panel.kill()
+    printed = audit_events(inst, "printed")
+    assert len(printed) == 1, printed
+    assert len(inst.queue.captured()) == 1
+    if printing.returncode == 3:
+        assert "already on its way" in err
+        assert printed[0]["trigger"] == "button"
+    else:
+        assert printed[0]["trigger"] == "cli"
+
+
+def test_four_processes_asking_at_once_start_exactly_one_kit(installation):
+    inst = with_guard_config(installation)
+    inst.ingest(inst.envelope(pages=1))
+    processes = [cli(inst, "print") for _ in range(4)]
+    results = [(p.wait(timeout=60), p.stderr.read()) for p in processes]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 3, 3, 3], results
+    inst.cups.wait_for(lambda: inst.queue.captured(), timeout=20, what="the kit")
+    assert len(audit_events(inst, "printed")) == 1
+    assert len(inst.queue.captured()) == 1
+
+
+def test_a_kit_in_the_queue_makes_every_caller_wait_and_its_end_is_audited_once(installation):
+    inst = with_guard_config(installation)
+    inst.ingest(inst.envelope(pages=1))
+    inst.queue.set_fault("media-empty")  # the job stays in the queue until the refill
+    service = PrintService(inst.services())
+    started = service.request("button", trigger="kiosk")
+    assert isinstance(started, Started)
+    again = inst.appliance("print", expect=3)
+    assert f"job {started.job_id}" in again.output
+    assert service.follow_up() is True
+    assert audit_events(inst, "print_job_ended") == []
+
+    inst.queue.clear_fault()
+    inst.cups.wait_for(lambda: inst.cups.job_state(started.job_id) == 9, timeout=40,
+                       what="the held job completed")
+    other_process_view = PrintService(inst.services())  # e.g. the panel, polling
+    assert other_process_view.follow_up() is False
+    assert service.follow_up() is False  # seen already: not audited twice
+    ended = audit_events(inst, "print_job_ended")
+    assert [(e["job"], e["state"], e["trigger"]) for e in ended] == \
+        [(started.job_id, "completed", "kiosk")]
+
+
+def test_repeat_guard_holds_across_processes_and_then_lets_go(installation):
+    inst = installation
+    with open(inst.appliance_toml, "a", encoding="utf-8") as handle:
+        handle.write("\n[panel]\nrepeat_guard_seconds = 2\n")
+    inst.ingest(inst.envelope(pages=1))
+    first = inst.appliance("print", "--wait")
+    assert "completed" in first.output
+    second = inst.appliance("print", expect=3)
+    assert "moments ago" in second.output
+    deadline = time.monotonic() + 10
+    while (result := inst.appliance("print", expect=None)).exit_code == 3:
+        assert time.monotonic() < deadline, "the repeat guard never let go"
+        time.sleep(0.2)
+    assert result.exit_code == 0, result.output
+    assert len(audit_events(inst, "printed")) == 2
+
+
+HOLD_GUARD = """
+import sys, time
+from appliance.core.print_guard import PrintGuard
+with PrintGuard(sys.argv[1]).hold() as held:
+    assert held
+    print("holding", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_crash_while_composing_never_leaves_the_guard_stuck(installation):
+    inst = with_guard_config(installation)
+    inst.ingest(inst.envelope(pages=1))
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_GUARD, str(inst.state_dir)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        service = PrintService(inst.services())
+        busy = service.request("button", trigger="kiosk")
+        assert isinstance(busy, Busy) and "composed" in busy.reason
+        assert service.follow_up() is True
+    finally:
+        holder.send_signal(signal.SIGKILL)  # a power cut or OOM kill mid-compose
+        holder.wait(timeout=10)
+    assert isinstance(service.request("button", trigger="kiosk"), Started)
+
+
+@pytest.mark.parametrize("damage", [b"", b"{not json", b'{"job": {"job_id": "x"}}',
+                                    b'{"job": null, "last_started_at": "yesterday"}'])
+def test_a_damaged_guard_record_never_blocks_printing(installation, damage):
+    inst = with_guard_config(installation)
+    inst.ingest(inst.envelope(pages=1))
+    inst.state_dir.mkdir(parents=True, exist_ok=True)
+    PrintGuard(inst.state_dir).record_path.write_bytes(damage)
+    assert isinstance(PrintService(inst.services()).request("button", "cli"), Started)
+
+
+def test_wait_returns_the_final_state_and_audits_the_end(installation):
+    inst = installation
+    inst.ingest(inst.envelope(pages=1))
+    service = PrintService(inst.services())
+    started = service.request("forms", trigger="cli")
+    assert service.wait(started.job_id, timeout=30, poll=0.05) is JobState.COMPLETED
+    assert [e["job"] for e in audit_events(inst, "print_job_ended")] == [started.job_id]
+
+
+def test_export_is_audited_and_private_from_the_first_byte(installation, tmp_path):
+    inst = installation
+    inst.ingest(inst.envelope(pages=2))
+    out = tmp_path / "kit.pdf"
+    inst.appliance("print", "--profile", "full", "--output", str(out))
+    assert out.stat().st_mode & 0o777 == 0o600
+    exported = audit_events(inst, "exported")
+    assert len(exported) == 1
+    assert exported[0]["path"] == str(out.resolve()) and exported[0]["pages"] == 5
+    assert exported[0]["trigger"] == "cli"
+    assert audit_events(inst, "printed") == [] and inst.queue.captured() == []
