@@ -9,8 +9,9 @@ What one run does:
 
 1. Sets up a throwaway installation (appliance + enrolled sender) with the real CLI in a
    temp dir, `web.max_snapshot_mb = 64` and retention high enough that nothing is deleted.
-2. Starts ONE gunicorn server (the project's `serve()`, same settings as `appliance serve`)
-   through `python -m bench.ingest --serve CONFIG PORT`, whose app is the shipped
+2. Starts the web service as production runs it (appliance.devtools.webstack: nginx in
+   front of ONE gunicorn server, the project's `serve()` with the settings of `appliance
+   serve`) through `python bench/ingest.py --serve CONFIG SOCKET`, whose app is the shipped
    `create_app(config)` plus one bench-only route, `POST /bench/upload`, that reads the body
    and writes it to a file in the state dir (open, write, flush, fsync, close): a server
    doing nothing but write the bytes. The route exists only in this process.
@@ -29,12 +30,9 @@ many times longer a full ingest takes than just writing the same bytes.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import os
 import re
-import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -46,7 +44,7 @@ _ROOT = str(Path(__file__).resolve().parent.parent)
 if _ROOT not in sys.path:  # `python bench/ingest.py` puts bench/ on sys.path, not the root
     sys.path.insert(0, _ROOT)
 
-from appliance.adapters.web.server import wait_until_serving  # noqa: E402 - needs the sys.path fix
+from appliance.devtools.webstack import WebStack  # noqa: E402 - needs the sys.path fix
 from bench import common  # noqa: E402 - needs the sys.path fix above
 from bench.common import KIND, MB, UNIT, alone, log, summary, timed  # noqa: E402
 
@@ -90,52 +88,18 @@ def bench_app(config):
     return app
 
 
-def run_server(config_path: str, port: int) -> None:
+def run_server(config_path: str, socket_path: str) -> None:
     from appliance.adapters.web.server import serve
     from appliance.core.config import load_appliance_config
 
     config = load_appliance_config(Path(config_path))
-    serve(config, "127.0.0.1", port, app_factory=lambda: bench_app(config))
+    serve(config, Path(socket_path), app_factory=lambda: bench_app(config))
 
 
-class BenchServer:
-    """The launcher above as a subprocess in its own process group."""
-
-    def __init__(self, config_path: Path, log_path: Path) -> None:
-        from tests.conftest import free_port
-
-        self.config_path, self.log_path = config_path, log_path
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> BenchServer:
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "bench.ingest", "--serve", str(self.config_path),
-                 str(self.port)],
-                cwd=common.REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        try:
-            wait_until_serving(self.url, self.process, SERVER_START_TIMEOUT)
-        except RuntimeError as exc:
-            raise RuntimeError(f"bench server: {exc}:\n{self.log()}") from None
-        return self
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+def bench_server(config_path: Path, log_dir: Path) -> WebStack:
+    """nginx in front of the launcher above, exactly as in production."""
+    return WebStack(config_path, log_dir, serve_command=[
+        sys.executable, str(Path(__file__).resolve()), "--serve", str(config_path)])
 
 
 # ---------------------------------------------------------------- set-up
@@ -411,11 +375,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-breakdown", action="store_true",
                         help="skip the in-process breakdown of the largest size")
     parser.add_argument("--keep", action="store_true", help="keep the temp installation")
-    parser.add_argument("--serve", nargs=2, metavar=("CONFIG", "PORT"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", nargs=2, metavar=("CONFIG", "SOCKET"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.serve:
-        run_server(args.serve[0], int(args.serve[1]))
+        run_server(args.serve[0], args.serve[1])
         return 0
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -432,8 +397,8 @@ def run_benchmark(args: argparse.Namespace, tmp: Path, date: str) -> int:
     try:
         inst = make_bench_installation(tmp / "inst")
         sender, recipient = inst.sender, inst.public_key()
-        server = BenchServer(inst.appliance_toml, tmp / "server.log").start()
-        log(f"installation in {tmp}, server {server.url} (pid {server.process.pid})")
+        server = bench_server(inst.appliance_toml, tmp).start(SERVER_START_TIMEOUT)
+        log(f"installation in {tmp}, server {server.url} (gunicorn pid {server.web.pid})")
 
         # Warm both sync workers (imports, SQLite, keys) so no timed run pays for it.
         from appliance.core import seal

@@ -2,34 +2,29 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from appliance.adapters.web.server import wait_until_serving
 from appliance.cli.appliance_cli import main as appliance_main
 from appliance.cli.sender_cli import main as sender_main
 from appliance.core import keys, seal
 from appliance.core.config import load_appliance_config, load_sender_config
 from appliance.devtools.synthetic import make_document
+from appliance.devtools.webstack import WebStack
+from appliance.devtools.webstack import free_port as free_port  # tests import it from here
 from appliance.sender.outgoing import Sender
 
 pytest_plugins = ["tests.cups_fixtures"]  # private_cups, capture_queue
 BIN = Path(sys.executable).parent
-SERVER_START_TIMEOUT = 30.0
 
 
 def run_cli(main, config: Path, *args: str, expect: int | None = 0):
@@ -133,52 +128,13 @@ def installation(tmp_path: Path, private_cups, capture_queue, monkeypatch) -> In
     return inst
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+class Server(WebStack):
+    """The installation's web service, nginx in front of `appliance serve`, as production
+    runs it (appliance.devtools.webstack); `kill()` is a power cut."""
 
-
-@dataclass
-class Server:
-    """`appliance serve` (gunicorn) as a subprocess in its own process group."""
-
-    installation: Installation
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen | None = None
-    log_path: Path | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> Server:
-        self.log_path = self.installation.root / f"server-{self.port}.log"
-        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
-        self.process = subprocess.Popen(
-            [str(BIN / "appliance"), "--config", str(self.installation.appliance_toml),
-             "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        log.close()
-        try:
-            wait_until_serving(self.url, self.process, SERVER_START_TIMEOUT)
-        except RuntimeError as exc:
-            raise RuntimeError(f"{exc}:\n{self.log()}") from None
-        return self
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        """Signal the whole process group (arbiter and workers), as a power cut would."""
-        if self.process and self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, sig)
-            self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        self.kill(signal.SIGTERM)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path else ""
+    def __init__(self, installation: Installation) -> None:
+        super().__init__(installation.appliance_toml, installation.root)
+        self.installation = installation
 
 
 @pytest.fixture

@@ -121,18 +121,46 @@ def senders_remove(ctx: click.Context, name: str) -> None:
 
 
 @main.command()
-@click.option("--host", help="Address to listen on (default: web.host).")
-@click.option("--port", type=int, help="TCP port (default: web.port).")
+@click.option("--socket", "socket_path", type=click.Path(dir_okay=False),
+              help="Unix socket to listen on (default: web.socket).")
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
-    """Run the web service (ingest API, status) under a production WSGI server."""
+def serve(ctx: click.Context, socket_path: str | None) -> None:
+    """Run the web service (ingest API, status) under gunicorn on a Unix socket.
+
+    The network reaches it only through nginx (see `proxy-config`), which reads whole
+    requests first, so slow clients never hold a worker.
+    """
     from appliance.adapters.web.server import serve as run_server
 
     config = _config(ctx)
     svc = Services(config)
     svc.store.check_health()
     svc.private_key  # noqa: B018 - fail now, not on the first snapshot, without a key
-    run_server(config, host or config.web_host, port or config.web_port)
+    run_server(config, Path(socket_path) if socket_path else config.web_socket)
+
+
+@main.command("proxy-config")
+@click.option("--output", required=True, type=click.Path(dir_okay=False),
+              help="Where to write nginx's config; nginx keeps its pid and temporary "
+                   "files in the same folder.")
+@click.option("--host", help="Address nginx listens on (default: web.host).")
+@click.option("--port", type=int, help="TCP port nginx listens on (default: web.port).")
+@click.option("--socket", "socket_path", type=click.Path(dir_okay=False),
+              help="gunicorn's Unix socket (default: web.socket).")
+@click.pass_context
+def proxy_config(ctx: click.Context, output: str, host: str | None, port: int | None,
+                 socket_path: str | None) -> None:
+    """Write the config of nginx, the web proxy in front of `serve`, from the [web]
+    settings (run it as `nginx -e stderr -c OUTPUT`)."""
+    import dataclasses
+
+    from appliance.adapters.web.proxy import write_nginx_config
+
+    config = _config(ctx)
+    config = dataclasses.replace(
+        config, web_host=host or config.web_host, web_port=port or config.web_port,
+        web_socket=Path(socket_path).absolute() if socket_path else config.web_socket)
+    write_nginx_config(config, Path(output))
 
 
 @main.command()

@@ -9,11 +9,9 @@ a source checkout: `./scripts/demo`).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -22,9 +20,9 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from appliance.adapters.web.server import wait_until_serving
 from appliance.devtools.cups_harness.harness import PrivateCups
 from appliance.devtools.synthetic import make_document
+from appliance.devtools.webstack import WebStack, WebStackError
 
 BIN = Path(sys.executable).parent
 OUTBOX_CONFIG = """
@@ -85,18 +83,14 @@ def _run_with_printer(root, cupsd, appliance, sender, appliance_toml, url, port,
     os.environ["CUPS_SERVER"] = cupsd.server  # the appliance's CUPS is the private one
     with open(appliance_toml, "a", encoding="utf-8") as config:
         config.write(f'\n[printing]\nqueue = "{queue.name}"\n')
-    _step(f"Start the appliance's web service on {url}")
-    log = open(root / "server.log", "wb")  # noqa: SIM115 - closed when the server stops
-    server = subprocess.Popen(
-        [str(BIN / "appliance"), "--config", str(appliance_toml), "serve", "--host",
-         "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    _step(f"Start the appliance's web service on {url}: nginx in front of gunicorn, as the "
+          "systemd units run them (`appliance serve`, `appliance proxy-config`)")
+    server = WebStack(appliance_toml, root, port=port)
     try:
         try:
-            wait_until_serving(url, server)
-        except RuntimeError as exc:
-            sys.exit(f"demo: {exc}:\n{(root / 'server.log').read_text()}")
+            server.start()
+        except WebStackError as exc:
+            sys.exit(f"demo: {exc}")
         _step("The record system exports fictional lists into the office PC's outbox; the "
               "sender agent seals and delivers them (one pass: `sync`)")
         outbox = root / "sender" / "outbox"
@@ -136,15 +130,12 @@ def _run_with_printer(root, cupsd, appliance, sender, appliance_toml, url, port,
         shutil.copyfile(queue.captured()[-1].path, kits[-1])
         _step("Who sent what, what was refused, what was printed: the audit log")
         appliance("audit", "verify")
-        print(f"\nDemo installation: {root}\n(server log: {root / 'server.log'})")
+        print(f"\nDemo installation: {root}\n(server log: {server.log_path})")
         print("\nOpen the printed kits (fictional data):")
         for kit in kits:
             print(f"  {kit}")
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-        log.close()
+        server.stop()
 
 
 def _press_simulated_button(appliance_toml: Path, interactive: bool) -> None:

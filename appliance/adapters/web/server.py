@@ -1,17 +1,18 @@
-"""Run the web app under gunicorn, the production WSGI server, from `appliance serve`."""
+"""Run the web app under gunicorn, on a Unix socket behind nginx, from `appliance serve`."""
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
-import time
-import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from appliance.core.config import ApplianceConfig
+
+# Who may connect to the socket: the owner and its group (the proxy), nobody else.
+SOCKET_UMASK = 0o007
 
 
 class _Gunicorn(BaseApplication):
@@ -26,22 +27,36 @@ class _Gunicorn(BaseApplication):
                 self.cfg.set(key, value)
 
     def load(self) -> Flask:
-        return self.app_factory()
+        return behind_proxy(self.app_factory())
 
 
-def serve(config: ApplianceConfig, host: str, port: int,
+def behind_proxy(app: Flask) -> Flask:
+    """Make `request.remote_addr` the client nginx saw, from the X-Forwarded-For it sets.
+
+    Trustworthy only because gunicorn listens on a Unix socket that nothing but nginx can
+    reach, and nginx replaces (not extends) whatever X-Forwarded-For a client sends.
+    gunicorn itself does not rewrite REMOTE_ADDR, and its `forwarded_allow_ips` does not
+    apply to Unix-socket peers (it trusts them unconditionally).
+    """
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=0, x_host=0, x_port=0,
+                            x_prefix=0)
+    return app
+
+
+def serve(config: ApplianceConfig, socket_path: Path,
           app_factory: Callable[[], Flask] | None = None) -> None:
-    """Serve until stopped. Each worker builds its own app (and SQLite connections).
+    """Serve on `socket_path` until stopped. Each worker builds its own app (and SQLite
+    connections).
 
-    Sync workers read a request's body only when the app asks for it, so an oversized
-    snapshot is refused by its Content-Length before its bytes are read, and the connection
-    is closed after each response. `app_factory` lets benchmarks serve a variant of the app
-    under exactly the same server settings.
+    nginx (`appliance proxy-config`) listens on the network, reads each request completely
+    and only then passes it on, so sync workers never wait on a slow client. `app_factory`
+    lets benchmarks serve a variant of the app under exactly the same server settings.
     """
     from appliance.adapters.web import create_app
 
     _Gunicorn(app_factory or (lambda: create_app(config)), {
-        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "bind": f"unix:{socket_path}",
+        "umask": SOCKET_UMASK,
         "workers": config.web_workers,
         "worker_class": "sync",
         "timeout": config.web_timeout_seconds,
@@ -49,22 +64,5 @@ def serve(config: ApplianceConfig, host: str, port: int,
         "accesslog": "-",
         "errorlog": "-",
         "proc_name": "appliance-web",
-        "no_control_socket": True,  # gunicorn >= 25 would otherwise write under $HOME
+        "control_socket_disable": True,  # gunicorn >= 25 would otherwise write under $HOME
     }).run()
-
-
-def wait_until_serving(base_url: str, process: subprocess.Popen, timeout: float = 30) -> None:
-    """Wait for a just-started `appliance serve` to answer /healthz (demo, tests, benches).
-
-    Raises RuntimeError if the process exits or the deadline passes first.
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with status {process.returncode}")
-        with contextlib.suppress(OSError), urllib.request.urlopen(
-                base_url + "/healthz", timeout=1) as response:
-            if response.status == 200:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"the server did not answer within {timeout:.0f} s")
