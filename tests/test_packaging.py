@@ -1,4 +1,5 @@
-"""The wheel carries what an installed appliance needs: templates, both console scripts."""
+"""The wheel carries what an installed appliance needs: templates and the fonts every PDF
+embeds (with their licence), both console scripts."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ def test_wheel_ships_templates_and_console_scripts(tmp_path):
     shipped = {p.relative_to(REPO / "templates").as_posix()
                for p in (REPO / "templates").rglob("*") if p.is_file()}
     assert shipped and all(f"appliance/_templates/{name}" in names for name in shipped)
+    fonts = {"fonts/LiberationSans-Regular.ttf", "fonts/LiberationSans-Bold.ttf", "fonts/LICENSE"}
+    assert fonts <= shipped  # the printed kit must not depend on the printer host's fonts
     assert "appliance = appliance.cli.appliance_cli:main" in entry_points
     assert "appliance-sender = appliance.cli.sender_cli:main" in entry_points
     assert not any(name.startswith("tests/") for name in names)

@@ -152,7 +152,7 @@ def test_without_marker_the_marker_text_is_absent() -> None:
 @pytest.mark.parametrize(
     "marker",
     ["", "x" * 60, "emoji 🙂", "line\nbreak"],
-    ids=["empty", "too-long", "not-winansi", "control-char"],
+    ids=["empty", "too-long", "no-glyph-in-font", "control-char"],
 )
 def test_unprintable_markers_are_refused(marker: str) -> None:
     with pytest.raises(ValueError, match="marker"):
