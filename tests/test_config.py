@@ -4,9 +4,11 @@ import socket
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from appliance.cli.sender_cli import main as sender_main
 from appliance.core import keys
 from appliance.core.config import (
     APPLIANCE_CONFIG_ENV,
@@ -673,3 +675,30 @@ def test_resolve_path_uses_its_own_variable(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delenv(SENDER_CONFIG_ENV, raising=False)
     default = Path("/etc/appliance/sender.toml")
     assert resolve_path(None, SENDER_CONFIG_ENV, default) == default
+
+
+# -- the `config show` commands ---------------------------------------------------------------
+
+
+def test_sender_config_show_command_prints_the_settings_and_withholds_secrets(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, '[sender]\nunit = "Norr"\n[alerts]\n'
+                           'webhook_url = "https://hooks.example/x?token=hemligt"\n', "sender.toml")
+
+    result = CliRunner().invoke(sender_main, ["--config", str(path), "config", "show"])
+
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == f"# {path.resolve()}"
+    assert 'sender.unit = "Norr"' in lines and "push.timeout_seconds = 60" in lines
+    assert "hemligt" not in result.output
+
+
+def test_config_show_command_reports_a_broken_file_and_exits_2(tmp_path: Path) -> None:
+    path = write(tmp_path, "[push]\ntimeout_secnds = 5\n", "sender.toml")
+
+    result = CliRunner().invoke(sender_main, ["--config", str(path), "config", "show"])
+
+    assert result.exit_code == 2
+    assert "push.timeout_secnds: unknown key (did you mean 'timeout_seconds'?)" in result.output

@@ -12,6 +12,7 @@ from appliance.core.fsutil import atomic_write
 
 APPLIANCE_TOML = """\
 # Downtime print appliance: configuration. Relative paths are relative to this file.
+# Every setting: docs/configuration.md.
 # `appliance config show` prints every setting in force, defaults included.
 
 [appliance]
@@ -38,7 +39,8 @@ slots = ["07:00", "14:30"]
 
 SENDER_TOML = """\
 # Downtime print appliance: sender (office PC) configuration.
-# Relative paths are relative to this file.
+# Relative paths are relative to this file. Every setting: docs/configuration.md.
+# `appliance-sender config show` prints every setting in force, defaults included.
 
 [sender]
 name = "{name}"
