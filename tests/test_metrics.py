@@ -133,7 +133,7 @@ def test_metrics_follow_ingests_refusals_time_and_missed_slots(inst) -> None:
         assert secret not in text
 
     clock.set(datetime(2026, 11, 27, 15, 1, tzinfo=STOCKHOLM))  # 14:30 missed
-    SlotWatch(Services(inst.config, clock)).evaluate()
+    SlotWatch(Services(inst.config, clock), poster=None).evaluate()  # no webhook
     samples, _ = scrape(client)
     assert value(samples, "appliance_document_age_seconds", kind="todo") == \
         (clock.now() - produced).total_seconds()

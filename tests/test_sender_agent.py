@@ -16,7 +16,6 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -26,17 +25,18 @@ import pytest
 from appliance.core.clock import FixedClock, isoformat_utc
 from appliance.core.config import load_sender_config
 from appliance.devtools.synthetic import make_document
-from appliance.sender import alerts
 from appliance.sender import outbox as outbox_module
 from appliance.sender.agent import Agent, run_forever
 from appliance.sender.client import PushResult
 from appliance.sender.queue import backoff_seconds
 from appliance.sender.report import sender_status
 from tests.conftest import Installation, Server, free_port, make_installation
+from tests.webhook_receiver import WebhookReceiver
 
 TZ = ZoneInfo("Europe/Stockholm")
 STABLE = 5  # outbox.stable_seconds in these tests
 RETRY_INITIAL = 30
+ALERT_KEY = ("event", "kind", "slot")
 
 
 def local(hour: int, minute: int = 0, days: int = 0) -> datetime:
@@ -189,44 +189,11 @@ def settle(agent: Agent, clock: FixedClock):
     return agent.tick()
 
 
-class WebhookReceiver:
-    """Records the JSON bodies POSTed to it."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers["Content-Length"])
-                receiver.bodies.append(json.loads(self.rfile.read(length)))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def events(self) -> list[tuple[str, str, str]]:
-        return [(b["event"], b["kind"], b["slot"]) for b in self.bodies]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def webhook():
-    receiver = WebhookReceiver()
+    receiver = WebhookReceiver().start()
     yield receiver
-    receiver.close()
+    receiver.stop()
 
 
 # ---------------------------------------------------------------- slots and alerts
@@ -241,7 +208,7 @@ def test_missed_slot_alerts_once_and_recovery_once(make_site, webhook, caplog):
     settle(agent, clock)
     assert len(site.snapshots("jourrum")) == 1
     clock.set(local(7, 29))  # the 07:00 slot is due, but its grace has not run out
-    assert agent.tick().missing == [] and webhook.bodies == []
+    assert agent.tick().missing == [] and webhook.received == []
 
     clock.set(local(7, 31))
     assert agent.tick().missing == [("todo", local(7, 0))]
@@ -250,8 +217,8 @@ def test_missed_slot_alerts_once_and_recovery_once(make_site, webhook, caplog):
         agent.tick()
     agent = site.agent(clock)  # a restart does not forget that it has alerted
     agent.tick()
-    assert webhook.events() == [("missing_export", "todo", isoformat_utc(local(7, 0)))]
-    alert = webhook.bodies[0]
+    assert webhook.events(*ALERT_KEY) == [("missing_export", "todo", isoformat_utc(local(7, 0)))]
+    alert = webhook.received[0]
     assert set(alert) == {"event", "sender", "kind", "slot", "message"}
     assert alert["sender"] == "kontor-norr" and "07:00" in alert["message"]
     status = sender_status(site.config, clock)
@@ -265,7 +232,7 @@ def test_missed_slot_alerts_once_and_recovery_once(make_site, webhook, caplog):
     for _ in range(3):
         clock.advance(timedelta(minutes=10))
         agent.tick()
-    assert webhook.events() == [("missing_export", "todo", isoformat_utc(local(7, 0))),
+    assert webhook.events(*ALERT_KEY) == [("missing_export", "todo", isoformat_utc(local(7, 0))),
                                 ("export_recovered", "todo", isoformat_utc(local(7, 0)))]
 
     # 14:30 passes with a fresh export (produced a little early): no alert
@@ -274,28 +241,27 @@ def test_missed_slot_alerts_once_and_recovery_once(make_site, webhook, caplog):
     settle(agent, clock)
     clock.set(local(15, 5))
     assert agent.tick().missing == []
-    assert len(webhook.bodies) == 2
+    assert len(webhook.received) == 2
     assert "todo-" not in caplog.text  # no export file name in any log line
 
 
-def test_webhook_failure_is_retried_without_duplicates(tmp_path):
-    site = offline_site(tmp_path, webhook="http://127.0.0.1:9/hook")
-    calls: list[dict] = []
-
-    def flaky(url: str, event: dict) -> None:
-        calls.append(event)
-        if len(calls) == 1:
-            raise alerts.AlertError("webhook answered HTTP 503")
-
+def test_webhook_failure_is_retried_without_duplicates(tmp_path, webhook):
+    webhook.status = 503
+    site = offline_site(tmp_path, webhook=webhook.url)
     clock = FixedClock(local(7, 31))
-    agent = site.agent(clock, webhook=flaky)
+    agent = site.agent(clock)
     agent.tick()
     agent.tick()  # backoff: not yet
-    assert len(calls) == 1
+    assert webhook.attempts == 1 and webhook.received == []
+    status = sender_status(site.config, clock)
+    assert [alert["event"] for alert in status["alerts"]["pending"]] == ["missing_export"]
+
+    webhook.status = 204
     clock.advance(timedelta(seconds=RETRY_INITIAL))
     agent.tick()
-    agent.tick()
-    assert [c["event"] for c in calls] == ["missing_export", "missing_export"]
+    site.agent(clock).tick()  # a restart does not send it again
+    assert webhook.attempts == 2
+    assert webhook.events(*ALERT_KEY) == [("missing_export", "todo", isoformat_utc(local(7, 0)))]
     status = sender_status(site.config, clock)
     assert status["alerts"]["pending"] == []
     assert [a["webhook"] for a in status["alerts"]["recent"]] == ["sent"]

@@ -13,11 +13,11 @@ import subprocess
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from appliance.adapters.webhook import webhook_poster
 from appliance.cli.jobs_daemon import run_jobs
 from appliance.core.audit import AuditLog
 from appliance.core.clock import FixedClock, isoformat_utc
@@ -25,6 +25,7 @@ from appliance.core.ingest import ingest
 from appliance.core.services import Services
 from appliance.core.slots import STATE_FILE, AlertState, SlotWatch, missed_totals
 from tests.conftest import BIN, Installation, free_port, make_installation
+from tests.webhook_receiver import WebhookReceiver as Receiver
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 MARKER = "Zqxmarkör-Patient-4711"
@@ -34,57 +35,18 @@ def local(day: int, hour: int, minute: int) -> datetime:
     return datetime(2026, 11, day, hour, minute, tzinfo=STOCKHOLM).astimezone(UTC)
 
 
-class Receiver:
-    """A webhook endpoint on 127.0.0.1 in a thread. Answers `status`; keeps the JSON bodies
-    it accepted (2xx) and counts every attempt."""
-
-    def __init__(self, port: int = 0, status: int = 204) -> None:
-        self.port, self.status = port, status
-        self.received: list[dict] = []
-        self.attempts = 0
-        self.arrived = threading.Event()
-        self.server: ThreadingHTTPServer | None = None
-
-    def start(self) -> Receiver:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.attempts += 1
-                if receiver.status < 300:
-                    receiver.received.append(json.loads(body))
-                    receiver.arrived.set()
-                self.send_response(receiver.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    def events(self) -> list[tuple[str, str]]:
-        return [(alert["event"], alert["slot"]) for alert in self.received]
-
-
 @pytest.fixture
 def receiver():
     rec = Receiver(port=free_port())  # the port is known before it listens (see webhook_down)
     yield rec
     rec.stop()
+
+
+def watch_of(services: Services) -> SlotWatch:
+    """A slot watch with the real webhook poster of the configuration, as `appliance jobs`
+    builds it."""
+    alerts = services.config.alerts
+    return SlotWatch(services, webhook_poster(alerts.webhook_url, alerts.timeout_seconds))
 
 
 class Site:
@@ -94,7 +56,7 @@ class Site:
         self.inst = inst
         self.clock = FixedClock(start)
         self.services = Services(inst.config, self.clock)
-        self.watch = SlotWatch(self.services)
+        self.watch = watch_of(self.services)
 
     def receive_todo(self, produced_at: datetime) -> None:
         envelope = self.inst.envelope("todo", produced_at=produced_at, marker=MARKER)
@@ -106,7 +68,7 @@ class Site:
 
     def restart(self) -> None:
         self.services = Services(self.inst.config, self.clock)
-        self.watch = SlotWatch(self.services)
+        self.watch = watch_of(self.services)
 
     def audited(self, *events: str) -> list[dict]:
         log = AuditLog(self.inst.state_dir / "audit.log", self.clock)
@@ -245,7 +207,7 @@ def test_webhook_down_is_logged_retried_and_delivered_once(tmp_path, receiver: R
     site.restart()
     site.watch.evaluate()
     assert receiver.attempts == 1
-    assert AlertState.load(site.inst.state_dir / STATE_FILE).queue == []
+    assert len(AlertState.load(site.inst.state_dir / STATE_FILE).queue) == 0
 
 
 def test_an_error_status_is_a_failure_and_order_is_kept(site: Site, receiver: Receiver) -> None:
@@ -269,13 +231,13 @@ def test_without_a_webhook_alerts_are_logged_and_audited(tmp_path, caplog) -> No
     assert len(site.at(local(27, 15, 1))) == 1
     assert "missed slot: kind todo" in caplog.text
     assert len(site.audited("slot_missed")) == 1
-    assert AlertState.load(site.inst.state_dir / STATE_FILE).queue == []
+    assert len(AlertState.load(site.inst.state_dir / STATE_FILE).queue) == 0
 
 
 def test_two_processes_watching_alert_once(site: Site, receiver: Receiver) -> None:
     site.receive_todo(local(27, 6, 50))
     site.clock.set(local(27, 15, 1))
-    watches = [SlotWatch(Services(site.inst.config, site.clock)) for _ in range(4)]
+    watches = [watch_of(Services(site.inst.config, site.clock)) for _ in range(4)]
     start = threading.Barrier(len(watches))
 
     def run(watch: SlotWatch) -> None:

@@ -1,9 +1,10 @@
 """`appliance jobs`: the periodic work, as its own service.
 
 Every `SLOT_CHECK_SECONDS` the slot watch runs (missed-slot alerts and their webhook
-retries); once a day, retention (ingest applies it too, but an appliance that receives
-nothing during an outage still has to drop what is past `retention.max_age_days`, within
-the rule that the newest document of each unit and kind is kept). Both run once at start.
+retries); every `RETENTION_HOURS`, retention (ingest applies it too, but an appliance that
+receives nothing during an outage still has to drop what is past `retention.max_age_days`,
+within the rule that the newest document of each unit and kind is kept). Both run once at
+start. Both are intervals, not times of day (`docs/decisions.md` says why).
 
 A failing job is logged and tried again at its next turn: the service keeps running. With
 `Type=notify` it reports READY=1 when it starts and pings the watchdog from the loop.
@@ -19,6 +20,7 @@ from collections.abc import Callable
 import schedule
 
 from appliance.adapters import sdnotify
+from appliance.adapters.webhook import webhook_poster
 from appliance.core.retention import apply_retention
 from appliance.core.services import Services
 from appliance.core.slots import SlotWatch
@@ -26,15 +28,18 @@ from appliance.core.slots import SlotWatch
 log = logging.getLogger(__name__)
 
 SLOT_CHECK_SECONDS = 30
+RETENTION_HOURS = 24
 MAX_SLEEP_SECONDS = SLOT_CHECK_SECONDS  # wake at least this often (stop, watchdog)
 
 
 def build_scheduler(services: Services) -> schedule.Scheduler:
     """A private scheduler (not the `schedule` module's global one) with both jobs."""
-    watch = SlotWatch(services)
+    alerts = services.config.alerts
+    watch = SlotWatch(services, webhook_poster(alerts.webhook_url, alerts.timeout_seconds))
     scheduler = schedule.Scheduler()
     scheduler.every(SLOT_CHECK_SECONDS).seconds.do(_guarded, "slot check", watch.evaluate)
-    scheduler.every().day.do(_guarded, "retention", lambda: _retention(services))
+    scheduler.every(RETENTION_HOURS).hours.do(_guarded, "retention",
+                                              lambda: _retention(services))
     return scheduler
 
 
@@ -44,8 +49,9 @@ def run_jobs(services: Services, stop_event: threading.Event) -> None:
     scheduler.run_all()
     watchdog = sdnotify.watchdog_interval()
     sdnotify.notify("READY=1\nSTATUS=checking slots every "
-                    f"{SLOT_CHECK_SECONDS} s, retention daily")
-    log.info("jobs running: slot check every %d s, retention daily", SLOT_CHECK_SECONDS)
+                    f"{SLOT_CHECK_SECONDS} s, retention every {RETENTION_HOURS} h")
+    log.info("jobs running: slot check every %d s, retention every %d h", SLOT_CHECK_SECONDS,
+             RETENTION_HOURS)
     last_ping = time.monotonic()
     while not stop_event.is_set():
         scheduler.run_pending()

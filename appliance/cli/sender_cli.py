@@ -14,7 +14,7 @@ import click
 from appliance.cli.common import CleanGroup, echo_json
 from appliance.cli.config_cli import sender_config
 from appliance.core import keys
-from appliance.core.clock import SystemClock, parse_iso
+from appliance.core.clock import SystemClock, local_time, parse_iso
 from appliance.core.config import (
     DEFAULT_SENDER_CONFIG,
     SENDER_CONFIG_ENV,
@@ -25,7 +25,7 @@ from appliance.core.config import (
 from appliance.core.fsutil import atomic_write
 from appliance.core.registry import RegistryError
 from appliance.core.setup import write_sender_config
-from appliance.sender.agent import Agent, PassReport, local_time, run_forever
+from appliance.sender.agent import Agent, PassReport, run_forever
 from appliance.sender.appliances import ApplianceFolder
 from appliance.sender.client import push as push_envelope
 from appliance.sender.outgoing import Sender, documents_from_files
@@ -194,9 +194,9 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
 @contextlib.contextmanager
 def _logging(log_file: str | None, level: int) -> Iterator[None]:
-    """Send the agent's log (`appliance.sender`) to stderr, and to LOG_FILE if given, for
-    as long as the command runs."""
-    logger = logging.getLogger("appliance.sender")
+    """Send the agent's log (`appliance.sender`, and the core modules it uses, such as the
+    alert queue) to stderr, and to LOG_FILE if given, for as long as the command runs."""
+    logger = logging.getLogger("appliance")
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file:
         handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
@@ -272,7 +272,8 @@ def _describe_pass(report: PassReport, config: SenderConfig) -> list[str]:
              f"retrying {report.retrying}, refused {report.failed}, dropped {report.dropped}",
              f"left: {report.pending} pending, {report.failed_total} refused for good, "
              f"{report.settling} export(s) not yet complete"]
-    lines.extend(f"MISSING: no {kind} export for the {local_time(slot, config)} slot"
+    lines.extend(f"MISSING: no {kind} export for the "
+                 f"{local_time(slot, config.schedule.timezone)} slot"
                  for kind, slot in report.missing)
     return lines
 

@@ -15,7 +15,8 @@ alone (the index schema stays the store's), and `atomic_write` makes each update
 nothing. Every evaluation holds an exclusive `flock` on `slot-alerts.lock` from reading the
 state to writing it back, so two processes running the watch alert once, not twice.
 
-Webhook alerts wait in a queue in the same file and are sent oldest first. A failure is
+Webhook alerts wait in an `AlertQueue` saved in the same file and are sent oldest first
+by the injected poster (`SlotWatch(services, poster)`; None: no webhook). A failure is
 logged (with the host, never the URL, which may carry a token) and retried at the next
 evaluation at least `RETRY_SECONDS` later; an alert is removed only once delivered.
 
@@ -30,13 +31,13 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from appliance.adapters.webhook import WebhookError, post_json, url_host
+from appliance.core.alert_queue import AlertPoster, AlertQueue
 from appliance.core.audit import AuditError
-from appliance.core.clock import isoformat_utc, parse_iso
+from appliance.core.clock import isoformat_utc, local_time, parse_iso
 from appliance.core.fsutil import atomic_write
 from appliance.core.services import Services
 from appliance.core.status import KindStatus, compute_status
@@ -47,7 +48,6 @@ STATE_FILE = "slot-alerts.json"
 LOCK_FILE = "slot-alerts.lock"
 STATE_VERSION = 1
 RETRY_SECONDS = 60
-MAX_QUEUED = 100  # webhook down for days: keep the newest alerts, drop the oldest
 FILE_MODE = 0o640
 
 
@@ -58,8 +58,7 @@ class AlertState:
 
     open: dict[str, dict[str, Any]] = field(default_factory=dict)
     missed_total: dict[str, int] = field(default_factory=dict)
-    queue: list[dict[str, Any]] = field(default_factory=list)  # webhook payloads, oldest first
-    retry_after: str | None = None
+    queue: AlertQueue = field(default_factory=AlertQueue)
 
     @classmethod
     def load(cls, path: Path) -> AlertState:
@@ -80,14 +79,12 @@ class AlertState:
                   if isinstance(entry, dict) and isinstance(entry.get("slot"), str)},
             missed_total={kind: count for kind, count in _dict(data.get("missed_total")).items()
                           if isinstance(count, int)},
-            queue=[item for item in _list(data.get("queue")) if isinstance(item, dict)],
-            retry_after=data.get("retry_after") if isinstance(data.get("retry_after"), str)
-            else None,
+            queue=AlertQueue.from_json(data.get("queue")),
         )
 
     def to_json(self) -> str:
         data = {"version": STATE_VERSION, "open": self.open, "missed_total": self.missed_total,
-                "queue": self.queue, "retry_after": self.retry_after}
+                "queue": self.queue.to_json()}
         return json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
 
     def save(self, path: Path) -> None:
@@ -98,10 +95,6 @@ def _dict(value: object) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def _list(value: object) -> list:
-    return value if isinstance(value, list) else []
-
-
 def missed_totals(state_dir: Path) -> dict[str, int]:
     """Missed slots per kind since installation (for `/metrics`). Reads without the lock:
     the file is replaced atomically, so a reader sees the old or the new state."""
@@ -109,8 +102,9 @@ def missed_totals(state_dir: Path) -> dict[str, int]:
 
 
 class SlotWatch:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, poster: AlertPoster | None) -> None:
         self.services = services
+        self.poster = poster
         self.state_path = services.config.state_dir / STATE_FILE
         self.lock_path = services.config.state_dir / LOCK_FILE
 
@@ -131,11 +125,13 @@ class SlotWatch:
                 if alert is not None:
                     raised.append(alert)
             self._forget_unexpected(state, status.kinds)
-            for alert in raised:
-                self._queue(state, alert)
+            if self.poster is not None:
+                for alert in raised:
+                    state.queue.add(alert, now)
             if state.to_json() != before:  # no write (SD card wear) when nothing happened
                 state.save(self.state_path)
-            self._deliver(state, now)
+            state.queue.deliver(self.poster, now, retry_delay=lambda attempts: RETRY_SECONDS,
+                                persist=lambda: state.save(self.state_path))
         return raised
 
     @contextlib.contextmanager
@@ -210,50 +206,10 @@ class SlotWatch:
 
     def _local(self, moment: datetime) -> str:
         tz = self.services.config.timezone
-        return f"{moment.astimezone(tz):%Y-%m-%d %H:%M} ({tz})"
+        return f"{local_time(moment, tz)} ({tz})"
 
     def _audit(self, event: str, **fields: Any) -> None:
         try:
             self.services.audit.append(event, **fields)
         except AuditError:
             log.exception("could not write %s to the audit log", event)
-
-    # ------------------------------------------------------------ webhook
-
-    def _queue(self, state: AlertState, alert: dict[str, Any]) -> None:
-        if not self.services.config.alerts.webhook_url:
-            return
-        state.queue.append(alert)
-        if len(state.queue) > MAX_QUEUED:
-            dropped = state.queue[: len(state.queue) - MAX_QUEUED]
-            del state.queue[: len(dropped)]
-            log.warning("webhook queue full: %d undelivered alert(s) dropped, oldest first",
-                        len(dropped))
-
-    def _deliver(self, state: AlertState, now: datetime) -> None:
-        """Send queued alerts in order; stop at the first failure and retry later."""
-        alerts = self.services.config.alerts
-        if not state.queue:
-            return
-        if not alerts.webhook_url:
-            log.info("no webhook configured any more: %d queued alert(s) dropped",
-                     len(state.queue))
-            state.queue.clear()
-            state.save(self.state_path)
-            return
-        if state.retry_after is not None and now < parse_iso(state.retry_after):
-            return
-        while state.queue:
-            try:
-                post_json(alerts.webhook_url, state.queue[0], alerts.timeout_seconds)
-            except WebhookError as exc:
-                state.retry_after = isoformat_utc(now + timedelta(seconds=RETRY_SECONDS))
-                log.warning("%s; %d alert(s) waiting, next try after %s", exc,
-                            len(state.queue), state.retry_after)
-                state.save(self.state_path)
-                return
-            sent = state.queue.pop(0)
-            state.retry_after = None
-            state.save(self.state_path)  # after each: a crash never re-sends a delivered one
-            log.info("webhook %s: %s alert for %s delivered", url_host(alerts.webhook_url),
-                     sent.get("event"), sent.get("kind"))

@@ -35,8 +35,10 @@ from typing import Any
 
 import schedule
 
+from appliance.adapters.webhook import webhook_poster
 from appliance.core import seal
-from appliance.core.clock import Clock, SystemClock
+from appliance.core.alert_queue import AlertPoster
+from appliance.core.clock import Clock, SystemClock, local_time
 from appliance.core.config import DEFAULT_KINDS, ConfigError, ScheduleConfig, SenderConfig
 from appliance.core.freshness import freshness
 from appliance.sender import alerts
@@ -46,7 +48,7 @@ from appliance.sender.client import push as http_push
 from appliance.sender.outbox import Outbox, Scan
 from appliance.sender.outgoing import Sender
 from appliance.sender.queue import DeliveryQueue, Entry, backoff_seconds, is_permanent
-from appliance.sender.state import PENDING_ALERTS_LIMIT, AgentState, from_iso, to_iso
+from appliance.sender.state import AgentState, from_iso, to_iso
 
 log = logging.getLogger("appliance.sender")
 
@@ -54,7 +56,6 @@ SETTLE_ROUNDS = 3  # `sync` waits at most this many times for files still being 
 SOURCE_MISSING = "the export was removed from the outbox before it was delivered"
 
 PushFunction = Callable[[str, bytes, float], PushResult]
-WebhookFunction = Callable[[str, dict], None]
 
 
 def missing_slot(schedule_config: ScheduleConfig, newest: datetime | None,
@@ -69,10 +70,6 @@ def missing_slot(schedule_config: ScheduleConfig, newest: datetime | None,
 def describe_error(status: int | None, code: str, message: str) -> str:
     """`HTTP 422 unreadable_pdf: ...`, or `unreachable: ...` when there was no answer."""
     return f"{f'HTTP {status} ' if status else ''}{code}: {message}"
-
-
-def local_time(moment: datetime, config: SenderConfig) -> str:
-    return moment.astimezone(config.schedule.timezone).strftime("%Y-%m-%d %H:%M")
 
 
 @dataclass
@@ -101,14 +98,16 @@ class PassReport:
 
 class Agent:
     def __init__(self, config: SenderConfig, clock: Clock | None = None, *,
-                 push: PushFunction = http_push,
-                 webhook: WebhookFunction = alerts.post_webhook,
+                 push: PushFunction = http_push, poster: AlertPoster | None = None,
                  sender: Sender | None = None) -> None:
+        """`poster` delivers the alerts; by default a webhook poster for
+        `alerts.webhook_url` (none when it is empty)."""
         if config.outbox.dir is None:
             raise ConfigError(config.source, [
                 "outbox.dir: must be set for `run` and `sync` (the folder the record "
                 "system's exports land in)"])
         self.config = config
+        self.tz = config.schedule.timezone  # of the local times in the log
         self.clock = clock or SystemClock()
         self.sender = sender or Sender.load(config)
         self.outbox = Outbox(config.outbox, self.clock)
@@ -116,7 +115,8 @@ class Agent:
         self.queue = DeliveryQueue.load(config.state_dir)
         self.state = AgentState.load(config.state_dir)
         self._push = push
-        self._webhook = webhook
+        self._poster = poster or webhook_poster(config.alerts.webhook_url,
+                                                alerts.WEBHOOK_TIMEOUT_SECONDS)
         self._warned: set[str] = set()
         self._last_failure: str | None = None
         self._check_rules()
@@ -250,7 +250,7 @@ class Agent:
                                "before it was delivered", report)
                 report.queued += 1
                 log.info("queued a %s export (produced %s) for %s", rule.kind,
-                         local_time(export.produced_at, self.config), appliance)
+                         local_time(export.produced_at, self.tz), appliance)
 
     def _forget(self, scan: Scan, names: list[str], report: PassReport) -> None:
         if scan.present is not None:
@@ -270,7 +270,7 @@ class Agent:
             "produced_at": to_iso(entry.produced_at), "reason": reason, "message": message,
         })
         log.warning("dropped the delivery of a %s export (produced %s) to %s: %s",
-                    entry.kind, local_time(entry.produced_at, self.config), entry.appliance,
+                    entry.kind, local_time(entry.produced_at, self.tz), entry.appliance,
                     message)
 
     def _deliver_to(self, appliance: Appliance, report: PassReport, retry_now: bool) -> None:
@@ -316,7 +316,7 @@ class Agent:
             self.state.appliance(appliance.name).last_success = self.clock.now()
             report.delivered += 1
             log.info("delivered a %s export (produced %s) to %s as %s", entry.kind,
-                     local_time(entry.produced_at, self.config), appliance.name,
+                     local_time(entry.produced_at, self.tz), appliance.name,
                      result.body.get("id", "?"))
             return True
         if is_permanent(result.status):
@@ -350,7 +350,7 @@ class Agent:
         report.retrying += 1
         log.warning("could not deliver a %s export to %s (%s); attempt %d, next try at %s",
                     entry.kind, appliance.name, describe_error(status, code, message),
-                    entry.attempts, local_time(entry.next_attempt_at, self.config))
+                    entry.attempts, local_time(entry.next_attempt_at, self.tz))
         return False
 
     def _fail(self, entry: Entry, appliance: Appliance, status: int | None, code: str,
@@ -362,7 +362,7 @@ class Agent:
         report.failed += 1
         log.error("%s REFUSED a %s export (produced %s) for good: %s. It is not sent again "
                   "unless the file changes or `appliance-sender sync --retry-failed` is run",
-                  appliance.name, entry.kind, local_time(entry.produced_at, self.config),
+                  appliance.name, entry.kind, local_time(entry.produced_at, self.tz),
                   describe_error(status, code, message))
         return True
 
@@ -385,7 +385,7 @@ class Agent:
                                 "again next pass", export.rule.kind, type(exc).__name__)
                 continue
             log.info("deleted a %s export (produced %s) from the outbox: every appliance "
-                     "has it", export.rule.kind, local_time(export.produced_at, self.config))
+                     "has it", export.rule.kind, local_time(export.produced_at, self.tz))
 
     def _check_slots(self, scan: Scan, report: PassReport) -> None:
         now = self.clock.now()
@@ -409,41 +409,21 @@ class Agent:
                 self._queue_alert(event)
 
     def _queue_alert(self, event: dict) -> None:
-        if not self.config.alerts.webhook_url:
+        if self._poster is None:
             self.state.record_alert(event, self.clock.now(), "none")
-            return
-        pending = self.state.pending_alerts
-        pending.append({"event": event, "attempts": 0,
-                        "next_attempt_at": to_iso(self.clock.now())})
-        if len(pending) > PENDING_ALERTS_LIMIT:
-            del pending[0]
-            log.warning("more than %d alerts wait for the webhook; the oldest was dropped",
-                        PENDING_ALERTS_LIMIT)
+        else:
+            self.state.pending_alerts.add(event, self.clock.now())
 
     def _send_alerts(self) -> None:
-        url = self.config.alerts.webhook_url
-        if not url and self.state.pending_alerts:
-            log.info("alerts.webhook_url is no longer set: %d pending alert(s) dropped",
-                     len(self.state.pending_alerts))
-            self.state.pending_alerts.clear()
-        while url and self.state.pending_alerts:
-            item = self.state.pending_alerts[0]
-            now = self.clock.now()
-            if from_iso(item["next_attempt_at"]) > now:
-                return  # in order, like deliveries
-            try:
-                self._webhook(url, item["event"])
-            except alerts.AlertError as exc:
-                item["attempts"] += 1
-                item["next_attempt_at"] = to_iso(now + timedelta(seconds=backoff_seconds(
-                    item["attempts"], self.config.retry_initial_seconds,
-                    self.config.retry_max_seconds)))
-                log.warning("the alert webhook failed (%s); attempt %d, trying again later",
-                            exc, item["attempts"])
-                return
-            self.state.pending_alerts.pop(0)
-            self.state.record_alert(item["event"], now, "sent")
-            self.state.save()  # a crash now must not send it twice
+        """Post pending alerts in order (`AlertQueue`), retried with the deliveries'
+        backoff; the state is saved after each, so a crash never sends one twice."""
+        now = self.clock.now()
+        sent = self.state.pending_alerts.deliver(
+            self._poster, now, persist=self.state.save,
+            retry_delay=lambda attempts: backoff_seconds(
+                attempts, self.config.retry_initial_seconds, self.config.retry_max_seconds))
+        for event in sent:
+            self.state.record_alert(event, now, "sent")
 
 
 def _default_title(kind: str) -> str:

@@ -16,9 +16,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from appliance.core.clock import Clock, parse_iso
+from appliance.core.clock import Clock, local_time, parse_iso
 from appliance.core.config import SenderConfig
-from appliance.sender.agent import describe_error, local_time, missing_slot
+from appliance.sender.agent import describe_error, missing_slot
 from appliance.sender.appliances import ApplianceFolder
 from appliance.sender.queue import DeliveryQueue
 from appliance.sender.state import AgentState, to_iso
@@ -35,8 +35,8 @@ def sender_status(config: SenderConfig, clock: Clock) -> dict[str, Any]:
     if state.last_pass is None:
         problems.append("the agent has never made a pass (`appliance-sender run` or `sync`)")
     elif now - state.last_pass > warn_after:
-        problems.append(f"no pass since {local_time(state.last_pass, config)}: is the "
-                        "agent running?")
+        problems.append(f"no pass since {local_time(state.last_pass, config.schedule.timezone)}"
+                        ": is the agent running?")
     return {
         "sender": config.name,
         "now": to_iso(now),
@@ -50,7 +50,7 @@ def sender_status(config: SenderConfig, clock: Clock) -> dict[str, Any]:
         "kinds": kinds,
         "dropped": state.dropped,
         "alerts": {"webhook": bool(config.alerts.webhook_url),
-                   "pending": [item["event"] for item in state.pending_alerts],
+                   "pending": state.pending_alerts.alerts(),
                    "recent": state.recent_alerts},
     }
 
@@ -71,8 +71,8 @@ def _appliances(config: SenderConfig, queue: DeliveryQueue, state: AgentState,
         pending, failed = queue.pending(name), queue.failed(name)
         late = [e for e in pending if now - e.queued_at > warn_after]
         if late:
-            problems.append(f"{name}: {len(late)} export(s) undelivered since "
-                            f"{local_time(min(e.queued_at for e in late), config)}")
+            since = local_time(min(e.queued_at for e in late), config.schedule.timezone)
+            problems.append(f"{name}: {len(late)} export(s) undelivered since {since}")
         if failed:
             problems.append(f"{name}: {len(failed)} export(s) refused for good "
                             f"({', '.join(sorted({e.last_error['error'] for e in failed}))})")
@@ -97,7 +97,8 @@ def _kinds(config: SenderConfig, state: AgentState, now: datetime,
         slot = missing_slot(config.schedule, record.produced_at if record else None, now) \
             if kind in required else None
         if slot is not None:
-            problems.append(f"{kind}: no export for the {local_time(slot, config)} slot")
+            slot_time = local_time(slot, config.schedule.timezone)
+            problems.append(f"{kind}: no export for the {slot_time} slot")
         result[kind] = {
             "required": kind in required,
             "last_export": to_iso(record.produced_at) if record else None,
@@ -111,7 +112,7 @@ def describe(status: dict[str, Any], config: SenderConfig) -> list[str]:
     """The human-readable `status` lines, times in the schedule's time zone."""
 
     def when(text: str | None) -> str:
-        return local_time(parse_iso(text), config) if text else "never"
+        return local_time(parse_iso(text), config.schedule.timezone) if text else "never"
 
     lines = [f"sender {status['sender']} at {when(status['now'])} "
              f"({config.schedule.timezone.key}), last pass {when(status['last_pass'])}",

@@ -2,9 +2,10 @@
 
 Two files, each replaced atomically: `queue.json` (deliveries, see `queue.py`) and
 `agent.json` (this module): per appliance the last success and the last error, per kind the
-newest export seen, the slot a kind is currently missing, webhook alerts not yet delivered,
-and recently dropped deliveries. None of it holds document content; file names of exports
-appear only in `queue.json`, which is private to the sender (mode 0600).
+newest export seen, the slot a kind is currently missing, webhook alerts not yet delivered
+(an `AlertQueue`, saved as `pending_alerts`), and recently dropped deliveries. None of it
+holds document content; file names of exports appear only in `queue.json`, which is
+private to the sender (mode 0600).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from appliance.core.alert_queue import AlertQueue
 from appliance.core.clock import isoformat_utc, parse_iso
 from appliance.core.fsutil import atomic_write
 
@@ -27,7 +29,6 @@ log = logging.getLogger("appliance.sender")
 AGENT_STATE_FILE = "agent.json"
 STATE_VERSION = 1
 RECENT_LIMIT = 20  # dropped deliveries and raised alerts kept for `status`
-PENDING_ALERTS_LIMIT = 100
 REPLACE_ATTEMPTS = 10
 REPLACE_PAUSE_SECONDS = 0.05
 HEARTBEAT_SAVE = timedelta(seconds=30)
@@ -96,7 +97,7 @@ class AgentState:
     appliances: dict[str, ApplianceRecord] = field(default_factory=dict)
     kinds: dict[str, KindRecord] = field(default_factory=dict)
     missing: dict[str, datetime] = field(default_factory=dict)  # kind -> missed slot (UTC)
-    pending_alerts: list[dict[str, Any]] = field(default_factory=list)
+    pending_alerts: AlertQueue = field(default_factory=AlertQueue)
     recent_alerts: list[dict[str, Any]] = field(default_factory=list)
     dropped: list[dict[str, Any]] = field(default_factory=list)
     last_pass: datetime | None = None
@@ -118,7 +119,7 @@ class AgentState:
             kinds={kind: KindRecord(parse_iso(rec["produced_at"]), parse_iso(rec["seen_at"]))
                    for kind, rec in data.get("kinds", {}).items()},
             missing={kind: parse_iso(slot) for kind, slot in data.get("missing", {}).items()},
-            pending_alerts=list(data.get("pending_alerts", [])),
+            pending_alerts=AlertQueue.from_json(data.get("pending_alerts")),
             recent_alerts=list(data.get("recent_alerts", [])),
             dropped=list(data.get("dropped", [])),
             last_pass=from_iso(data.get("last_pass")),
@@ -147,7 +148,7 @@ class AgentState:
                              "seen_at": to_iso(rec.seen_at)}
                       for kind, rec in sorted(self.kinds.items())},
             "missing": {kind: to_iso(slot) for kind, slot in sorted(self.missing.items())},
-            "pending_alerts": self.pending_alerts,
+            "pending_alerts": self.pending_alerts.to_json(),
             "recent_alerts": self.recent_alerts[-RECENT_LIMIT:],
             "dropped": self.dropped[-RECENT_LIMIT:],
             "last_pass": to_iso(self.last_pass),
