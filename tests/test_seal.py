@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import json
 import struct
-from dataclasses import asdict
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from appliance.core import keys, seal
+from appliance.core.canonical import canonical_json
 from appliance.core.pdf import count_pages
 from appliance.core.seal import (
     BadSignature,
@@ -81,7 +81,7 @@ def header_obj(suite: str = "x25519", contents: tuple[bytes, ...] = (b"%PDF-1.4 
         "seq": 1,
         "created": "2026-11-27T06:55:00Z",
         "suite": suite,
-        "documents": [asdict(document(content).entry) for content in contents],
+        "documents": [document(content).entry.to_json() for content in contents],
     }
 
 
@@ -104,10 +104,10 @@ def seal_by_hand(header: dict | bytes, plaintext: bytes, suite: str = "x25519", 
     the header whose digest goes into HPKE info instead of the one in the envelope."""
 
     def span(obj: dict | bytes) -> bytes:
-        raw = obj if isinstance(obj, bytes) else seal.canonical_json(obj)
+        raw = obj if isinstance(obj, bytes) else canonical_json(obj)
         return seal.PREFIX.pack(seal.MAGIC, seal.VERSION, len(raw)) + raw
 
-    header_bytes = header if isinstance(header, bytes) else seal.canonical_json(header)
+    header_bytes = header if isinstance(header, bytes) else canonical_json(header)
     recipient = recipient or APPLIANCE[suite].public_key()
     info = seal.hpke_info(span(header if info_header is None else info_header))
     payload = keys.hpke_suite(recipient.suite).encrypt(plaintext, recipient.hpke_key(), info=info)
@@ -119,7 +119,7 @@ def dummy_payload(suite: str = "x25519", extra: int = 10) -> bytes:
 
 
 def parse_header(header: dict | bytes, suite: str = "x25519") -> seal.Envelope:
-    raw = header if isinstance(header, bytes) else seal.canonical_json(header)
+    raw = header if isinstance(header, bytes) else canonical_json(header)
     return seal.parse(assemble(raw, dummy_payload(suite)), max_payload=MAX_PAYLOAD)
 
 
@@ -231,11 +231,10 @@ def test_vector_opens_to_the_expected_documents_and_header(suite):
     documents = seal.decrypt(envelope, private)
 
     assert [doc.content for doc in documents] == contents
-    assert [asdict(doc.entry) for doc in documents] == expected["header"]["documents"]
+    assert [doc.entry.to_json() for doc in documents] == expected["header"]["documents"]
     assert hashlib.sha256(b"".join(contents)).hexdigest() == expected["plaintext_sha256"]
-    header = json.loads(seal.canonical_json(asdict(envelope.header)))
-    assert header == expected["header"]
-    assert bytes(envelope.header_span[seal.PREFIX.size:]) == seal.canonical_json(
+    assert envelope.header.to_json() == expected["header"]
+    assert bytes(envelope.header_span[seal.PREFIX.size:]) == canonical_json(
         expected["header"])
     assert envelope.header.suite == suite == private.suite.name
     assert envelope.header.recipient == private.public_key().fingerprint
@@ -439,14 +438,14 @@ def test_wrong_magic():
 
 @pytest.mark.parametrize("version", [0, 2, 0xFFFF])
 def test_unsupported_version(version):
-    data = assemble(seal.canonical_json(header_obj()), dummy_payload(), version=version)
+    data = assemble(canonical_json(header_obj()), dummy_payload(), version=version)
     with pytest.raises(MalformedSeal, match=rf"unsupported format version {version} "):
         seal.parse(data, max_payload=MAX_PAYLOAD)
 
 
 @pytest.mark.parametrize("header_length", [0, 1, seal.MAX_HEADER_LENGTH + 1, 2**32 - 1])
 def test_header_length_out_of_bounds(header_length):
-    data = assemble(seal.canonical_json(header_obj()), dummy_payload(),
+    data = assemble(canonical_json(header_obj()), dummy_payload(),
                     header_length=header_length)
     with pytest.raises(MalformedSeal, match=rf"header length {header_length} outside 2\.\.65536"):
         seal.parse(data, max_payload=MAX_PAYLOAD)
@@ -484,7 +483,7 @@ def test_trailing_bytes(trailing):
 def test_payload_length_field_disagreeing_with_the_data():
     payload = dummy_payload()
     for declared in (len(payload) - 1, len(payload) + 1):
-        data = assemble(seal.canonical_json(header_obj()), payload, payload_length=declared)
+        data = assemble(canonical_json(header_obj()), payload, payload_length=declared)
         with pytest.raises(MalformedSeal, match="its lengths say"):
             seal.parse(data, max_payload=MAX_PAYLOAD)
 
@@ -492,7 +491,7 @@ def test_payload_length_field_disagreeing_with_the_data():
 @pytest.mark.parametrize("suite", sorted(SUITES))
 def test_payload_too_short_for_the_suite(suite):
     minimum = SUITES[suite].kem.enc_length() + seal.AEAD_TAG_LENGTH
-    header = seal.canonical_json(header_obj(suite))
+    header = canonical_json(header_obj(suite))
     with pytest.raises(MalformedSeal, match="too short to hold an HPKE ciphertext"):
         seal.parse(assemble(header, bytes(minimum - 1)), max_payload=MAX_PAYLOAD)
     with pytest.raises(MalformedSeal, match="too short to hold an HPKE ciphertext"):
@@ -508,7 +507,7 @@ def test_payload_over_max_payload():
     with pytest.raises(MalformedSeal, match=rf"payload of {payload_length} bytes exceeds the "
                                             rf"limit {payload_length - 1}"):
         seal.parse(data, max_payload=payload_length - 1)
-    huge = assemble(seal.canonical_json(header_obj()), b"", payload_length=2**64 - 1)
+    huge = assemble(canonical_json(header_obj()), b"", payload_length=2**64 - 1)
     with pytest.raises(MalformedSeal, match=r"payload of 18446744073709551615 bytes exceeds"):
         seal.parse(huge, max_payload=MAX_PAYLOAD)
 
@@ -522,7 +521,7 @@ def test_a_valid_hand_built_header_parses():
 
 
 def _canonical() -> bytes:
-    return seal.canonical_json(header_obj())
+    return canonical_json(header_obj())
 
 
 NON_CANONICAL = {
@@ -730,10 +729,13 @@ def test_document_errors_name_the_document_by_its_number(mutate, message):
     (_set("documents.0.title", 'Citat "x" \\ y'), lambda h: h.documents[0].title.endswith("y")),
     (_set("created", "2026-11-27T07:55:00+01:00"), lambda h: h.created.endswith("+01:00")),
     (_set("created", "2026-11-27T06:55:00.5Z"), lambda h: h.created.endswith(".5Z")),
+    (_set("documents.0.produced_at", "2026-11-27T07:30:00.25+01:00"),
+     lambda h: h.documents[0].produced_at == datetime(2026, 11, 27, 6, 30, 0, 250000,
+                                                      tzinfo=UTC)),
     (lambda h: _set("documents", h["documents"] * 64)(h), lambda h: len(h.documents) == 64),
     (_set("documents.0.size", 2**70), lambda h: h.documents[0].size == 2**70),
 ], ids=["max-seq", "kind-32", "kind-chars", "unit-120", "title-200", "title-escapes",
-        "offset", "fraction", "64-documents", "big-size"])
+        "offset", "fraction", "produced-at-datetime", "64-documents", "big-size"])
 def test_header_limits_are_inclusive(mutate, check):
     assert check(parse_header(mutate(header_obj())).header)
 
@@ -851,7 +853,7 @@ def test_info_binds_the_header_to_the_ciphertext(suite):
 
 def test_info_without_the_label_does_not_decrypt():
     content = b"%PDF-1.4 label"
-    header = seal.canonical_json(header_obj(contents=(content,)))
+    header = canonical_json(header_obj(contents=(content,)))
     span = seal.PREFIX.pack(seal.MAGIC, seal.VERSION, len(header)) + header
     recipient = APPLIANCE["x25519"].public_key()
     payload = keys.hpke_suite(recipient.suite).encrypt(
@@ -1035,7 +1037,9 @@ FIELDS = sorted(seal._HEADER_FIELDS) + [f"documents.0.{name}"
 
 
 def _check_any_value(field: str, value: object) -> None:
-    raw = seal.canonical_json(_set(field, value)(header_obj()))
+    # canonical_json's form, but NaN and Infinity written too, as a sender might
+    raw = json.dumps(_set(field, value)(header_obj()), sort_keys=True, separators=(",", ":"),
+                     ensure_ascii=False).encode("utf-8")
     try:
         envelope = parse_header(raw)
     except MalformedSeal:

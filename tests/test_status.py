@@ -42,7 +42,7 @@ class Appliance:
         self.seq += 1
         entries = tuple(
             DocumentEntry(kind=kind, unit=UNIT, title=DOC_TITLE,
-                          produced_at=isoformat_utc(produced), content_type="application/pdf",
+                          produced_at=produced, content_type="application/pdf",
                           size=2048, sha256="d" * 64)
             for kind, produced in docs)
         header = Header(version=1, sender=SENDER_FP, recipient="f" * 64, seq=self.seq,

@@ -32,7 +32,7 @@ Doc = tuple[str, str, datetime]
 
 
 def entry(kind: str, unit: str, produced: datetime, title: str = "Lista") -> DocumentEntry:
-    return DocumentEntry(kind=kind, unit=unit, title=title, produced_at=isoformat_utc(produced),
+    return DocumentEntry(kind=kind, unit=unit, title=title, produced_at=produced,
                          content_type="application/pdf", size=1234, sha256="c" * 64)
 
 

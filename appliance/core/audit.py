@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from appliance.core.canonical import canonical_json
 from appliance.core.clock import Clock, isoformat_utc
 from appliance.core.fsutil import atomic_write, fsync_dir
 
@@ -65,18 +66,10 @@ class VerifyReport:
     """At most MAX_PROBLEMS messages, plus one closing "... N more problems not listed"."""
 
 
-def canonical_json(obj: Any) -> str:
-    """The one serialization that is hashed and written; `allow_nan=False` because NaN and
-    Infinity are not JSON."""
-    return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-
-
 def entry_hash(entry: dict[str, Any]) -> str:
     """SHA-256 (hex) of the canonical JSON of `entry` without its `hash` field."""
     body = {key: value for key, value in entry.items() if key != "hash"}
-    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_json(body)).hexdigest()
 
 
 class AuditLog:
@@ -115,12 +108,12 @@ class AuditLog:
                 last_n, last_hash = sealed[-1]["n"], sealed[-1]["hash"]
             entry = _seal(last_n + 1, now, event, fields, last_hash)
             sealed.append(entry)
-            data = "".join(canonical_json(item) + "\n" for item in sealed).encode("utf-8")
+            data = b"".join(canonical_json(item) + b"\n" for item in sealed)
             _write_all(fd, data)
             os.fsync(fd)
-            anchor = canonical_json({"n": entry["n"], "hash": entry["hash"]}) + "\n"
+            anchor = canonical_json({"n": entry["n"], "hash": entry["hash"]}) + b"\n"
             try:
-                atomic_write(self.anchor_path, anchor.encode("utf-8"), mode=FILE_MODE)
+                atomic_write(self.anchor_path, anchor, mode=FILE_MODE)
             except OSError as exc:
                 raise AuditError(
                     f"entry n={entry['n']} was written to {self.path} but the anchor "
@@ -303,7 +296,7 @@ def _scan_lines(handle: Any, end: int, anchor: _Anchor, problems: _Problems) -> 
             prev_hash = expected_n = None
             continue
         try:
-            canonical = canonical_json(entry).encode("utf-8")
+            canonical = canonical_json(entry)
         except ValueError:  # NaN/Infinity, lone surrogates, oversized integers
             canonical = None
         if canonical != raw[:-1]:
@@ -409,7 +402,7 @@ def _check_fields(fields: dict[str, Any]) -> None:
     for key, value in fields.items():
         _check_value(value, key)
     try:
-        canonical_json(fields).encode("utf-8")
+        canonical_json(fields)
     except ValueError as exc:  # lone surrogates, integers too long to print
         raise AuditError(f"fields cannot be written as JSON: {exc}") from exc
 

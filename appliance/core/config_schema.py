@@ -22,7 +22,7 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -575,7 +575,7 @@ def check_unknown(data: Mapping, tree: Mapping[str, Any], where: str,
                 problems.append(f"{path}: must be a table ([{path}])")
 
 
-def _suggest(word: str, candidates: Iterator[str] | Mapping[str, Any]) -> str:
+def _suggest(word: str, candidates: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(candidates), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

@@ -21,14 +21,16 @@ import hashlib
 import json
 import re
 import struct
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from appliance.core import keys
+from appliance.core.canonical import canonical_json
 from appliance.core.clock import isoformat_utc, parse_iso
+from appliance.core.errors import ApplianceError
 
 MAGIC = b"APLSEAL\n"
 VERSION = 1
@@ -53,7 +55,7 @@ _HEADER_FIELDS = {"version", "sender", "recipient", "seq", "created", "suite", "
 _DOCUMENT_FIELDS = {"kind", "unit", "title", "produced_at", "content_type", "size", "sha256"}
 
 
-class SealError(ValueError):
+class SealError(ApplianceError, ValueError):
     """Base of every refusal of an envelope; the message is safe to show and log."""
 
 
@@ -80,14 +82,21 @@ class DocumentEntry:
     kind: str
     unit: str
     title: str
-    produced_at: str  # ISO 8601 with time zone, as written by the sender
+    produced_at: datetime  # aware, in UTC
     content_type: str
     size: int
     sha256: str
+    produced_at_as_written: str | None = field(default=None, kw_only=True, compare=False,
+                                               repr=False)
+    """`produced_at` spelt exactly as in a parsed header (`+01:00`, a fraction...): the
+    header must serialise back to the bytes that were signed. None for an entry made here,
+    which is written as `isoformat_utc` spells it."""
 
-    @property
-    def produced(self) -> datetime:
-        return parse_iso(self.produced_at)
+    def to_json(self) -> dict[str, object]:
+        """The manifest line as the header carries it."""
+        line = {name: getattr(self, name) for name in _DOCUMENT_FIELDS}
+        line["produced_at"] = self.produced_at_as_written or isoformat_utc(self.produced_at)
+        return line
 
 
 @dataclass(frozen=True)
@@ -100,10 +109,13 @@ class Header:
     suite: str  # KEM name, e.g. "mlkem768-x25519"; KDF and AEAD are fixed per version
     documents: tuple[DocumentEntry, ...]
 
+    def to_json(self) -> dict[str, object]:
+        obj = {item.name: getattr(self, item.name) for item in fields(self)}
+        obj["documents"] = [doc.to_json() for doc in self.documents]
+        return obj
+
     def to_bytes(self) -> bytes:
-        obj = asdict(self)
-        obj["documents"] = [asdict(doc) for doc in self.documents]
-        return canonical_json(obj)
+        return canonical_json(self.to_json())
 
 
 @dataclass(frozen=True)
@@ -123,10 +135,6 @@ class Document:
     content: bytes
 
 
-def canonical_json(obj: object) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 def hpke_info(header_span: bytes | memoryview) -> bytes:
     return INFO_LABEL + hashlib.sha256(header_span).digest()
 
@@ -136,7 +144,8 @@ def describe_document(
     content_type: str = "application/pdf",
 ) -> DocumentEntry:
     return DocumentEntry(
-        kind=kind, unit=unit, title=title, produced_at=isoformat_utc(produced_at),
+        kind=kind, unit=unit, title=title,
+        produced_at=produced_at.astimezone(UTC).replace(microsecond=0),  # as it is written
         content_type=content_type, size=len(content),
         sha256=hashlib.sha256(content).hexdigest(),
     )
@@ -306,7 +315,7 @@ def _check_document(obj: object, number: int) -> DocumentEntry:
         value = obj[name]
         if not isinstance(value, str) or not 1 <= len(value) <= limit or not value.isprintable():
             raise MalformedSeal(f"{where}.{name} must be printable text of 1..{limit} characters")
-    _timestamp(obj["produced_at"], f"{where}.produced_at")
+    produced_at = _timestamp(obj["produced_at"], f"{where}.produced_at")
     if obj["content_type"] not in CONTENT_TYPES:
         raise MalformedSeal(f"{where}.content_type must be one of {', '.join(CONTENT_TYPES)}")
     size = _int(obj["size"])
@@ -314,7 +323,8 @@ def _check_document(obj: object, number: int) -> DocumentEntry:
         raise MalformedSeal(f"{where}.size must be a positive integer")
     if not _is_hex256(obj["sha256"]):
         raise MalformedSeal(f"{where}.sha256 must be 64 lowercase hex digits")
-    return DocumentEntry(**{name: obj[name] for name in _DOCUMENT_FIELDS})
+    return DocumentEntry(**{name: obj[name] for name in _DOCUMENT_FIELDS - {"produced_at"}},
+                         produced_at=produced_at, produced_at_as_written=obj["produced_at"])
 
 
 def _check_content(entry: DocumentEntry, content: bytes) -> None:
@@ -340,10 +350,10 @@ def _is_hex256(value: object) -> bool:
     return isinstance(value, str) and _SHA256_PATTERN.fullmatch(value) is not None
 
 
-def _timestamp(value: object, where: str) -> None:
+def _timestamp(value: object, where: str) -> datetime:
     try:
         if not isinstance(value, str) or not _TIMESTAMP_PATTERN.fullmatch(value):
             raise ValueError
-        parse_iso(value)
+        return parse_iso(value)
     except ValueError as exc:
         raise MalformedSeal(f"{where} must be an ISO 8601 time with a time zone") from exc

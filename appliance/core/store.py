@@ -173,7 +173,7 @@ class Store:
                 db.executemany(
                     "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)",
                     [(snapshot_id, position, d.kind, d.unit, d.title,
-                      isoformat_utc(d.produced), d.content_type, d.size, d.sha256, count)
+                      isoformat_utc(d.produced_at), d.content_type, d.size, d.sha256, count)
                      for position, (d, count) in enumerate(zip(header.documents, pages,
                                                                   strict=True))],
                 )
