@@ -31,6 +31,9 @@ UNIT = "Hemsjukvård Sölvesborg"
 JOB_TIMEOUT = 120.0  # seconds to wait for a CUPS job to be accepted, captured and completed
 JOB_COMPLETED = 9  # IPP job-state "completed"
 KEEP_ALL_RETENTION = "[retention]\nkeep_per_sender_unit_kind = 10000\nmax_age_days = 3650\n"
+# The print service answers `Busy` within `repeat_guard_seconds` (default 15) of the last
+# kit started; a benchmark printing kit after kit turns that off and lets each job end.
+NO_REPEAT_GUARD = "[panel]\nrepeat_guard_seconds = 0\n"
 
 
 # ---------------------------------------------------------------- running
@@ -180,6 +183,14 @@ def describe_machine(versions: dict, with_memory: bool = False) -> dict:
     return {**info, **versions}
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, `0.52 0.31 0.20`: the machine is shared."""
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
 def machine_line(info: dict) -> str:
     """The start of a report's `Machine:` sentence, up to and including the Python version."""
     memory = f", {info['memory_bytes'] / 10**9:.1f} GB RAM" if info.get("memory_bytes") else ""
@@ -204,19 +215,31 @@ def make_printing_installation(root: Path, queue: str, extra_config: str = ""):
 def private_cups(queue: str, keep: bool) -> Iterator[tuple[object, object]]:
     """A private cupsd with one raw capture queue named `queue`; yields (cupsd, capture).
 
-    Points this process (`cups.setServer`) and its subprocesses (`CUPS_SERVER`) at it.
+    Nothing process-wide is pointed at it: in this process, pass `bench_printer(cupsd,
+    queue)`; subprocesses get `cupsd.env()` (`CUPS_SERVER`), as an appliance's daemons do.
     """
-    import cups
-
     from appliance.devtools.cups_harness.harness import PrivateCups
 
     with PrivateCups(keep=keep, log_level="warn") as cupsd:
         capture = cupsd.add_capture_queue(queue)
-        os.environ["CUPS_SERVER"] = cupsd.server  # for subprocesses
-        cups.setServer(cupsd.server)  # for this process, before any connection
         yield cupsd, capture
         if keep:
             log(f"kept cupsd dir {cupsd.root}")
+
+
+def bench_printer(cupsd, queue: str):
+    """The appliance's CUPS adapter aimed at `queue` on the private cupsd, explicitly."""
+    from appliance.adapters.cups import CupsPrinter
+
+    return CupsPrinter(queue, server=cupsd.server)
+
+
+def print_service(config, printer):
+    """The one `PrintService` of a benchmark process, built as a daemon builds it."""
+    from appliance.core.print_service import PrintService
+    from appliance.core.services import Services
+
+    return PrintService(Services(config, printer=printer))
 
 
 def cups_version(cupsd, queue: str) -> str:
@@ -241,4 +264,15 @@ def settle(cupsd, capture, job_id: int, expected: bytes | None = None) -> bytes:
                            f"submitted {len(expected)}")
     job.path.unlink(missing_ok=True)
     job.path.with_suffix(".json").unlink(missing_ok=True)
+    return data
+
+
+def finish_kit(service, cupsd, capture, job_id: int, expected: bytes | None = None) -> bytes:
+    """`settle` a kit's job, then let the print service see its end (`PrintService.wait`:
+    audits it and clears the one-kit guard's record), so the next request is not `Busy`.
+    Never inside a timed section."""
+    data = settle(cupsd, capture, job_id, expected)
+    state = service.wait(job_id, timeout=JOB_TIMEOUT, poll=0.05)
+    if not state.final:
+        raise RuntimeError(f"job {job_id} is {state} for the print service, not final")
     return data

@@ -88,8 +88,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 def make_panel_installation(root: Path, queue: str):
     """A throwaway installation printing to `queue`, with no repeat guard on the panel."""
-    inst = common.make_printing_installation(root, queue,
-                                             "[panel]\nrepeat_guard_seconds = 0\n")
+    inst = common.make_printing_installation(root, queue, common.NO_REPEAT_GUARD)
     config = inst.config
     assert config.panel.repeat_guard_seconds == 0
     assert config.panel.pull_up, "the benchmark presses by driving the pin low"
@@ -122,40 +121,48 @@ def repeated(fn: Callable[[], object], times: int) -> dict:
     return summary([timed(fn)[0] for _ in range(times)], with_max=True)
 
 
-class PrintTimer:
-    """The panel's print function: print_kit, with the moments it was called, CUPS accepted
-    the job (the printer's `submit` returned) and it returned."""
+class RequestTimer:
+    """Wraps, on these instances only, the print service's `request` (the moments it is
+    called and returns), its `compose` (when composing starts: the guard has let the
+    request through) and the printer's `submit` (when it returns: CUPS has accepted the
+    job). `records` holds one dict per request, in order."""
 
-    def __init__(self, print_kit, printer) -> None:
-        self.print_kit = print_kit
+    def __init__(self, service) -> None:
+        from appliance.core.print_service import Busy
+
         self.records: list[dict] = []
-        self.done = threading.Event()
-        self._submitted: float | None = None
-        original = printer.submit
+        self._moments: dict[str, float] = {}
+        request, compose, submit = service.request, service.compose, service.printer.submit
 
-        def submit(pdf: bytes, title: str) -> int:
-            job_id = original(pdf, title)
-            self._submitted = time.perf_counter()
+        def timed_compose(*args, **kwargs):
+            self._moments["composing"] = time.perf_counter()
+            return compose(*args, **kwargs)
+
+        def timed_submit(pdf: bytes, title: str) -> int:
+            job_id = submit(pdf, title)
+            self._moments["submitted"] = time.perf_counter()
             return job_id
 
-        printer.submit = submit  # this instance only: the panel's and print_kit's printer
+        def timed_request(profile: str, trigger: str):
+            self._moments = {"called": time.perf_counter()}
+            record: dict = {"profile": profile, "trigger": trigger}
+            try:
+                outcome = request(profile, trigger)
+            except BaseException as exc:
+                record["error"] = repr(exc)
+                raise
+            else:
+                record["returned"] = time.perf_counter()
+                if isinstance(outcome, Busy):
+                    record["busy"] = outcome.reason
+                else:
+                    record.update(job_id=outcome.job_id, pages=outcome.summary.pages)
+                return outcome
+            finally:
+                self.records.append({**self._moments, **record})
 
-    def __call__(self, services, printer, profile: str, trigger: str):
-        called = time.perf_counter()
-        self._submitted = None
-        record: dict = {"called": called, "profile": profile, "trigger": trigger}
-        try:
-            outcome = self.print_kit(services, printer, profile, trigger)
-        except BaseException as exc:
-            record["error"] = repr(exc)
-            raise
-        else:
-            record.update(returned=time.perf_counter(), submitted=self._submitted,
-                          job_id=outcome.job_id, pages=outcome.summary.pages)
-            return outcome
-        finally:
-            self.records.append(record)
-            self.done.set()
+        service.compose, service.printer.submit = timed_compose, timed_submit
+        service.request = timed_request
 
 
 class PanelBench:
@@ -165,17 +172,16 @@ class PanelBench:
         from gpiozero.pins.mock import MockFactory
 
         from appliance.adapters.panel import Panel
-        from appliance.core import print_service
-        from appliance.core.services import Services
 
         self.cupsd, self.capture, self.log = cupsd, capture, log
-        self.services = Services(inst.config)
-        self.printer = self.services.printer
-        self.timer = PrintTimer(print_service.print_kit, self.printer)
+        self.service = common.print_service(inst.config,
+                                            common.bench_printer(cupsd, capture.name))
+        self.services, self.printer = self.service.services, self.service.printer
+        self.timer = RequestTimer(self.service)
         self.states: list[tuple[float, str]] = []
         self._state_changed = threading.Condition()
         factory = MockFactory()
-        self.panel = Panel(self.services, self.printer, factory, self.timer, self._on_state)
+        self.panel = Panel(self.service, factory, self._on_state)
         self.pin = factory.pin(self.panel.config.button_pin)
         self.stop = threading.Event()
         self.loop: threading.Thread | None = None
@@ -205,31 +211,30 @@ class PanelBench:
         """One short press; returns the moments (perf_counter) and the kit's checks."""
         panel = self.panel
         started, ignored = panel.kits_started, panel.presses_ignored
-        self.timer.done.clear()
         records = len(self.timer.records)
         pressed = time.perf_counter()
         self.pin.drive_low()
         time.sleep(hold)
         released = time.perf_counter()
-        self.pin.drive_high()  # the release callback (request + thread start) runs here
+        self.pin.drive_high()  # the release callback (counter, thread start) runs here
         callback_done = time.perf_counter()
-        if not self.timer.done.wait(JOB_TIMEOUT):
-            raise RuntimeError(f"no kit started within {JOB_TIMEOUT} s of the release "
-                               f"(kits started {panel.kits_started}, presses ignored "
-                               f"{panel.presses_ignored})")
+        with panel.press_handled:
+            handled = panel.press_handled.wait_for(
+                lambda: panel.kits_started + panel.presses_ignored > started + ignored,
+                JOB_TIMEOUT)
+        if not handled:
+            raise RuntimeError(f"the press was not handled within {JOB_TIMEOUT} s of the "
+                               f"release (kits started {panel.kits_started}, presses "
+                               f"ignored {panel.presses_ignored})")
         record = self.timer.records[records]
-        if "error" in record:
-            raise RuntimeError(f"print_kit failed: {record['error']}")
+        if "error" in record or "busy" in record:
+            raise RuntimeError(f"the press started no kit: {record}")
         if panel.kits_started != started + 1 or panel.presses_ignored != ignored:
             raise RuntimeError(f"the press was not one new kit: kits started "
                                f"{started} -> {panel.kits_started}, ignored "
                                f"{ignored} -> {panel.presses_ignored}")
-        data = common.settle(self.cupsd, self.capture, record["job_id"])
-        # The print thread sets the job id and clears `composing` after print_kit returns;
-        # wait for it so the next press is not refused as "a kit is being composed".
-        deadline = time.monotonic() + 10
-        while panel._composing and time.monotonic() < deadline:
-            time.sleep(0.005)
+        # Untimed: let the job end, and the service see it, so the next press is not Busy.
+        data = common.finish_kit(self.service, self.cupsd, self.capture, record["job_id"])
         captured_pages = pdf_pages(data)
         if record["pages"] != KIT_PAGES or captured_pages != KIT_PAGES:
             raise RuntimeError(f"kit of {record['pages']} pages, captured {captured_pages}, "
@@ -242,8 +247,9 @@ class PanelBench:
             "accepted_from_press_s": record["submitted"] - pressed,
             "accepted_from_release_s": record["submitted"] - released,
             "release_callback_s": callback_done - released,
-            "release_to_print_kit_s": record["called"] - released,
-            "print_kit_s": record["returned"] - record["called"],
+            "release_to_request_s": record["called"] - released,
+            "request_s": record["returned"] - record["called"],
+            "guard_before_compose_s": record["composing"] - record["called"],
             "after_accepted_s": record["returned"] - record["submitted"],
         }
 
@@ -253,14 +259,14 @@ class PanelBench:
 
 
 PRESS_KEYS = ("from_press_s", "from_release_s", "accepted_from_press_s",
-              "accepted_from_release_s", "release_callback_s", "release_to_print_kit_s",
-              "print_kit_s", "after_accepted_s")
+              "accepted_from_release_s", "release_callback_s", "release_to_request_s",
+              "request_s", "guard_before_compose_s", "after_accepted_s")
 
 
 def bench_presses(bench: PanelBench, repeat: int, hold: float) -> dict:
     bench.start_loop()
     cold = bench.press(hold)
-    bench.log(f"first press: {cold['from_press_s']:.3f} s from press to print_kit's return, "
+    bench.log(f"first press: {cold['from_press_s']:.3f} s from press to request's return, "
               f"job {cold['job_id']}, {cold['captured_pages']} pages")
     runs = []
     for run in range(1, repeat + 1):
@@ -274,31 +280,65 @@ def bench_presses(bench: PanelBench, repeat: int, hold: float) -> dict:
             "presses_ignored": bench.panel.presses_ignored}
 
 
-def bench_poll(bench: PanelBench, polls: int, with_job: bool) -> list[dict]:
+def bench_poll(bench: PanelBench, polls: int) -> list[dict]:
     """What one iteration of the idle loop costs, and its parts (loop thread stopped)."""
     from appliance.core.status import compute_status
 
-    panel, services, printer = bench.panel, bench.services, bench.printer
-    rows = []
-    if with_job:
-        job_id = panel._job_id
-        assert job_id is not None, "no job remembered"
-        rows.append({"step": "Panel.current_state(), last job remembered (+ job_state)",
-                     "depth": 0, **repeated(panel.current_state, polls)})
-        rows.append({"step": f"printer.job_state({job_id}) (new CUPS connection, "
-                     "one job's attributes)", "depth": 1,
-                     **repeated(lambda: printer.job_state(job_id), polls)})
-        return rows
-    assert panel._job_id is None
-    rows.append({"step": "Panel.current_state(), no job yet (what the idle daemon does)",
-                 "depth": 0, **repeated(panel.current_state, polls)})
-    rows.append({"step": "compute_status without a printer report (store: SQLite open + "
-                 "query, freshness)", "depth": 1,
-                 **repeated(lambda: compute_status(services.config, services.store,
-                                                   services.clock.now(), None), polls)})
-    rows.append({"step": "printer.report() (new CUPS connection: queue attributes + "
-                 "not-completed jobs)", "depth": 1, **repeated(printer.report, polls)})
+    panel, service, services = bench.panel, bench.service, bench.services
+    if service.guard.read().job is not None:
+        raise RuntimeError("a job is recorded in flight; the idle poll would ask about it")
+    return [
+        {"step": "Panel.current_state(), no kit in flight (what the idle daemon does)",
+         "depth": 0, **repeated(panel.current_state, polls)},
+        {"step": "PrintService.follow_up() (flock + read the job record: none)", "depth": 1,
+         **repeated(service.follow_up, polls)},
+        {"step": "compute_status without a printer report (store: SQLite open + query, "
+         "freshness)", "depth": 1,
+         **repeated(lambda: compute_status(services.config, services.store,
+                                           services.clock.now(), None), polls)},
+        {"step": "printer.report() (new CUPS connection: queue attributes + not-completed "
+         "jobs)", "depth": 1, **repeated(bench.printer.report, polls)},
+    ]
+
+
+def bench_poll_in_flight(bench: PanelBench, polls: int) -> list[dict]:
+    """The poll while a kit is in flight: a second `PrintService` on the same state dir (as
+    the kiosk or `appliance print` would be) starts a kit whose job CUPS holds
+    (`job-hold-until=indefinite`), so every poll's `follow_up` asks CUPS for that job's
+    state. The job is then cancelled and its end seen. Loop thread stopped."""
+    from appliance.adapters.cups import CupsPrinter
+
+    held = CupsPrinter(bench.printer.queue, server=bench.cupsd.server,
+                       options={"job-hold-until": "indefinite"})
+    other = common.print_service(bench.services.config, held)
+    job_id = started_job(other.request("button", trigger="bench-held"))
+    try:
+        if not bench.service.follow_up():
+            raise RuntimeError(f"held job {job_id} is not in flight for the panel's service")
+        rows = [
+            {"step": f"Panel.current_state(), a kit in flight (job {job_id}, held in CUPS)",
+             "depth": 0, **repeated(bench.panel.current_state, polls)},
+            {"step": "PrintService.follow_up() (flock + read the job record + job_state)",
+             "depth": 1, **repeated(bench.service.follow_up, polls)},
+            {"step": f"printer.job_state({job_id}) (new CUPS connection, one job's "
+             "attributes)", "depth": 2,
+             **repeated(lambda: bench.printer.job_state(job_id), polls)},
+        ]
+    finally:
+        bench.cupsd.connect().cancelJob(job_id)
+        state = bench.service.wait(job_id, timeout=JOB_TIMEOUT, poll=0.05)
+    if not state.final:
+        raise RuntimeError(f"held job {job_id} is {state} after cancelling it")
     return rows
+
+
+def started_job(outcome) -> int:
+    """The job id of a request that must have started a kit."""
+    from appliance.core.print_service import Busy
+
+    if isinstance(outcome, Busy):
+        raise RuntimeError(f"the print service answered Busy: {outcome.reason}")
+    return outcome.job_id
 
 
 def _anon_kb() -> int:
@@ -320,18 +360,23 @@ def bench_growth(bench: PanelBench, calls: int) -> list[dict]:
 
     services, printer = bench.services, bench.printer
     queue = printer.queue
+
+    def connection() -> cups.Connection:  # as CupsPrinter makes one: to its cupsd
+        return cups.Connection(host=printer.server)
+
     steps = [
         ("Panel.current_state()", 0, bench.panel.current_state),
+        ("PrintService.follow_up() (no job recorded)", 1, bench.service.follow_up),
         ("compute_status without a printer report", 1,
          lambda: compute_status(services.config, services.store, services.clock.now(), None)),
         ("printer.report()", 1, printer.report),
         ("cups.Connection().getPrinters() (as report() calls it)", 2,
-         lambda: cups.Connection().getPrinters()),
+         lambda: connection().getPrinters()),
         ("cups.Connection().getJobs(not-completed, job-printer-uri) (as report() calls it)",
-         2, lambda: cups.Connection().getJobs(which_jobs="not-completed",
-                                              requested_attributes=["job-printer-uri"])),
+         2, lambda: connection().getJobs(which_jobs="not-completed",
+                                         requested_attributes=["job-printer-uri"])),
         ("not in the appliance since the fix: getPrinterAttributes(queue) (pycups#44 leak)", 0,
-         lambda: cups.Connection().getPrinterAttributes(queue)),
+         lambda: connection().getPrinterAttributes(queue)),
     ]
     rows = []
     for name, depth, fn in steps:
@@ -583,13 +628,10 @@ def bench_daemon(cupsd, capture, config: Path, folder: Path, idle_seconds: float
 def machine_info(cupsd) -> dict:
     from importlib import metadata
 
-    load = "?"
-    with contextlib.suppress(OSError):
-        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return common.describe_machine({
         "gpiozero": metadata.version("gpiozero"), "pycups": metadata.version("pycups"),
         "pikepdf": metadata.version("pikepdf"), "cups": common.cups_version(cupsd, QUEUE),
-        "clock_ticks": CLOCK_TICKS, "loadavg_at_end": load,
+        "clock_ticks": CLOCK_TICKS, "loadavg_at_end": common.load_average(),
     }, with_memory=True)
 
 
@@ -610,7 +652,8 @@ def render(info: dict, presses: dict | None, polls: list[dict], growth: list[dic
         "",
         f"{common.machine_line(info)}, gpiozero {info['gpiozero']} (MockFactory), pycups "
         f"{info['pycups']}, pikepdf {info['pikepdf']}, CUPS {info['cups']}. Private cupsd on "
-        f"a Unix socket, raw capture queue. Load average at the end: {info['loadavg_at_end']}.",
+        f"a Unix socket, raw capture queue. Load average at the start: "
+        f"{info['loadavg_at_start']}, at the end: {info['loadavg_at_end']}.",
     ]
     if presses:
         cold = presses["cold"]
@@ -628,15 +671,18 @@ def render(info: dict, presses: dict | None, polls: list[dict], growth: list[dic
             "",
         ]
         labels = [
-            ("from_press_s", "**press → print_kit returned**"),
-            ("from_release_s", "**release → print_kit returned**"),
+            ("from_press_s", "**press → request returned**"),
+            ("from_release_s", "**release → request returned**"),
             ("accepted_from_press_s", "press → CUPS accepted (submit returned)"),
             ("accepted_from_release_s", "release → CUPS accepted (submit returned)"),
             ("release_callback_s", "↳ release callback (gpiozero event, busy check, thread "
              "start)"),
-            ("release_to_print_kit_s", "↳ release → print_kit called"),
-            ("print_kit_s", "↳ print_kit, call → return"),
-            ("after_accepted_s", "↳ ↳ after CUPS accepted: printer.report() + audit entry"),
+            ("release_to_request_s", "↳ release → request called"),
+            ("request_s", "↳ request, call → return"),
+            ("guard_before_compose_s", "↳ ↳ before composing: guard (flock, job record read, "
+             "busy check)"),
+            ("after_accepted_s", "↳ ↳ after CUPS accepted: guard record write, "
+             "printer.report(), audit entry"),
         ]
         out += common.table(["interval", "ms (median / min / max)", "first press ms"],
                             [[label, _ms(presses[key]), f"{1000 * cold[key]:.1f}"]
@@ -756,17 +802,18 @@ def main(argv: list[str] | None = None) -> int:
         log(f"installation in {tmp}, cupsd {cupsd.server} (pid {cupsd.proc.pid}); "
             f"{LIST_PAGES}-page to-do list of {list_bytes:,} bytes ingested")
 
+        load_at_start = common.load_average()
         bench = PanelBench(cupsd, capture, inst, log)
         presses, polls, growth = None, [], []
         try:
             bench.panel.current_state()  # warm up: SQLite, libcups
-            polls = bench_poll(bench, args.polls, with_job=False)
+            polls = bench_poll(bench, args.polls)
             if args.growth_calls:
                 growth = bench_growth(bench, args.growth_calls)
             if not args.no_presses:
                 presses = bench_presses(bench, args.repeat, args.hold)
                 bench.stop_loop()
-                polls += bench_poll(bench, args.polls, with_job=True)
+                polls += bench_poll_in_flight(bench, args.polls)
         finally:
             bench.close()
 
@@ -779,7 +826,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_daemon:
             daemon = bench_daemon(cupsd, capture, inst.appliance_toml, tmp,
                                   args.idle_seconds, args.after_press_seconds, log)
-        info = machine_info(cupsd)
+        info = {**machine_info(cupsd), "loadavg_at_start": load_at_start}
         text = render(info, presses, polls, growth, button, daemon, args.repeat, date)
         print(text)
         if args.json:

@@ -1,4 +1,4 @@
-"""Benchmark: `print_kit` of kits with 10, 50 and 200 document pages, next to `lp`.
+"""Benchmark: `PrintService.request` of kits with 10, 50 and 200 document pages, next to `lp`.
 
 Run from the repository root:
 
@@ -8,35 +8,48 @@ Run from the repository root:
 What one run does:
 
 1. Starts a private cupsd (`appliance.devtools.cups_harness.PrivateCups`: Unix socket
-   only, in a temp dir) with one raw capture queue, and points this process (`cups.setServer`,
-   `CUPS_SERVER`) and every subprocess (`CUPS_SERVER`) at it. Makes a throwaway
-   installation (the real CLI, via `tests.conftest.make_installation`) whose
-   `[printing] queue` is that queue. Warms up with one untimed 2-page print of each kind.
+   only, in a temp dir) with one raw capture queue. This process prints through
+   `CupsPrinter(queue, server=cupsd.server)`, passed to `Services(config, printer=...)`
+   and one `PrintService`; subprocesses get `CUPS_SERVER` (`cupsd.env()`). Makes a
+   throwaway installation (the real CLI, via `tests.conftest.make_installation`) whose
+   `[printing] queue` is that queue and whose `[panel] repeat_guard_seconds = 0`: the
+   print service's one-kit guard would otherwise answer `Busy` to a request within 15 s of
+   the last. Warms up with one untimed 2-page print of each kind.
 2. For each page count N: builds a synthetic to-do list of N pages, writes it to a temp
    file and ingests it (in-process `ingest()`), all untimed; the store's newest to-do list
    is then that one. Then, `--repeat` times, alternating:
-   (a) `print_kit(services, services.printer, "button", trigger="bench")`, timed from the
-       call to its return (CUPS has accepted the job; the kit is cover + N stamped pages +
-       the blank forms), with the time inside split by wrapping, in this process only,
-       `print_service.gather` (select + decrypt), `print_service.compose` (layout,
-       stamping, save) and the printer's `submit` (pycups createJob ... finishDocument);
-       the rest is `printer.report()` and the audit entry;
+   (a) `service.request("button", trigger="bench")`, timed from the call to its return
+       (CUPS has accepted the job; the kit is cover + N stamped pages + the blank forms),
+       with the time inside split by wrapping, on these instances only, the service's
+       `gather` (select + decrypt) and `compose` (gather + layout, stamping, save), the
+       printer's `submit` (pycups createJob ... finishDocument) and the guard's `read` and
+       `write` of its job record (`print-job.json`; the write is an atomic_write: fsync,
+       rename, directory fsync). The rest is the guard's flock and busy check,
+       `printer.report()` and the audit entry. The timed section thus includes the one-kit
+       guard's cost, which the old `print_kit` did not have; no `job_state` call, because
+       the previous job's end was already seen (below);
    (b) `lp -d QUEUE FILE` of the same *unstamped* PDF as a subprocess, timed until `lp`
        exits (it exits once cupsd has accepted the job): a process start included;
    (b') `CupsPrinter.submit` of the same unstamped bytes: submission alone.
    After each job the benchmark waits until it is captured and `completed` (the queue is
-   idle again), checks the captured bytes and deletes the capture.
+   idle again), checks the captured bytes and deletes the capture; after a kit it also
+   calls `service.wait(job_id, ...)`, untimed, so the service audits the job's end and
+   clears the guard's record before the next request.
 3. Peak memory: for each N, a fresh `python -m bench.print --child CONFIG` process imports
-   the appliance, opens its services and then prints the same kit twice (cold, then warm)
-   and once more under `tracemalloc`. Reported: the process's peak RSS (VmHWM, including
-   the interpreter and imports), the peak RSS growth during each `print_kit` (VmHWM reset
-   through /proc/self/clear_refs before each print, minus VmRSS then), and the Python-heap
-   peak from tracemalloc (C++ allocations inside qpdf/pikepdf are invisible to it). Not
-   ru_maxrss: after subprocess's vfork + exec it holds the parent's peak (see run_child).
+   the appliance, opens its services (with `printer_for`, as `appliance print` does:
+   `CUPS_SERVER` names the private cupsd) and then prints the same kit twice (cold, then
+   warm) and once more under `tracemalloc`, waiting for each job's end between them.
+   Reported: the process's peak RSS (VmHWM, including the interpreter and imports), the
+   peak RSS growth during each `request` (VmHWM reset through /proc/self/clear_refs before
+   each print, minus VmRSS then), and the Python-heap peak from tracemalloc (C++
+   allocations inside qpdf/pikepdf are invisible to it). Not ru_maxrss: after
+   subprocess's vfork + exec it holds the parent's peak (see run_child).
 4. For the largest N, times the parts of composing in-process, each alone (the breakdown).
 
-Ratio = print_kit median / lp median: how many times longer the appliance's whole print
+Ratio = request median / lp median: how many times longer the appliance's whole print
 takes than `lp` of the same list without cover, stamps and forms. MB = 10^6 bytes.
+(Up to 2026-11-27 the benchmark timed `print_service.print_kit`, which `request` replaced:
+the same work plus the one-kit guard.)
 """
 
 from __future__ import annotations
@@ -46,7 +59,6 @@ import contextlib
 import functools
 import io
 import json
-import os
 import re
 import subprocess
 import sys
@@ -104,16 +116,21 @@ def run_child(config_path: str) -> None:
     """
     import tracemalloc
 
-    import cups
-
-    cups.setServer(os.environ["CUPS_SERVER"])  # libcups caches the server per process
-
-    from appliance.core import print_service
+    from appliance.adapters.cups import printer_for
     from appliance.core.config import load_appliance_config
-    from appliance.core.services import Services
 
-    services = Services(load_appliance_config(Path(config_path)))
-    services.private_key, services.store, services.audit, services.printer  # noqa: B018
+    config = load_appliance_config(Path(config_path))  # as `appliance print` builds it
+    service = common.print_service(
+        config, printer_for(config.printing.queue, config.printing.options))
+    services = service.services
+    services.private_key, services.store, services.audit  # noqa: B018
+
+    def request():
+        return started(service.request(PROFILE, trigger="bench"))
+
+    def wait_for_end(job_id: int) -> None:  # untimed: the next request would be Busy
+        if not service.wait(job_id, timeout=common.JOB_TIMEOUT, poll=0.05).final:
+            raise RuntimeError(f"job {job_id} did not end within {common.JOB_TIMEOUT} s")
     report: dict = {"startup_rss_kb": _status_kb("VmRSS"), "startup_hwm_kb": _status_kb("VmHWM"),
                     "startup_ru_maxrss_kb": _maxrss_kb(), "prints": []}
     peaks = [report["startup_hwm_kb"] or 0]
@@ -122,7 +139,7 @@ def run_child(config_path: str) -> None:
         reset = _reset_peak()
         before_rss, before_max = _status_kb("VmRSS"), _maxrss_kb()
         start = time.perf_counter()
-        outcome = print_service.print_kit(services, services.printer, PROFILE, trigger="bench")
+        outcome = request()
         seconds = time.perf_counter() - start
         hwm, after_max = _status_kb("VmHWM"), _maxrss_kb()
         if reset and hwm is not None and before_rss is not None:
@@ -134,12 +151,14 @@ def run_child(config_path: str) -> None:
             "print": label, "seconds": seconds, "job_id": outcome.job_id,
             "kit_pages": outcome.summary.pages, "rss_before_kb": before_rss,
             "peak_kb": hwm, "growth_kb": growth, "method": method})
+        wait_for_end(outcome.job_id)
 
     _reset_peak()
     tracemalloc.start()
-    outcome = print_service.print_kit(services, services.printer, PROFILE, trigger="bench")
+    outcome = request()
     _, heap_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
+    wait_for_end(outcome.job_id)
     report["tracemalloc"] = {"job_id": outcome.job_id, "python_heap_peak_bytes": heap_peak,
                              "peak_kb": _status_kb("VmHWM")}
     # The process's peak RSS over its life (interpreter, imports and the two prints; the
@@ -153,10 +172,23 @@ def run_child(config_path: str) -> None:
 
 
 def make_bench_installation(root: Path, queue: str):
-    """A throwaway installation printing to `queue`, retention high enough to keep all."""
-    inst = common.make_printing_installation(root, queue, common.KEEP_ALL_RETENTION)
-    assert inst.config.keep_per_sender_unit_kind == 10000
+    """A throwaway installation printing to `queue`, retention high enough to keep all, and
+    no repeat guard (a request within 15 s of the last would be `Busy`)."""
+    inst = common.make_printing_installation(
+        root, queue, common.KEEP_ALL_RETENTION + "\n" + common.NO_REPEAT_GUARD)
+    config = inst.config
+    assert config.keep_per_sender_unit_kind == 10000
+    assert config.panel.repeat_guard_seconds == 0
     return inst
+
+
+def started(outcome):
+    """The `Started` of a request; a `Busy` one means the benchmark let a job overlap."""
+    from appliance.core.print_service import Busy
+
+    if isinstance(outcome, Busy):
+        raise RuntimeError(f"the print service answered Busy: {outcome.reason}")
+    return outcome
 
 
 _produced: list[datetime] = []
@@ -184,23 +216,25 @@ def ingest_list(inst, pages: int, folder: Path) -> tuple[bytes, Path]:
 
 
 class Instrumented:
-    """Times the parts of one `print_kit` call by wrapping what it calls (this process only).
+    """Times the parts of one `request` by wrapping what it calls, on these instances only.
 
-    `print_service.gather` and `print_service.compose` are module globals that
-    `compose_kit` looks up at call time; `submit` is wrapped on the printer instance.
+    The service's `compose` calls `self.gather`, so it includes it; the guard's `read` and
+    `write` are its job record's I/O (the flock around them is not wrapped: microseconds).
     """
 
-    def __init__(self, print_service, printer) -> None:
+    def __init__(self, service) -> None:
         self.parts: dict[str, float] = {}
         self.submitted: bytes = b""
         self._undo: list[Callable[[], None]] = []
         for name in ("gather", "compose"):
-            self._wrap(print_service, name, name)
-        self._wrap(printer, "submit", "submit", keep_pdf=True)
+            self._wrap(service, name, name)
+        self._wrap(service.printer, "submit", "submit", keep_pdf=True)
+        self._wrap(service.guard, "read", "guard")
+        self._wrap(service.guard, "write", "guard")
 
     def _wrap(self, owner, attribute: str, key: str, keep_pdf: bool = False) -> None:
         original = getattr(owner, attribute)
-        own = attribute in vars(owner)  # a module global, or a bound method on an instance
+        own = attribute in vars(owner)  # already an instance attribute, or a class's method
 
         @functools.wraps(original)
         def timed_call(*args, **kwargs):
@@ -231,17 +265,14 @@ class Bench:
     """The private cupsd, its capture queue, the installation and the three ways to print."""
 
     def __init__(self, cupsd, queue, inst, log: Callable[[str], None]) -> None:
-        from appliance.adapters.cups import CupsPrinter
-        from appliance.core import print_service
-        from appliance.core.services import Services
-
-        self.cupsd, self.queue, self.inst, self.log = cupsd, queue, inst, log
-        self.print_service = print_service
-        self.services = Services(inst.config)
-        self.plain_printer = CupsPrinter(queue.name)  # cups.Connection, server set globally
-        self.instrumented = Instrumented(print_service, self.services.printer)
         from appliance.devtools.cups_harness.harness import find_tool
 
+        self.cupsd, self.queue, self.inst, self.log = cupsd, queue, inst, log
+        self.service = common.print_service(inst.config,
+                                            common.bench_printer(cupsd, queue.name))
+        self.services = self.service.services
+        self.plain_printer = common.bench_printer(cupsd, queue.name)  # not instrumented
+        self.instrumented = Instrumented(self.service)
         self.lp_tool = find_tool("lp") or "lp"
         self.env = cupsd.env()
 
@@ -249,14 +280,13 @@ class Bench:
         """Wait until the job is captured and completed; check its bytes; delete the capture."""
         common.settle(self.cupsd, self.queue, job_id, expected)
 
-    def print_kit(self) -> tuple[float, dict, object, int]:
+    def request(self) -> tuple[float, dict, object, int]:
         self.instrumented.reset()
-        services = self.services
-        seconds, outcome = timed(lambda: self.print_service.print_kit(
-            services, services.printer, PROFILE, trigger="bench"))
+        seconds, outcome = timed(lambda: self.service.request(PROFILE, trigger="bench"))
+        outcome = started(outcome)
         parts = dict(self.instrumented.parts)
         kit = self.instrumented.submitted
-        self.settle(outcome.job_id, kit)
+        common.finish_kit(self.service, self.cupsd, self.queue, outcome.job_id, kit)
         return seconds, parts, outcome, len(kit)
 
     def lp(self, path: Path, content: bytes) -> float:
@@ -281,10 +311,10 @@ def bench_pages(bench: Bench, pages: int, repeat: int, folder: Path) -> dict:
     build_s, (content, path) = timed(lambda: ingest_list(bench.inst, pages, folder))
     bench.log(f"{pages} pages: to-do list of {len(content):,} bytes, built and ingested in "
               f"{build_s:.1f} s")
-    total, gather, compose, submit, lp_s, plain_s = [], [], [], [], [], []
+    total, gather, compose, submit, guard, lp_s, plain_s = [], [], [], [], [], [], []
     kit_pages = kit_bytes = 0
     for run in range(1, repeat + 1):
-        seconds, parts, outcome, kit_bytes = bench.print_kit()
+        seconds, parts, outcome, kit_bytes = bench.request()
         kit_pages = outcome.summary.pages
         printed = [doc["pages"] for doc in outcome.summary.documents]
         if printed != [pages] or outcome.summary.stale:
@@ -292,23 +322,27 @@ def bench_pages(bench: Bench, pages: int, repeat: int, folder: Path) -> dict:
                                f"{outcome.summary.stale}), not the fresh {pages}-page list")
         total.append(seconds)
         gather.append(parts["gather"])
-        compose.append(parts["gather"] + parts["compose"])
+        compose.append(parts["compose"])  # the service's compose calls its gather
         submit.append(parts["submit"])
+        guard.append(parts["guard"])
         lp_s.append(bench.lp(path, content))
         plain_s.append(bench.submit(content))
-        bench.log(f"  run {run}: print_kit {seconds:.3f} s (compose {compose[-1]:.3f}, submit "
-                  f"{submit[-1]:.3f}), lp {lp_s[-1]:.3f} s, pycups submit {plain_s[-1]:.3f} s")
+        bench.log(f"  run {run}: request {seconds:.3f} s (compose {compose[-1]:.3f}, submit "
+                  f"{submit[-1]:.3f}, guard record {guard[-1]:.4f}), lp {lp_s[-1]:.3f} s, "
+                  f"pycups submit {plain_s[-1]:.3f} s")
     rest = [t - c - s for t, c, s in zip(total, compose, submit, strict=True)]
     result = {
         "pages": pages, "kit_pages": kit_pages, "list_bytes": len(content),
         "kit_bytes": kit_bytes, "compose_s": summary(compose), "gather_s": summary(gather),
         "layout_s": summary([c - g for c, g in zip(compose, gather, strict=True)]),
-        "submit_s": summary(submit), "rest_s": summary(rest), "print_kit_s": summary(total),
-        "lp_s": summary(lp_s), "pycups_submit_s": summary(plain_s),
+        "submit_s": summary(submit), "guard_s": summary(guard), "rest_s": summary(rest),
+        "report_audit_s": summary([r - g for r, g in zip(rest, guard, strict=True)]),
+        "request_s": summary(total), "lp_s": summary(lp_s),
+        "pycups_submit_s": summary(plain_s),
     }
-    result["ratio_lp"] = result["print_kit_s"]["median"] / result["lp_s"]["median"]
-    result["ratio_submit"] = result["print_kit_s"]["median"] / result["pycups_submit_s"]["median"]
-    result["ratio_lp_min"] = result["print_kit_s"]["min"] / result["lp_s"]["min"]
+    result["ratio_lp"] = result["request_s"]["median"] / result["lp_s"]["median"]
+    result["ratio_submit"] = result["request_s"]["median"] / result["pycups_submit_s"]["median"]
+    result["ratio_lp_min"] = result["request_s"]["min"] / result["lp_s"]["min"]
     return result
 
 
@@ -340,15 +374,17 @@ def breakdown(bench: Bench, content: bytes, pages: int, repeat: int) -> list[dic
 
     from appliance.core import seal
     from appliance.core.kit import KitContext, compose
+    from appliance.core.print_service import profile_named
     from appliance.core.stamping import Stamp, append_stamped
 
-    services, ps = bench.services, bench.print_service
+    services, service, guard = bench.services, bench.service, bench.service.guard
     bench.instrumented.restore()  # time the originals; the wrappers come back at the end
     try:
         config = services.config
-        profile = ps.profile_named(config, PROFILE)
+        profile = profile_named(config, PROFILE)
         now = services.clock.now()
-        documents, missing = ps.gather(services, profile, now)
+        documents, missing = service.gather(profile, now)
+        record = guard.read()  # no job in flight: the last one's end was seen
         doc = documents[0]
         snapshot_id = services.store.latest_per_unit_and_kind()[0].snapshot_id
         context = KitContext(appliance=config.name, printed_at=now, timezone=config.timezone,
@@ -376,11 +412,16 @@ def breakdown(bench: Bench, content: bytes, pages: int, repeat: int) -> list[dic
             bench.settle(job_id, kit)
             return seconds
 
+        def hold_and_read() -> None:
+            with guard.hold() as held:
+                assert held, "the guard is held by someone else"
+                guard.read()
+
         steps: list[tuple[str, int, Callable[[], float]]] = [  # (name, depth, timer)
-            ("compose_kit (select + decrypt + compose)", 0,
-             alone(lambda: ps.compose_kit(services, profile, now))),
+            ("PrintService.compose (select + decrypt + compose)", 0,
+             alone(lambda: service.compose(profile, now))),
             ("gather: select the newest list, read and decrypt its snapshot", 1,
-             alone(lambda: ps.gather(services, profile, now))),
+             alone(lambda: service.gather(profile, now))),
             ("read envelope + seal.parse + seal.decrypt", 2,
              alone(lambda: seal.decrypt(seal.parse(services.store.read_envelope(snapshot_id),
                                                    max_payload=2**63),
@@ -396,10 +437,14 @@ def breakdown(bench: Bench, content: bytes, pages: int, repeat: int) -> list[dic
             (f"CupsPrinter.submit of the kit ({len(kit):,} bytes)", 0, submit_kit),
             (f"CupsPrinter.submit of the unstamped list ({len(content):,} bytes)", 0,
              lambda: bench.submit(content)),
-            ("CupsPrinter.report() (print_kit calls it after the submit)", 0,
+            ("CupsPrinter.report() (request calls it after the submit)", 0,
              alone(services.printer.report)),
             ("audit entry (append, fsync, anchor)", 0,
              alone(lambda: services.audit.append("bench_timing", pages=pages))),
+            ("one-kit guard: flock + read the job record (no job recorded)", 0,
+             alone(hold_and_read)),
+            ("one-kit guard: write the job record (atomic_write: fsync, rename, dir fsync)",
+             0, alone(lambda: guard.write(record))),
         ]
         rows = []
         for name, depth, fn in steps:
@@ -407,7 +452,7 @@ def breakdown(bench: Bench, content: bytes, pages: int, repeat: int) -> list[dic
             rows.append({"step": name, "depth": depth, **summary(samples)})
         return rows
     finally:
-        bench.instrumented = Instrumented(ps, services.printer)
+        bench.instrumented = Instrumented(service)
 
 
 # ---------------------------------------------------------------- reporting
@@ -440,13 +485,16 @@ def render(info: dict, results: list[dict], memory: dict[int, dict], rows: list[
         f"reportlab {info['reportlab']}, pycups {info['pycups']}, CUPS {info['cups']}, "
         f"{info['openssl']}. Private cupsd on a Unix socket, raw capture queue.",
         "",
+        f"Load average at the start: {info['loadavg_at_start']}, at the end: "
+        f"{info['loadavg_at_end']}.",
+        "",
         f"Repeat {repeat}; times are median / min in seconds. compose = select + decrypt + "
-        "compose (`compose_kit`), submit = `CupsPrinter.submit` inside `print_kit`; the rest "
-        "of print_kit is `printer.report()` and the audit entry. Ratio = print_kit median ÷ "
-        "lp median (÷ pycups submit median in brackets). Memory: a fresh process per row; "
-        "peak RSS = that process's peak (VmHWM) over its life, interpreter and imports "
-        "included; growth = peak RSS during its first (cold) / second (warm) print_kit minus "
-        "RSS just before it.",
+        "compose (`PrintService.compose`), submit = `CupsPrinter.submit` inside `request`; "
+        "the rest of request is the one-kit guard (flock, job record read and write), "
+        "`printer.report()` and the audit entry. Ratio = request median ÷ lp median (÷ pycups "
+        "submit median in brackets). Memory: a fresh process per row; peak RSS = that "
+        "process's peak (VmHWM) over its life, interpreter and imports included; growth = "
+        "peak RSS during its first (cold) / second (warm) request minus RSS just before it.",
         "",
     ]
     table = []
@@ -460,9 +508,9 @@ def render(info: dict, results: list[dict], memory: dict[int, dict], rows: list[
             peak = growth = "–"
         table.append([
             f"{r['kit_pages']} ({r['pages']} + cover + forms)", _s(r["compose_s"]),
-            _s(r["submit_s"]), _s(r["print_kit_s"]), _s(r["lp_s"]), _s(r["pycups_submit_s"]),
+            _s(r["submit_s"]), _s(r["request_s"]), _s(r["lp_s"]), _s(r["pycups_submit_s"]),
             f"{r['ratio_lp']:.1f}x ({r['ratio_submit']:.1f}x)", peak, growth])
-    out += common.table(["pages in kit", "compose s", "submit s", "print_kit total s", "lp s",
+    out += common.table(["pages in kit", "compose s", "submit s", "request total s", "lp s",
                          "pycups submit s", "ratio vs lp", "peak RSS MB", "RSS growth MB"],
                         table)
     out += ["", "Sizes and the split of compose (medians):", ""]
@@ -474,18 +522,20 @@ def render(info: dict, results: list[dict], memory: dict[int, dict], rows: list[
         out.append(
             f"- {r['pages']} pages: list {r['list_bytes']:,} bytes, kit {r['kit_bytes']:,} bytes"
             f"; select + decrypt {r['gather_s']['median']:.3f} s, layout + stamping + save "
-            f"{r['layout_s']['median']:.3f} s, report + audit {r['rest_s']['median']:.3f} s"
+            f"{r['layout_s']['median']:.3f} s, guard + report + audit "
+            f"{r['rest_s']['median']:.3f} s (guard record read + write "
+            f"{r['guard_s']['median']:.4f} s)"
             f"{heap}; ratio from the minimums {r['ratio_lp_min']:.1f}x.")
     if rows:
         big = results[-1]
-        total = big["print_kit_s"]["median"]
+        total = big["request_s"]["median"]
         out += [
             "",
             f"Breakdown for the {big['pages']}-page list, each step timed alone in one "
-            f"process, median / min of {repeat}; share = median ÷ print_kit median "
+            f"process, median / min of {repeat}; share = median ÷ request median "
             f"({total:.3f} s); ↳ = part of the row above with one ↳ fewer:",
             "",
-            *common.table(["step", "s", "share of print_kit"], [
+            *common.table(["step", "s", "share of request"], [
                 [common.step_label(row["step"], row["depth"]), common.median_min(row, 4),
                  f"{100 * row['median'] / total:.0f}%"] for row in rows]),
         ]
@@ -530,7 +580,8 @@ def main(argv: list[str] | None = None) -> int:
 
         # Warm up (imports, fonts, templates, key, SQLite, libcups) untimed.
         content, path = ingest_list(inst, 2, tmp)
-        bench.print_kit()
+        load_at_start = common.load_average()
+        bench.request()
         bench.lp(path, content)
         bench.submit(content)
 
@@ -544,7 +595,8 @@ def main(argv: list[str] | None = None) -> int:
             largest = max(args.pages)
             rows = breakdown(bench, (tmp / f"todo-{largest}.pdf").read_bytes(), largest,
                              args.repeat)
-        info = machine_info(cupsd)
+        info = {**machine_info(cupsd), "loadavg_at_start": load_at_start,
+                "loadavg_at_end": common.load_average()}
         text = render(info, results, memory, rows, args.repeat, date)
         print(text)
         if args.json:
