@@ -20,11 +20,12 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from appliance.devtools.cups_harness.harness import PrivateCups
+from appliance.devtools.cups_harness.harness import JOB_COMPLETED, PrivateCups
 from appliance.devtools.synthetic import make_document
 from appliance.devtools.webstack import WebStack, WebStackError
 
 BIN = Path(sys.executable).parent
+DEMO_REPEAT_GUARD_SECONDS = 3
 OUTBOX_CONFIG = """
 [outbox]
 dir = "outbox"
@@ -83,6 +84,9 @@ def _run_with_printer(root, cupsd, appliance, sender, appliance_toml, url, port,
     os.environ["CUPS_SERVER"] = cupsd.server  # the appliance's CUPS is the private one
     with open(appliance_toml, "a", encoding="utf-8") as config:
         config.write(f'\n[printing]\nqueue = "{queue.name}"\n')
+        # One kit in flight, and none again within the repeat guard (15 s on an appliance):
+        # shortened so the demo's second kit need not wait long.
+        config.write(f"\n[panel]\nrepeat_guard_seconds = {DEMO_REPEAT_GUARD_SECONDS}\n")
     _step(f"Start the appliance's web service on {url}: nginx in front of gunicorn, as the "
           "systemd units run them (`appliance serve`, `appliance proxy-config`)")
     server = WebStack(appliance_toml, root, port=port)
@@ -121,9 +125,13 @@ def _run_with_printer(root, cupsd, appliance, sender, appliance_toml, url, port,
         _step("The outage: the network is gone, a nurse presses the button")
         appliance("printer")
         _press_simulated_button(appliance_toml, interactive)
-        cupsd.wait_for(lambda: queue.captured(), timeout=60, what="the button's kit")
+        button_kit = cupsd.wait_for(lambda: queue.captured(), timeout=60,
+                                    what="the button's kit")[0]
         kits = [root / "kit-button.pdf"]
-        shutil.copyfile(queue.captured()[0].path, kits[0])
+        shutil.copyfile(button_kit.path, kits[0])
+        cupsd.wait_for(lambda: cupsd.job_state(button_kit.job_id) == JOB_COMPLETED, timeout=30,
+                       what="the button's job completed")
+        time.sleep(DEMO_REPEAT_GUARD_SECONDS)  # or `appliance print` says: already on its way
         _step("The same path from the command line, profile `full` (all lists and forms)")
         appliance("print", "--profile", "full", "--wait")  # completed = captured
         kits.append(root / "kit-full.pdf")
