@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 from appliance.core.canonical import canonical_json
 from appliance.core.clock import Clock, isoformat_utc
+from appliance.core.errors import ApplianceError
 from appliance.core.fsutil import atomic_write, fsync_dir
 
 ZERO_HASH = "0" * 64
@@ -53,7 +54,7 @@ _Anchor = tuple[int, str] | Literal[False] | None
 """`(n, hash)` from the anchor file; None: no anchor file; False: unusable (reported)."""
 
 
-class AuditError(Exception):
+class AuditError(ApplianceError, OSError):
     """An entry could not be written (bad fields, unreadable log tail, I/O failure)."""
 
 
@@ -119,6 +120,8 @@ class AuditLog:
                     f"entry n={entry['n']} was written to {self.path} but the anchor "
                     f"{self.anchor_path} could not be updated: {exc}"
                 ) from exc
+        except AuditError:
+            raise  # already says what failed
         except OSError as exc:
             raise AuditError(f"cannot append to audit log {self.path}: {exc}") from exc
         finally:

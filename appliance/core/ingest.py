@@ -9,6 +9,7 @@ refusal is audited with its reason code and nothing of the payload.
 from __future__ import annotations
 
 from appliance.core import seal
+from appliance.core.errors import ApplianceError
 from appliance.core.pdf import UnreadablePdf, count_pages
 from appliance.core.retention import apply_retention
 from appliance.core.services import Services
@@ -17,7 +18,7 @@ from appliance.core.store import SequenceNotNewer, StoredSnapshot
 ENVELOPE_OVERHEAD = seal.PREFIX.size + seal.MAX_HEADER_LENGTH + seal.PAYLOAD_LENGTH.size + 64
 
 
-class Refusal(Exception):
+class Refusal(ApplianceError, ValueError):
     """A snapshot refused: HTTP status, a stable error code and a message safe to show."""
 
     def __init__(self, status: int, error: str, message: str) -> None:

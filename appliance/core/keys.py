@@ -19,10 +19,11 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hpke, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, mlkem, x25519
 
+from appliance.core.errors import ApplianceError
 from appliance.core.fsutil import atomic_write, write_new_private
 
 
-class KeyFileError(ValueError):
+class KeyFileError(ApplianceError, ValueError):
     """A key file is missing, malformed or of the wrong type. The message names the file."""
 
 

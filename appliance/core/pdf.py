@@ -6,11 +6,13 @@ import io
 
 import pikepdf
 
+from appliance.core.errors import ApplianceError
+
 PDF_HEADER = b"%PDF-"
 HEADER_SEARCH_BYTES = 1024  # PDF readers accept junk before the header; so do we, this far
 
 
-class UnreadablePdf(ValueError):
+class UnreadablePdf(ApplianceError, ValueError):
     """The bytes are not a PDF that can be printed; the message says why (no content)."""
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from appliance.core.errors import ApplianceError
 from appliance.core.fsutil import atomic_write
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 KEY_SUFFIX = ".pub"
 
 
-class RegistryError(ValueError):
+class RegistryError(ApplianceError, ValueError):
     """A name is invalid, already taken or unknown; the message says which."""
 
 

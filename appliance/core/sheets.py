@@ -46,6 +46,7 @@ from reportlab.platypus import (
 )
 
 from appliance.core import fonts
+from appliance.core.errors import ApplianceError
 
 MARGIN = 15 * mm
 FOOTER_Y = 8 * mm
@@ -77,7 +78,7 @@ STYLES = {
 }
 
 
-class SheetError(ValueError):
+class SheetError(ApplianceError, ValueError):
     """A template produced a line the renderer does not understand; names the line."""
 
 

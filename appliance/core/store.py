@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from appliance.core.clock import Clock, isoformat_utc, parse_iso
+from appliance.core.errors import ApplianceError
 from appliance.core.fsutil import TEMP_PREFIX, atomic_write, fsync_dir
 from appliance.core.seal import Header
 
@@ -61,11 +62,11 @@ CREATE TABLE IF NOT EXISTS sender_sequence (
 """
 
 
-class StoreError(Exception):
+class StoreError(ApplianceError, OSError):
     """The store cannot be read or written (disk, permissions, corrupt index)."""
 
 
-class SequenceNotNewer(Exception):
+class SequenceNotNewer(ApplianceError, ValueError):
     """A snapshot's sequence number is not above the last one accepted from its sender."""
 
     def __init__(self, seq: int, last_seq: int) -> None:
