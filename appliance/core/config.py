@@ -244,9 +244,10 @@ class ApplianceConfig:
         "whose request line and headers have not all arrived within this time.",
         must="must be seconds a client may take to send its request headers")
     web_body_timeout_seconds: int = setting(
-        "web.body_timeout_seconds", Integer(1, 300), 10, "The proxy ends a request whose "
+        "web.body_timeout_seconds", Integer(1, 300), 1, "The proxy ends a request whose "
         "client pauses longer than this while sending its body or receiving the answer "
-        "(a pause, not the whole transfer).",
+        "(a pause, not the whole transfer; a LAN upload never pauses a second unless the "
+        "network fails, and senders retry).",
         must="must be seconds a client may pause while sending or receiving")
     web_max_connections_per_client: int = setting(
         "web.max_connections_per_client", Integer(1, 1000), 16, "Requests one client "

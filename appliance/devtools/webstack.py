@@ -148,9 +148,9 @@ def wait_until(ready: Callable[[], bool], processes: Sequence[subprocess.Popen],
         time.sleep(0.05)
 
 
-def answers_health_check(base_url: str) -> bool:
+def answers_health_check(base_url: str, timeout: float = 1.0) -> bool:
     """/healthz answers 200 through the proxy: nginx and gunicorn are both up."""
     with contextlib.suppress(OSError), urllib.request.urlopen(
-            base_url + "/healthz", timeout=1) as response:
+            base_url + "/healthz", timeout=timeout) as response:
         return response.status == 200
     return False
