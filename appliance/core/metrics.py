@@ -29,7 +29,6 @@ from appliance.core.services import Services
 from appliance.core.slots import missed_totals
 from appliance.core.status import State, compute_status
 
-
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 

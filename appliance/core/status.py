@@ -13,7 +13,6 @@ from appliance.core.printer import PrinterReport
 from appliance.core.store import Store, StoredDocument
 
 
-
 class State(enum.StrEnum):
     # highest priority first; PRINTING and FAULT are set by the print path and panel
     FAULT = "fault"
