@@ -57,6 +57,18 @@ class Installation:
     def state_dir(self) -> Path:
         return self.root / "appliance" / "state"
 
+    def printer(self):
+        """The CUPS adapter aimed at this installation's capture queue."""
+        from appliance.adapters.cups import CupsPrinter
+
+        return CupsPrinter(self.queue.name, server=self.cups.server)
+
+    def services(self, clock=None):
+        """This installation's parts, built as a daemon builds them, printer included."""
+        from appliance.core.services import Services
+
+        return Services(self.config, clock, printer=self.printer() if self.queue else None)
+
     def appliance(self, *args: str, expect: int | None = 0):
         return run_cli(appliance_main, self.appliance_toml, *args, expect=expect)
 
@@ -117,11 +129,11 @@ def make_installation(root: Path, extra_config: str = "") -> Installation:
 
 @pytest.fixture
 def installation(tmp_path: Path, private_cups, capture_queue, monkeypatch) -> Installation:
-    """An installation whose printer is a capture queue on the session's private cupsd."""
-    import cups
+    """An installation whose printer is a capture queue on the session's private cupsd.
 
-    monkeypatch.setenv("CUPS_SERVER", private_cups.server)  # for subprocesses
-    cups.setServer(private_cups.server)  # for this process: libcups caches the server
+    The CLI (in-process or not) and `appliance serve` find that cupsd by `CUPS_SERVER`, as on
+    an appliance; code built in a test gets `installation.printer()` passed in."""
+    monkeypatch.setenv("CUPS_SERVER", private_cups.server)
     inst = make_installation(tmp_path, f'[printing]\nqueue = "{capture_queue.name}"\n')
     inst.queue = capture_queue
     inst.cups = private_cups

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from appliance.core.config import (
     load_appliance_config,
     resolve_path,
 )
+from appliance.core.printer import JobState
 from appliance.core.services import Services
 from appliance.core.setup import write_appliance_config
 from appliance.core.status import compute_status
@@ -42,7 +42,17 @@ def _config(ctx: click.Context) -> ApplianceConfig:
 
 
 def _services(ctx: click.Context) -> Services:
-    return Services(_config(ctx))
+    """This process's parts: the config, and the CUPS queue it names (the composition root)."""
+    from appliance.adapters.cups import printer_for
+
+    config = _config(ctx)
+    return Services(config, printer=printer_for(config.printing.queue, config.printing.options))
+
+
+def _print_service(ctx: click.Context):
+    from appliance.core.print_service import PrintService
+
+    return PrintService(_services(ctx))
 
 
 @main.command()
@@ -223,36 +233,40 @@ def snapshots(ctx: click.Context, as_json: bool) -> None:
               help="Write the kit to this PDF file instead of printing (holds patient data!).")
 @click.pass_context
 def print_command(ctx: click.Context, profile: str, wait: bool, output: str | None) -> None:
-    """Print the outage kit through CUPS: cover sheet, stamped lists, blank forms."""
-    from appliance.adapters.cups import PrinterUnavailable
-    from appliance.core import print_service
+    """Print the outage kit through CUPS: cover sheet, stamped lists, blank forms.
 
-    svc = _services(ctx)
+    Exit status: 0 printed (with --wait: completed), 1 not printed or the job failed,
+    2 usage error, 3 not started because a kit is already on its way (from the button,
+    the kiosk or another `appliance print`).
+    """
+    from appliance.core.print_service import Busy, UnknownProfile
+    from appliance.core.printer import PrinterUnavailable
+
+    service = _print_service(ctx)
     try:
         if output:
-            chosen = print_service.profile_named(svc.config, profile)
-            kit = print_service.compose_kit(svc, chosen, svc.clock.now())
-            Path(output).write_bytes(kit.pdf)
-            os.chmod(output, 0o600)
-            click.echo(f"wrote {output}: {kit.summary.pages} pages ({profile})")
+            summary = service.export(profile, Path(output), trigger="cli")
+            click.echo(f"wrote {output}: {summary.pages} pages ({profile})")
             click.echo("warning: this file holds patient data; delete it when done", err=True)
             return
-        outcome = print_service.print_kit(svc, svc.printer, profile, trigger="cli")
-    except print_service.UnknownProfile as exc:
+        outcome = service.request(profile, trigger="cli")
+    except UnknownProfile as exc:
         raise click.UsageError(str(exc)) from None
     except PrinterUnavailable as exc:
         click.echo(f"not printed: {exc}", err=True)
         sys.exit(1)
+    if isinstance(outcome, Busy):
+        click.echo(f"not printed: a kit is already on its way ({outcome.reason})", err=True)
+        sys.exit(3)
     summary = outcome.summary
     click.echo(f"job {outcome.job_id} accepted by {outcome.printer.queue}: {summary.pages} pages"
                f" ({profile}); printer: {outcome.printer.english}")
     for kind in summary.missing:
         click.echo(f"note: no {kind} document in the store; the cover says so")
     if wait:
-        state = svc.printer.wait(outcome.job_id, svc.config.printing.job_timeout_seconds)
-        print_service.record_job_end(svc, outcome.job_id, state)
+        state = service.wait(outcome.job_id, service.config.printing.job_timeout_seconds)
         click.echo(f"job {outcome.job_id}: {state}")
-        sys.exit(0 if state == "completed" else 1)
+        sys.exit(0 if state is JobState.COMPLETED else 1)
 
 
 @main.command()
