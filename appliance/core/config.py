@@ -59,6 +59,11 @@ MIB = 1024 * 1024
 
 NAME_PATTERN = r"[a-z][a-z0-9_-]{0,31}"  # kind, profile and form names
 KIND_NAME_RULE = "kind names are lowercase a-z, 0-9, _ or -, max 32"
+# A unit as senders write it in the manifest (seal.py: printable, 1-120 characters), without
+# spaces at either end so that a `NAME.units` line means what it shows.
+_UNIT_END, _UNIT_INNER = r"[^\s\x00-\x1f\x7f-\x9f]", r"[^\x00-\x1f\x7f-\x9f]"
+UNIT_NAME_PATTERN = f"{_UNIT_END}(?:{_UNIT_INNER}{{0,118}}{_UNIT_END})?"
+UNIT_NAME_RULE = "a unit name: 1-120 printable characters, no space at either end"
 
 DEFAULT_KINDS: dict[str, dict[str, Any]] = {
     "todo": {"title": "Att göra-lista", "slots": ["07:00", "14:30"]},
@@ -257,6 +262,11 @@ class ApplianceConfig:
         "web.max_snapshot_mb", Integer(1, 1024, scale=MIB), 64, "Largest encrypted payload "
         "accepted, in MiB; larger snapshots are refused (HTTP 413). The envelope's header may "
         "add up to about 64 KiB.", must="must be the largest snapshot accepted, in MiB")
+    max_clock_skew_minutes: int = setting(
+        "ingest.max_clock_skew_minutes", Integer(0, 24 * 60), 10, "A snapshot with a "
+        "document produced more than this far ahead of the appliance's clock is refused "
+        "(HTTP 422 `from_the_future`): keep both clocks on NTP.",
+        must="must be minutes a document's time may be ahead of the appliance's clock")
     free_space_reserve_bytes: int = setting(
         "storage.free_space_reserve_mb", Integer(0, 10**6, scale=MIB), 200, "Free disk space "
         "(MiB) to keep: a snapshot that would leave less is refused (HTTP 507), so the disk "
@@ -270,6 +280,11 @@ class ApplianceConfig:
         "retention.max_age_days", Integer(1, 3650), 30, "Documents produced longer ago than "
         "this may be deleted (the newest of each unit and kind never is).",
         must="must be a number of days")
+    unconfigured_unit_grace_days: int = setting(
+        "retention.unconfigured_unit_grace_days", Integer(0, 3650), 7, "Days the documents "
+        "of a unit that is not (or no longer) in `units.names` are kept after the appliance "
+        "first found it unconfigured; then they are deleted, newest included.",
+        must="must be days to keep the documents of a unit no longer configured")
     timezone: Any = setting(
         "freshness.timezone", TimeZone(), TIMEZONE, "IANA time zone of the slot times (e.g. "
         "`Europe/Helsinki`); slots follow its daylight saving time. Case-sensitive.",
@@ -278,6 +293,11 @@ class ApplianceConfig:
         "freshness.grace_minutes", Integer(0, 24 * 60), 30, "Grace period around each slot "
         "(see the freshness rule).",
         must="must be minutes after a slot before a kind counts as stale")
+    units: tuple[str, ...] = setting(
+        "units.names", ListOfText(UNIT_NAME_PATTERN, UNIT_NAME_RULE), [], "The units this "
+        "appliance prints for, spelled as the senders write them (`sender.unit`). Empty: "
+        "single-unit mode, unit names are not checked (see the unit rule).",
+        must="must list the units this appliance prints for")
     kinds: dict[str, KindConfig] = table_of(
         "kinds", KindConfig, "Document kinds; snapshots with a kind not configured here are "
         "refused.", name_pattern=NAME_PATTERN, name_rule=KIND_NAME_RULE, builtins=DEFAULT_KINDS,
@@ -300,7 +320,8 @@ class ApplianceConfig:
 
 
 def load_appliance_config(path: Path | str) -> ApplianceConfig:
-    return load(ApplianceConfig, path, checks=(_profiles_name_known_kinds, _led_pins_fit_wiring))
+    return load(ApplianceConfig, path, checks=(_profiles_name_known_kinds, _led_pins_fit_wiring,
+                                               _units_are_distinct))
 
 
 def _profiles_name_known_kinds(config: ApplianceConfig, data: dict) -> list[str]:
@@ -315,6 +336,12 @@ def _profiles_name_known_kinds(config: ApplianceConfig, data: dict) -> list[str]
             problems.append(f"profiles.{name}.kinds: unknown kind(s) {', '.join(unknown)} "
                             f"(known: {', '.join(sorted(known))})")
     return problems
+
+
+def _units_are_distinct(config: ApplianceConfig, data: dict) -> list[str]:
+    repeated = sorted({unit for unit in config.units if config.units.count(unit) > 1})
+    return [f"units.names: must list the units this appliance prints for, got "
+            f"{unit!r} more than once" for unit in repeated]
 
 
 def _led_pins_fit_wiring(config: ApplianceConfig, data: dict) -> list[str]:

@@ -8,14 +8,22 @@ refusal is audited with its reason code and nothing of the payload.
 
 from __future__ import annotations
 
-from appliance.core import seal
+import logging
+from datetime import timedelta
+
+from appliance.core import refusal_counts, seal
+from appliance.core.audit import AuditError
+from appliance.core.clock import isoformat_utc
 from appliance.core.errors import ApplianceError
 from appliance.core.pdf import UnreadablePdf, count_pages
 from appliance.core.retention import apply_retention
-from appliance.core.services import Services
+from appliance.core.safe_text import bounded_text
+from appliance.core.services import EnrolledSender, Services
 from appliance.core.store import SequenceNotNewer, StoredSnapshot
 
 ENVELOPE_OVERHEAD = seal.PREFIX.size + seal.MAX_HEADER_LENGTH + seal.PAYLOAD_LENGTH.size + 64
+MAX_MESSAGE_CHARS = 300  # of a refusal's message, in the answer and the audit log
+log = logging.getLogger(__name__)
 
 
 class Refusal(ApplianceError, ValueError):
@@ -32,9 +40,23 @@ def max_envelope_bytes(services: Services) -> int:
 
 def refuse(services: Services, status: int, error: str, message: str, *, remote: str,
            size: int | None, sender: str | None = None) -> Refusal:
-    """Audit a refusal and return the exception to raise."""
-    services.audit.append("refused", reason=error, message=message, remote=remote, bytes=size,
-                          sender=sender)
+    """Audit a refusal and return the exception to raise.
+
+    A reason anyone can cause without a key (`refusal_counts.UNVERIFIED`) is counted, one
+    audit entry per reason a minute, not one each. The message may quote what the client
+    sent, so it is escaped and capped. A refusal is answered even when the audit log cannot
+    take it (a full disk): that is logged, never turned into a 500.
+    """
+    message = bounded_text(message, MAX_MESSAGE_CHARS)
+    remote = bounded_text(remote, refusal_counts.MAX_REMOTE_CHARS)
+    if error in refusal_counts.UNVERIFIED:
+        refusal_counts.RefusalCounts.of(services).add(error, message, remote)
+        return Refusal(status, error, message)
+    try:
+        services.audit.append("refused", reason=error, message=message, remote=remote,
+                              bytes=size, sender=sender)
+    except AuditError as exc:
+        log.error("a %s refusal could not be audited: %s", error, exc)
     return Refusal(status, error, message)
 
 
@@ -46,9 +68,6 @@ def ingest(services: Services, body: bytes, remote: str) -> StoredSnapshot:
         return refuse(services, status, error, message, remote=remote, size=len(body),
                       sender=sender)
 
-    if services.store.free_bytes() - len(body) < config.free_space_reserve_bytes:
-        raise fail(507, "insufficient_storage",
-                   "the appliance's disk is below its free-space reserve; snapshot not stored")
     try:
         envelope = seal.parse(body, max_payload=config.max_snapshot_bytes)
     except seal.MalformedSeal as exc:
@@ -64,6 +83,11 @@ def ingest(services: Services, body: bytes, remote: str) -> StoredSnapshot:
     if header.recipient != services.public_key.fingerprint:
         raise fail(403, "wrong_recipient",
                    "sealed for another appliance (recipient fingerprint differs)", sender.name)
+    # Only now, for an authenticated sender: garbage on a full disk is still told it is garbage.
+    if services.store.free_bytes() - len(body) < config.free_space_reserve_bytes:
+        raise fail(507, "insufficient_storage", "the appliance's disk is below its "
+                   "free-space reserve (storage.free_space_reserve_mb); snapshot not stored",
+                   sender.name)
     last_seq = services.store.last_seq(header.sender)
     if header.seq <= last_seq:
         raise fail(409, "replayed", f"sequence {header.seq} is not newer than {last_seq}, "
@@ -72,6 +96,9 @@ def ingest(services: Services, body: bytes, remote: str) -> StoredSnapshot:
     if unknown:
         raise fail(422, "unknown_kind", f"unknown document kind(s): {', '.join(unknown)}",
                    sender.name)
+    problem = manifest_problem(services, sender, header.documents)
+    if problem is not None:
+        raise fail(*problem, sender.name)
     try:
         documents = seal.decrypt(envelope, services.private_key)
     except (seal.DecryptionFailed, seal.ManifestMismatch) as exc:
@@ -95,3 +122,39 @@ def ingest(services: Services, body: bytes, remote: str) -> StoredSnapshot:
     )
     apply_retention(services)
     return snapshot
+
+
+def manifest_problem(services: Services, sender: EnrolledSender,
+                     entries: tuple[seal.DocumentEntry, ...]) -> tuple[int, str, str] | None:
+    """Whether the sender may send these documents now: (status, code, message) if not.
+
+    Units (docs/configuration.md, the unit rule): a unit the appliance does not print for
+    is unknown; one it does, but not for this sender, is not allowed. Time: a document
+    produced further ahead of the appliance's clock than the allowed skew would look fresh,
+    and newest, for as long as it likes.
+    """
+    configured = services.config.units
+    units = sorted({entry.unit for entry in entries})
+    unknown = [unit for unit in units if configured and unit not in configured]
+    if unknown:
+        return (422, "unknown_unit", f"unit(s) {_quoted(unknown)} not configured on this "
+                "appliance (units.names)")
+    refused = [unit for unit in units if not sender.may_send_for(unit, configured)]
+    if refused:
+        return (403, "unit_not_allowed", f"sender {sender.name} may not send for unit(s) "
+                f"{_quoted(refused)} (appliance senders units {sender.name} --unit ...)")
+    now = services.clock.now()
+    skew = timedelta(minutes=services.config.max_clock_skew_minutes)
+    for number, entry in enumerate(entries, start=1):
+        if entry.produced_at > now + skew:
+            return (422, "from_the_future", f"document {number} ({entry.kind}) was produced "
+                    f"at {isoformat_utc(entry.produced_at)}, more than "
+                    f"{services.config.max_clock_skew_minutes} min ahead of the appliance's "
+                    f"clock ({isoformat_utc(now)}); check both clocks (NTP)")
+    return None
+
+
+def _quoted(units: list[str], shown: int = 3) -> str:
+    """The first few units, so a manifest of 64 invented ones does not make a long message."""
+    text = ", ".join(repr(unit) for unit in units[:shown])
+    return text + (f" and {len(units) - shown} more" if len(units) > shown else "")

@@ -1,7 +1,8 @@
 """A folder of named public keys: enrolled senders on the appliance, appliances on a sender.
 
 One file per peer, `NAME.pub`, so IT can enrol with a file copy (Ansible) as well as with
-the CLI, and an auditor can see who is trusted with `ls`.
+the CLI, and an auditor can see who is trusted with `ls`. On the appliance, an enrolled
+sender's `NAME.units` says which units it may send for, one per line, for the same reasons.
 """
 
 from __future__ import annotations
@@ -9,11 +10,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from appliance.core.config import UNIT_NAME_PATTERN, UNIT_NAME_RULE
 from appliance.core.errors import ApplianceError
 from appliance.core.fsutil import atomic_write
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 KEY_SUFFIX = ".pub"
+UNITS_SUFFIX = ".units"
 
 
 class RegistryError(ApplianceError, ValueError):
@@ -67,3 +70,43 @@ class KeyFolder:
                 path.unlink()
                 removed.append(path)
         return removed
+
+
+class SenderFolder(KeyFolder):
+    """The appliance's enrolled senders: `NAME.pub`, and `NAME.units` with the units NAME
+    may send for (UTF-8, one unit per line; blank lines and lines starting with `#` are
+    ignored). No `NAME.units` file: see the unit rule in docs/configuration.md."""
+
+    def units_path(self, name: str) -> Path:
+        return self.folder / f"{check_name(name)}{UNITS_SUFFIX}"
+
+    def units(self, name: str) -> tuple[str, ...] | None:
+        """The units NAME may send for, as written; None when it has no units file.
+        Raises RegistryError for a file that cannot be read or has a line that is not a
+        unit name (the caller decides: ingest then allows no unit at all)."""
+        path = self.units_path(name)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RegistryError(f"{path} cannot be read: {exc}") from None
+        units = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            if not re.fullmatch(UNIT_NAME_PATTERN, line):
+                raise RegistryError(f"{path}, line {number}: not {UNIT_NAME_RULE}")
+            units.append(line)
+        return tuple(dict.fromkeys(units))
+
+    def set_units(self, name: str, units: tuple[str, ...]) -> Path:
+        """Replace NAME's units file (atomically: a reader sees the old list or the new)."""
+        self.read(name)
+        for unit in units:
+            if not re.fullmatch(UNIT_NAME_PATTERN, unit):
+                raise RegistryError(f"{unit!r} is not {UNIT_NAME_RULE}")
+        path = self.units_path(name)
+        atomic_write(path, "".join(f"{unit}\n" for unit in dict.fromkeys(units)).encode())
+        return path

@@ -19,7 +19,7 @@ from appliance.core.clock import Clock, SystemClock
 from appliance.core.config import ApplianceConfig
 from appliance.core.errors import ApplianceError
 from appliance.core.printer import Printer
-from appliance.core.registry import KeyFolder
+from appliance.core.registry import RegistryError, SenderFolder
 from appliance.core.store import Store
 
 
@@ -28,6 +28,14 @@ class EnrolledSender:
     name: str
     key: ed25519.Ed25519PublicKey
     fingerprint: str
+    units: frozenset[str] | None = None  # from NAME.units; None: it has no such file
+
+    def may_send_for(self, unit: str, configured_units: tuple[str, ...]) -> bool:
+        """The unit rule: the units in NAME.units; without that file, any unit in
+        single-unit mode (no `units.names` configured) and none otherwise."""
+        if self.units is None:
+            return not configured_units
+        return unit in self.units
 
 
 class NoPrinter(ApplianceError, RuntimeError):
@@ -40,7 +48,7 @@ class Services:
         self.config = config
         self.clock = clock or SystemClock()
         self._printer = printer
-        self.sender_folder = KeyFolder(config.senders_dir)
+        self.sender_folder = SenderFolder(config.senders_dir)
 
     @property
     def printer(self) -> Printer:
@@ -72,13 +80,19 @@ class Services:
 
     def enrolled_senders(self) -> dict[str, EnrolledSender]:
         """Enrolled senders by fingerprint, read from disk on every call: enrolling a sender
-        takes effect without a restart. A broken key file is skipped, never fatal."""
+        takes effect without a restart. A broken key file is skipped, never fatal; a broken
+        units file allows no unit (`appliance config check` names both)."""
         senders = {}
         for name in self.sender_folder.names():
             try:
                 key = keys.parse_sender_public_pem(self.sender_folder.read(name), name)
             except (keys.KeyFileError, OSError):
                 continue
+            try:
+                units = self.sender_folder.units(name)
+            except RegistryError:
+                units = ()
             fingerprint = keys.sender_fingerprint(key)
-            senders[fingerprint] = EnrolledSender(name, key, fingerprint)
+            senders[fingerprint] = EnrolledSender(
+                name, key, fingerprint, None if units is None else frozenset(units))
         return senders

@@ -59,6 +59,10 @@ CREATE TABLE IF NOT EXISTS sender_sequence (
     sender_fp TEXT PRIMARY KEY,
     last_seq INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS unconfigured_units (
+    unit TEXT PRIMARY KEY,
+    since TEXT NOT NULL
+);
 """
 
 
@@ -193,24 +197,24 @@ class Store:
                 raise
         return self.snapshot(snapshot_id)
 
-    def apply_retention(self, keep_per_sender_unit_kind: int,
-                        max_age: timedelta) -> list[StoredSnapshot]:
+    def apply_retention(self, keep_per_sender_unit_kind: int, max_age: timedelta,
+                        units: tuple[str, ...] = (),
+                        unit_grace: timedelta = timedelta(0)) -> list[StoredSnapshot]:
         """Delete snapshots none of whose documents is worth keeping; return what went.
 
         A document is kept when it is among the newest `keep_per_sender_unit_kind` of its
         sender, unit and kind and younger than `max_age`, and always when it is the newest of
-        its unit and kind: in a weeks-long outage that old list is all there is.
+        its unit and kind: in a weeks-long outage that old list is all there is. With
+        configured `units`, a unit not among them keeps nothing once `unit_grace` has passed
+        since retention first found it unconfigured.
         """
-        cutoff = self.clock.now() - max_age
+        now = self.clock.now()
         with self._locked():
             documents = self.documents()
-            keep_ids = {doc.snapshot_id for doc in _newest_per(documents, ("unit", "kind"))}
-            ranks: dict[tuple[str, str, str], int] = {}
-            for doc in documents:  # newest first
-                group = (doc.sender, doc.unit, doc.kind)
-                ranks[group] = ranks.get(group, 0) + 1
-                if ranks[group] <= keep_per_sender_unit_kind and doc.produced_at >= cutoff:
-                    keep_ids.add(doc.snapshot_id)
+            expired = self._units_past_grace({doc.unit for doc in documents}, units, now,
+                                             unit_grace)
+            keep_ids = _kept_snapshot_ids(documents, keep_per_sender_unit_kind, now - max_age,
+                                          expired)
             doomed = [snap for snap in self.snapshots() if snap.id not in keep_ids]
             if doomed:
                 with self._connect() as db:
@@ -222,6 +226,28 @@ class Store:
                     self.snapshot_path(snap.id).unlink(missing_ok=True)
                 fsync_dir(self.snapshots_dir)
         return doomed
+
+    def _units_past_grace(self, present: set[str], configured: tuple[str, ...],
+                          now: datetime, grace: timedelta) -> set[str]:
+        """Stored units that are not configured and have not been for `grace`. When each was
+        first found unconfigured is kept in the index, so the grace period counts from the
+        configuration change, not from the data's age, and survives restarts; a unit
+        configured again (or single-unit mode, no `configured`) forgets it. Only while
+        holding the store's lock."""
+        unconfigured = present - set(configured) if configured else set()
+        with self._connect() as db:
+            since = {row["unit"]: parse_iso(row["since"])
+                     for row in db.execute("SELECT unit, since FROM unconfigured_units")}
+            new = unconfigured - since.keys()
+            forgotten = since.keys() - unconfigured
+            if new or forgotten:
+                db.execute("BEGIN IMMEDIATE")
+                db.executemany("DELETE FROM unconfigured_units WHERE unit = ?",
+                               [(unit,) for unit in forgotten])
+                db.executemany("INSERT INTO unconfigured_units VALUES (?, ?)",
+                               [(unit, isoformat_utc(now)) for unit in new])
+                db.execute("COMMIT")
+        return {unit for unit in unconfigured if since.get(unit, now) + grace <= now}
 
     # ------------------------------------------------------------ reading
 
@@ -289,6 +315,20 @@ class Store:
             probe.unlink(missing_ok=True)  # another process's reconcile may have taken it
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"store in {self.state_dir} is not usable: {exc}") from exc
+
+
+def _kept_snapshot_ids(documents: list[StoredDocument], keep_per_group: int,
+                       cutoff: datetime, expired_units: set[str]) -> set[str]:
+    """The retention rule's choice (see `Store.apply_retention`); `documents` newest first."""
+    documents = [doc for doc in documents if doc.unit not in expired_units]
+    keep_ids = {doc.snapshot_id for doc in _newest_per(documents, ("unit", "kind"))}
+    ranks: dict[tuple[str, str, str], int] = {}
+    for doc in documents:
+        group = (doc.sender, doc.unit, doc.kind)
+        ranks[group] = ranks.get(group, 0) + 1
+        if ranks[group] <= keep_per_group and doc.produced_at >= cutoff:
+            keep_ids.add(doc.snapshot_id)
+    return keep_ids
 
 
 def _newest_per(documents: list[StoredDocument], key: tuple[str, ...]) -> list[StoredDocument]:
