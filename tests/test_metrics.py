@@ -98,6 +98,7 @@ def test_metrics_follow_ingests_refusals_time_and_missed_slots(inst) -> None:
     assert types == {
         "appliance_state": "gauge", "appliance_document_age_seconds": "gauge",
         "appliance_document_stale": "gauge", "appliance_snapshots_stored": "gauge",
+        "appliance_unit_document_age_seconds": "gauge", "appliance_unit_document_stale": "gauge",
         "appliance_ingests_total": "counter", "appliance_refusals_total": "counter",
         "appliance_slots_missed_total": "counter",
     }

@@ -147,7 +147,7 @@ def _kind(name: str, slots: tuple[Slot, ...], has_data: bool, stale: bool) -> Ki
 def test_overall_state_priorities(kinds: list[tuple], state: State) -> None:
     table = {name: _kind(name, (Slot(7, 0),) if expected else (), has_data, stale)
              for name, expected, has_data, stale in kinds}
-    assert overall_state(table) is state
+    assert overall_state(table.values()) is state
 
 
 # -- JSON -----------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """Prometheus metrics in the text exposition format (0.0.4), written by hand (stdlib only).
 
-No patient data: label values are kind names, reason codes and state names only.
+No patient data: label values are kind names, configured unit names, reason codes and state
+names only. Per kind, the document gauges show the kind's worst unit (as `/api/v1/status`'s
+`kinds`); the `appliance_unit_*` gauges show each configured unit (none in single-unit mode).
 
 Counters (ingests, refusals) are counts of audit events. The audit log is the appliance's
 record of what came in and what was refused, so counting it cannot disagree with it. Each
@@ -24,7 +26,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
+from appliance.core.audit import segment_paths
 from appliance.core.printer import PrinterReport
+from appliance.core.refusal_counts import EVENT as REFUSALS_COUNTED
+from appliance.core.refusal_counts import RefusalCounts
 from appliance.core.services import Services
 from appliance.core.slots import missed_totals
 from appliance.core.status import State, compute_status
@@ -33,62 +38,79 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class AuditTally:
-    """Counts of `ingested` and `refused` (by reason) events in one audit log, read
-    incrementally. Thread-safe. A log that shrank, was replaced or does not continue where
-    the last read ended is counted again from its start."""
+    """Counts of `ingested` and `refused` (by reason) events in one audit log, its segments
+    included, read incrementally. A `refusals_counted` entry adds its `count`. Thread-safe.
+    A log that shrank, was replaced or does not continue where the last read ended is
+    counted again from its start."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._reset(None)
+        self._reset()
 
-    def _reset(self, identity: tuple[int, int] | None) -> None:
-        self._identity = identity
-        self._offset = 0
-        self._last_n = 0
+    def _reset(self) -> None:
+        self._offsets: dict[tuple[int, int], int] = {}  # (device, inode) -> bytes counted
+        self._last_n: int | None = None
         self.ingests = 0
         self.refusals: Counter[str] = Counter()
 
     def update(self) -> None:
         with self._lock:
+            if not self._read_all(check=True):
+                self._reset()
+                self._read_all(check=False)
+
+    def _read_all(self, check: bool) -> bool:
+        """Count what is new in every file of the log (segments first); False if the files
+        do not continue what was counted before (what was counted is then unreliable)."""
+        offsets = {}
+        for path in [*segment_paths(self.path), self.path]:
             try:
-                handle = open(self.path, "rb")  # noqa: SIM115 - closed by the with below
+                handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
             except FileNotFoundError:
-                self._reset(None)
-                return
+                continue
             with handle:
                 info = os.fstat(handle.fileno())
                 identity = (info.st_dev, info.st_ino)
-                if identity != self._identity or info.st_size < self._offset:
-                    self._reset(identity)
-                if not self._read_on(handle):
-                    self._reset(identity)
-                    self._read_on(handle)
+                offset = self._offsets.get(identity, 0)
+                if check and info.st_size < offset:
+                    return False
+                new_offset = self._read_on(handle, offset, check)
+                if new_offset is None:
+                    return False
+                offsets[identity] = new_offset
+        self._offsets = offsets
+        return True
 
-    def _read_on(self, handle: IO[bytes]) -> bool:
-        """Count complete lines after the offset; False if they do not continue the ones
-        counted before (nothing is counted then)."""
-        handle.seek(self._offset)
-        resumed = self._offset > 0
+    def _read_on(self, handle: IO[bytes], offset: int, check: bool) -> int | None:
+        """Count complete lines after `offset` and return the new offset; None if the first
+        of them does not continue the entries counted before (nothing is counted then)."""
+        handle.seek(offset)
+        first = check
         for raw in handle:
             if not raw.endswith(b"\n"):
                 break  # torn or still being written: read it next time
             entry = _entry(raw)
             if entry is not None:
                 n = entry.get("n")
-                if resumed and n != self._last_n + 1:
-                    return False
-                resumed = False
+                if first and self._last_n is not None and n != self._last_n + 1:
+                    return None
+                first = False
                 self._count(entry)
                 self._last_n = n if isinstance(n, int) else self._last_n
-            self._offset += len(raw)
-        return True
+            offset += len(raw)
+        return offset
 
     def _count(self, entry: dict) -> None:
-        if entry.get("event") == "ingested":
+        event = entry.get("event")
+        if event == "ingested":
             self.ingests += 1
-        elif entry.get("event") == "refused":
+        elif event == "refused":
             self.refusals[str(entry.get("reason") or "unknown")] += 1
+        elif event == REFUSALS_COUNTED:
+            count = entry.get("count")
+            if isinstance(count, int) and not isinstance(count, bool) and count > 0:
+                self.refusals[str(entry.get("reason") or "unknown")] += count
 
 
 def _entry(raw: bytes) -> dict | None:
@@ -114,26 +136,38 @@ def collect(services: Services, tally: AuditTally, now: datetime,
             printer: PrinterReport | None = None) -> list[Family]:
     config = services.config
     status = compute_status(config, services.store, now, printer)
-    tally.update()
+    with RefusalCounts.of(services).pending() as pending:  # exact: no window moves meanwhile
+        tally.update()
+        refusals = tally.refusals + pending
     missed = missed_totals(config.state_dir)
     expected = [name for name, kind in status.kinds.items() if kind.expected]
+    per_unit = [kind for kind in status.checks if kind.unit is not None]
     return [
         Family("appliance_state", "gauge",
                "The appliance's state (1 for the current one), as in /api/v1/status.",
                [({"state": str(state)}, int(state is status.state)) for state in State]),
         Family("appliance_document_age_seconds", "gauge",
                "Seconds since the record system produced the newest document of the kind.",
-               [({"kind": name}, (now - kind.latest.produced_at).total_seconds())
+               [({"kind": name}, kind.age(now).total_seconds())
                 for name, kind in status.kinds.items() if kind.latest is not None]),
         Family("appliance_document_stale", "gauge",
                "1 if an expected slot of the kind passed (plus grace) without newer data.",
                [({"kind": name}, int(kind.stale)) for name, kind in status.kinds.items()]),
+        Family("appliance_unit_document_age_seconds", "gauge",
+               "Seconds since the record system produced the newest document of the kind for "
+               "the configured unit.",
+               [({"unit": kind.unit, "kind": kind.kind}, kind.age(now).total_seconds())
+                for kind in per_unit if kind.latest is not None]),
+        Family("appliance_unit_document_stale", "gauge",
+               "1 if an expected slot of the kind passed (plus grace) without newer data for "
+               "the configured unit.",
+               [({"unit": kind.unit, "kind": kind.kind}, int(kind.stale)) for kind in per_unit]),
         Family("appliance_snapshots_stored", "gauge", "Sealed snapshots in the store.",
                [({}, len(services.store.snapshots()))]),
         Family("appliance_ingests_total", "counter", "Snapshots accepted.",
                [({}, tally.ingests)]),
         Family("appliance_refusals_total", "counter", "Snapshots refused, by reason code.",
-               [({"reason": reason}, count) for reason, count in sorted(tally.refusals.items())]),
+               [({"reason": reason}, count) for reason, count in sorted(refusals.items())]),
         Family("appliance_slots_missed_total", "counter",
                "Expected slots that passed (plus grace) without new data, by kind.",
                [({"kind": name}, missed.get(name, 0))

@@ -1,12 +1,13 @@
 """Missed-slot alerts: tell someone, once, when an expected export did not arrive.
 
-`SlotWatch.evaluate()` looks at every kind with expected slots (`compute_status`, so the
-rule is the one the LED, `/api/v1/status` and `appliance status` show). When a kind is
-stale for its current due slot and that (kind, slot) was not alerted yet, it logs a warning,
-appends `slot_missed` to the audit log and queues a webhook alert. When a kind with an open
-missed slot is fresh again it does the same once with `slot_recovered`. A kind stale over
-several slots gets one alert per slot. Slots that pass while nothing evaluates (the jobs
-service stopped) are folded into one alert for the newest.
+`SlotWatch.evaluate()` looks at every kind with expected slots, for each configured unit
+(`compute_status`, so the rule is the one the LED, `/api/v1/status` and `appliance status`
+show; in single-unit mode, per kind). When a unit's kind is stale for its current due slot
+and that (unit, kind, slot) was not alerted yet, it logs a warning, appends `slot_missed` to
+the audit log and queues a webhook alert. When one with an open missed slot is fresh again it
+does the same once with `slot_recovered`. A kind stale over several slots gets one alert per
+slot. Slots that pass while nothing evaluates (the jobs service stopped) are folded into one
+alert for the newest.
 
 What was alerted lives in `slot-alerts.json` in the state dir, so a restart neither repeats
 nor forgets an alert. A small JSON file rather than a table in the SQLite index: the state
@@ -20,7 +21,8 @@ by the injected poster (`SlotWatch(services, poster)`; None: no webhook). A fail
 logged (with the host, never the URL, which may carry a token) and retried at the next
 evaluation at least `RETRY_SECONDS` later; an alert is removed only once delivered.
 
-No patient data: alerts name the kind, its configured title, slot times and data times.
+No patient data: alerts name the kind, its configured title, the configured unit, slot
+times and data times.
 """
 
 from __future__ import annotations
@@ -53,8 +55,9 @@ FILE_MODE = 0o640
 
 @dataclass
 class AlertState:
-    """What has been alerted. `open`: kind -> {"slot": ISO time of the newest missed slot,
-    "missed": slots missed since the kind was last fresh}."""
+    """What has been alerted. `open`: `alert_key` -> {"slot": ISO time of the newest missed
+    slot, "missed": slots missed since it was last fresh}; `missed_total`: per kind, all
+    units together."""
 
     open: dict[str, dict[str, Any]] = field(default_factory=dict)
     missed_total: dict[str, int] = field(default_factory=dict)
@@ -91,8 +94,22 @@ class AlertState:
         atomic_write(path, self.to_json().encode("utf-8"), mode=FILE_MODE)
 
 
+def _named(kind: KindStatus) -> str:
+    """`todo (Att göra-lista)`, with ` for Hemsjukvård Norr` when units are configured."""
+    return f"{kind.kind} ({kind.title})" + (f" for {kind.unit}" if kind.unit else "")
+
+
+def _unit_part(kind: KindStatus) -> str:
+    return f", unit {kind.unit}" if kind.unit else ""
+
+
 def _dict(value: object) -> dict:
     return value if isinstance(value, dict) else {}
+
+
+def alert_key(kind: KindStatus) -> str:
+    """`todo` in single-unit mode, `todo/Hemsjukvård Norr` per unit (a kind has no `/`)."""
+    return kind.kind if kind.unit is None else f"{kind.kind}/{kind.unit}"
 
 
 def missed_totals(state_dir: Path) -> dict[str, int]:
@@ -120,11 +137,11 @@ class SlotWatch:
             before = state.to_json()
             status = compute_status(self.services.config, self.services.store, now)
             raised = []
-            for kind in status.kinds.values():
+            for kind in status.checks:
                 alert = self._check(kind, state, now)
                 if alert is not None:
                     raised.append(alert)
-            self._forget_unexpected(state, status.kinds)
+            self._forget_unexpected(state, status.checks)
             if self.poster is not None:
                 for alert in raised:
                     state.queue.add(alert, now)
@@ -146,48 +163,52 @@ class SlotWatch:
     def _check(self, kind: KindStatus, state: AlertState, now: datetime) -> dict | None:
         if not kind.expected:
             return None
-        opened = state.open.get(kind.kind)
+        key = alert_key(kind)
+        opened = state.open.get(key)
         if kind.stale and kind.due_slot is not None:
             if opened is not None and parse_iso(opened["slot"]) >= kind.due_slot:
                 return None  # this slot was alerted already
             missed = (opened or {}).get("missed", 0) + 1
-            state.open[kind.kind] = {"slot": isoformat_utc(kind.due_slot), "missed": missed}
+            state.open[key] = {"slot": isoformat_utc(kind.due_slot), "missed": missed}
             state.missed_total[kind.kind] = state.missed_total.get(kind.kind, 0) + 1
             return self._missed(kind, now)
         if not kind.stale and opened is not None:
-            del state.open[kind.kind]
+            del state.open[key]
             return self._recovered(kind, opened, now)
         return None
 
     def _missed(self, kind: KindStatus, now: datetime) -> dict[str, Any]:
         newest = kind.latest.produced_at if kind.latest else None
-        message = (f"No new {kind.kind} ({kind.title}) arrived for the "
+        message = (f"No new {_named(kind)} arrived for the "
                    f"{self._local(kind.due_slot)} slot; "
                    + (f"the newest was produced {self._local(newest)}." if newest
                       else "the appliance has none at all."))
-        log.warning("missed slot: kind %s, slot %s, newest data %s", kind.kind,
-                    isoformat_utc(kind.due_slot), isoformat_utc(newest) if newest else "none")
-        self._audit("slot_missed", kind=kind.kind, slot=isoformat_utc(kind.due_slot))
+        log.warning("missed slot: kind %s%s, slot %s, newest data %s", kind.kind,
+                    _unit_part(kind), isoformat_utc(kind.due_slot),
+                    isoformat_utc(newest) if newest else "none")
+        self._audit("slot_missed", kind=kind.kind, unit=kind.unit,
+                    slot=isoformat_utc(kind.due_slot))
         return self._payload("slot_missed", kind, kind.due_slot, now, message)
 
     def _recovered(self, kind: KindStatus, opened: dict, now: datetime) -> dict[str, Any]:
         slot = parse_iso(opened["slot"])
         missed = opened.get("missed", 1)
-        message = (f"{kind.kind} ({kind.title}) is up to date again: data produced "
+        message = (f"{_named(kind)} is up to date again: data produced "
                    f"{self._local(kind.latest.produced_at)} arrived after {missed} missed "
                    f"slot(s), the last at {self._local(slot)}.")
-        log.info("slot recovered: kind %s, data produced %s, after %d missed slot(s)",
-                 kind.kind, isoformat_utc(kind.latest.produced_at), missed)
-        self._audit("slot_recovered", kind=kind.kind, slot=opened["slot"], missed=missed)
+        log.info("slot recovered: kind %s%s, data produced %s, after %d missed slot(s)",
+                 kind.kind, _unit_part(kind), isoformat_utc(kind.latest.produced_at), missed)
+        self._audit("slot_recovered", kind=kind.kind, unit=kind.unit, slot=opened["slot"],
+                    missed=missed)
         return self._payload("slot_recovered", kind, slot, now, message) | {"missed_slots": missed}
 
-    def _forget_unexpected(self, state: AlertState, kinds: dict[str, KindStatus]) -> None:
-        """A kind removed from the config, or whose slots were, has nothing to recover."""
-        for name in [name for name in state.open
-                     if name not in kinds or not kinds[name].expected]:
-            log.info("kind %s no longer has expected slots; its open missed slot is closed",
-                     name)
-            del state.open[name]
+    def _forget_unexpected(self, state: AlertState, checks: tuple[KindStatus, ...]) -> None:
+        """A kind or unit removed from the config, or a kind whose slots were, has nothing
+        to recover."""
+        expected = {alert_key(kind) for kind in checks if kind.expected}
+        for key in [key for key in state.open if key not in expected]:
+            log.info("%s no longer has expected slots; its open missed slot is closed", key)
+            del state.open[key]
 
     def _payload(self, event: str, kind: KindStatus, slot: datetime, now: datetime,
                  message: str) -> dict[str, Any]:
@@ -197,6 +218,7 @@ class SlotWatch:
             "appliance": self.services.config.name,
             "kind": kind.kind,
             "title": kind.title,
+            "unit": kind.unit,
             "slot": isoformat_utc(slot),
             "timezone": str(self.services.config.timezone),
             "newest_produced_at": isoformat_utc(newest) if newest else None,

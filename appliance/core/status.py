@@ -1,8 +1,15 @@
-"""One computed state of the appliance, shared by the API, the CLI and (later) the LED."""
+"""One computed state of the appliance, shared by the API, the CLI, the LED, the metrics and
+the missed-slot alerts.
+
+Freshness is judged per configured unit and kind (`units.names`), so one unit's stale list
+never hides behind another unit's fresh one. In single-unit mode (no units configured) it is
+judged per kind, over the newest document of the kind whatever the unit it names.
+"""
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,20 +38,35 @@ class KindStatus:
     stale: bool
     due_slot: datetime | None
     next_slot: datetime | None
+    unit: str | None = None  # the configured unit; None: any unit (single-unit mode)
 
     @property
     def expected(self) -> bool:
         """Expected at fixed times: the appliance is incomplete without it."""
         return bool(self.slots)
 
+    def age(self, now: datetime) -> timedelta | None:
+        """How old the newest document is; never negative (a document stamped ahead of
+        this clock counts as just produced)."""
+        if self.latest is None:
+            return None
+        return max(timedelta(0), now - self.latest.produced_at)
+
+    @property
+    def badness(self) -> tuple:
+        """Orders the statuses of one kind from best to worst: missing, then stale, then
+        oldest is worst."""
+        produced = self.latest.produced_at.timestamp() if self.latest else 0.0
+        return (self.latest is None, self.stale, -produced)
+
     def to_json(self, now: datetime) -> dict:
-        latest = self.latest
+        latest, age = self.latest, self.age(now)
         return {
             "title": self.title,
             "slots": [str(slot) for slot in self.slots],
             "produced_at": isoformat_utc(latest.produced_at) if latest else None,
             "received_at": isoformat_utc(latest.received_at) if latest else None,
-            "age_seconds": int((now - latest.produced_at).total_seconds()) if latest else None,
+            "age_seconds": int(age.total_seconds()) if age is not None else None,
             "stale": self.stale,
             "due_slot": isoformat_utc(self.due_slot) if self.due_slot else None,
             "next_slot": isoformat_utc(self.next_slot) if self.next_slot else None,
@@ -55,14 +77,34 @@ class KindStatus:
 class ApplianceStatus:
     state: State
     now: datetime
-    kinds: dict[str, KindStatus]
+    checks: tuple[KindStatus, ...]  # one per configured unit and kind, in config order
     printer: PrinterReport | None = None
+
+    @property
+    def kinds(self) -> dict[str, KindStatus]:
+        """Per kind, its worst unit: missing beats stale beats oldest."""
+        worst: dict[str, KindStatus] = {}
+        for check in self.checks:
+            if check.kind not in worst or check.badness > worst[check.kind].badness:
+                worst[check.kind] = check
+        return worst
+
+    @property
+    def units(self) -> dict[str, dict[str, KindStatus]]:
+        """Configured unit -> kind -> status; empty in single-unit mode."""
+        units: dict[str, dict[str, KindStatus]] = {}
+        for check in self.checks:
+            if check.unit is not None:
+                units.setdefault(check.unit, {})[check.kind] = check
+        return units
 
     def to_json(self) -> dict:
         result = {
             "state": str(self.state),
             "now": isoformat_utc(self.now),
             "kinds": {name: kind.to_json(self.now) for name, kind in self.kinds.items()},
+            "units": {unit: {name: kind.to_json(self.now) for name, kind in kinds.items()}
+                      for unit, kinds in self.units.items()},
         }
         if self.printer is not None:
             result["printer"] = self.printer.to_json()
@@ -73,27 +115,40 @@ def compute_status(config: ApplianceConfig, store: Store, now: datetime,
                    printer: PrinterReport | None = None) -> ApplianceStatus:
     """The one state of the appliance. With a printer report, a printer that cannot print
     makes it `fault` and a job in CUPS makes it `printing`."""
-    latest = store.latest_by_kind()
+    latest = latest_documents(config, store)
     grace = timedelta(minutes=config.grace_minutes)
-    kinds = {}
-    for name, kind in config.kinds.items():
-        doc = latest.get(name)
-        fresh = freshness(kind.slots, doc.produced_at if doc else None, now, config.timezone,
-                          grace)
-        kinds[name] = KindStatus(name, kind.title, kind.slots, doc, fresh.stale,
-                                 fresh.due_slot, fresh.next_slot)
-    state = overall_state(kinds)
+    checks = []
+    for unit in config.units or (None,):
+        for name, kind in config.kinds.items():
+            doc = latest.get((unit, name))
+            fresh = freshness(kind.slots, doc.produced_at if doc else None, now,
+                              config.timezone, grace)
+            checks.append(KindStatus(name, kind.title, kind.slots, doc, fresh.stale,
+                                     fresh.due_slot, fresh.next_slot, unit))
+    state = overall_state(checks)
     if printer is not None and printer.blocking:
         state = State.FAULT
     elif printer is not None and printer.active_jobs:
         state = State.PRINTING
-    return ApplianceStatus(state, now, kinds, printer)
+    return ApplianceStatus(state, now, tuple(checks), printer)
 
 
-def overall_state(kinds: dict[str, KindStatus]) -> State:
-    expected = [k for k in kinds.values() if k.expected]
-    if any(k.latest is None for k in expected) or not any(k.latest for k in kinds.values()):
+def latest_documents(config: ApplianceConfig, store: Store
+                     ) -> dict[tuple[str | None, str], StoredDocument]:
+    """The document that counts for each (configured unit, kind); the unit is None in
+    single-unit mode, where the newest of the kind counts whatever its unit. Documents of
+    units not configured count for nothing."""
+    if not config.units:
+        return {(None, kind): doc for kind, doc in store.latest_by_kind().items()}
+    return {(doc.unit, doc.kind): doc for doc in store.latest_per_unit_and_kind()
+            if doc.unit in config.units}
+
+
+def overall_state(checks: Iterable[KindStatus]) -> State:
+    checks = list(checks)
+    expected = [k for k in checks if k.expected]
+    if any(k.latest is None for k in expected) or not any(k.latest for k in checks):
         return State.NO_DATA
-    if any(k.stale for k in kinds.values() if k.latest is not None):
+    if any(k.stale for k in checks if k.latest is not None):
         return State.STALE
     return State.READY
