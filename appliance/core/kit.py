@@ -41,13 +41,28 @@ class KitDocument:
 
 
 @dataclass(frozen=True)
+class MissingList:
+    """A list the profile wants that the store does not hold: a kind, for a configured unit
+    (None in single-unit mode)."""
+
+    kind: str
+    title: str  # the kind's Swedish title
+    unit: str | None = None
+
+    @property
+    def key(self) -> str:
+        """`todo`, or `todo/Hemsjukvård Norr`: for the audit log and the CLI."""
+        return self.kind if self.unit is None else f"{self.kind}/{self.unit}"
+
+
+@dataclass(frozen=True)
 class KitSummary:
     """What went into a kit, without content: safe for the audit log and the CLI."""
 
     profile: str
     pages: int
     documents: tuple[dict, ...]  # kind, unit, produced_at, pages, stale
-    missing: tuple[str, ...]  # kinds the profile wanted but the store does not hold
+    missing: tuple[str, ...]  # `MissingList.key` of each list wanted but not held
     stale: tuple[str, ...]
     forms: tuple[str, ...]
 
@@ -66,9 +81,9 @@ class KitContext:
     forms: tuple[str, ...]
 
 
-def compose(profile: ProfileConfig, documents: list[KitDocument], missing: dict[str, str],
+def compose(profile: ProfileConfig, documents: list[KitDocument], missing: list[MissingList],
             context: KitContext) -> Kit:
-    """Build the kit PDF. `missing` maps kinds without data to their Swedish titles."""
+    """Build the kit PDF; the cover warns of each `missing` list."""
     forms = context.forms if profile.forms else ()
     local = _local_formatter(context.timezone)
     footer_left = f"RESERVUTSKRIFT · {context.appliance} · utskrivet {local(context.printed_at)}"
@@ -112,7 +127,8 @@ def compose(profile: ProfileConfig, documents: list[KitDocument], missing: dict[
         profile=profile.name, pages=total,
         documents=tuple({"kind": d.kind, "unit": d.unit, "pages": d.pages, "stale": d.stale,
                          "produced_at": d.produced_at.isoformat()} for d in documents),
-        missing=tuple(missing), stale=tuple(sorted({d.kind for d in documents if d.stale})),
+        missing=tuple(m.key for m in missing),
+        stale=tuple(sorted({d.kind for d in documents if d.stale})),
         forms=forms,
     )
     return Kit(out.getvalue(), summary)
@@ -129,11 +145,13 @@ def _stamper(doc: KitDocument, pages_before: int, total: int, local, printed_at:
     return stamp
 
 
-def _cover_markup(profile: ProfileConfig, documents: list[KitDocument], missing: dict[str, str],
-                  forms: tuple[str, ...], context: KitContext, total: int) -> str:
+def _cover_markup(profile: ProfileConfig, documents: list[KitDocument],
+                  missing: list[MissingList], forms: tuple[str, ...], context: KitContext,
+                  total: int) -> str:
     local = _local_formatter(context.timezone)
-    headline = next((d for d in documents if d.kind == "todo"), None) or (
-        min(documents, key=lambda d: d.produced_at) if documents else None)
+    # The oldest to-do list (of any unit) is the headline: a fresh unit never hides a stale one.
+    todo = [d for d in documents if d.kind == "todo"]
+    headline = min(todo or documents, key=lambda d: d.produced_at) if documents else None
     return render(
         COVER_TEMPLATE,
         appliance=context.appliance,
@@ -147,8 +165,8 @@ def _cover_markup(profile: ProfileConfig, documents: list[KitDocument], missing:
         documents=[{"title": d.title, "unit": d.unit, "produced": local(d.produced_at),
                     "age": age_text(context.printed_at - d.produced_at), "pages": d.pages,
                     "stale": d.stale} for d in documents],
-        missing=list(missing.values()),
-        stale=sorted({d.title for d in documents if d.stale}),
+        missing=[{"title": m.title, "unit": m.unit} for m in missing],
+        stale=[{"title": d.title, "unit": d.unit} for d in documents if d.stale],
         forms=[FORM_TITLES.get(name, name) for name in forms],
         total_pages=total,
     )

@@ -24,7 +24,7 @@ from appliance.core.config import ApplianceConfig, ProfileConfig
 from appliance.core.errors import ApplianceError
 from appliance.core.freshness import freshness
 from appliance.core.fsutil import atomic_write
-from appliance.core.kit import Kit, KitContext, KitDocument, KitSummary, compose
+from appliance.core.kit import Kit, KitContext, KitDocument, KitSummary, MissingList, compose
 from appliance.core.print_guard import GuardRecord, PrintGuard, SubmittedJob
 from appliance.core.printer import JobState, Printer, PrinterReport, PrinterUnavailable
 from appliance.core.services import Services
@@ -192,13 +192,15 @@ class PrintService:
             forms=self.config.printing.forms))
 
     def gather(self, profile: ProfileConfig, now: datetime
-               ) -> tuple[list[KitDocument], dict[str, str]]:
+               ) -> tuple[list[KitDocument], list[MissingList]]:
         """The newest document per (unit, kind) the profile wants, decrypted, in config
-        order; and the wanted kinds that have none (kind -> Swedish title)."""
+        order; and the wanted lists that have none: per configured unit, or per kind in
+        single-unit mode. Units that are not configured are not printed."""
         config = self.config
         order = {kind: position for position, kind in enumerate(config.kinds)}
         chosen = sorted((doc for doc in self.services.store.latest_per_unit_and_kind()
-                         if profile.includes(doc.kind) and doc.kind in config.kinds),
+                         if profile.includes(doc.kind) and doc.kind in config.kinds
+                         and (not config.units or doc.unit in config.units)),
                         key=lambda doc: (order[doc.kind], doc.unit))
         contents = self._decrypt(chosen)
         grace = timedelta(minutes=config.grace_minutes)
@@ -213,8 +215,10 @@ class PrintService:
                                          doc.pages, stale, content))
         wanted = ([k for k, kind in config.kinds.items() if kind.slots] if "*" in profile.kinds
                   else list(profile.kinds))
-        present = {doc.kind for doc in documents}
-        missing = {kind: config.kinds[kind].title for kind in wanted if kind not in present}
+        present = {(doc.unit if config.units else None, doc.kind) for doc in documents}
+        missing = [MissingList(kind, config.kinds[kind].title, unit)
+                   for unit in config.units or (None,) for kind in wanted
+                   if (unit, kind) not in present]
         return documents, missing
 
     def _decrypt(self, documents: list[StoredDocument]) -> dict[tuple[str, int], bytes]:
