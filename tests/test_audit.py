@@ -492,3 +492,88 @@ def test_format_report() -> None:
     assert lines[0] == "audit log NOT OK (7 entries checked):"
     assert "  - line 3: not valid JSON" in lines
     assert "  - anchor: missing" in lines
+
+
+# -- segments ------------------------------------------------------------------------------
+
+
+def make_segmented_log(path: Path, count: int, segment_max_bytes: int = 1500) -> AuditLog:
+    log = AuditLog(path, FixedClock(START), segment_max_bytes=segment_max_bytes)
+    for i in range(count):
+        log.append("job_printed", job_id=f"job-{i}", unit="hk-norr")
+    return log
+
+
+def test_rotation_keeps_one_chain_across_segments(tmp_path: Path) -> None:
+    log = make_segmented_log(tmp_path / "audit.log", 40)
+    segments = log.segments()
+    assert len(segments) >= 3
+    assert all(p.stat().st_size >= 1500 for p in segments)
+    assert log.path.stat().st_size < 1500
+    entries = list(log.entries())
+    assert [e["n"] for e in entries] == list(range(1, 41))
+    for before, after in itertools.pairwise(entries):
+        assert after["prev"] == before["hash"]
+    first_of_each = [json.loads(read_lines(p)[0])["n"] for p in segments]
+    assert [p.name for p in segments] == [f"audit.log.{n:012d}" for n in first_of_each]
+    assert log.verify() == VerifyReport(ok=True, entries=40, problems=[])
+    # a log without rotation setting reads the same segments
+    assert AuditLog(tmp_path / "audit.log", FixedClock(START)).verify().ok
+
+
+def test_rotation_right_before_a_crash_leaves_a_verifiable_log(tmp_path: Path) -> None:
+    log = make_segmented_log(tmp_path / "audit.log", 40)
+    first = json.loads(read_lines(log.path)[0])["n"]
+    log.path.rename(log.path.with_name(f"audit.log.{first:012d}"))  # as the last append would
+    anchored = json.loads(log.anchor_path.read_text())["n"]
+    assert log.verify().ok and log.verify().entries == anchored
+    entry = log.append("job_printed", job_id="after")
+    assert entry["n"] == anchored + 1
+    assert entry["prev"] == json.loads(read_lines(log.segments()[-1])[-1])["hash"]
+    assert log.verify().ok
+
+
+def test_tampering_in_a_segment_is_named(tmp_path: Path) -> None:
+    log = make_segmented_log(tmp_path / "audit.log", 40)
+    segment = log.segments()[1]
+    lines = read_lines(segment)
+    lines[1] = lines[1].replace(b"hk-norr", b"hk-xxxx")
+    write_lines(segment, lines)
+    report = log.verify()
+    assert not report.ok
+    assert has_problem(report, f"{segment.name} line 2", "hash mismatch")
+
+
+@pytest.mark.parametrize("which", [0, 1, -1])
+def test_a_missing_segment_is_detected(tmp_path: Path, which: int) -> None:
+    log = make_segmented_log(tmp_path / "audit.log", 40)
+    log.segments()[which].unlink()
+    report = log.verify()
+    assert not report.ok
+    assert any("broken chain" in p or "sequence number" in p for p in report.problems)
+
+
+def test_concurrent_appends_with_rotation(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    ctx = multiprocessing.get_context("fork")
+    start = ctx.Event()
+    workers = [ctx.Process(target=_append_rotating_worker, args=(str(path), w, 50, start))
+               for w in range(4)]
+    for process in workers:
+        process.start()
+    start.set()
+    for process in workers:
+        process.join(60)
+    assert [p.exitcode for p in workers] == [0, 0, 0, 0]
+    log = AuditLog(path, FixedClock(START))
+    assert len(log.segments()) > 5
+    assert log.verify() == VerifyReport(ok=True, entries=200, problems=[])
+    assert [e["n"] for e in log.entries()] == list(range(1, 201))
+
+
+def _append_rotating_worker(path: str, worker: int, count: int,
+                            start: multiprocessing.synchronize.Event) -> None:
+    log = AuditLog(Path(path), FixedClock(START), segment_max_bytes=2000)
+    start.wait(10)
+    for i in range(count):
+        log.append("job_printed", worker=worker, seq=i)

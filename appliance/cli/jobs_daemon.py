@@ -21,6 +21,7 @@ import schedule
 
 from appliance.adapters import sdnotify
 from appliance.adapters.webhook import webhook_poster
+from appliance.core.refusal_counts import RefusalCounts
 from appliance.core.retention import apply_retention
 from appliance.core.services import Services
 from appliance.core.slots import SlotWatch
@@ -38,6 +39,9 @@ def build_scheduler(services: Services) -> schedule.Scheduler:
     watch = SlotWatch(services, webhook_poster(alerts.webhook_url, alerts.timeout_seconds))
     scheduler = schedule.Scheduler()
     scheduler.every(SLOT_CHECK_SECONDS).seconds.do(_guarded, "slot check", watch.evaluate)
+    # a minute's counted refusals reach the audit log even if no further request comes
+    scheduler.every(SLOT_CHECK_SECONDS).seconds.do(_guarded, "counted refusals",
+                                                   RefusalCounts.of(services).flush_due)
     scheduler.every(RETENTION_HOURS).hours.do(_guarded, "retention",
                                               lambda: _retention(services))
     return scheduler

@@ -19,10 +19,19 @@ Limits, on purpose:
   accident, restores of old copies and casual deletion, not against root on the appliance.
 - Several processes append (web workers, the CLI): each append holds an exclusive `flock` on the
   log for the read-tail/write/fsync/anchor sequence, so the anchor never goes backwards.
+
+Segments: once the log (`audit.log`) reaches `segment_max_bytes`, the append that got it
+there renames it, under its lock, to `audit.log.NNNNNNNNNNNN` (the `n` of its first entry,
+12 digits, so names sort in order) and the next append starts a new `audit.log` that
+continues the chain: its first entry's `prev` is the hash of the segment's last. The
+segments and the live log read as one log, in name order with `audit.log` last; `verify`
+checks the chain across all of them. Segments are never deleted here: archiving them is
+the auditor's decision (docs/storage-and-audit.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -32,7 +41,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 from appliance.core.canonical import canonical_json
 from appliance.core.clock import Clock, isoformat_utc
@@ -48,7 +57,9 @@ MAX_PROBLEMS = 20
 _EVENT_RE = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
 _HASH_RE = re.compile(r"[0-9a-f]{64}")
 _TAIL_CHUNK = 8192
+_SEGMENT_DIGITS = 12
 _MAX_ANCHOR_BYTES = 4096
+_MAX_FIRST_LINE = 1024 * 1024
 
 _Anchor = tuple[int, str] | Literal[False] | None
 """`(n, hash)` from the anchor file; None: no anchor file; False: unusable (reported)."""
@@ -74,12 +85,23 @@ def entry_hash(entry: dict[str, Any]) -> str:
 
 
 class AuditLog:
-    def __init__(self, path: Path, clock: Clock, anchor_path: Path | None = None) -> None:
+    def __init__(self, path: Path, clock: Clock, anchor_path: Path | None = None, *,
+                 segment_max_bytes: int | None = None) -> None:
         self.path = Path(path)
         self.anchor_path = (
             Path(anchor_path) if anchor_path is not None else Path(f"{self.path}.anchor")
         )
         self._clock = clock
+        self.segment_max_bytes = segment_max_bytes
+
+    def segments(self) -> list[Path]:
+        """The sealed segments, oldest first (not the live log)."""
+        return segment_paths(self.path)
+
+    def files(self) -> list[Path]:
+        """Every file of the log in order: the segments, then the live log (which may be
+        missing right after a rotation)."""
+        return [*self.segments(), self.path]
 
     # -- writing -------------------------------------------------------------------------
 
@@ -92,12 +114,13 @@ class AuditLog:
         _check_event(event)
         _check_fields(fields)
         try:
-            fd = self._open_for_append()
+            fd = self._open_locked()
         except OSError as exc:
             raise AuditError(f"cannot open audit log {self.path}: {exc}") from exc
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
             last_n, last_hash, discarded = _prepare_tail(fd, self.path)
+            if last_n == 0:  # a new live log after a rotation continues the segments
+                last_n, last_hash = self._segments_tail()
             now = isoformat_utc(self._clock.now())
             sealed: list[dict[str, Any]] = []
             if discarded:
@@ -120,6 +143,8 @@ class AuditLog:
                     f"entry n={entry['n']} was written to {self.path} but the anchor "
                     f"{self.anchor_path} could not be updated: {exc}"
                 ) from exc
+            if self.segment_max_bytes and os.fstat(fd).st_size >= self.segment_max_bytes:
+                self._seal_segment(fd)
         except AuditError:
             raise  # already says what failed
         except OSError as exc:
@@ -127,6 +152,47 @@ class AuditLog:
         finally:
             os.close(fd)  # releases the lock
         return entry
+
+    def _open_locked(self) -> int:
+        """The live log, open and exclusively locked. A file that was rotated away while
+        this process waited for its lock is let go, and the new live log taken instead."""
+        while True:
+            fd = self._open_for_append()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                if _is_current(fd, self.path):
+                    return fd
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)
+
+    def _segments_tail(self) -> tuple[int, str]:
+        """`(n, hash)` of the newest segment's last entry: where a new live log continues."""
+        segments = self.segments()
+        if not segments:
+            return 0, ZERO_HASH
+        with open(segments[-1], "rb") as handle:
+            fd = handle.fileno()
+            size = os.fstat(fd).st_size
+            start = _rfind_newline(fd, size - 1) + 1 if size else 0
+            entry = _parse_entry(_pread_exact(fd, max(size - 1 - start, 0), start))
+        if isinstance(entry, str):
+            raise AuditError(f"the last line of {segments[-1]} is {entry}; refusing to "
+                             "continue a damaged log (run `appliance audit verify`)")
+        return entry["n"], entry["hash"]
+
+    def _seal_segment(self, fd: int) -> None:
+        """Under the lock: rename the live log to a segment named by its first `n`."""
+        head = _pread_exact(fd, min(os.fstat(fd).st_size, _MAX_FIRST_LINE), 0)
+        first = _parse_entry(head.split(b"\n", 1)[0])
+        if isinstance(first, str):  # never rotate a damaged log: verify must see it whole
+            return
+        segment = self.path.with_name(f"{self.path.name}.{first['n']:0{_SEGMENT_DIGITS}d}")
+        if segment.exists():
+            return
+        os.rename(self.path, segment)
+        fsync_dir(self.path.parent)
 
     def _open_for_append(self) -> int:
         """Open read-write with O_APPEND; a new file gets exactly mode 0640 whatever the umask."""
@@ -146,61 +212,61 @@ class AuditLog:
     # -- reading -------------------------------------------------------------------------
 
     def entries(self) -> Iterator[dict[str, Any]]:
-        """Yield the entries in file order, without verifying hashes (use `verify` for that).
+        """Yield the entries of every segment and the live log in order, without verifying
+        hashes (use `verify` for that).
 
         A last line without a newline (a torn write, or an append in progress) is skipped; any
         other line that is not a JSON object raises AuditError.
         """
-        try:
-            handle = open(self.path, "rb")  # noqa: SIM115 - closed by the with below
-        except FileNotFoundError:
-            return
-        with handle:
-            for line_no, raw in enumerate(handle, start=1):
-                if not raw.endswith(b"\n"):
-                    return
-                try:
-                    obj = json.loads(raw.decode("utf-8"))
-                except (ValueError, RecursionError) as exc:
-                    raise AuditError(f"{self.path} line {line_no}: not valid JSON") from exc
-                if not isinstance(obj, dict):
-                    raise AuditError(f"{self.path} line {line_no}: not a JSON object")
-                yield obj
+        for path in self.files():
+            yield from _file_entries(path)
 
     def verify(self) -> VerifyReport:
-        """Check every line, the chain and the anchor. Never raises on bad content.
+        """Check every line of every segment, the chain across them and the anchor. Never
+        raises on bad content.
 
-        The log size and the anchor are read together under a shared lock, then the lines up
-        to that size are streamed without holding it, so appenders are not blocked while a
-        large log is checked (bytes before the last newline are never rewritten).
+        The live log's size, the list of segments and the anchor are read together under a
+        shared lock on the live log (rotation needs it exclusively), then the lines up to that
+        size are streamed without holding it, so appenders are not blocked while a large log
+        is checked (bytes before the last newline are never rewritten).
         """
         problems = _Problems()
         try:
-            handle = open(self.path, "rb")  # noqa: SIM115 - closed by the with below
-        except FileNotFoundError:
-            anchor = self._read_anchor(problems)
-            if isinstance(anchor, tuple):
-                problems.add(
-                    f"anchor: log has 0 entries but the anchor says {anchor[0]} (log file missing)"
-                )
-            return problems.report(entries=0)
+            handle = self._open_live_for_reading()
         except OSError as exc:
             problems.add(f"log: cannot open {self.path}: {exc.strerror or exc}")
             return problems.report(entries=0)
-        with handle:
-            fd = handle.fileno()
+        scan = _Scan()
+        size = complete_end = 0
+        with handle or contextlib.nullcontext():
             try:
-                fcntl.flock(fd, fcntl.LOCK_SH)
-                try:
-                    size = os.fstat(fd).st_size
-                    complete_end = _rfind_newline(fd, size) + 1
+                if handle is not None:
+                    try:
+                        size = os.fstat(handle.fileno()).st_size
+                        complete_end = _rfind_newline(handle.fileno(), size) + 1
+                        segments = self.segments()
+                        anchor = self._read_anchor(problems)
+                    finally:
+                        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+                else:
+                    segments = self.segments()
                     anchor = self._read_anchor(problems)
-                finally:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-                scan = _scan_lines(handle, complete_end, anchor, problems)
+                labelled = len(segments) > 0
+                for segment in segments:
+                    with open(segment, "rb") as part:
+                        end = _rfind_newline(part.fileno(), os.fstat(part.fileno()).st_size) + 1
+                        _scan_lines(part, end, anchor, problems, scan, segment.name)
+                if handle is not None:
+                    _scan_lines(handle, complete_end, anchor, problems, scan,
+                                self.path.name if labelled else None)
             except OSError as exc:
                 problems.add(f"log: read error: {exc.strerror or exc}")
-                return problems.report(entries=0)
+                return problems.report(entries=scan.lines)
+        if handle is None and not segments and isinstance(anchor, tuple):
+            problems.add(
+                f"anchor: log has 0 entries but the anchor says {anchor[0]} (log file missing)"
+            )
+            return problems.report(entries=0)
         if size > complete_end:
             problems.add(
                 f"line {scan.lines + 1}: torn fragment at end ({size - complete_end} bytes "
@@ -208,6 +274,18 @@ class AuditLog:
             )
         _check_anchor(anchor, scan, problems)
         return problems.report(entries=scan.lines)
+
+    def _open_live_for_reading(self) -> BinaryIO | None:
+        """The live log open for reading under a shared lock, None if there is none."""
+        while True:
+            try:
+                handle = open(self.path, "rb")  # noqa: SIM115 - the caller closes it
+            except FileNotFoundError:
+                return None
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
+            if _is_current(handle.fileno(), self.path):
+                return handle
+            handle.close()  # rotated away while we waited for the lock
 
     def _read_anchor(self, problems: _Problems) -> _Anchor:
         try:
@@ -232,6 +310,16 @@ class AuditLog:
             problems.add('anchor: malformed (needs {"n": positive integer, "hash": hex SHA-256})')
             return False
         return n, digest
+
+
+def segment_paths(live: Path) -> list[Path]:
+    """The sealed segments of the log whose live file is `live`, oldest first."""
+    pattern = re.compile(re.escape(live.name) + rf"\.\d{{{_SEGMENT_DIGITS}}}")
+    try:
+        names = [entry.name for entry in os.scandir(live.parent) if pattern.fullmatch(entry.name)]
+    except FileNotFoundError:
+        return []
+    return [live.with_name(name) for name in sorted(names)]
 
 
 def format_report(report: VerifyReport) -> str:
@@ -272,18 +360,23 @@ class _Problems:
 
 @dataclass
 class _Scan:
+    """What the scan has seen so far, carried from one segment to the next."""
+
     lines: int = 0
     max_n: int = 0
     anchored_hash: str | None = None
     anchored_line: int = 0
-
-
-def _scan_lines(handle: Any, end: int, anchor: _Anchor, problems: _Problems) -> _Scan:
-    """Check lines in bytes [0, end) one at a time; `end` is just after a newline."""
-    scan = _Scan()
     prev_hash: str | None = ZERO_HASH  # None: previous line unreadable, chain not checkable
     expected_n: int | None = 1
+
+
+def _scan_lines(handle: Any, end: int, anchor: _Anchor, problems: _Problems, scan: _Scan,
+                label: str | None) -> None:
+    """Check lines in bytes [0, end) of one file one at a time; `end` is just after a newline.
+    `label` names the file in problems when the log has segments (lines are then counted
+    per file)."""
     pos = 0
+    local = 0
     handle.seek(0)
     while pos < end:
         raw = handle.readline(end - pos)
@@ -292,39 +385,41 @@ def _scan_lines(handle: Any, end: int, anchor: _Anchor, problems: _Problems) -> 
             break
         pos += len(raw)
         scan.lines += 1
+        local += 1
         line_no = scan.lines
+        where = f"{label} line {local}" if label else f"line {line_no}"
         entry = _parse_entry(raw[:-1])
         if isinstance(entry, str):
-            problems.add(f"line {line_no}: {entry}")
-            prev_hash = expected_n = None
+            problems.add(f"{where}: {entry}")
+            scan.prev_hash = scan.expected_n = None
             continue
         try:
             canonical = canonical_json(entry)
         except ValueError:  # NaN/Infinity, lone surrogates, oversized integers
             canonical = None
         if canonical != raw[:-1]:
-            problems.add(f"line {line_no}: not in canonical form (line was edited)")
+            problems.add(f"{where}: not in canonical form (line was edited)")
         try:
             hash_ok = canonical is not None and entry_hash(entry) == entry["hash"]
         except ValueError:
             hash_ok = False
         if not hash_ok:
-            problems.add(f"line {line_no}: hash mismatch (entry was altered)")
+            problems.add(f"{where}: hash mismatch (entry was altered)")
         n = entry["n"]
-        if expected_n is not None and n != expected_n:
-            problems.add(f"line {line_no}: sequence number n={n}, expected {expected_n}")
-        if prev_hash is not None and entry["prev"] != prev_hash:
+        if scan.expected_n is not None and n != scan.expected_n:
+            problems.add(f"{where}: sequence number n={n}, expected {scan.expected_n}")
+        if scan.prev_hash is not None and entry["prev"] != scan.prev_hash:
             if line_no == 1:
-                problems.add("line 1: broken chain: prev of the first entry is not 64 zeros")
+                problems.add(f"{where}: broken chain: prev of the first entry is not 64 zeros")
+            elif local == 1:
+                problems.add(f"{where}: broken chain: prev does not match the last line of "
+                             "the previous segment")
             else:
-                problems.add(
-                    f"line {line_no}: broken chain: prev does not match line {line_no - 1}"
-                )
-        prev_hash, expected_n = entry["hash"], n + 1
+                problems.add(f"{where}: broken chain: prev does not match line {local - 1}")
+        scan.prev_hash, scan.expected_n = entry["hash"], n + 1
         scan.max_n = max(scan.max_n, n)
         if isinstance(anchor, tuple) and n == anchor[0] and scan.anchored_hash is None:
             scan.anchored_hash, scan.anchored_line = entry["hash"], line_no
-    return scan
 
 
 def _check_anchor(anchor: _Anchor, scan: _Scan, problems: _Problems) -> None:
@@ -375,6 +470,34 @@ def _parse_entry(line: bytes) -> dict[str, Any] | str:
     if bad:
         return f"not an audit entry (missing or malformed {', '.join(bad)})"
     return obj
+
+
+def _file_entries(path: Path) -> Iterator[dict[str, Any]]:
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
+    except FileNotFoundError:
+        return
+    with handle:
+        for line_no, raw in enumerate(handle, start=1):
+            if not raw.endswith(b"\n"):
+                return
+            try:
+                obj = json.loads(raw.decode("utf-8"))
+            except (ValueError, RecursionError) as exc:
+                raise AuditError(f"{path} line {line_no}: not valid JSON") from exc
+            if not isinstance(obj, dict):
+                raise AuditError(f"{path} line {line_no}: not a JSON object")
+            yield obj
+
+
+def _is_current(fd: int, path: Path) -> bool:
+    """Whether `fd` is still the file at `path` (not renamed away to a segment)."""
+    held = os.fstat(fd)
+    try:
+        current = os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (current.st_dev, current.st_ino) == (held.st_dev, held.st_ino)
 
 
 def _is_seq(value: object) -> bool:

@@ -269,8 +269,15 @@ class ApplianceConfig:
         must="must be minutes a document's time may be ahead of the appliance's clock")
     free_space_reserve_bytes: int = setting(
         "storage.free_space_reserve_mb", Integer(0, 10**6, scale=MIB), 200, "Free disk space "
-        "(MiB) to keep: a snapshot that would leave less is refused (HTTP 507), so the disk "
-        "never fills up.", must="must be the free disk space (MiB) to keep")
+        "(MiB) kept for the audit log and the index: a snapshot that would leave less is "
+        "refused (HTTP 507), while refusals and prints are still audited. Nobody without a "
+        "key can eat into it: their refusals are counted, one audit line per reason a "
+        "minute.", must="must be the free disk space (MiB) to keep")
+    audit_segment_max_bytes: int = setting(
+        "audit.segment_max_mb", Integer(1, 4096, scale=MIB), 64, "Size (MiB) at which "
+        "`audit.log` is closed as a segment, `audit.log.NNNNNNNNNNNN` (the number of its "
+        "first entry), and a new `audit.log` continues the hash chain; `appliance audit "
+        "verify` checks them all.", must="must be the size of an audit log segment, in MiB")
     keep_per_sender_unit_kind: int = setting(
         "retention.keep_per_sender_unit_kind", Integer(1, 10_000), 14, "How many of the newest "
         "documents to keep for each combination of sender, unit and kind (see the retention "

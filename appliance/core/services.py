@@ -67,7 +67,8 @@ class Services:
     @functools.cached_property
     def audit(self) -> AuditLog:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
-        return AuditLog(self.config.state_dir / "audit.log", self.clock)
+        return AuditLog(self.config.state_dir / "audit.log", self.clock,
+                        segment_max_bytes=self.config.audit_segment_max_bytes)
 
     @functools.cached_property
     def private_key(self) -> keys.AppliancePrivateKey:
