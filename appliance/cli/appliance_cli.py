@@ -22,6 +22,7 @@ from appliance.core.config import (
     resolve_path,
 )
 from appliance.core.printer import JobState
+from appliance.core.registry import RegistryError
 from appliance.core.services import Services
 from appliance.core.setup import write_appliance_config
 from appliance.core.status import compute_status
@@ -91,32 +92,87 @@ def senders() -> None:
     """Enrol, list and remove the senders whose snapshots are accepted."""
 
 
+UNIT_OPTION = click.option(
+    "--unit", "units", multiple=True, metavar="UNIT",
+    help="A unit (from units.names) the sender may send for; repeat for several.")
+
+
 @senders.command("add")
 @click.argument("name")
 @click.argument("pubkey_file", type=click.Path(exists=True, dir_okay=False))
+@UNIT_OPTION
 @click.pass_context
-def senders_add(ctx: click.Context, name: str, pubkey_file: str) -> None:
-    """Enrol sender NAME with its Ed25519 public key file."""
+def senders_add(ctx: click.Context, name: str, pubkey_file: str, units: tuple[str, ...]) -> None:
+    """Enrol sender NAME with its Ed25519 public key file, allowed to send for each --unit
+    (required when units.names is configured; not allowed in single-unit mode)."""
     svc = _services(ctx)
+    _check_units(svc.config, units)
     pem = Path(pubkey_file).read_bytes()
     key = keys.parse_sender_public_pem(pem, pubkey_file)
     path = svc.sender_folder.add(name, pem)
+    if units:
+        svc.sender_folder.set_units(name, units)
     fingerprint = keys.sender_fingerprint(key)
-    svc.audit.append("sender_enrolled", sender=name, fingerprint=fingerprint)
+    svc.audit.append("sender_enrolled", sender=name, fingerprint=fingerprint,
+                     units=list(units) or None)
     click.echo(f"enrolled {name} ({keys.short_fingerprint(fingerprint)}) in {path}")
+    if units:
+        click.echo(f"units: {', '.join(units)}")
+
+
+@senders.command("units")
+@click.argument("name")
+@UNIT_OPTION
+@click.pass_context
+def senders_units(ctx: click.Context, name: str, units: tuple[str, ...]) -> None:
+    """Set the units sender NAME may send for (replacing the list it had)."""
+    svc = _services(ctx)
+    if not units:
+        raise click.UsageError("give at least one --unit (to stop a sender, use "
+                               "`appliance senders remove`)")
+    _check_units(svc.config, units)
+    try:
+        before = svc.sender_folder.units(name)
+    except RegistryError:  # an unreadable list is replaced, and audited as unknown
+        before = None
+    path = svc.sender_folder.set_units(name, units)
+    svc.audit.append("sender_units_changed", sender=name,
+                     before=None if before is None else list(before), units=list(units))
+    click.echo(f"{name} may send for: {', '.join(units)} ({path})")
+
+
+def _check_units(config: ApplianceConfig, units: tuple[str, ...]) -> None:
+    """--unit names configured units; in single-unit mode there are none to name."""
+    if not config.units:
+        if units:
+            raise click.UsageError("no units are configured, so units are not checked: list "
+                                   "this appliance's units in [units] names first")
+        return
+    if not units:
+        raise click.UsageError("this appliance checks units (units.names): give the sender "
+                               "at least one --unit")
+    unknown = [unit for unit in units if unit not in config.units]
+    if unknown:
+        raise click.UsageError(f"unknown unit(s) {', '.join(map(repr, unknown))}; "
+                               f"units.names: {', '.join(map(repr, config.units))}")
 
 
 @senders.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def senders_list(ctx: click.Context, as_json: bool) -> None:
-    """List enrolled senders and their key fingerprints."""
-    enrolled = sorted(_services(ctx).enrolled_senders().values(), key=lambda s: s.name)
+    """List enrolled senders, their key fingerprints and the units they may send for."""
+    svc = _services(ctx)
+    configured = svc.config.units
+    enrolled = sorted(svc.enrolled_senders().values(), key=lambda s: s.name)
     if as_json:
-        echo_json([{"name": s.name, "fingerprint": s.fingerprint} for s in enrolled])
+        echo_json([{"name": s.name, "fingerprint": s.fingerprint,
+                    "units": sorted(s.units or ()),
+                    "any_unit": s.units is None and not configured} for s in enrolled])
         return
     for sender in enrolled:
-        click.echo(f"{sender.name}\t{keys.short_fingerprint(sender.fingerprint)}")
+        click.echo(f"{sender.name}\t{keys.short_fingerprint(sender.fingerprint)}\t"
+                   f"{sender.describe_units(configured)}")
 
 
 @senders.command("remove")
@@ -191,17 +247,24 @@ def status(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"appliance: {svc.config.name}")
     click.echo(f"state: {result.state}")
     click.echo(f"printer: {result.printer.queue or '(default)'}: {result.printer.english}")
-    for name, kind in result.kinds.items():
+
+    def line(kind) -> str:
         if kind.latest is None:
-            line = "no data" + (" (STALE: expected)" if kind.expected else "")
-        else:
-            age = result.now - kind.latest.produced_at
-            hours, minutes = divmod(int(age.total_seconds()) // 60, 60)
-            line = (f"produced {local(kind.latest.produced_at)} ({hours} h {minutes} min ago),"
-                    f" received {local(kind.latest.received_at)}"
-                    + (f" STALE: no data for the {local(kind.due_slot)} slot"
-                       if kind.stale else ""))
-        click.echo(f"  {name:<12} {line}")
+            return "no data" + (" (STALE: expected)" if kind.expected else "")
+        hours, minutes = divmod(int(kind.age(result.now).total_seconds()) // 60, 60)
+        return (f"produced {local(kind.latest.produced_at)} ({hours} h {minutes} min ago),"
+                f" received {local(kind.latest.received_at)}"
+                + (f" STALE: no data for the {local(kind.due_slot)} slot"
+                   if kind.stale else ""))
+
+    if not result.units:
+        click.echo("units: none configured (single-unit mode: any sender, any unit)")
+        for name, kind in result.kinds.items():
+            click.echo(f"  {name:<12} {line(kind)}")
+    for unit, kinds in result.units.items():
+        click.echo(f"unit: {unit}")
+        for name, kind in kinds.items():
+            click.echo(f"  {name:<12} {line(kind)}")
 
 
 @main.command()

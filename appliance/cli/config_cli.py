@@ -79,7 +79,33 @@ def _appliance_problems(svc: Services) -> list[str]:
     unreadable = sorted(set(names) - {s.name for s in enrolled.values()})
     problems += [f"{svc.config.senders_dir}/{name}.pub: not an Ed25519 public key"
                  for name in unreadable]
-    return problems + _printing_problems(svc)
+    return problems + _unit_problems(svc) + _printing_problems(svc)
+
+
+def _unit_problems(svc: Services) -> list[str]:
+    """Say which unit rule is in force, and name senders that cannot send what they should."""
+    from appliance.core.registry import RegistryError
+
+    configured = svc.config.units
+    click.echo(f"units: {', '.join(configured)}" if configured else
+               "units: none configured (single-unit mode: every enrolled sender may send for "
+               "any unit)")
+    problems = []
+    for sender in sorted(svc.enrolled_senders().values(), key=lambda s: s.name):
+        click.echo(f"  {sender.name}: {sender.describe_units(configured)}")
+        try:
+            svc.sender_folder.units(sender.name)
+        except RegistryError as exc:
+            problems.append(str(exc))
+            continue
+        if configured and not sender.units:
+            problems.append(f"sender {sender.name} may send for no unit: give it some with "
+                            f"`appliance senders units {sender.name} --unit ...`")
+        unknown = sorted((sender.units or set()) - set(configured)) if configured else []
+        if unknown:
+            problems.append(f"{sender.name}.units names unit(s) not in units.names: "
+                            f"{', '.join(map(repr, unknown))}")
+    return problems
 
 
 def _printing_problems(svc: Services) -> list[str]:

@@ -37,6 +37,15 @@ class EnrolledSender:
             return not configured_units
         return unit in self.units
 
+    def describe_units(self, configured_units: tuple[str, ...]) -> str:
+        """What it may send for, in words, for `senders list` and `config check`."""
+        if self.units is None and not configured_units:
+            return "any unit (single-unit mode: no units.names configured)"
+        if not self.units:
+            return (f"NO unit: every snapshot it sends is refused (no or an empty "
+                    f"{self.name}.units; appliance senders units {self.name} --unit ...)")
+        return ", ".join(sorted(self.units))
+
 
 class NoPrinter(ApplianceError, RuntimeError):
     """A part that prints was used in a process built without a printer."""
