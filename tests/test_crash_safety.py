@@ -4,16 +4,24 @@ snapshot opens."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import random
+import signal
 import sqlite3
+import subprocess
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 from appliance.core import keys, seal
+from appliance.core.audit import AuditLog
 from appliance.core.clock import SystemClock
-from appliance.core.pdf import count_pages
+from appliance.core.pdf import PdfLimits, count_pages
+from appliance.core.retention import apply_retention
+from appliance.core.services import Services
 from appliance.core.store import Store
-from tests.conftest import Server, make_installation, post
+from tests.conftest import BIN, Server, make_installation, post
 
 ROUNDS = 8
 
@@ -69,5 +77,48 @@ def test_sigkill_during_ingests_leaves_a_consistent_store(tmp_path):
     store = Store(installation.state_dir, SystemClock())
     newest = store.snapshots()[0]
     documents = seal.decrypt(seal.parse(store.read_envelope(newest.id), 10**9), private)
-    assert count_pages(documents[0].content) == newest.documents[0].pages
+    limits = PdfLimits.of(installation.config)
+    assert count_pages(documents[0].content, limits) == newest.documents[0].pages
     assert len(all_accepted) > 0
+
+
+def audit_events(inst, event: str) -> list[dict]:
+    return [e for e in AuditLog(inst.state_dir / "audit.log", SystemClock()).entries()
+            if e["event"] == event]
+
+
+def test_a_retention_deletion_killed_before_its_audit_entry_is_audited_later(tmp_path):
+    """kill -9 `appliance jobs` after its retention committed a deletion but before the
+    audit entry: the audit log is held locked by the test, so the process stops exactly
+    there. The next retention run must write the missing entry."""
+    inst = make_installation(tmp_path)
+    text = inst.appliance_toml.read_text()  # no slots: the slot check has nothing to audit
+    inst.appliance_toml.write_text(text.replace('slots = ["07:00", "14:30"]', "slots = []"))
+    older = inst.ingest(inst.envelope(produced_at=datetime.now(UTC) - timedelta(hours=2)))
+    newer = inst.ingest(inst.envelope(produced_at=datetime.now(UTC) - timedelta(hours=1)))
+    with open(inst.appliance_toml, "a", encoding="utf-8") as handle:
+        handle.write("\n[retention]\nkeep_per_sender_unit_kind = 1\n")
+
+    with open(inst.state_dir / "audit.log", "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        jobs = subprocess.Popen([str(BIN / "appliance"), "--config", str(inst.appliance_toml),
+                                 "jobs"], start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 30
+            while older.id in index_ids(inst):
+                assert jobs.poll() is None and time.monotonic() < deadline
+                time.sleep(0.02)
+        finally:
+            os.killpg(jobs.pid, signal.SIGKILL)
+            jobs.wait(10)
+    assert index_ids(inst) == {newer.id}
+    assert not audit_events(inst, "retention_deleted")  # the crash came first
+
+    apply_retention(Services(inst.config))  # the next run: an ingest or the daily job
+    [entry] = audit_events(inst, "retention_deleted")
+    assert (entry["snapshot"], entry["sender"], entry["kinds"], entry.get("delayed")) == (
+        older.id, "kontor-norr", ["todo"], True)
+    apply_retention(Services(inst.config))
+    assert len(audit_events(inst, "retention_deleted")) == 1  # written once, not again
+    assert AuditLog(inst.state_dir / "audit.log", SystemClock()).verify().ok

@@ -5,7 +5,10 @@ change takes an exclusive lock on `store.lock`, so web workers and the CLI can s
 store. Order of writes makes a crash at any moment recoverable:
 
 - ingest: envelope file (temp, fsync, rename, fsync dir) first, then the index commit;
-- deletion: index commit first, then the file.
+- deletion: index commit first, then the file. The commit also journals each deleted
+  snapshot (`deletions_to_audit`), and a journal row goes only once the caller's audit
+  entry for it is written: a crash in between leaves the row, audited at the next
+  retention run.
 
 So after a crash the only possible disagreement is a file with no index row, and
 `reconcile()` (run when the store opens) removes it together with any temp file. The
@@ -16,11 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -59,6 +63,12 @@ CREATE TABLE IF NOT EXISTS sender_sequence (
     sender_fp TEXT PRIMARY KEY,
     last_seq INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS deletions_to_audit (
+    snapshot_id TEXT PRIMARY KEY,
+    sender TEXT NOT NULL,
+    kinds TEXT NOT NULL,
+    units TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS unconfigured_units (
     unit TEXT PRIMARY KEY,
     since TEXT NOT NULL
@@ -76,6 +86,21 @@ class SequenceNotNewer(ApplianceError, ValueError):
     def __init__(self, seq: int, last_seq: int) -> None:
         self.seq, self.last_seq = seq, last_seq
         super().__init__(f"sequence {seq} is not newer than {last_seq}, the last accepted")
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """A snapshot retention deleted, as its audit entry describes it."""
+
+    snapshot_id: str
+    sender: str
+    kinds: tuple[str, ...]
+    units: tuple[str, ...]
+    delayed: bool
+    """Deleted by an earlier run whose audit entry was never written (a crash, a full disk)."""
+
+
+AuditDeletion = Callable[[Deletion], None]
 
 
 @dataclass(frozen=True)
@@ -199,7 +224,8 @@ class Store:
 
     def apply_retention(self, keep_per_sender_unit_kind: int, max_age: timedelta,
                         units: tuple[str, ...] = (),
-                        unit_grace: timedelta = timedelta(0)) -> list[StoredSnapshot]:
+                        unit_grace: timedelta = timedelta(0), *,
+                        audit: AuditDeletion | None = None) -> list[StoredSnapshot]:
         """Delete snapshots none of whose documents is worth keeping; return what went.
 
         A document is kept when it is among the newest `keep_per_sender_unit_kind` of its
@@ -207,9 +233,15 @@ class Store:
         its unit and kind: in a weeks-long outage that old list is all there is. With
         configured `units`, a unit not among them keeps nothing once `unit_grace` has passed
         since retention first found it unconfigured.
+
+        Each deletion is journalled in the transaction that makes it, and `audit` is called
+        for it (first for any an earlier run left unaudited) before the journal forgets it,
+        all under the store's lock: every deletion is audited, also across a crash. If
+        `audit` raises, the rest stay journalled for the next run.
         """
         now = self.clock.now()
         with self._locked():
+            self._audit_deletions(audit, delayed=True)
             documents = self.documents()
             expired = self._units_past_grace({doc.unit for doc in documents}, units, now,
                                              unit_grace)
@@ -219,13 +251,30 @@ class Store:
             if doomed:
                 with self._connect() as db:
                     db.execute("BEGIN IMMEDIATE")
+                    db.executemany("INSERT INTO deletions_to_audit VALUES (?,?,?,?)",
+                                   [_journal_row(snap) for snap in doomed])
                     db.executemany("DELETE FROM snapshots WHERE id = ?",
                                    [(snap.id,) for snap in doomed])
                     db.execute("COMMIT")
                 for snap in doomed:
                     self.snapshot_path(snap.id).unlink(missing_ok=True)
                 fsync_dir(self.snapshots_dir)
+                self._audit_deletions(audit, delayed=False)
         return doomed
+
+    def _audit_deletions(self, audit: AuditDeletion | None, *, delayed: bool) -> None:
+        """Hand every journalled deletion to `audit`, oldest first, forgetting each once
+        its entry is written. Only while holding the store's lock."""
+        if audit is None:
+            return
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM deletions_to_audit ORDER BY rowid").fetchall()
+            for row in rows:
+                audit(Deletion(row["snapshot_id"], row["sender"],
+                               tuple(json.loads(row["kinds"])), tuple(json.loads(row["units"])),
+                               delayed))
+                db.execute("DELETE FROM deletions_to_audit WHERE snapshot_id = ?",
+                           (row["snapshot_id"],))
 
     def _units_past_grace(self, present: set[str], configured: tuple[str, ...],
                           now: datetime, grace: timedelta) -> set[str]:
@@ -337,6 +386,11 @@ def _newest_per(documents: list[StoredDocument], key: tuple[str, ...]) -> list[S
     for doc in documents:
         seen.setdefault(tuple(getattr(doc, name) for name in key), doc)
     return list(seen.values())
+
+
+def _journal_row(snap: StoredSnapshot) -> tuple[str, str, str, str]:
+    return (snap.id, snap.sender, json.dumps(sorted({d.kind for d in snap.documents})),
+            json.dumps(sorted({d.unit for d in snap.documents}), ensure_ascii=False))
 
 
 def _document(row: sqlite3.Row) -> StoredDocument:
