@@ -182,3 +182,27 @@ def test_export_is_audited_and_private_from_the_first_byte(installation, tmp_pat
     assert exported[0]["path"] == str(out.resolve()) and exported[0]["pages"] == 5
     assert exported[0]["trigger"] == "cli"
     assert audit_events(inst, "printed") == [] and inst.queue.captured() == []
+
+
+def test_the_jobs_service_audits_the_end_of_a_kit_nobody_waited_for(installation):
+    import threading
+
+    from appliance.cli.jobs_daemon import run_jobs
+
+    inst = installation
+    inst.ingest(inst.envelope(pages=1))
+    job_id = int(inst.appliance("print").output.split()[1])  # no --wait, and no panel runs
+    inst.cups.wait_for(lambda: inst.cups.job_state(job_id) == 9, timeout=30,
+                       what="the job completed")
+    assert audit_events(inst, "print_job_ended") == []
+    stop = threading.Event()
+    jobs = threading.Thread(target=run_jobs, args=(inst.services(), stop))
+    jobs.start()
+    try:
+        inst.cups.wait_for(lambda: audit_events(inst, "print_job_ended"), timeout=20,
+                           what="the job's end audited by the jobs service")
+    finally:
+        stop.set()
+        jobs.join(timeout=20)
+    ended = audit_events(inst, "print_job_ended")
+    assert [(e["job"], e["state"], e["trigger"]) for e in ended] == [(job_id, "completed", "cli")]

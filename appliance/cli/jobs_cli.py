@@ -8,6 +8,7 @@ import threading
 
 import click
 
+from appliance.adapters.cups import printer_for
 from appliance.cli.jobs_daemon import run_jobs
 from appliance.core.config import load_appliance_config
 from appliance.core.services import Services
@@ -24,7 +25,8 @@ def jobs(ctx: click.Context) -> None:
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda signum, frame: stop.set()) for sig in STOP_SIGNALS}
     try:
-        run_jobs(Services(config), stop)
+        run_jobs(Services(config, printer=printer_for(config.printing.queue,
+                                                      config.printing.options)), stop)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

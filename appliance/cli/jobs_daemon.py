@@ -1,10 +1,12 @@
 """`appliance jobs`: the periodic work, as its own service.
 
 Every `SLOT_CHECK_SECONDS` the slot watch runs (missed-slot alerts and their webhook
-retries); every `RETENTION_HOURS`, retention (ingest applies it too, but an appliance that
-receives nothing during an outage still has to drop what is past `retention.max_age_days`,
-within the rule that the newest document of each unit and kind is kept). Both run once at
-start. Both are intervals, not times of day (`docs/decisions.md` says why).
+retries) and the print service's follow-up (the end of a kit's job is audited even when the
+panel, which usually sees it first, is not running); every `RETENTION_HOURS`, retention
+(ingest applies it too, but an appliance that receives nothing during an outage still has to
+drop what is past `retention.max_age_days`, within the rule that the newest document of each
+unit and kind is kept). All run once at start. They are intervals, not times of day
+(`docs/decisions.md` says why).
 
 A failing job is logged and tried again at its next turn: the service keeps running. With
 `Type=notify` it reports READY=1 when it starts and pings the watchdog from the loop.
@@ -21,6 +23,7 @@ import schedule
 
 from appliance.adapters import sdnotify
 from appliance.adapters.webhook import webhook_poster
+from appliance.core.print_service import PrintService
 from appliance.core.refusal_counts import RefusalCounts
 from appliance.core.retention import apply_retention
 from appliance.core.services import Services
@@ -42,6 +45,9 @@ def build_scheduler(services: Services) -> schedule.Scheduler:
     # a minute's counted refusals reach the audit log even if no further request comes
     scheduler.every(SLOT_CHECK_SECONDS).seconds.do(_guarded, "counted refusals",
                                                    RefusalCounts.of(services).flush_due)
+    if services.has_printer:
+        scheduler.every(SLOT_CHECK_SECONDS).seconds.do(_guarded, "print follow-up",
+                                                       PrintService(services).follow_up)
     scheduler.every(RETENTION_HOURS).hours.do(_guarded, "retention",
                                               lambda: _retention(services))
     return scheduler
