@@ -197,7 +197,7 @@ def breakdown(result: dict, repeat: int, inst, sender, recipient) -> list[dict]:
     from appliance.core import keys, seal
     from appliance.core.fsutil import atomic_write
     from appliance.core.ingest import ingest
-    from appliance.core.pdf import count_pages
+    from appliance.core.pdf import PdfLimits, count_pages
     from appliance.core.services import Services
     from appliance.devtools.synthetic import make_document
     from appliance.sender.sequence import next_sequence
@@ -249,8 +249,8 @@ def breakdown(result: dict, repeat: int, inst, sender, recipient) -> list[dict]:
          alone(lambda: seal.decrypt(parsed, private))),
         ("appliance", "HPKE decrypt alone (part of seal.decrypt)", True,
          alone(lambda: suite.decrypt(payload, private.hpke_key(), info=info))),
-        ("appliance", "pdf.count_pages (pikepdf open + decode every page)", True,
-         alone(lambda: count_pages(content))),
+        ("appliance", "pdf.count_pages (pikepdf open, every stream decoded with a cap)", True,
+         alone(lambda: count_pages(content, PdfLimits.of(config)))),
         ("appliance", "store file: atomic_write (temp, fsync, rename, dir fsync)", True,
          alone(lambda: atomic_write(scratch / f"{uuid.uuid4().hex}.env", envelope, mode=0o640))),
         ("appliance", "ingest() of a 1-page snapshot (the fixed cost per ingest)", False,

@@ -267,6 +267,25 @@ class ApplianceConfig:
         "document produced more than this far ahead of the appliance's clock is refused "
         "(HTTP 422 `from_the_future`): keep both clocks on NTP.",
         must="must be minutes a document's time may be ahead of the appliance's clock")
+    max_pages_per_document: int = setting(
+        "ingest.max_pages_per_document", Integer(1, 100_000), 2500, "A document with more "
+        "pages is refused (HTTP 422 `too_many_pages`), and one stored before is left out of "
+        "kits, with a line on the cover (printing.md, the memory bound).",
+        must="must be the most pages one document may have")
+    max_pages_per_snapshot: int = setting(
+        "ingest.max_pages_per_snapshot", Integer(1, 100_000), 2500, "A snapshot whose "
+        "documents have more pages together is refused (HTTP 422 `too_many_pages`).",
+        must="must be the most pages one snapshot may have")
+    max_stream_bytes: int = setting(
+        "ingest.max_stream_mb", Integer(1, 1024, scale=MIB), 64, "Largest decoded size "
+        "(MiB) of any stream or image in a document, measured by decoding with a cap: more "
+        "is refused (HTTP 422 `stream_too_large`), and such a document stored before is left "
+        "out of kits, with a line on the cover.",
+        must="must be the largest decoded stream accepted, in MiB")
+    max_units_per_snapshot: int = setting(
+        "ingest.max_units_per_snapshot", Integer(1, 1000), 20, "A snapshot naming more "
+        "different units is refused (HTTP 422 `too_many_units`).",
+        must="must be the most units one snapshot may name")
     free_space_reserve_bytes: int = setting(
         "storage.free_space_reserve_mb", Integer(0, 10**6, scale=MIB), 200, "Free disk space "
         "(MiB) kept for the audit log and the index: a snapshot that would leave less is "

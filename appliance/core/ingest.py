@@ -15,12 +15,14 @@ from appliance.core import refusal_counts, seal
 from appliance.core.audit import AuditError
 from appliance.core.clock import isoformat_utc
 from appliance.core.errors import ApplianceError
-from appliance.core.pdf import UnreadablePdf, count_pages
+from appliance.core.pdf import PdfLimits, UnreadablePdf, count_pages
 from appliance.core.retention import apply_retention
 from appliance.core.safe_text import bounded_text
 from appliance.core.services import EnrolledSender, Services
 from appliance.core.store import SequenceNotNewer, StoredSnapshot
 
+LIMIT_SETTINGS = {"too_many_pages": "ingest.max_pages_per_document",
+                  "stream_too_large": "ingest.max_stream_mb"}  # PDF refusal -> its setting
 ENVELOPE_OVERHEAD = seal.PREFIX.size + seal.MAX_HEADER_LENGTH + seal.PAYLOAD_LENGTH.size + 64
 MAX_MESSAGE_CHARS = 300  # of a refusal's message, in the answer and the audit log
 log = logging.getLogger(__name__)
@@ -96,6 +98,11 @@ def ingest(services: Services, body: bytes, remote: str) -> StoredSnapshot:
     if unknown:
         raise fail(422, "unknown_kind", f"unknown document kind(s): {', '.join(unknown)}",
                    sender.name)
+    units = len({doc.unit for doc in header.documents})
+    if units > config.max_units_per_snapshot:
+        raise fail(422, "too_many_units", f"the snapshot names {units} units, more than the "
+                   f"{config.max_units_per_snapshot} allowed (ingest.max_units_per_snapshot)",
+                   sender.name)
     problem = manifest_problem(services, sender, header.documents)
     if problem is not None:
         raise fail(*problem, sender.name)
@@ -106,11 +113,16 @@ def ingest(services: Services, body: bytes, remote: str) -> StoredSnapshot:
     pages = []
     for number, document in enumerate(documents, start=1):
         try:
-            pages.append(count_pages(document.content))
+            pages.append(count_pages(document.content, PdfLimits.of(config)))
         except UnreadablePdf as exc:
-            raise fail(422, "unreadable_pdf", f"document {number} ({document.entry.kind}) {exc}",
-                       sender.name) from None
+            setting = LIMIT_SETTINGS.get(exc.reason)
+            raise fail(422, exc.reason, f"document {number} ({document.entry.kind}) {exc}"
+                       + (f" ({setting})" if setting else ""), sender.name) from None
     del documents  # plaintext lives only as long as the checks need it
+    if sum(pages) > config.max_pages_per_snapshot:
+        raise fail(422, "too_many_pages", f"the snapshot has {sum(pages)} pages, more than the "
+                   f"{config.max_pages_per_snapshot} allowed (ingest.max_pages_per_snapshot)",
+                   sender.name)
     try:
         snapshot = services.store.add(body, header, sender.name, pages)
     except SequenceNotNewer as exc:  # a concurrent ingest of the same sender won the race

@@ -4,11 +4,18 @@ Order: cover sheet (age of the data in big type, warnings, contents, the routine
 reminders), then each document with every page stamped in a margin band (kind, unit, data
 time, print time, page i/n of the kit), then the blank forms. Everything happens in memory;
 the result holds patient data and is handed straight to CUPS.
+
+A document that cannot be composed is left out, with a line on the cover, and the rest of
+the kit, forms included, still prints: one that fails the current limits (`PdfLimits`,
+checked again here because it may have been stored before they were lowered), and one
+whose composing fails all the same (a pikepdf error, or memory running out).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -17,6 +24,7 @@ import pikepdf
 
 from appliance.core.clock import local_time
 from appliance.core.config import ProfileConfig
+from appliance.core.pdf import PdfLimits, UnreadablePdf, count_pages, decode_limits
 from appliance.core.sheets import Footer, render_sheet
 from appliance.core.stamping import Stamp, append_stamped
 from appliance.core.templating import render
@@ -25,6 +33,9 @@ COVER_TEMPLATE = "print/cover.txt.j2"
 FORM_TEMPLATE = "print/form-{name}.txt.j2"
 FORM_TITLES = {"dokumentation": "Dokumentation under driftavbrott",
                "avvikelse": "Avvikelserapport – driftavbrott"}
+COMPOSE_FAILED = "compose_failed"  # `left_out` reason of a document whose composing failed
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,7 @@ class KitSummary:
     missing: tuple[str, ...]  # `MissingList.key` of each list wanted but not held
     stale: tuple[str, ...]
     forms: tuple[str, ...]
+    left_out: tuple[dict, ...] = ()  # kind, unit, reason (a refusal code or compose_failed)
 
 
 @dataclass(frozen=True)
@@ -79,18 +91,65 @@ class KitContext:
     printed_at: datetime
     timezone: ZoneInfo
     forms: tuple[str, ...]
+    limits: PdfLimits | None = None  # each document is checked against them first
+
+
+@dataclass(frozen=True)
+class _LeftOut:
+    document: KitDocument
+    reason: str
+
+
+class _DocumentFailed(Exception):
+    def __init__(self, document: KitDocument) -> None:
+        super().__init__(document.kind)
+        self.document = document
 
 
 def compose(profile: ProfileConfig, documents: list[KitDocument], missing: list[MissingList],
             context: KitContext) -> Kit:
-    """Build the kit PDF; the cover warns of each `missing` list."""
+    """Build the kit PDF; the cover warns of each `missing` list and of each document left
+    out. A document whose composing fails is left out and the kit composed again without it
+    (so page numbers stay right): that costs time only when something is wrong."""
+    left_out = [_LeftOut(doc, reason) for doc, reason in _failing_limits(documents, context)]
+    kept = [doc for doc in documents if all(doc is not gone.document for gone in left_out)]
+    while True:
+        try:
+            return _compose(profile, kept, missing, left_out, context)
+        except _DocumentFailed as failed:
+            log.error("a %s document of %s could not be composed and is left out of the kit: "
+                      "%s", failed.document.kind, failed.document.unit,
+                      type(failed.__cause__).__name__)
+            left_out.append(_LeftOut(failed.document, COMPOSE_FAILED))
+            kept = [doc for doc in kept if doc is not failed.document]
+
+
+def _failing_limits(documents: list[KitDocument], context: KitContext
+                    ) -> list[tuple[KitDocument, str]]:
+    """The documents that fail the current limits, with the refusal code each would get."""
+    if context.limits is None:
+        return []
+    failing = []
+    for doc in documents:
+        try:
+            count_pages(doc.content, context.limits)
+        except UnreadablePdf as exc:
+            log.error("a %s document of %s is left out of the kit: %s", doc.kind, doc.unit,
+                      exc.reason)
+            failing.append((doc, exc.reason))
+    return failing
+
+
+def _compose(profile: ProfileConfig, documents: list[KitDocument], missing: list[MissingList],
+             left_out: list[_LeftOut], context: KitContext) -> Kit:
     forms = context.forms if profile.forms else ()
     local = _local_formatter(context.timezone)
     footer_left = f"RESERVUTSKRIFT · {context.appliance} · utskrivet {local(context.printed_at)}"
     document_pages = sum(doc.pages for doc in documents)
 
     def sheets(total: int) -> tuple[bytes, list[bytes]]:
-        cover_markup = _cover_markup(profile, documents, missing, forms, context, total)
+        cover_markup = _cover_markup(profile, documents, missing, left_out, forms, context,
+                                     total)
         cover = render_sheet(cover_markup, Footer(footer_left, 1, total))
         first = 1 + _page_count(cover) + document_pages
         rendered = []
@@ -107,22 +166,25 @@ def compose(profile: ProfileConfig, documents: list[KitDocument], missing: list[
              + sum(_page_count(form) for form in rendered_forms))
     cover, rendered_forms = sheets(total=total)
 
-    kit = pikepdf.new()
-    sources = [pikepdf.open(io.BytesIO(cover))]
-    kit.pages.extend(sources[0].pages)
-    page_number = len(kit.pages)
-    for doc in documents:
-        appended = append_stamped(kit, doc.content, _stamper(doc, page_number, total, local,
-                                                              context.printed_at))
-        page_number += appended
-    for form in rendered_forms:
-        sources.append(pikepdf.open(io.BytesIO(form)))
-        kit.pages.extend(sources[-1].pages)
     out = io.BytesIO()
-    kit.docinfo["/Title"] = f"Reservutskrift {profile.name}"  # no patient data in metadata
-    kit.save(out, min_version="1.7")  # pikepdf.new() alone would claim PDF 1.3
-    for source in sources:
-        source.close()
+    with _decode_limits(context), pikepdf.new() as kit:
+        sources = [pikepdf.open(io.BytesIO(cover))]
+        kit.pages.extend(sources[0].pages)
+        page_number = len(kit.pages)
+        for doc in documents:
+            try:
+                page_number += append_stamped(
+                    kit, doc.content, _stamper(doc, page_number, total, local,
+                                               context.printed_at))
+            except (MemoryError, pikepdf.PdfError, ValueError, TypeError, KeyError) as exc:
+                raise _DocumentFailed(doc) from exc
+        for form in rendered_forms:
+            sources.append(pikepdf.open(io.BytesIO(form)))
+            kit.pages.extend(sources[-1].pages)
+        kit.docinfo["/Title"] = f"Reservutskrift {profile.name}"  # no patient data in metadata
+        kit.save(out, min_version="1.7")  # pikepdf.new() alone would claim PDF 1.3
+        for source in sources:
+            source.close()
     summary = KitSummary(
         profile=profile.name, pages=total,
         documents=tuple({"kind": d.kind, "unit": d.unit, "pages": d.pages, "stale": d.stale,
@@ -130,8 +192,17 @@ def compose(profile: ProfileConfig, documents: list[KitDocument], missing: list[
         missing=tuple(m.key for m in missing),
         stale=tuple(sorted({d.kind for d in documents if d.stale})),
         forms=forms,
+        left_out=tuple({"kind": gone.document.kind, "unit": gone.document.unit,
+                        "reason": gone.reason} for gone in left_out),
     )
     return Kit(out.getvalue(), summary)
+
+
+def _decode_limits(context: KitContext):
+    """qpdf's decoding capped at the stream limit while composing (see pdf.decode_limits)."""
+    if context.limits is None:
+        return contextlib.nullcontext()
+    return decode_limits(context.limits.max_stream_bytes)
 
 
 def _stamper(doc: KitDocument, pages_before: int, total: int, local, printed_at: datetime):
@@ -146,8 +217,8 @@ def _stamper(doc: KitDocument, pages_before: int, total: int, local, printed_at:
 
 
 def _cover_markup(profile: ProfileConfig, documents: list[KitDocument],
-                  missing: list[MissingList], forms: tuple[str, ...], context: KitContext,
-                  total: int) -> str:
+                  missing: list[MissingList], left_out: list[_LeftOut],
+                  forms: tuple[str, ...], context: KitContext, total: int) -> str:
     local = _local_formatter(context.timezone)
     # The oldest to-do list (of any unit) is the headline: a fresh unit never hides a stale one.
     todo = [d for d in documents if d.kind == "todo"]
@@ -166,6 +237,8 @@ def _cover_markup(profile: ProfileConfig, documents: list[KitDocument],
                     "age": age_text(context.printed_at - d.produced_at), "pages": d.pages,
                     "stale": d.stale} for d in documents],
         missing=[{"title": m.title, "unit": m.unit} for m in missing],
+        left_out=[{"title": gone.document.title, "unit": gone.document.unit}
+                  for gone in left_out],
         stale=[{"title": d.title, "unit": d.unit} for d in documents if d.stale],
         forms=[FORM_TITLES.get(name, name) for name in forms],
         total_pages=total,

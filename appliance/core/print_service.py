@@ -25,6 +25,7 @@ from appliance.core.errors import ApplianceError
 from appliance.core.freshness import freshness
 from appliance.core.fsutil import atomic_write
 from appliance.core.kit import Kit, KitContext, KitDocument, KitSummary, MissingList, compose
+from appliance.core.pdf import PdfLimits
 from appliance.core.print_guard import GuardRecord, PrintGuard, SubmittedJob
 from appliance.core.printer import JobState, Printer, PrinterReport, PrinterUnavailable
 from appliance.core.services import Services
@@ -108,7 +109,7 @@ class PrintService:
         self._audit("printed", profile=profile.name, trigger=trigger, job=job_id,
                     queue=report.queue, pages=summary.pages, documents=list(summary.documents),
                     missing=list(summary.missing), forms=list(summary.forms),
-                    printer=str(report.condition))
+                    left_out=list(summary.left_out), printer=str(report.condition))
         log.info("print %s (%s): job %s, %d pages, printer %s", profile.name, trigger, job_id,
                  summary.pages, report.english)
         return Started(job_id, title, summary, report)
@@ -121,7 +122,8 @@ class PrintService:
         atomic_write(Path(path), kit.pdf, mode=0o600)
         self._audit("exported", profile=profile.name, trigger=trigger,
                     path=str(Path(path).resolve()), pages=kit.summary.pages,
-                    documents=list(kit.summary.documents), missing=list(kit.summary.missing))
+                    documents=list(kit.summary.documents), missing=list(kit.summary.missing),
+                    left_out=list(kit.summary.left_out))
         log.info("export %s (%s): %d pages written", profile.name, trigger, kit.summary.pages)
         return kit.summary
 
@@ -189,7 +191,7 @@ class PrintService:
         documents, missing = self.gather(profile, now)
         return compose(profile, documents, missing, KitContext(
             appliance=self.config.name, printed_at=now, timezone=self.config.timezone,
-            forms=self.config.printing.forms))
+            forms=self.config.printing.forms, limits=PdfLimits.of(self.config)))
 
     def gather(self, profile: ProfileConfig, now: datetime
                ) -> tuple[list[KitDocument], list[MissingList]]:
