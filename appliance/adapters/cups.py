@@ -1,7 +1,15 @@
 """The printer port (`appliance.core.printer.Printer`) implemented with CUPS through pycups.
 
 Printer and job states from CUPS are mapped through one explicit table each, with
-"unknown"/"printer error" as the fallback, to the core's conditions. Which cupsd is asked is
+"unknown"/"printer error" as the fallback, to the core's conditions. A printer that is off,
+unplugged or not answering often shows no `printer-state-reasons` at all: CUPS keeps our job
+"processing" and only says so in words (`printer-state-message`,
+`job-printer-state-message`). So the condition also takes in our jobs: their messages
+(matched against the texts of the CUPS version in `CHECKED_CUPS_VERSION`), `job-state-reasons`,
+and progress: a job of ours processing longer than `stalled_after_seconds` without progress,
+or whose network printer no longer accepts a connection, is `unreachable` (docs/printing.md,
+"The stall rule"). Everything is read from CUPS on each call, on cupsd's own clock, so the
+panel, the web service and a one-shot `appliance printer` agree. Which cupsd is asked is
 explicit: `server` (a host or a Unix socket path) is passed to every `cups.Connection`, so
 tests point one adapter at a private cupsd without touching libcups' process-wide default,
 and the appliance reaches the system's (`CUPS_SERVER`, else libcups' default).
@@ -10,10 +18,15 @@ and the appliance reaches the system's (`CUPS_SERVER`, else libcups' default).
 from __future__ import annotations
 
 import os
+import socket
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import cups
 
 from appliance.core.printer import (
+    STALLED_AFTER_SECONDS,
     Condition,
     JobState,
     PrinterReport,
@@ -35,16 +48,58 @@ REASONS: dict[str, Condition] = {
     "input-tray-missing": Condition.OUT_OF_PAPER,
     "toner-empty": Condition.TONER_EMPTY,
     "marker-supply-empty": Condition.TONER_EMPTY,
-    "offline": Condition.OFFLINE,
-    "shutdown": Condition.OFFLINE,
-    "connecting-to-device": Condition.OFFLINE,
-    "timed-out": Condition.OFFLINE,
+    "offline": Condition.UNREACHABLE,
+    "shutdown": Condition.UNREACHABLE,
+    "timed-out": Condition.UNREACHABLE,
     "paused": Condition.PAUSED,
 }
+# Set by the ipp and socket backends on every connect, so only a fault when a job of ours
+# has also been processing for longer than the stall time.
+TRANSIENT_REASONS = {"connecting-to-device": Condition.UNREACHABLE}
 # Reasons that are only advice: printing still works.
 HARMLESS_REASONS = {"none", "media-low", "toner-low", "marker-supply-low",
-                    "cups-waiting-for-job-completed", "cups-insecure-filter",
-                    "cups-missing-filter", "other"}
+                    "cups-waiting-for-job-completed", "cups-remote-processing",
+                    "cups-remote-pending", "cups-insecure-filter", "cups-missing-filter",
+                    "connecting-to-device", "other"}
+
+# What the backends write as printer-state-message / job-printer-state-message. Checked
+# against CUPS 2.4.2 (Debian 2.4.2-3+deb12u9: backend/ipp, socket, usb; "observed" = seen
+# in tests/test_printer_unreachable.py, the rest from the backends' message catalog). The
+# texts are in the job's language; a text not listed here (another CUPS version, another
+# language) decides nothing by itself, and the stall rule still turns a job that gets
+# nowhere into a fault: the fallback errs towards fault.
+CHECKED_CUPS_VERSION = "2.4.2"
+UNREACHABLE_MESSAGES = (
+    "The printer may not exist or is unavailable at this time",  # ipp, socket (observed)
+    "Waiting for printer to become available",  # usb: no such device (observed)
+    "The printer is unreachable at this time",  # ipp, socket: no route
+    "The printer is not responding",  # ipp, socket: connect timed out
+    "The printer is not connected",  # ipp, socket
+    "Unable to locate printer",  # ipp, socket: unknown host name
+    "Unable to contact printer",  # ipp, socket: in a class
+    "Unable to send data to printer",  # usb
+    "Unable to write print data",  # ipp, socket
+)
+# Texts that mean the printer took data or is printing it: progress, for the stall rule.
+PROGRESS_MESSAGES = (
+    "Connected to printer",  # ipp, socket
+    "Copying print data",  # ipp
+    "Waiting for job to complete",  # ipp: the document is at the printer (observed)
+    "Waiting for printer to finish",  # socket
+    "Sending data to printer",  # usb
+    "The printer is now connected",  # ipp, socket
+)
+# Device URI schemes whose printer is a host and port we can try to connect to, and the
+# port each uses when the URI names none.
+NETWORK_SCHEMES = {"ipp": 631, "ipps": 631, "http": 80, "https": 443, "socket": 9100,
+                   "lpd": 515}
+PROBE_TIMEOUT_SECONDS = 2.0
+# job-id too: pycups keys getJobs' answer by it and drops jobs without it (observed: with
+# only "job-printer-uri" requested it returned {}, so no job of ours was ever counted).
+JOB_ATTRIBUTES = ["job-id", "job-printer-uri", "job-state", "job-printer-state-message",
+                  "time-at-processing", "job-printer-up-time", "job-impressions-completed",
+                  "job-media-sheets-completed"]
+JOB_PROCESSING, JOB_HELD = 5, 4
 PRINTER_STATES = {3: "idle", 4: "processing", 5: "stopped"}
 
 
@@ -54,11 +109,20 @@ JOB_STATES = {3: JobState.PENDING, 4: JobState.HELD, 5: JobState.PROCESSING,
               9: JobState.COMPLETED}
 
 
-def condition_from(reasons: tuple[str, ...], state: str, accepting: bool) -> Condition:
+def condition_from(reasons: tuple[str, ...], state: str, accepting: bool,
+                   jobs: Condition | None = None, stalled: bool = False) -> Condition:
+    """The queue's condition from its reasons, state and accepting flag; `jobs` is what our
+    jobs say (`jobs_condition`), `stalled` whether one of them is past the stall time."""
     keywords = [_keyword(reason) for reason in reasons]
     for keyword, condition in REASONS.items():
         if keyword in keywords:
             return condition
+    if stalled:
+        for keyword, condition in TRANSIENT_REASONS.items():
+            if keyword in keywords:
+                return condition
+    if jobs is not None:
+        return jobs
     if not accepting:
         return Condition.NOT_ACCEPTING
     if state == "stopped":
@@ -67,6 +131,85 @@ def condition_from(reasons: tuple[str, ...], state: str, accepting: bool) -> Con
            for reason in reasons):
         return Condition.PRINTER_ERROR
     return Condition.READY
+
+
+def _says(message: str, texts: tuple[str, ...]) -> bool:
+    return any(message.strip().startswith(text) for text in texts)
+
+
+@dataclass(frozen=True)
+class JobView:
+    """One job of ours as CUPS-Get-Jobs reports it. Ages are on cupsd's clock
+    (`job-printer-up-time` is its now), so every process reads the same age."""
+
+    job_id: int
+    state: int
+    message: str
+    processing_seconds: float | None  # None unless processing
+    progressed: bool
+
+    @classmethod
+    def from_cups(cls, job_id: int, attributes: dict) -> JobView:
+        state = int(attributes.get("job-state", 0))
+        message = str(attributes.get("job-printer-state-message", ""))
+        since = attributes.get("time-at-processing")
+        now = attributes.get("job-printer-up-time")
+        processing = (float(now - since) if state == JOB_PROCESSING and isinstance(since, int)
+                      and isinstance(now, int) and since > 0 else None)
+        progressed = (int(attributes.get("job-impressions-completed", 0) or 0) > 0
+                      or int(attributes.get("job-media-sheets-completed", 0) or 0) > 0
+                      or _says(message, PROGRESS_MESSAGES))
+        return cls(job_id, state, message, processing, progressed)
+
+    def stalled(self, after: float) -> bool:
+        return self.processing_seconds is not None and self.processing_seconds > after
+
+
+def jobs_condition(jobs: list[JobView], printer_message: str, printer_state: str,
+                   stalled_after: float, device_answers: Callable[[], bool | None]
+                   ) -> tuple[Condition | None, str]:
+    """What our jobs say about the printer, with a line for IT: `unreachable` when a
+    message of a job processing or held for a retry says so, when a job is past the stall
+    time without progress, or when it is past it and the device (a network printer) no
+    longer accepts a connection.
+
+    `job-state-reasons` decide nothing here: CUPS 2.4 says `job-printing` for a healthy and
+    an unreachable job alike, and `resources-are-not-ready` for a job held for a retry, which
+    after a refill lasts until the retry and must not keep the LED red."""
+    for job in jobs:
+        if job.state in (JOB_PROCESSING, JOB_HELD) and _says(job.message, UNREACHABLE_MESSAGES):
+            return Condition.UNREACHABLE, f"job {job.job_id}: {job.message}"
+    if printer_state == "processing" and _says(printer_message, UNREACHABLE_MESSAGES):
+        return Condition.UNREACHABLE, printer_message
+    for job in jobs:
+        if not job.stalled(stalled_after):
+            continue
+        seconds = f"processing for {job.processing_seconds:.0f} s"
+        if not job.progressed:
+            return Condition.UNREACHABLE, f"job {job.job_id}: {seconds} without progress"
+        if device_answers() is False:
+            return Condition.UNREACHABLE, (f"job {job.job_id}: {seconds}; the printer does "
+                                           "not accept a connection")
+    return None, ""
+
+
+def device_answers(device_uri: str, timeout: float = PROBE_TIMEOUT_SECONDS) -> bool | None:
+    """Whether the network printer of `device_uri` accepts a TCP connection now; None when
+    the URI names no host and port (usb, a capture queue). Only the configured printer is
+    tried, once, and only for a job of ours that is past the stall time."""
+    parts = urllib.parse.urlsplit(device_uri)
+    default_port = NETWORK_SCHEMES.get(parts.scheme)
+    if default_port is None or not parts.hostname:
+        return None
+    try:
+        port = parts.port or default_port
+    except ValueError:
+        return None
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def _keyword(reason: str) -> str:
@@ -85,10 +228,12 @@ class CupsPrinter:
     """One CUPS queue (or the default destination) on the cupsd at `server`."""
 
     def __init__(self, queue: str | None, *, server: str | None = None,
-                 options: dict[str, str] | None = None) -> None:
+                 options: dict[str, str] | None = None,
+                 stalled_after_seconds: float = STALLED_AFTER_SECONDS) -> None:
         self.queue = queue
         self.server = server
         self.options = dict(options or {})
+        self.stalled_after_seconds = stalled_after_seconds
 
     def _connection(self) -> cups.Connection:
         try:
@@ -116,8 +261,7 @@ class CupsPrinter:
         try:
             conn = self._connection()
             name, attributes = self._queue(conn)
-            jobs = conn.getJobs(which_jobs="not-completed",
-                                requested_attributes=["job-printer-uri"])
+            jobs = conn.getJobs(which_jobs="not-completed", requested_attributes=JOB_ATTRIBUTES)
         except PrinterUnavailable as exc:
             return PrinterReport(self.queue, exc.condition, (), "unknown", False, 0)
         except CUPS_ERRORS:
@@ -126,10 +270,17 @@ class CupsPrinter:
         reasons = tuple(r for r in attributes.get("printer-state-reasons", ()) if r != "none")
         state = PRINTER_STATES.get(attributes.get("printer-state"), "unknown")
         accepting = _accepting(attributes)
-        active = sum(1 for job in jobs.values()
-                     if str(job.get("job-printer-uri", "")).endswith(f"/{name}"))
-        return PrinterReport(name, condition_from(reasons, state, accepting), reasons, state,
-                             accepting, active)
+        ours = [JobView.from_cups(job_id, job) for job_id, job in sorted(jobs.items())
+                if str(job.get("job-printer-uri", "")).endswith(f"/{name}")]
+        device_uri = str(attributes.get("device-uri", ""))
+        jobs_say, detail = jobs_condition(
+            ours, str(attributes.get("printer-state-message", "")), state,
+            self.stalled_after_seconds, lambda: device_answers(device_uri))
+        stalled = any(job.stalled(self.stalled_after_seconds) for job in ours)
+        condition = condition_from(reasons, state, accepting, jobs_say, stalled)
+        if condition is not jobs_say:
+            detail = ", ".join(reasons)
+        return PrinterReport(name, condition, reasons, state, accepting, len(ours), detail)
 
     def submit(self, pdf: bytes, title: str) -> int:
         """Hand `pdf` to CUPS as one job, streamed from memory; return the job id."""
@@ -155,7 +306,9 @@ class CupsPrinter:
         return JOB_STATES.get(attributes.get("job-state"), JobState.UNKNOWN)
 
 
-def printer_for(queue: str | None, options: dict[str, str] | None = None) -> CupsPrinter:
+def printer_for(queue: str | None, options: dict[str, str] | None = None, *,
+                stalled_after_seconds: float = STALLED_AFTER_SECONDS) -> CupsPrinter:
     """The appliance's printer: `queue` on the cupsd named by `CUPS_SERVER` (read here, once,
     rather than left to libcups' per-process cache), else libcups' default."""
-    return CupsPrinter(queue, server=os.environ.get("CUPS_SERVER") or None, options=options)
+    return CupsPrinter(queue, server=os.environ.get("CUPS_SERVER") or None, options=options,
+                       stalled_after_seconds=stalled_after_seconds)

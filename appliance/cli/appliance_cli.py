@@ -47,7 +47,9 @@ def _services(ctx: click.Context) -> Services:
     from appliance.adapters.cups import printer_for
 
     config = _config(ctx)
-    return Services(config, printer=printer_for(config.printing.queue, config.printing.options))
+    printing = config.printing
+    return Services(config, printer=printer_for(
+        printing.queue, printing.options, stalled_after_seconds=printing.stalled_after_seconds))
 
 
 def _print_service(ctx: click.Context):

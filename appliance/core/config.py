@@ -50,6 +50,7 @@ from appliance.core.config_schema import (
     table_of,
 )
 from appliance.core.config_schema import ConfigError as ConfigError
+from appliance.core.printer import STALLED_AFTER_SECONDS
 
 APPLIANCE_CONFIG_ENV = "APPLIANCE_CONFIG"
 SENDER_CONFIG_ENV = "APPLIANCE_SENDER_CONFIG"
@@ -134,6 +135,11 @@ class PrintingConfig:
         "printing.job_timeout_seconds", Integer(10, 24 * 3600), 600,
         "How long `appliance print --wait` waits for the job to complete.",
         must="must be seconds `print --wait` waits for a job")
+    stalled_after_seconds: int = setting(
+        "printing.stalled_after_seconds", Integer(3, 3600), STALLED_AFTER_SECONDS,
+        "A job of ours processing this long without progress makes the printer `unreachable` "
+        "(see printing.md, the stall rule).",
+        must="must be seconds after which a job without progress is a fault")
     forms: tuple[str, ...] = setting(
         "printing.forms", ListOfText(NAME_PATTERN, "a form name"), ["dokumentation", "avvikelse"],
         "Blank forms at the end of each kit: `templates/print/form-NAME.txt.j2`.",

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO
 
 from appliance.core.audit import segment_paths
-from appliance.core.printer import PrinterReport
+from appliance.core.printer import Condition, PrinterReport
 from appliance.core.refusal_counts import EVENT as REFUSALS_COUNTED
 from appliance.core.refusal_counts import RefusalCounts
 from appliance.core.services import Services
@@ -146,6 +146,10 @@ def collect(services: Services, tally: AuditTally, now: datetime,
         Family("appliance_state", "gauge",
                "The appliance's state (1 for the current one), as in /api/v1/status.",
                [({"state": str(state)}, int(state is status.state)) for state in State]),
+        Family("appliance_printer_condition", "gauge",
+               "The printer's condition (1 for the current one), as `appliance printer` says.",
+               [({"condition": str(condition)}, int(condition is printer.condition))
+                for condition in Condition if printer is not None]),
         Family("appliance_document_age_seconds", "gauge",
                "Seconds since the record system produced the newest document of the kind.",
                [({"kind": name}, kind.age(now).total_seconds())

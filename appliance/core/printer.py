@@ -22,7 +22,7 @@ class Condition(enum.StrEnum):
     PAPER_JAM = "paper-jam"
     TONER_EMPTY = "toner-empty"
     DOOR_OPEN = "door-open"
-    OFFLINE = "offline"
+    UNREACHABLE = "unreachable"  # off, unplugged, not answering, or a job of ours stalled
     PAUSED = "paused"
     NOT_ACCEPTING = "not-accepting"
     PRINTER_ERROR = "printer-error"
@@ -45,9 +45,9 @@ CONDITIONS: dict[Condition, ConditionText] = {
     Condition.TONER_EMPTY: ConditionText("Slut på toner – byt tonerkassett.", "toner empty"),
     Condition.DOOR_OPEN: ConditionText("En lucka är öppen – stäng skrivarens lucka.",
                                        "door or cover open"),
-    Condition.OFFLINE: ConditionText(
-        "Skrivaren svarar inte – kontrollera att den är påslagen och att kabeln sitter i.",
-        "printer offline or not connected"),
+    Condition.UNREACHABLE: ConditionText(
+        "Skrivaren svarar inte. Kontrollera att den är påslagen och att kabeln sitter i.",
+        "printer unreachable: switched off, unplugged, or not answering"),
     Condition.PAUSED: ConditionText("Skrivaren är pausad – ring IT-support.",
                                     "print queue stopped (paused)"),
     Condition.NOT_ACCEPTING: ConditionText("Skrivaren tar inte emot utskrifter – ring IT-support.",
@@ -60,6 +60,11 @@ CONDITIONS: dict[Condition, ConditionText] = {
         "Utskriftssystemet svarar inte – dra ur och sätt i strömmen till apparaten.",
         "CUPS scheduler unreachable"),
 }
+
+
+# A job of ours that has been processing this long without progress means the printer is
+# not taking it (the default of `printing.stalled_after_seconds`; see docs/printing.md).
+STALLED_AFTER_SECONDS = 20
 
 
 class JobState(enum.StrEnum):
@@ -105,6 +110,7 @@ class PrinterReport:
     state: str  # idle / processing / stopped / unknown
     accepting: bool
     active_jobs: int  # jobs not yet completed, canceled or aborted
+    detail: str = ""  # for IT: which signal decided the condition (English, no patient data)
 
     @property
     def blocking(self) -> bool:
@@ -121,7 +127,8 @@ class PrinterReport:
     def to_json(self) -> dict:
         return {"queue": self.queue, "condition": str(self.condition), "message": self.english,
                 "message_sv": self.swedish, "reasons": list(self.reasons), "state": self.state,
-                "accepting": self.accepting, "active_jobs": self.active_jobs}
+                "accepting": self.accepting, "active_jobs": self.active_jobs,
+                "detail": self.detail}
 
 
 class Printer(Protocol):

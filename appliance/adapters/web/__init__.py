@@ -22,7 +22,9 @@ def create_app(config: ApplianceConfig, *, printer: Printer | None = None,
     if printer is None:
         from appliance.adapters.cups import printer_for
 
-        printer = printer_for(config.printing.queue, config.printing.options)
+        printing = config.printing
+        printer = printer_for(printing.queue, printing.options,
+                              stalled_after_seconds=printing.stalled_after_seconds)
     app = Flask(__name__)
     app.json.ensure_ascii = False  # Swedish titles as UTF-8, not \u escapes
     app.extensions[SERVICES_KEY] = Services(config, clock, printer=printer)

@@ -8,7 +8,9 @@
 
 Everything (config, spool, logs, state, the Unix socket) lives in one temp dir under /tmp;
 cupsd runs in the foreground as a child of the test process and listens only on
-<tmp>/cups.sock. Point CUPS clients at it with CUPS_SERVER=<socket> (`cupsd.env()`), or
+<tmp>/cups.sock (and, with `ipp_port`, on 127.0.0.1:<port>: then it is a network IPP printer
+that another private cupsd's queue can print to, and that stop() switches off).
+Point CUPS clients at it with CUPS_SERVER=<socket> (`cupsd.env()`), or
 with pycups via `cupsd.connect()` / `cups.setServer(cupsd.server)`.
 
 Works as root (the CI case) and as an ordinary user; see docs/testing-with-cups.md for the
@@ -42,6 +44,9 @@ CAPTURE_BACKEND = HERE / "capture-backend"
 SYSTEM_SERVERBIN = Path("/usr/lib/cups")
 SYSTEM_DATADIR = Path("/usr/share/cups")
 SBIN_DIRS = ("/usr/sbin", "/sbin", "/usr/local/sbin")
+# System backends the private cupsd may run: those that print to one given device. Not
+# dnssd/mdns/snmp/driverless, which browse or scan the network when asked for devices.
+SYSTEM_BACKENDS = ("ipp", "ipps", "http", "https", "socket", "lpd", "usb")
 MAX_UNIX_SOCKET_PATH = 107  # sizeof(sun_path) - 1 on Linux
 
 # IPP enum values (RFC 8011), so callers need not import pycups for them.
@@ -90,6 +95,16 @@ def unavailable_reason() -> str | None:
     if not Path("/usr/bin/python3").exists():
         missing.append("/usr/bin/python3 (runs the capture backend)")
     return ("missing " + ", ".join(missing)) if missing else None
+
+
+def backend_unavailable_reason(scheme: str) -> str | None:
+    """Why the system's backend for SCHEME cannot be used (for pytest.skip), or None."""
+    if scheme not in SYSTEM_BACKENDS:
+        return f"backend {scheme!r} is not one the harness links in (SYSTEM_BACKENDS)"
+    if not (SYSTEM_SERVERBIN / "backend" / scheme).exists():
+        package = "cups" if scheme in ("usb", "socket", "lpd") else "cups-daemon"
+        return f"missing {SYSTEM_SERVERBIN}/backend/{scheme} (Debian package {package})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -168,6 +183,7 @@ class PrivateCups:
         extra_cupsd_conf: str = "",
         start_timeout: float = 15.0,
         keep: bool | None = None,
+        ipp_port: int | None = None,
     ) -> None:
         self.job_retry_interval = job_retry_interval
         self.job_retry_limit = job_retry_limit
@@ -178,6 +194,7 @@ class PrivateCups:
         self.extra_cupsd_conf = extra_cupsd_conf
         self.start_timeout = start_timeout
         self.keep = bool(os.environ.get("CUPS_HARNESS_KEEP")) if keep is None else keep
+        self.ipp_port = ipp_port
         self.root: Path | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.queues: dict[str, CaptureQueue] = {}
@@ -235,8 +252,9 @@ class PrivateCups:
     def _make_serverbin(self) -> None:
         """ServerBin = symlinks to the system's helpers plus our backend/capture.
 
-        backend/ is a real dir (symlinks to the system backends + a copy of capture-backend)
-        so the system's /usr/lib/cups stays untouched. cupsd (as root) runs a backend as root
+        backend/ is a real dir (symlinks to the system backends in SYSTEM_BACKENDS that are
+        installed, + a copy of capture-backend) so the system's /usr/lib/cups stays untouched.
+        cupsd (as root) runs a backend as root
         when it has no world read/execute bits, and refuses backends that are not owned by
         root or are group/world writable: a fresh copy made by root with mode 0700 passes.
         """
@@ -247,10 +265,10 @@ class PrivateCups:
                 (serverbin / entry.name).symlink_to(entry)
         backend_dir = serverbin / "backend"
         backend_dir.mkdir(mode=0o755)
-        system_backends = SYSTEM_SERVERBIN / "backend"
-        if system_backends.is_dir():
-            for entry in sorted(system_backends.iterdir()):
-                (backend_dir / entry.name).symlink_to(entry)
+        for name in SYSTEM_BACKENDS:
+            system_backend = SYSTEM_SERVERBIN / "backend" / name
+            if system_backend.exists():
+                (backend_dir / name).symlink_to(system_backend)
         capture = backend_dir / "capture"
         shutil.copyfile(CAPTURE_BACKEND, capture)
         os.chmod(capture, 0o700)
@@ -291,6 +309,7 @@ Printcap
             f"""\
 # Private cupsd for tests, written by appliance/devtools/cups_harness/harness.py.
 Listen {self.server}
+{f"Listen 127.0.0.1:{self.ipp_port}" if self.ipp_port else ""}
 Browsing No
 BrowseLocalProtocols none
 DefaultShared No
@@ -469,6 +488,13 @@ JobRetryLimit {self.job_retry_limit}
             raise CupsHarnessError(f"unexpected lp output: {result.stdout!r}")
         return int(match.group(1))
 
+    def ipp_uri(self, queue: str) -> str:
+        """The device URI another cupsd's `ipp` backend prints to QUEUE on this one with
+        (needs `ipp_port`)."""
+        if not self.ipp_port:
+            raise CupsHarnessError("this private cupsd listens on no TCP port (ipp_port)")
+        return f"ipp://127.0.0.1:{self.ipp_port}/printers/{queue}"
+
     def connect(self):
         """A pycups Connection to this server (pycups is imported lazily)."""
         import cups  # pycups; imported here so lp-only users need not have it
@@ -514,6 +540,22 @@ JobRetryLimit {self.job_retry_limit}
         queue = CaptureQueue(name, out, flag, mode, uri, self)
         self.queues[name] = queue
         return queue
+
+    def add_device_queue(self, name: str, device_uri: str, *,
+                         error_policy: str | None = None) -> str:
+        """Create a raw queue NAME printing to DEVICE_URI with the system's backend for its
+        scheme (ipp://127.0.0.1:PORT/..., usb://..., socket://...); returns NAME.
+
+        Only backends in SYSTEM_BACKENDS are linked in; `usb` is in Debian's `cups` package.
+        """
+        scheme = device_uri.split(":", 1)[0]
+        if not (self.serverbin / "backend" / scheme).exists():
+            raise CupsHarnessError(f"no CUPS backend {scheme!r} in {SYSTEM_SERVERBIN}/backend")
+        self.run("lpadmin", "-p", name, "-E", "-v", device_uri,
+                 "-D", f"Device queue {name} (tests)",
+                 "-o", f"printer-error-policy={error_policy or self.error_policy}",
+                 "-o", "printer-is-shared=false")
+        return name
 
     def captured(self, name: str) -> list[CapturedJob]:
         """Jobs captured by queue NAME so far, in job-id then delivery order.
