@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import pwd
+import shlex
 import sys
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from appliance.core.config import (
     load_appliance_config,
     resolve_path,
 )
+from appliance.core.errors import ApplianceError
 from appliance.core.printer import JobState
 from appliance.core.registry import RegistryError
 from appliance.core.services import Services
@@ -38,8 +42,57 @@ def main(ctx: click.Context, config_path: str | None) -> None:
     ctx.obj = resolve_path(config_path, APPLIANCE_CONFIG_ENV, DEFAULT_APPLIANCE_CONFIG)
 
 
+SERVICE_USER_ENV = "APPLIANCE_SERVICE_USER"
+SERVICE_USER = "appliance"  # User= of the systemd units
+
+
+class RootOnServiceState(ApplianceError, PermissionError):
+    """Root was asked to work on an installation that belongs to the service user."""
+
+
 def _config(ctx: click.Context) -> ApplianceConfig:
-    return load_appliance_config(ctx.obj)
+    config = load_appliance_config(ctx.obj)
+    refuse_root_on_service_state(config.state_dir)
+    return config
+
+
+def refuse_root_on_service_state(state_dir: Path, *, new_system_install: bool = False) -> None:
+    """As root, never touch a state dir that belongs to the service user: what root creates
+    there (a 0600 key, SQLite's -wal and -shm files, the audit anchor) the services cannot
+    read, and `audit verify` would report tampering. Say exactly what to run instead, with
+    `runuser` (util-linux, on every Debian; docs/decisions.md, "The CLI and root"). A state
+    dir root owns, or none at all outside a system install, is root's own (tests, the demo).
+    """
+    if os.geteuid() != 0:
+        return
+    prepare = ""
+    try:
+        uid = state_dir.stat().st_uid
+    except FileNotFoundError:
+        if not new_system_install:
+            return
+        try:
+            uid = pwd.getpwnam(os.environ.get(SERVICE_USER_ENV) or SERVICE_USER).pw_uid
+        except KeyError:
+            return  # no service user on this machine: not a system install
+        owner = _user_name(uid)
+        prepare = shlex.join(["install", "-d", "-o", owner, "-g", owner, "-m", "0750",
+                              str(state_dir)]) + " && "
+    if uid == 0:
+        return
+    owner = _user_name(uid)
+    raise RootOnServiceState(
+        f"refusing to run as root: {state_dir} belongs to {owner}, the user the appliance's "
+        "services run as, and files root creates there would be unreadable to them (or make "
+        "`audit verify` report tampering). Run it as that user:\n  "
+        f"{prepare}{shlex.join(['runuser', '-u', owner, '--', *sys.argv])}")
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)  # an owner without a name: a broken install, shown as it is
 
 
 def _services(ctx: click.Context) -> Services:
@@ -64,8 +117,11 @@ def _print_service(ctx: click.Context):
 @click.pass_context
 def init(ctx: click.Context, directory: str | None) -> None:
     """Create the config (with --dir) and the appliance key pair, if absent."""
+    if directory:
+        refuse_root_on_service_state(Path(directory).absolute() / "state")
     path = write_appliance_config(Path(directory)) if directory else ctx.obj
     config = load_appliance_config(path)
+    refuse_root_on_service_state(config.state_dir, new_system_install=not directory)
     created = _ensure_appliance_key(config)
     public = Services(config).public_key
     click.echo(f"config: {config.source}")
