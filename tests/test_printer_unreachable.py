@@ -12,6 +12,7 @@ import io
 import itertools
 import json
 import re
+import subprocess
 import time
 
 import pikepdf
@@ -204,3 +205,28 @@ def processing_seconds(cups: PrivateCups, job_id: int) -> float:
         job_id, requested_attributes=["time-at-processing", "job-printer-up-time"])
     since = attributes.get("time-at-processing") or 0
     return attributes.get("job-printer-up-time", 0) - since if since else 0.0
+
+
+def test_cover_of_a_kit_ordered_while_the_printer_is_off_says_so(installation, private_cups,
+                                                                 tmp_path) -> None:
+    """The printer said `offline` on an earlier job (the reason sticks in CUPS); the kit
+    ordered now waits in the queue, and its cover tells the nurse why it came out late."""
+    queue = installation.queue
+    queue.set_fault("offline")
+    earlier = tmp_path / "earlier.pdf"
+    earlier.write_bytes(b"%PDF-1.4\n%%EOF\n")
+    private_cups.lp(queue.name, earlier)
+    private_cups.wait_for(lambda: "offline-error" in private_cups.printer_state_reasons(
+        queue.name), 10, what="the offline reason")
+    private_cups.run("cancel", "-a", queue.name)
+    assert printer_json(installation)["condition"] == "unreachable"
+
+    job_id, _ = print_kit(installation)
+    queue.clear_fault()
+    kit = private_cups.wait_for(lambda: queue.captured_job(job_id), FAULT_DEADLINE,
+                                what="the kit after the printer is back")
+    cover = subprocess.run(["pdftotext", "-l", "1", str(kit.path), "-"], capture_output=True,
+                           text=True, check=True).stdout
+    cover = " ".join(cover.split())
+    assert "SKRIVAREN HADE FEL NÄR UTSKRIFTEN BESTÄLLDES" in cover
+    assert "Skrivaren svarar inte." in cover

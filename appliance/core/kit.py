@@ -92,6 +92,9 @@ class KitContext:
     timezone: ZoneInfo
     forms: tuple[str, ...]
     limits: PdfLimits | None = None  # each document is checked against them first
+    # The printer's fault when the kit was ordered (Swedish): the kit waits in the queue and
+    # comes out later, so the cover says why and that the times above still hold.
+    printer_fault: str | None = None
 
 
 @dataclass(frozen=True)
@@ -242,6 +245,7 @@ def _cover_markup(profile: ProfileConfig, documents: list[KitDocument],
         stale=[{"title": d.title, "unit": d.unit} for d in documents if d.stale],
         forms=[FORM_TITLES.get(name, name) for name in forms],
         total_pages=total,
+        printer_fault=context.printer_fault,
     )
 
 

@@ -94,7 +94,7 @@ class PrintService:
             if busy is not None:
                 return self._busy(trigger, busy)
             now = self.services.clock.now()
-            kit = self.compose(profile, now)
+            kit = self.compose(profile, now, self.printer.report())
             title = job_title(profile, now, self.config)
             try:
                 job_id = self.printer.submit(kit.pdf, title)
@@ -187,11 +187,16 @@ class PrintService:
 
     # ------------------------------------------------------------ composing
 
-    def compose(self, profile: ProfileConfig, now: datetime) -> Kit:
+    def compose(self, profile: ProfileConfig, now: datetime,
+                printer: PrinterReport | None = None) -> Kit:
+        """The kit; with `printer` blocking, its cover says the printer had a fault when the
+        kit was ordered."""
         documents, missing = self.gather(profile, now)
         return compose(profile, documents, missing, KitContext(
             appliance=self.config.name, printed_at=now, timezone=self.config.timezone,
-            forms=self.config.printing.forms, limits=PdfLimits.of(self.config)))
+            forms=self.config.printing.forms, limits=PdfLimits.of(self.config),
+            printer_fault=printer.swedish if printer is not None and printer.blocking
+            else None))
 
     def gather(self, profile: ProfileConfig, now: datetime
                ) -> tuple[list[KitDocument], list[MissingList]]:
