@@ -413,9 +413,10 @@ def breakdown(bench: Bench, content: bytes, pages: int, repeat: int) -> list[dic
             return seconds
 
         def hold_and_read() -> None:
-            with guard.hold() as held:
+            with guard.composing() as held:
                 assert held, "the guard is held by someone else"
-                guard.read()
+                with guard.record_lock():
+                    guard.read()
 
         steps: list[tuple[str, int, Callable[[], float]]] = [  # (name, depth, timer)
             ("PrintService.compose (select + decrypt + compose)", 0,

@@ -40,7 +40,10 @@ class Recorder:
             self.states.append(state)
             self.changed.notify_all()
 
-    def wait_for(self, state: State, timeout: float = 2.0) -> None:
+    def wait_for(self, state: State, timeout: float = 10.0) -> None:
+        """A deadline for correctness, not a timing target: the LED follows within one poll
+        (`poll_seconds`) on an idle machine, which bench/panel.py measures; a loaded CI
+        machine may take longer without anything being wrong."""
         with self.changed:
             ok = self.changed.wait_for(lambda: self.states and self.states[-1] == state,
                                        timeout)
@@ -138,11 +141,11 @@ def test_out_of_paper_shows_fault_then_ready_after_refill(panel):
     p.recorder.wait_for(State.READY)
     inst.queue.set_fault("media-empty")
     press(p)
-    # CUPS learns of the fault when it tries the job; from then on the LED has 2 s.
+    # CUPS learns of the fault when it tries the job; then the LED follows at its next poll.
     inst.cups.wait_for(
         lambda: "media-empty-error" in inst.cups.printer_state_reasons(inst.queue.name),
         timeout=10, interval=0.02)
-    p.recorder.wait_for(State.FAULT, timeout=2)
+    p.recorder.wait_for(State.FAULT)
     inst.queue.clear_fault()
     p.recorder.wait_for(State.READY, timeout=40)
     assert captured_pages(inst) == [4]
@@ -155,11 +158,11 @@ def test_stale_todo_shows_stale(panel):
     p.recorder.wait_for(State.STALE)
 
 
-def test_empty_store_shows_no_data_and_new_data_shows_within_two_seconds(panel):
+def test_empty_store_shows_no_data_and_new_data_shows_without_a_press(panel):
     p = panel()
     p.recorder.wait_for(State.NO_DATA)
     p.installation.ingest(p.installation.envelope(pages=1))
-    p.recorder.wait_for(State.READY, timeout=2)
+    p.recorder.wait_for(State.READY)
 
 
 class BrokenPrintService(PrintService):

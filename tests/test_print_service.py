@@ -7,10 +7,11 @@ import json
 import signal
 import subprocess
 import sys
-import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from appliance.core.clock import FixedClock
 from appliance.core.print_guard import PrintGuard
 from appliance.core.print_service import Busy, PrintService, Started
 from appliance.core.printer import JobState
@@ -109,26 +110,26 @@ def test_a_kit_in_the_queue_makes_every_caller_wait_and_its_end_is_audited_once(
 
 
 def test_repeat_guard_holds_across_processes_and_then_lets_go(installation):
-    inst = installation
-    with open(inst.appliance_toml, "a", encoding="utf-8") as handle:
-        handle.write("\n[panel]\nrepeat_guard_seconds = 2\n")
+    inst = with_guard_config(installation)  # repeat_guard_seconds = 600
     inst.ingest(inst.envelope(pages=1))
-    first = inst.appliance("print", "--wait")
-    assert "completed" in first.output
-    second = inst.appliance("print", expect=3)
+    clock = FixedClock(datetime.now(UTC))
+    service = PrintService(inst.services(clock))
+    first = service.request("button", trigger="kiosk")
+    assert service.wait(first.job_id, timeout=30, poll=0.05) is JobState.COMPLETED
+    second = inst.appliance("print", expect=3)  # another process, the job long done
     assert "moments ago" in second.output
-    deadline = time.monotonic() + 10
-    while (result := inst.appliance("print", expect=None)).exit_code == 3:
-        assert time.monotonic() < deadline, "the repeat guard never let go"
-        time.sleep(0.2)
-    assert result.exit_code == 0, result.output
+    clock.advance(timedelta(seconds=599))
+    assert "moments ago" in service.request("button", trigger="kiosk").reason
+    clock.advance(timedelta(seconds=1))
+    assert isinstance(service.request("button", trigger="kiosk"), Started)
     assert len(audit_events(inst, "printed")) == 2
 
 
 HOLD_GUARD = """
 import sys, time
+from appliance.core.clock import FixedClock
 from appliance.core.print_guard import PrintGuard
-with PrintGuard(sys.argv[1]).hold() as held:
+with PrintGuard(sys.argv[1]).composing() as held:
     assert held
     print("holding", flush=True)
     time.sleep(600)

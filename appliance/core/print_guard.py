@@ -3,12 +3,15 @@
 The panel daemon, the web service (the kiosk) and `appliance print` are separate
 processes, so the guard lives on disk, in the state directory:
 
-- `print.lock` is held with `flock` while one caller decides, composes and submits a kit.
-  The kernel drops the lock when its holder dies, so a crash mid-compose never leaves the
-  guard stuck, and no process has to judge whether another is still alive.
+- `print.lock` is held with `flock` while one caller composes and submits a kit. Another
+  caller does not wait for it: a kit is on its way. The kernel drops the lock when its
+  holder dies, so a crash mid-compose never leaves the guard stuck, and no process has to
+  judge whether another is still alive.
 - `print-job.json` names the job last handed to the printer (id, profile, trigger, when).
-  It is written and cleared only under the lock, so exactly one caller sees a job end and
-  audits it, whoever started the job.
+  It is read, written and cleared only under a second lock, `print-record.lock`, held for
+  milliseconds (waited for, never refused), so exactly one caller sees a job end and audits
+  it, whoever started the job — and a poll that reads the record never makes a press look
+  like a second kit.
 
 POSIX only (`fcntl`): the guard runs on the appliance, never on a Windows sender.
 """
@@ -27,7 +30,8 @@ from pathlib import Path
 from appliance.core.clock import isoformat_utc, parse_iso
 from appliance.core.fsutil import atomic_write
 
-LOCK_NAME = "print.lock"
+COMPOSE_LOCK_NAME = "print.lock"
+RECORD_LOCK_NAME = "print-record.lock"
 RECORD_NAME = "print-job.json"
 
 
@@ -58,18 +62,34 @@ class GuardRecord:
 class PrintGuard:
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = Path(state_dir)
-        self.lock_path = self.state_dir / LOCK_NAME
+        self.compose_lock_path = self.state_dir / COMPOSE_LOCK_NAME
+        self.record_lock_path = self.state_dir / RECORD_LOCK_NAME
         self.record_path = self.state_dir / RECORD_NAME
 
     @contextlib.contextmanager
-    def hold(self) -> Iterator[bool]:
-        """Try to take the guard without waiting: yields True if this caller holds it,
-        False if another caller (this process or another) is composing a kit right now."""
+    def composing(self) -> Iterator[bool]:
+        """Try to become the one caller composing a kit, without waiting: yields True if
+        this caller is, False if another (this process or another) is composing one now."""
+        with self._flock(self.compose_lock_path, wait=False) as held:
+            yield held
+
+    def someone_composing(self) -> bool:
+        with self._flock(self.compose_lock_path, wait=False) as held:
+            return not held
+
+    @contextlib.contextmanager
+    def record_lock(self) -> Iterator[None]:
+        """For reading and changing the record; held briefly, so callers wait for it."""
+        with self._flock(self.record_lock_path, wait=True):
+            yield
+
+    @contextlib.contextmanager
+    def _flock(self, path: Path, *, wait: bool) -> Iterator[bool]:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 yield False
                 return
@@ -89,7 +109,7 @@ class PrintGuard:
             return GuardRecord(None, None)
 
     def write(self, record: GuardRecord) -> None:
-        """Only while holding the guard."""
+        """Only while holding `record_lock`."""
         data = {"job": record.job.to_json() if record.job else None,
                 "last_started_at": isoformat_utc(record.last_started_at)
                 if record.last_started_at else None}

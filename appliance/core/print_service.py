@@ -86,15 +86,16 @@ class PrintService:
         `PrinterUnavailable` when the printer did not take the job (nothing is then in
         flight: the next request may try again at once)."""
         profile = profile_named(self.config, profile_name)
-        with self.guard.hold() as held:
+        with self.guard.composing() as held:
             if not held:
                 return self._busy(trigger, Busy("a kit is being composed"))
-            record, _ = self._settle(self.guard.read(), ending_unknown=True)
-            busy = self._busy_reason(record)
+            with self.guard.record_lock():
+                record, _ = self._settle(self.guard.read(), ending_unknown=True)
+                busy = self._busy_reason(record)
             if busy is not None:
                 return self._busy(trigger, busy)
             now = self.services.clock.now()
-            kit = self.compose(profile, now, self.printer.report())
+            kit = self.compose(profile, now)
             title = job_title(profile, now, self.config)
             try:
                 job_id = self.printer.submit(kit.pdf, title)
@@ -103,7 +104,9 @@ class PrintService:
                             reason=str(exc.condition), pages=kit.summary.pages)
                 log.error("print %s (%s) failed: %s", profile.name, trigger, exc)
                 raise
-            self.guard.write(GuardRecord(SubmittedJob(job_id, profile.name, trigger, now), now))
+            with self.guard.record_lock():
+                self.guard.write(GuardRecord(SubmittedJob(job_id, profile.name, trigger, now),
+                                             now))
         report = self.printer.report()
         summary = kit.summary
         self._audit("printed", profile=profile.name, trigger=trigger, job=job_id,
@@ -131,12 +134,13 @@ class PrintService:
 
     def follow_up(self) -> bool:
         """Audit the end of the job in flight if it has ended; True while a kit is on its
-        way (being composed, or its job not yet final). Cheap when nothing is in flight."""
-        with self.guard.hold() as held:
-            if not held:
-                return True  # someone is composing
+        way (being composed, or its job not yet final). Cheap when nothing is in flight, and
+        never in the way of a request."""
+        with self.guard.record_lock():
             _, state = self._settle(self.guard.read(), ending_unknown=False)
-            return state is not None and state.in_flight
+        if state is not None and state.in_flight:
+            return True
+        return self.guard.someone_composing()
 
     def wait(self, job_id: int, timeout: float, poll: float = 0.5,
              monotonic: Callable[[], float] = time.monotonic,
@@ -157,7 +161,7 @@ class PrintService:
         """Audit and forget the recorded job if it has ended; also return its state (None
         if no job is recorded). With `ending_unknown`, a job the printer cannot tell us
         about (CUPS restarted or unreachable) is let go too: it must never block a nurse's
-        next kit. Only while holding the guard."""
+        next kit. Only while holding the guard's `record_lock`."""
         job = record.job
         if job is None:
             return record, None
