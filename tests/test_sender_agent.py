@@ -40,9 +40,11 @@ ALERT_KEY = ("event", "kind", "slot")
 
 
 def local(hour: int, minute: int = 0, days: int = 0) -> datetime:
-    """Today (in Stockholm) at HH:MM local time, as UTC; close to the real date so the
-    appliance's retention (by age) leaves the test's documents alone."""
-    day = datetime.now(TZ).date() + timedelta(days=days)
+    """Yesterday (in Stockholm) at HH:MM local time, as UTC: always in the past, so the
+    appliance (on the real clock) never refuses it as produced in the future
+    (`ingest.max_clock_skew_minutes`), and recent, so its retention (by age) leaves the
+    test's documents alone."""
+    day = datetime.now(TZ).date() + timedelta(days=days - 1)
     return datetime.combine(day, time(hour, minute), tzinfo=TZ).astimezone(UTC)
 
 
@@ -281,11 +283,12 @@ def test_down_appliance_gets_everything_in_order_after_a_restart(make_site):
     assert (report.queued, report.delivered, report.retrying, report.pending) == (4, 2, 1, 2)
     assert len(site.snapshots("jourrum")) == 2
     clock.advance(timedelta(seconds=RETRY_INITIAL - 1))
-    assert agent.tick().retrying == 0  # the second file waits behind the first
+    assert agent.tick().retrying == 0  # nothing is offered to reserv before its retry
     status = sender_status(site.config, clock)["appliances"]
     assert [e["produced_at"] for e in status["reserv"]["pending"]] == [
         isoformat_utc(local(6, 50)), isoformat_utc(local(6, 52))]
     assert status["reserv"]["last_error"]["error"] == "unreachable"
+    assert status["reserv"]["next_attempt_at"] == isoformat_utc(clock.now() + timedelta(seconds=1))
     assert status["jourrum"]["pending"] == [] and status["jourrum"]["last_success"]
 
     del agent  # the PC reboots; hours later the appliance is back
@@ -465,7 +468,10 @@ def test_permanent_refusal_stops_retrying_and_shows_in_status(make_site):
     failed = status["appliances"]["jourrum"]["failed"]
     assert [(f["kind"], f["last_error"]["status"], f["last_error"]["error"]) for f in failed] \
         == [("todo", 422, "unreadable_pdf")]
-    assert any("refused for good (unreadable_pdf)" in p for p in status["problems"])
+    assert [p for p in status["problems"] if "refused for good" in p] == [
+        "jourrum: the todo export produced "
+        f"{local(6, 55).astimezone(TZ):%Y-%m-%d %H:%M} was refused for good: HTTP 422 "
+        f"unreadable_pdf: {failed[0]['last_error']['message']}"]
 
     report = agent.sync(retry_failed=True, sleep=lambda s: clock.advance(timedelta(seconds=s)))
     assert (report.failed, report.failed_total) == (1, 1)  # tried once more, on request

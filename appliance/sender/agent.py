@@ -8,12 +8,23 @@ Every decision about time asks the injected clock, so tests drive passes by hand
 A pass:
 1. lists the appliances (`appliances_dir`) and scans the outbox;
 2. queues each complete file version for each appliance that has not had it;
-3. delivers, per appliance, strictly in queue order: the oldest entry first; when it
-   cannot be delivered yet (unreachable, 5xx, ...) the rest wait behind it with
-   exponential backoff; a permanent refusal marks it failed and the next one goes;
+3. starts a delivery round for each appliance, each in its own thread (`Rounds`), so one
+   appliance never waits for another. A round offers the appliance its due entries one at
+   a time, oldest first, and none waits for another: a permanent refusal (413 too large
+   included) marks that entry failed and the next one goes; an entry that cannot be read
+   just now is retried later on its own. Only when the appliance itself does not take
+   deliveries (no answer, 5xx, ...) does the round end, and nothing is offered to that
+   appliance until the failed entry's retry, with exponential backoff (docs/decisions.md,
+   "No head-of-line blocking");
 4. applies `outbox.after_delivery` to files every appliance has accepted;
 5. checks the expected slots and queues missing-export / recovered webhook alerts;
 6. sends pending alerts, saves the state.
+
+`tick` waits for the rounds it started; `run` does not (`wait=False`): a round still
+running (an appliance that hangs until the push timeout) is simply not started again until
+it ends, and the other appliances get their passes every `poll_seconds` meanwhile. The
+queue and the state are shared by the rounds and the pass under one lock; the network is
+used outside it.
 
 Logs are English and never name an export file (names may contain patient names): they say
 the kind, the appliance and the time the export was produced.
@@ -21,10 +32,12 @@ the kind, the appliance and the time the export was produced.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import http.client
 import logging
 import os
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -48,11 +61,13 @@ from appliance.sender.client import push as http_push
 from appliance.sender.outbox import Outbox, Scan
 from appliance.sender.outgoing import Sender
 from appliance.sender.queue import DeliveryQueue, Entry, backoff_seconds, is_permanent
+from appliance.sender.rounds import Rounds
 from appliance.sender.state import AgentState, from_iso, to_iso
 
 log = logging.getLogger("appliance.sender")
 
 SETTLE_ROUNDS = 3  # `sync` waits at most this many times for files still being written
+STOP_WAIT_SECONDS = 5  # `stop` lets a delivery in progress finish and be recorded
 SOURCE_MISSING = "the export was removed from the outbox before it was delivered"
 
 PushFunction = Callable[[str, bytes, float], PushResult]
@@ -119,38 +134,51 @@ class Agent:
                                                 alerts.WEBHOOK_TIMEOUT_SECONDS)
         self._warned: set[str] = set()
         self._last_failure: str | None = None
+        self._lock = threading.RLock()  # the queue, the state and the reports
+        self._rounds = Rounds()
         self._check_rules()
 
     # ------------------------------------------------------------ one pass
 
-    def tick(self, *, retry_now: bool = False) -> PassReport:
+    def tick(self, *, retry_now: bool = False, wait: bool = True) -> PassReport:
         """One pass. `retry_now` ignores backoff (a `sync` asked for by a person or
-        another scheduler): everything pending is tried once, still in order."""
+        another scheduler): everything pending is tried once. `wait` waits for the
+        delivery rounds; without it their counts are missing from the report."""
         report = PassReport()
         names, appliances = self._appliances()
         scan = self.outbox.scan()
-        self._queue_new(scan, names, report)
-        self._forget(scan, names, report)
-        self.queue.save()
-        for appliance in appliances:
-            self._deliver_to(appliance, report, retry_now)
-        self._apply_policy(scan, names)
+        with self._lock:
+            self._queue_new(scan, names, report)
+            self._forget(scan, names, report)
+            self.queue.save()
+            for appliance in appliances:
+                due = self._due(appliance.name, retry_now)
+                if due:
+                    self._rounds.start(appliance.name,
+                                       functools.partial(self._deliver_to, appliance, due, report))
+        if wait:
+            self._rounds.wait()
+        with self._lock:
+            self._apply_policy(scan, names)
         self._check_slots(scan, report)
         self._send_alerts()
-        self.state.last_pass = self.clock.now()
-        self.state.settling = report.settling = sum(scan.settling.values())
-        self.state.unmatched = scan.unmatched
-        self.state.save()
-        report.pending = sum(1 for e in self.queue.entries if not e.failed)
-        report.failed_total = sum(1 for e in self.queue.entries if e.failed)
+        with self._lock:
+            self.state.last_pass = self.clock.now()
+            self.state.settling = report.settling = sum(scan.settling.values())
+            self.state.unmatched = scan.unmatched
+            self.state.save()
+            report.pending = sum(1 for e in self.queue.entries if not e.failed)
+            report.failed_total = sum(1 for e in self.queue.entries if e.failed)
+        self._rounds.raise_errors()
         return report
 
-    def tick_safely(self) -> PassReport | None:
+    def tick_safely(self, *, wait: bool = True) -> PassReport | None:
         """A pass that never raises: the agent must outlive any one bad file or disk error.
         The log gets the exception's type and where it happened (file, line, function),
-        not its message, which may hold a file name."""
+        not its message, which may hold a file name. A delivery round's exception is
+        reported by the pass that sees it end."""
         try:
-            report = self.tick()
+            report = self.tick(wait=wait)
         except Exception as exc:
             where = " < ".join(f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}"
                                for frame in reversed(traceback.extract_tb(exc.__traceback__)))
@@ -189,8 +217,11 @@ class Agent:
         self.state.run_heartbeat = {"pid": os.getpid(), "at": to_iso(self.clock.now())}
 
     def stop(self) -> None:
-        self.state.run_heartbeat = None
-        self.state.save(force=True)
+        """Let deliveries in progress finish (briefly), then mark the state as not run."""
+        self._rounds.wait(STOP_WAIT_SECONDS)
+        with self._lock:
+            self.state.run_heartbeat = None
+            self.state.save(force=True)
 
     def running_elsewhere(self) -> bool:
         """True when another process's `run` agent made a pass recently: a `sync` now
@@ -264,39 +295,56 @@ class Agent:
                 del self.state.appliances[name]
 
     def _drop(self, entry: Entry, reason: str, message: str, report: PassReport) -> None:
-        report.dropped += 1
-        self.state.record_drop({
-            "at": to_iso(self.clock.now()), "appliance": entry.appliance, "kind": entry.kind,
-            "produced_at": to_iso(entry.produced_at), "reason": reason, "message": message,
-        })
+        """Record a dropped delivery, removing its entry if still queued."""
+        with self._lock:
+            self.queue.drop(entry)
+            self.queue.save()
+            report.dropped += 1
+            self.state.record_drop({
+                "at": to_iso(self.clock.now()), "appliance": entry.appliance,
+                "kind": entry.kind, "produced_at": to_iso(entry.produced_at),
+                "reason": reason, "message": message,
+            })
         log.warning("dropped the delivery of a %s export (produced %s) to %s: %s",
                     entry.kind, local_time(entry.produced_at, self.tz), entry.appliance,
                     message)
 
-    def _deliver_to(self, appliance: Appliance, report: PassReport, retry_now: bool) -> None:
-        for entry in self.queue.pending(appliance.name):
-            if entry.next_attempt_at > self.clock.now() and not retry_now:
-                return  # in order: nothing behind it may overtake it
+    def _due(self, appliance: str, retry_now: bool) -> list[Entry]:
+        """What to offer the appliance now, oldest first: nothing while it waits for a
+        retry after it did not answer, unless `retry_now`."""
+        if retry_now:
+            return self.queue.pending(appliance)
+        now = self.clock.now()
+        waiting_until = self.state.appliance(appliance).next_attempt_at
+        if waiting_until is not None and waiting_until > now:
+            return []
+        return self.queue.due(appliance, now)
+
+    def _deliver_to(self, appliance: Appliance, due: list[Entry], report: PassReport) -> None:
+        """A round (in its own thread): offer `appliance` its due entries, one at a time,
+        until it does not take one (no answer, 5xx, ...)."""
+        for entry in due:
+            with self._lock:
+                if not self.queue.is_pending(entry):
+                    continue  # dropped or superseded by the pass meanwhile
             if not self._attempt(entry, appliance, report):
                 return
 
     def _attempt(self, entry: Entry, appliance: Appliance, report: PassReport) -> bool:
-        """Try one delivery; True when the next entry for this appliance may go."""
+        """Try one delivery; False when the appliance itself did not take it (no answer,
+        5xx, ...): then it cannot take the others now either."""
         try:
             content = (self.outbox.folder / entry.name).read_bytes()
         except FileNotFoundError:
-            self.queue.drop(entry)
             self._drop(entry, "source_missing", SOURCE_MISSING, report)
-            self.queue.save()
             return True
         except OSError as exc:
-            return self._retry(entry, appliance, None, "source_unreadable",
-                               f"the export cannot be read ({type(exc).__name__})", report)
+            self._retry(entry, appliance, None, "source_unreadable",
+                        f"the export cannot be read ({type(exc).__name__})", report)
+            return True
         if hashlib.sha256(content).hexdigest() != entry.sha256:
-            self.queue.drop(entry)
             self._drop(entry, "source_changed", "the export changed before it was delivered; "
                        "the new version is queued once complete", report)
-            self.queue.save()
             return True
         now = self.clock.now()
         try:
@@ -304,26 +352,39 @@ class Agent:
                 entry.kind, entry.unit, entry.title, entry.produced_at, content), content)
             envelope = self.sender.seal_for([document], appliance.public_key, now)
         except seal.SealError as exc:
-            return self._fail(entry, appliance, None, "seal_failed", str(exc), report)
+            self._fail(entry, appliance, None, "seal_failed", str(exc), report)
+            return True
         except OSError as exc:  # the sequence counter could not be written
-            return self._retry(entry, appliance, None, "seal_failed",
-                               f"cannot seal ({type(exc).__name__})", report)
+            self._retry(entry, appliance, None, "seal_failed",
+                        f"cannot seal ({type(exc).__name__})", report)
+            return True
         del content, document
         result = self._push_safely(appliance, envelope)
         if result.accepted:
+            self._delivered(entry, appliance, result, report)
+            return True
+        message = result.message
+        if result.status == 413:
+            message += f"; this export, sealed, is {len(envelope)} bytes"
+        if is_permanent(result.status):
+            self._fail(entry, appliance, result.status, result.error, message, report)
+            return True
+        self._retry(entry, appliance, result.status, result.error, message, report)
+        with self._lock:
+            self.state.appliance(appliance.name).next_attempt_at = entry.next_attempt_at
+        return False
+
+    def _delivered(self, entry: Entry, appliance: Appliance, result: PushResult,
+                   report: PassReport) -> None:
+        with self._lock:
             self.queue.mark_delivered(entry)
             self.queue.save()
-            self.state.appliance(appliance.name).last_success = self.clock.now()
+            record = self.state.appliance(appliance.name)
+            record.last_success, record.next_attempt_at = self.clock.now(), None
             report.delivered += 1
-            log.info("delivered a %s export (produced %s) to %s as %s", entry.kind,
-                     local_time(entry.produced_at, self.tz), appliance.name,
-                     result.body.get("id", "?"))
-            return True
-        if is_permanent(result.status):
-            return self._fail(entry, appliance, result.status, result.error, result.message,
-                              report)
-        return self._retry(entry, appliance, result.status, result.error, result.message,
-                           report)
+        log.info("delivered a %s export (produced %s) to %s as %s", entry.kind,
+                 local_time(entry.produced_at, self.tz), appliance.name,
+                 result.body.get("id", "?"))
 
     def _push_safely(self, appliance: Appliance, envelope: bytes) -> PushResult:
         """The HTTP client reports network errors as a result; a garbled HTTP answer
@@ -341,30 +402,31 @@ class Agent:
                 "message": message, "kind": entry.kind}
 
     def _retry(self, entry: Entry, appliance: Appliance, status: int | None, code: str,
-               message: str, report: PassReport) -> bool:
+               message: str, report: PassReport) -> None:
         error = self._error(entry, status, code, message)
-        self.queue.retry_later(entry, self.clock.now(), error,
-                               self.config.retry_initial_seconds, self.config.retry_max_seconds)
-        self.queue.save()
-        self.state.appliance(appliance.name).last_error = error
-        report.retrying += 1
+        with self._lock:
+            self.queue.retry_later(entry, self.clock.now(), error,
+                                   self.config.retry_initial_seconds,
+                                   self.config.retry_max_seconds)
+            self.queue.save()
+            self.state.appliance(appliance.name).last_error = error
+            report.retrying += 1
         log.warning("could not deliver a %s export to %s (%s); attempt %d, next try at %s",
                     entry.kind, appliance.name, describe_error(status, code, message),
                     entry.attempts, local_time(entry.next_attempt_at, self.tz))
-        return False
 
     def _fail(self, entry: Entry, appliance: Appliance, status: int | None, code: str,
-              message: str, report: PassReport) -> bool:
+              message: str, report: PassReport) -> None:
         error = self._error(entry, status, code, message)
-        self.queue.mark_failed(entry, error)
-        self.queue.save()
-        self.state.appliance(appliance.name).last_error = error
-        report.failed += 1
+        with self._lock:
+            self.queue.mark_failed(entry, error)
+            self.queue.save()
+            self.state.appliance(appliance.name).last_error = error
+            report.failed += 1
         log.error("%s REFUSED a %s export (produced %s) for good: %s. It is not sent again "
                   "unless the file changes or `appliance-sender sync --retry-failed` is run",
                   appliance.name, entry.kind, local_time(entry.produced_at, self.tz),
                   describe_error(status, code, message))
-        return True
 
     def _apply_policy(self, scan: Scan, names: list[str]) -> None:
         if self.config.outbox.after_delivery != "delete":
@@ -408,6 +470,10 @@ class Agent:
                 log.info("export recovered: %s", event["message"])
                 self._queue_alert(event)
 
+    def _save_state(self) -> None:
+        with self._lock:
+            self.state.save()
+
     def _queue_alert(self, event: dict) -> None:
         if self._poster is None:
             self.state.record_alert(event, self.clock.now(), "none")
@@ -419,7 +485,7 @@ class Agent:
         backoff; the state is saved after each, so a crash never sends one twice."""
         now = self.clock.now()
         sent = self.state.pending_alerts.deliver(
-            self._poster, now, persist=self.state.save,
+            self._poster, now, persist=self._save_state,
             retry_delay=lambda attempts: backoff_seconds(
                 attempts, self.config.retry_initial_seconds, self.config.retry_max_seconds))
         for event in sent:
@@ -438,7 +504,7 @@ def run_forever(agent: Agent, poll_seconds: float,
 
     def one_pass() -> None:
         agent.beat()
-        agent.tick_safely()
+        agent.tick_safely(wait=False)
 
     scheduler.every(poll_seconds).seconds.do(one_pass)
     scheduler.run_all()

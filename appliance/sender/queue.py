@@ -1,11 +1,12 @@
 """The persisted delivery queue: one entry per (export file version, appliance).
 
 A file version is its name in the outbox plus the SHA-256 of its content, so a changed file
-is a new delivery. Entries are kept in the order they were queued and each appliance is
-served strictly in that order. What has been delivered is remembered per file name and
-appliance, so a restart never sends a version again. The envelope is not stored: it is
-sealed afresh from the source file at each attempt (a new sequence number each time), so
-nothing sealed for an appliance lingers on the PC.
+is a new delivery. Entries are kept in the order they were queued, which is the order an
+appliance is offered them; none waits for another (docs/decisions.md, "No head-of-line
+blocking"). What has been delivered is remembered per file name and appliance, so a restart
+never sends a version again. The envelope is not stored: it is sealed afresh from the source
+file at each attempt (a new sequence number each time), so nothing sealed for an appliance
+lingers on the PC.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from appliance.sender.state import from_iso, load_json, save_json, to_iso
 QUEUE_FILE = "queue.json"
 
 # Refusals that sending the same bytes again cannot fix: malformed (400), not enrolled, bad
-# signature or wrong recipient (403), replayed (409), wrong content type (415), unknown kind,
-# undecryptable or unreadable PDF (422). Everything else (unreachable, 5xx, 413 too large,
-# 507 disk full, 404 behind a misconfigured proxy, ...) is retried with backoff.
-PERMANENT_STATUSES = frozenset({400, 403, 409, 415, 422})
+# signature or wrong recipient (403), replayed (409), larger than the appliance's limit (413),
+# wrong content type (415), unknown kind, undecryptable or unreadable PDF (422). Everything
+# else (unreachable, 5xx, 507 disk full, 429, 404 behind a misconfigured proxy, ...) says the
+# appliance cannot take anything just now, and is retried with backoff.
+PERMANENT_STATUSES = frozenset({400, 403, 409, 413, 415, 422})
 
 
 def is_permanent(status: int | None) -> bool:
@@ -115,6 +117,13 @@ class DeliveryQueue:
     def pending(self, appliance: str) -> list[Entry]:
         return [e for e in self.entries if e.appliance == appliance and not e.failed]
 
+    def due(self, appliance: str, now: datetime) -> list[Entry]:
+        return [e for e in self.pending(appliance) if e.next_attempt_at <= now]
+
+    def is_pending(self, entry: Entry) -> bool:
+        """Still queued and not failed (a pass may have dropped or superseded it since)."""
+        return not entry.failed and any(e is entry for e in self.entries)
+
     def failed(self, appliance: str) -> list[Entry]:
         return [e for e in self.entries if e.appliance == appliance and e.failed]
 
@@ -136,7 +145,7 @@ class DeliveryQueue:
         return entry, superseded
 
     def mark_delivered(self, entry: Entry) -> None:
-        self.entries.remove(entry)
+        self.drop(entry)
         self.delivered.setdefault(entry.name, {})[entry.appliance] = entry.sha256
 
     def retry_later(self, entry: Entry, now: datetime, error: dict[str, Any],
@@ -152,7 +161,8 @@ class DeliveryQueue:
         entry.failed = True
 
     def drop(self, entry: Entry) -> None:
-        self.entries.remove(entry)
+        """Remove an entry, unless a pass already has (dropped or superseded meanwhile)."""
+        self.entries[:] = [e for e in self.entries if e is not entry]
 
     def forget_missing(self, present: set[str]) -> list[Entry]:
         """Forget files no longer in the outbox; return the pending or failed entries of

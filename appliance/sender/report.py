@@ -5,7 +5,8 @@ to run while the agent runs. No export file names appear (they may hold patient 
 
 Problems (any one makes `status` exit 1):
 - a delivery waiting longer than `alerts.undelivered_warn_minutes`;
-- a delivery refused for good (it will not be retried by itself);
+- a delivery refused for good (it will not be retried by itself), one line each with the
+  kind, when it was produced and the appliance's reason (a 413 names the limit);
 - a required kind missing for its last slot (same rule as the agent's alerts);
 - no pass for longer than `alerts.undelivered_warn_minutes` (the agent is not running);
 - no appliance configured.
@@ -20,7 +21,7 @@ from appliance.core.clock import Clock, local_time, parse_iso
 from appliance.core.config import SenderConfig
 from appliance.sender.agent import describe_error, missing_slot
 from appliance.sender.appliances import ApplianceFolder
-from appliance.sender.queue import DeliveryQueue
+from appliance.sender.queue import DeliveryQueue, Entry
 from appliance.sender.state import AgentState, to_iso
 
 
@@ -73,18 +74,26 @@ def _appliances(config: SenderConfig, queue: DeliveryQueue, state: AgentState,
         if late:
             since = local_time(min(e.queued_at for e in late), config.schedule.timezone)
             problems.append(f"{name}: {len(late)} export(s) undelivered since {since}")
-        if failed:
-            problems.append(f"{name}: {len(failed)} export(s) refused for good "
-                            f"({', '.join(sorted({e.last_error['error'] for e in failed}))})")
+        problems.extend(_refused(name, entry, config) for entry in failed)
         record = state.appliances.get(name)
         result[name] = {
             "url": url,
             "last_success": to_iso(record.last_success) if record else None,
             "last_error": record.last_error if record else None,
+            "next_attempt_at": to_iso(record.next_attempt_at) if record else None,
             "pending": [e.summary() for e in pending],
             "failed": [e.summary() for e in failed],
         }
     return result
+
+
+def _refused(appliance: str, entry: Entry, config: SenderConfig) -> str:
+    error = entry.last_error or {}
+    produced = local_time(entry.produced_at, config.schedule.timezone)
+    reason = describe_error(error.get("status"), error.get("error", "?"),
+                            error.get("message", ""))
+    return f"{appliance}: the {entry.kind} export produced {produced} was refused for good: " \
+           f"{reason}"
 
 
 def _kinds(config: SenderConfig, state: AgentState, now: datetime,
@@ -124,6 +133,8 @@ def describe(status: dict[str, Any], config: SenderConfig) -> list[str]:
             error = info["last_error"]
             line += (f"; last error {when(error['at'])}: "
                      f"{describe_error(error['status'], error['error'], error['message'])}")
+        if info["next_attempt_at"]:
+            line += f"; next try {when(info['next_attempt_at'])}"
         lines.append(line)
     lines.append("kinds:")
     for kind, info in status["kinds"].items():

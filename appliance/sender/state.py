@@ -1,9 +1,10 @@
 """What the sender agent remembers between passes and restarts, as JSON under `state_dir`.
 
 Two files, each replaced atomically: `queue.json` (deliveries, see `queue.py`) and
-`agent.json` (this module): per appliance the last success and the last error, per kind the
-newest export seen, the slot a kind is currently missing, webhook alerts not yet delivered
-(an `AlertQueue`, saved as `pending_alerts`), and recently dropped deliveries. None of it
+`agent.json` (this module): per appliance the last success, the last error and, while it
+does not answer, when it is tried next; per kind the newest export seen, the slot a kind is
+currently missing, webhook alerts not yet delivered (an `AlertQueue`, saved as
+`pending_alerts`), and recently dropped deliveries. None of it
 holds document content; file names of exports appear only in `queue.json`, which is
 private to the sender (mode 0600).
 """
@@ -83,6 +84,9 @@ def from_iso(text: str | None) -> datetime | None:
 class ApplianceRecord:
     last_success: datetime | None = None
     last_error: dict[str, Any] | None = None  # at, status, error, message, kind
+    # Set when the appliance itself did not take a delivery (no answer, 5xx, ...): nothing
+    # is offered to it before then, whichever export; cleared by its next success.
+    next_attempt_at: datetime | None = None
 
 
 @dataclass
@@ -114,7 +118,8 @@ class AgentState:
         return cls(
             path=path,
             appliances={name: ApplianceRecord(from_iso(rec.get("last_success")),
-                                              rec.get("last_error"))
+                                              rec.get("last_error"),
+                                              from_iso(rec.get("next_attempt_at")))
                         for name, rec in data.get("appliances", {}).items()},
             kinds={kind: KindRecord(parse_iso(rec["produced_at"]), parse_iso(rec["seen_at"]))
                    for kind, rec in data.get("kinds", {}).items()},
@@ -142,7 +147,8 @@ class AgentState:
     def _payload(self) -> dict[str, Any]:
         return {
             "appliances": {name: {"last_success": to_iso(rec.last_success),
-                                  "last_error": rec.last_error}
+                                  "last_error": rec.last_error,
+                                  "next_attempt_at": to_iso(rec.next_attempt_at)}
                            for name, rec in sorted(self.appliances.items())},
             "kinds": {kind: {"produced_at": to_iso(rec.produced_at),
                              "seen_at": to_iso(rec.seen_at)}

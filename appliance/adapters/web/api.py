@@ -70,7 +70,15 @@ def _read_body_within(limit: int, svc: Services, remote: str) -> bytes:
 def get_status():
     svc = services()
     status = compute_status(svc.config, svc.store, svc.clock.now(), svc.printer.report())
-    return jsonify(status.to_json() | {"appliance": svc.config.name})
+    return jsonify(status.to_json() | {"appliance": svc.config.name,
+                                       "limits": _limits(svc)})
+
+
+def _limits(svc: Services) -> dict[str, int]:
+    """What a sender must stay within; the proxy enforces the same body limit
+    (adapters/web/proxy.py renders it from `max_envelope_bytes` too)."""
+    return {"max_body_bytes": max_envelope_bytes(svc),
+            "max_snapshot_bytes": svc.config.max_snapshot_bytes}
 
 
 @bp.get("/healthz")
