@@ -75,8 +75,8 @@ def get_status():
 
 
 def _limits(svc: Services) -> dict[str, int]:
-    """What a sender must stay within; the proxy enforces the same body limit
-    (adapters/web/proxy.py renders it from `max_envelope_bytes` too)."""
+    """What a sender must stay within. The proxy's `client_max_body_size` is the same
+    body limit (adapters/web/proxy.py), so both refuse above the same byte count."""
     return {"max_body_bytes": max_envelope_bytes(svc),
             "max_snapshot_bytes": svc.config.max_snapshot_bytes}
 
