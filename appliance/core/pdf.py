@@ -160,10 +160,14 @@ def _check_stream(stream: pikepdf.Object, cap: int, is_page_content: bool = Fals
 
 def _may_hold_inline_image(data: bytes) -> bool:
     """A cheap look for the BI and ID operators; only then is the content parsed."""
-    return _BEGIN_INLINE_IMAGE.search(data) is not None and b"ID" in data
+    if b"ID" not in data:
+        return False
+    return any(match.start() == 0 or data[match.start() - 1] in _BEFORE_OPERATOR
+               for match in _BEGIN_INLINE_IMAGE.finditer(data))
 
 
-_BEGIN_INLINE_IMAGE = re.compile(rb"(?:^|[\s\]>)])BI\s")
+_BEGIN_INLINE_IMAGE = re.compile(rb"BI\s")  # a literal first: searched at memchr speed
+_BEFORE_OPERATOR = frozenset(b" \t\r\n\f\0])>")
 
 
 # Generalised filters, decoded here with a cap on every step. Image codecs (DCT, JPX,
