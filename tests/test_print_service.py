@@ -153,6 +153,30 @@ def test_a_crash_while_composing_never_leaves_the_guard_stuck(installation):
     assert isinstance(service.request("button", trigger="kiosk"), Started)
 
 
+HOLD_RECORD = """
+import sys, time
+from appliance.core.print_guard import PrintGuard
+with PrintGuard(sys.argv[1]).record_lock():
+    print("reading", flush=True)
+    time.sleep(1.0)
+"""
+
+
+def test_a_poll_reading_the_record_never_makes_a_press_look_like_a_second_kit(installation):
+    """The race the panel benchmark found: a press while another process's poll reads the
+    job record must wait the poll's moment out and print, not be refused as busy."""
+    inst = with_guard_config(installation)
+    inst.ingest(inst.envelope(pages=1))
+    poller = subprocess.Popen([sys.executable, "-c", HOLD_RECORD, str(inst.state_dir)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert poller.stdout.readline().strip() == "reading"
+        assert isinstance(PrintService(inst.services()).request("button", "button"), Started)
+    finally:
+        poller.kill()
+        poller.wait(timeout=10)
+
+
 @pytest.mark.parametrize("damage", [b"", b"{not json", b'{"job": {"job_id": "x"}}',
                                     b'{"job": null, "last_started_at": "yesterday"}'])
 def test_a_damaged_guard_record_never_blocks_printing(installation, damage):
