@@ -33,10 +33,10 @@ from tests.test_sender_agent import STABLE, Site, export, local, make_site  # no
 LIMIT_MB = 1  # web.max_snapshot_mb of the appliance that refuses
 OVERSIZE = 8 * 1024 * 1024  # the medication list: more than the sender's socket buffers hold
 LINK_RATE = 64 * 1024  # bytes a second towards the appliance on the slow link
-PUSH_TIMEOUT = 10  # push.timeout_seconds of tests.test_sender_agent.write_sender_toml
+PUSH_TIMEOUT = 20  # push.timeout_seconds in these tests
 # What "promptly" means here: far below what the trouble costs (the push timeout, or half a
 # minute writing the oversize body into the slow link), far above what a delivery takes.
-PROMPTLY = PUSH_TIMEOUT / 2
+PROMPTLY = 8.0
 
 
 class SlowLink:
@@ -157,6 +157,23 @@ def in_background(call: Callable[[], object]) -> threading.Thread:
 
 
 @pytest.fixture
+def new_site(make_site):  # noqa: F811 - the fixture, imported above
+    """make(*names, start=True): tests.test_sender_agent's site, with PUSH_TIMEOUT as the
+    sender's push timeout."""
+
+    def make(*names: str, start: bool = True) -> Site:
+        site = make_site(*names, start=start)
+        toml = site.sender.sender_toml
+        text = toml.read_text()
+        assert "timeout_seconds = 10\n" in text
+        toml.write_text(text.replace("timeout_seconds = 10\n",
+                                     f"timeout_seconds = {PUSH_TIMEOUT}\n"))
+        return site
+
+    return make
+
+
+@pytest.fixture
 def slow_links():
     links: list[SlowLink] = []
 
@@ -189,8 +206,8 @@ def frozen():
 
 
 def test_oversize_export_fails_at_once_naming_the_limit_and_the_next_one_is_delivered(
-        make_site, slow_links):  # noqa: F811
-    site = make_site(start=False)
+        new_site, slow_links):
+    site = new_site(start=False)
     limit_to(site, "jourrum", LIMIT_MB)
     server = site.servers["jourrum"].start()
     link = slow_links(server.port)
@@ -221,8 +238,8 @@ def test_oversize_export_fails_at_once_naming_the_limit_and_the_next_one_is_deli
     assert agent.queue.failed("jourrum")[0].attempts == 1
 
 
-def test_proxy_and_app_refuse_above_the_advertised_limit_and_not_below(make_site):  # noqa: F811
-    site = make_site(start=False)
+def test_proxy_and_app_refuse_above_the_advertised_limit_and_not_below(new_site):
+    site = new_site(start=False)
     limit_to(site, "jourrum", LIMIT_MB)
     server = site.servers["jourrum"].start()
     status, body = get_json(server.url + "/api/v1/status")
@@ -240,9 +257,9 @@ def test_proxy_and_app_refuse_above_the_advertised_limit_and_not_below(make_site
 # ---------------------------------------------------------------- no head-of-line blocking
 
 
-def test_refusal_by_one_appliance_does_not_delay_another(make_site, slow_links):  # noqa: F811
+def test_refusal_by_one_appliance_does_not_delay_another(new_site, slow_links):
     # "forrad" (limit 1 MiB, behind a slow link) comes before "jourrum" in every listing.
-    site = make_site("jourrum", "forrad", start=False)
+    site = new_site("jourrum", "forrad", start=False)
     limit_to(site, "forrad", LIMIT_MB)
     for server in site.servers.values():
         server.start()
@@ -265,9 +282,9 @@ def test_refusal_by_one_appliance_does_not_delay_another(make_site, slow_links):
     assert status["appliances"]["jourrum"]["last_error"] is None
 
 
-def test_hung_appliance_does_not_delay_a_reachable_one(make_site, frozen):  # noqa: F811
+def test_hung_appliance_does_not_delay_a_reachable_one(new_site, frozen):
     # "frusen" answers nothing (stopped): each push to it waits out the push timeout.
-    site = make_site("jourrum", "frusen")
+    site = new_site("jourrum", "frusen")
     frozen(site.servers["frusen"])
     clock = FixedClock(local(7, 0))
     export(site, "todo.pdf", local(6, 50))
