@@ -26,7 +26,7 @@ from appliance.adapters import sdnotify
 from appliance.core.config import PanelConfig
 from appliance.core.print_service import Busy, PrintService
 from appliance.core.printer import PrinterUnavailable
-from appliance.core.status import State, compute_status
+from appliance.core.status import State, compute_status, shown_state
 
 log = logging.getLogger(__name__)
 
@@ -225,9 +225,7 @@ class Panel:
             return State.FAULT
         if self._print_failed:
             return State.FAULT
-        if status.state is not State.FAULT and (self._requests or self._in_flight):
-            return State.PRINTING
-        return status.state
+        return shown_state(status, bool(self._requests or self._in_flight))
 
     def refresh(self) -> State:
         state = self.current_state()

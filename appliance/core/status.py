@@ -133,6 +133,15 @@ def compute_status(config: ApplianceConfig, store: Store, now: datetime,
     return ApplianceStatus(state, now, tuple(checks), printer)
 
 
+def shown_state(status: ApplianceStatus, kit_on_its_way: bool) -> State:
+    """The state the LED and the kiosk show: a kit on its way (being composed, or its job
+    not yet final, whoever started it) shows as printing, unless the printer has a fault.
+    One function, so the screen never contradicts the light."""
+    if status.state is not State.FAULT and kit_on_its_way:
+        return State.PRINTING
+    return status.state
+
+
 def latest_documents(config: ApplianceConfig, store: Store
                      ) -> dict[tuple[str | None, str], StoredDocument]:
     """The document that counts for each (configured unit, kind); the unit is None in

@@ -1,4 +1,5 @@
-"""The appliance's web service: ingest API, status and health (Flask app factory)."""
+"""The appliance's web service: ingest API, status and health, the kiosk screen (Flask app
+factory)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ def create_app(config: ApplianceConfig, *, printer: Printer | None = None,
                clock: Clock | None = None) -> Flask:
     """The web app with its parts passed in (as flaskr and gpiozero's pin factories do):
     without a `printer`, the CUPS queue the config names; without a `clock`, the system's."""
-    from appliance.adapters.web import api, metrics
+    from appliance.adapters.web import api, kiosk, metrics
 
     if printer is None:
         from appliance.adapters.cups import printer_for
@@ -30,6 +31,7 @@ def create_app(config: ApplianceConfig, *, printer: Printer | None = None,
     app.extensions[SERVICES_KEY] = Services(config, clock, printer=printer)
     app.register_blueprint(api.bp)
     app.register_blueprint(metrics.bp)
+    app.register_blueprint(kiosk.bp)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

@@ -1,0 +1,141 @@
+"""`/kiosk`: the touch screen beside the button (docs/kiosk.md).
+
+One page, rendered on the server in full, then kept true by polling `/kiosk/view` once a
+second for the same fragment (no SSE: a stream would hold one of gunicorn's few sync
+workers for good). Print buttons and the per-boot token are only in the page served to the
+appliance's own browser, and `POST /kiosk/print` refuses anything else:
+
+- "on this appliance" means the client nginx saw is exactly 127.0.0.1 or ::1
+  (`request.remote_addr`, from the X-Forwarded-For nginx sets; see `server.behind_proxy`).
+  The rest of 127.0.0.0/8 is loopback to the kernel but not the kiosk: tests use 127.0.1.x
+  to stand for a LAN client;
+- the POST carries the token in `X-Kiosk-Token` (`kiosk_token`), which a LAN client never
+  sees.
+
+The state shown is the LED's (`status.shown_state`), and a press goes through the one
+`PrintService` with trigger `kiosk`, so a kit started from here, the button or the CLI is
+the one kit in flight for all of them.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
+
+from appliance.adapters.web.api import services
+from appliance.adapters.web.kiosk_text import Texts
+from appliance.adapters.web.kiosk_token import kiosk_token, matches
+from appliance.adapters.web.kiosk_view import (
+    PROFILE_BUTTONS,
+    Progress,
+    job_progress,
+    not_started,
+    overview,
+)
+from appliance.core.print_service import Busy, PrintService
+from appliance.core.printer import PrinterReport, PrinterUnavailable
+from appliance.core.status import compute_status, shown_state
+from appliance.core.templating import templates_dir
+
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
+TOKEN_HEADER = "X-Kiosk-Token"
+POLL_MILLISECONDS = 1000
+PRINT_SERVICE_KEY = "appliance.kiosk.print_service"
+TOKEN_KEY = "appliance.kiosk.token"
+# Nothing from elsewhere, nothing inline but style attributes: the page works with the LAN
+# down and a stray string in a title can never run as script.
+CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; "
+                           "connect-src 'self'; img-src 'self'; base-uri 'none'; "
+                           "form-action 'none'; frame-ancestors 'none'")
+
+bp = Blueprint("kiosk", __name__, template_folder=str(templates_dir()),
+               static_folder=str(templates_dir() / "kiosk" / "static"),
+               static_url_path="/kiosk/static")
+
+
+def on_this_appliance() -> bool:
+    return request.remote_addr in LOOPBACK
+
+
+def print_service() -> PrintService:
+    extensions = current_app.extensions
+    if PRINT_SERVICE_KEY not in extensions:
+        extensions[PRINT_SERVICE_KEY] = PrintService(services())
+    return extensions[PRINT_SERVICE_KEY]
+
+
+def token() -> str:
+    extensions = current_app.extensions
+    if TOKEN_KEY not in extensions:
+        extensions[TOKEN_KEY] = kiosk_token(services().config.state_dir)
+    return extensions[TOKEN_KEY]
+
+
+@bp.after_request
+def page_headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if request.endpoint != "kiosk.static":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/kiosk")
+def page():
+    texts = Texts(request.args.get("lang"))
+    return render_template("kiosk/page.html", texts=texts, poll=POLL_MILLISECONDS,
+                           token=token() if on_this_appliance() else None,
+                           **_view(texts))
+
+
+@bp.get("/kiosk/view")
+def view():
+    """The page's changing part, polled by the page."""
+    texts = Texts(request.args.get("lang"))
+    return render_template("kiosk/view.html", texts=texts, **_view(texts))
+
+
+@bp.post("/kiosk/print")
+def print_kit():
+    if not on_this_appliance():
+        abort(403, "printing only from the appliance's own screen")
+    if not matches(token(), request.headers.get(TOKEN_HEADER)):
+        abort(403, f"missing or wrong {TOKEN_HEADER}; reload the page")
+    profile = request.args.get("profile")
+    if profile not in PROFILE_BUTTONS:
+        abort(400, f"profile must be one of {', '.join(PROFILE_BUTTONS)}")
+    try:
+        outcome = print_service().request(profile, trigger="kiosk")
+    except PrinterUnavailable:
+        return jsonify(outcome="failed", view={"profile": profile, "failed": 1})
+    if isinstance(outcome, Busy):
+        return jsonify(outcome="busy", view={"profile": profile, "busy": 1})
+    return jsonify(outcome="started", job=outcome.job_id, pages=outcome.summary.pages,
+                   view={"profile": profile, "job": outcome.job_id,
+                         "pages": outcome.summary.pages})
+
+
+def _view(texts: Texts) -> dict:
+    """The overview and, after a press on this screen, the kit's progress."""
+    svc = services()
+    report = svc.printer.report()
+    kit_on_its_way = print_service().follow_up()
+    status = compute_status(svc.config, svc.store, svc.clock.now(), report)
+    state = shown_state(status, kit_on_its_way)
+    actions = on_this_appliance()
+    return {"overview": overview(status, state, svc.config.timezone, texts),
+            "buttons": PROFILE_BUTTONS if actions else (),
+            "progress": _progress(report, texts) if actions else None}
+
+
+def _progress(report: PrinterReport, texts: Texts) -> Progress | None:
+    args = request.args
+    profile = args.get("profile")
+    if profile not in PROFILE_BUTTONS:
+        return None
+    if args.get("busy") or args.get("failed"):
+        return not_started(profile, bool(args.get("busy")), report, texts)
+    job = args.get("job", type=int)
+    if job is None:
+        return None
+    return job_progress(profile, services().printer.job_state(job),
+                        args.get("pages", type=int), report, texts)

@@ -1,0 +1,130 @@
+"""Every word the kiosk screen shows, Swedish (for nurses, the default) and English (for IT,
+`?lang=en`), in one catalogue: templates and code name a message, never write one.
+
+The printer's condition texts are not here: they come from the one condition table in
+`appliance.core.printer` (`PrinterReport.swedish` / `.english`), shared with the LED, the
+cover sheet and the CLI.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+LANGUAGES = ("sv", "en")
+DEFAULT_LANGUAGE = "sv"
+
+CATALOGUE: dict[str, dict[str, str]] = {
+    "sv": {
+        "page_title": "Reservutskrift",
+        "state.ready": "Klar",
+        "state.stale": "Inaktuella uppgifter",
+        "state.fault": "Skrivarfel",
+        "state.printing": "Skriver ut",
+        "state.no-data": "Inga uppgifter",
+        "hint.ready": "Listorna är aktuella.",
+        "hint.stale": "En lista är gammal – kontrollera tiden på papperet.",
+        "hint.printing": "En utskrift är på väg.",
+        "hint.no-data": "Listor saknas – ring IT-support om det inte ändras.",
+        "hint.fault": "Skrivaren kan inte skriva ut. Gör så här:",
+        "printer": "Skrivare",
+        "missing": "Saknas",
+        "stale": "Gammal",
+        "no_time": "–",
+        "age.minutes": "{m} min gamla",
+        "age.hours": "{h} h {m} min gamla",
+        "age.day": "{d} dygn {h} h gamla",
+        "age.days": "{d} dygn gamla",
+        "time.today": "kl. {time}",
+        "time.other_day": "{day}/{month} kl. {time}",
+        "profile.button": "Skriv ut att göra-listan",
+        "profile.full": "Skriv ut allt",
+        "profile.forms": "Bara blanketter",
+        "step.queued": "I kö",
+        "step.printing": "Skrivs ut",
+        "step.done": "Klar",
+        "pages": "{n} sidor",
+        "page": "1 sida",
+        "job.canceled": "Utskriften avbröts. Tryck igen eller ring IT-support.",
+        "job.unknown": "Utskriftens läge är okänt – titta på skrivaren.",
+        "busy": "En utskrift är redan på väg. Vänta tills den är klar.",
+        "failed": "Utskriften kunde inte startas.",
+        "back": "Tillbaka",
+        "read_only": "Statussida. Utskrift går bara från skärmen vid apparaten.",
+        "offline": "Ingen kontakt med apparaten – ansluter igen …",
+    },
+    "en": {
+        "page_title": "Downtime print",
+        "state.ready": "Ready",
+        "state.stale": "Out-of-date data",
+        "state.fault": "Printer fault",
+        "state.printing": "Printing",
+        "state.no-data": "No data",
+        "hint.ready": "The lists are up to date.",
+        "hint.stale": "A list is out of date: check the time printed on it.",
+        "hint.printing": "A kit is on its way.",
+        "hint.no-data": "Lists are missing: call IT support if this persists.",
+        "hint.fault": "The printer cannot print. What to do:",
+        "printer": "Printer",
+        "missing": "Missing",
+        "stale": "Out of date",
+        "no_time": "–",
+        "age.minutes": "{m} min old",
+        "age.hours": "{h} h {m} min old",
+        "age.day": "{d} day {h} h old",
+        "age.days": "{d} days old",
+        "time.today": "at {time}",
+        "time.other_day": "{day}/{month} {time}",
+        "profile.button": "Print the to-do list",
+        "profile.full": "Print everything",
+        "profile.forms": "Forms only",
+        "step.queued": "Queued",
+        "step.printing": "Printing",
+        "step.done": "Done",
+        "pages": "{n} pages",
+        "page": "1 page",
+        "job.canceled": "The job was canceled. Press again or call IT support.",
+        "job.unknown": "The job's state is unknown: look at the printer.",
+        "busy": "A kit is already on its way. Wait until it is done.",
+        "failed": "The kit could not be started.",
+        "back": "Back",
+        "read_only": "Status page. Printing only from the appliance's own screen.",
+        "offline": "No contact with the appliance: reconnecting …",
+    },
+}
+
+
+def language(requested: str | None) -> str:
+    return requested if requested in LANGUAGES else DEFAULT_LANGUAGE
+
+
+class Texts:
+    """The catalogue in one language: `texts("pages", n=3)`."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = language(lang)
+        self._messages = CATALOGUE[self.lang]
+
+    def __call__(self, key: str, **values) -> str:
+        return self._messages[key].format(**values)
+
+    def age(self, age: timedelta) -> str:
+        """"4 h 10 min gamla", "1 dygn 3 h gamla", "2 dygn gamla"."""
+        minutes = int(age.total_seconds()) // 60
+        hours, days = minutes // 60, minutes // (24 * 60)
+        if hours < 1:
+            return self("age.minutes", m=minutes)
+        if days < 1:
+            return self("age.hours", h=hours, m=minutes % 60)
+        if days < 2:
+            return self("age.day", d=days, h=hours % 24)
+        return self("age.days", d=days)
+
+    def time_of(self, moment: datetime, now: datetime) -> str:
+        """When the data is from, local time: "kl. 07:45" today, "29/11 kl. 07:45" before."""
+        clock = f"{moment:%H:%M}"
+        if moment.date() == now.date():
+            return self("time.today", time=clock)
+        return self("time.other_day", day=moment.day, month=moment.month, time=clock)
+
+    def pages(self, count: int) -> str:
+        return self("page") if count == 1 else self("pages", n=count)

@@ -1,0 +1,114 @@
+"""What the kiosk screen shows, worked out from the appliance's state: no Flask here, so it
+is easy to read and to test. Titles, units, ages, times and page counts only: no patient
+data ever reaches the screen.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+from appliance.adapters.web.kiosk_text import Texts
+from appliance.core.printer import JobState, PrinterReport
+from appliance.core.status import ApplianceStatus, KindStatus, State
+
+# The print buttons, in the order shown (profile names; labels are `profile.NAME`).
+PROFILE_BUTTONS = ("button", "full", "forms")
+
+
+@dataclass(frozen=True)
+class ListRow:
+    title: str
+    age: str  # "4 h 10 min gamla", or "Saknas"
+    time: str  # "kl. 07:45", or "–"
+    warning: str | None  # "Gammal" / "Saknas"; None when the list is fine
+
+
+@dataclass(frozen=True)
+class UnitSection:
+    name: str | None  # None in single-unit mode: no heading
+    rows: tuple[ListRow, ...]
+
+
+@dataclass(frozen=True)
+class Overview:
+    state: State
+    label: str
+    hint: str
+    units: tuple[UnitSection, ...]
+    printer_ok: bool
+    printer_text: str
+
+
+def overview(status: ApplianceStatus, state: State, timezone, texts: Texts) -> Overview:
+    """`state` is the shown state (`status.shown_state`): the same one the LED shows."""
+    now = status.now.astimezone(timezone)
+    sections: dict[str | None, list[ListRow]] = {}
+    for check in status.checks:
+        if check.expected or check.latest is not None:  # a list nobody sends is no news
+            sections.setdefault(check.unit, []).append(_row(check, now, timezone, texts))
+    printer = status.printer
+    printer_text = _printer_text(printer, texts) if printer is not None else ""
+    return Overview(state, texts(f"state.{state}"), texts(f"hint.{state}"),
+                    tuple(UnitSection(unit, tuple(rows)) for unit, rows in sections.items()),
+                    printer is None or not printer.blocking, printer_text)
+
+
+def _row(check: KindStatus, now: datetime, timezone, texts: Texts) -> ListRow:
+    if check.latest is None:
+        return ListRow(check.title, texts("missing"), texts("no_time"), texts("missing"))
+    produced = check.latest.produced_at.astimezone(timezone)
+    return ListRow(check.title, texts.age(check.age(now)), texts.time_of(produced, now),
+                   texts("stale") if check.stale else None)
+
+
+def _printer_text(report: PrinterReport, texts: Texts) -> str:
+    return report.swedish if texts.lang == "sv" else report.english
+
+
+class Step(enum.StrEnum):
+    QUEUED = "queued"
+    PRINTING = "printing"
+    DONE = "done"
+    FAILED = "failed"
+
+
+STEPS = (Step.QUEUED, Step.PRINTING, Step.DONE)
+STEP_OF_JOB = {
+    JobState.PENDING: Step.QUEUED, JobState.HELD: Step.QUEUED, JobState.STOPPED: Step.QUEUED,
+    JobState.PROCESSING: Step.PRINTING, JobState.COMPLETED: Step.DONE,
+    JobState.CANCELED: Step.FAILED, JobState.ABORTED: Step.FAILED,
+    JobState.UNKNOWN: Step.FAILED,
+}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """After a press: the kit's way to paper, or why nothing was started."""
+
+    title: str  # the button's label
+    step: Step | None  # None: nothing was started (busy, or the printer refused)
+    pages: str | None
+    message: str | None  # what went wrong and what to do
+
+    @property
+    def final(self) -> bool:
+        return self.step in (Step.DONE, Step.FAILED) or self.step is None
+
+
+def job_progress(profile: str, job: JobState, pages: int | None, printer: PrinterReport,
+                 texts: Texts) -> Progress:
+    step = STEP_OF_JOB[job]
+    message = None
+    if step is Step.FAILED:
+        message = texts("job.unknown" if job is JobState.UNKNOWN else "job.canceled")
+    if step is not Step.DONE and printer.blocking:
+        message = _printer_text(printer, texts)  # held for paper: say what to do
+    return Progress(texts(f"profile.{profile}"), step,
+                    texts.pages(pages) if pages else None, message)
+
+
+def not_started(profile: str, busy: bool, printer: PrinterReport, texts: Texts) -> Progress:
+    message = texts("busy") if busy else f"{texts('failed')} {_printer_text(printer, texts)}"
+    return Progress(texts(f"profile.{profile}"), None, None, message)

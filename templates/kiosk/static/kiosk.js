@@ -1,0 +1,81 @@
+// The kiosk page's behaviour: poll the changing part, send presses, reconnect by itself.
+// Everything shown comes rendered from the server (one source of words: the catalogue).
+"use strict";
+(function () {
+  const view = document.getElementById("view");
+  const offline = document.getElementById("offline");
+  const tokenTag = document.querySelector('meta[name="kiosk-token"]');
+  const lang = document.documentElement.lang;
+  const poll = Number(view.dataset.poll) || 1000;
+  const BACK_AFTER_MS = 60000;  // a finished kit's progress gives way to the overview
+  let progress = null;  // the progress view's query after a press; null: the overview
+  let shown = view.innerHTML;
+  let sending = false;
+  let backTimer = null;
+
+  function viewUrl() {
+    const query = new URLSearchParams(progress || {});
+    if (lang !== "sv") query.set("lang", lang);
+    return "/kiosk/view?" + query;
+  }
+
+  async function refresh() {
+    try {
+      const response = await fetch(viewUrl(), {cache: "no-store",
+                                                signal: AbortSignal.timeout(3000)});
+      if (!response.ok) throw new Error(String(response.status));
+      const html = await response.text();
+      offline.hidden = true;
+      if (html !== shown) {  // untouched otherwise: a finger on a button is never lost
+        view.innerHTML = html;
+        shown = html;
+      }
+      const screen = document.getElementById("screen");
+      if (progress && screen && screen.dataset.final === "1" && !backTimer) {
+        backTimer = setTimeout(back, BACK_AFTER_MS);
+      }
+    } catch (error) {
+      offline.hidden = false;
+    }
+  }
+
+  function back() {
+    clearTimeout(backTimer);
+    backTimer = null;
+    progress = null;
+    refresh();
+  }
+
+  async function press(profile) {
+    if (sending || !tokenTag) return;  // one request at a time from this screen
+    sending = true;
+    try {
+      const response = await fetch("/kiosk/print?profile=" + encodeURIComponent(profile), {
+        method: "POST", headers: {"X-Kiosk-Token": tokenTag.content},
+        signal: AbortSignal.timeout(30000)});
+      const answer = await response.json();
+      if (response.ok) {
+        clearTimeout(backTimer);
+        backTimer = null;
+        progress = answer.view;
+      }
+    } catch (error) {
+      offline.hidden = false;
+    } finally {
+      sending = false;
+    }
+    refresh();
+  }
+
+  view.addEventListener("click", function (event) {
+    const button = event.target.closest("button");
+    if (!button) return;
+    if (button.dataset.action === "back") back();
+    else if (button.dataset.profile) press(button.dataset.profile);
+  });
+
+  (async function loop() {
+    await refresh();
+    setTimeout(loop, poll);
+  })();
+})();

@@ -1,0 +1,207 @@
+"""The kiosk's endpoints against the real server (nginx + gunicorn) and the private cupsd:
+who may print, the per-boot token, one kit shared with the button, no patient data.
+
+A LAN client is simulated from 127.0.1.x, as the hostile-network tests do: loopback to the
+kernel, but not the kiosk's loopback (exactly 127.0.0.1 or ::1)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import subprocess
+import threading
+from urllib.parse import urlsplit
+
+import pytest
+
+from appliance.adapters.web.kiosk_token import SECRET_NAME, kiosk_token
+from tests.conftest import BIN
+from tests.test_print_service import audit_events, with_guard_config
+
+LAN_CLIENT = "127.0.1.7"
+TOKEN = re.compile(r'<meta name="kiosk-token" content="([0-9a-f]{64})">')
+
+
+def fetch(url: str, method: str = "GET", *, headers: dict | None = None,
+          source: str = "127.0.0.1") -> tuple[int, str]:
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60,
+                                            source_address=(source, 0))
+    try:
+        connection.request(method, parts.path + (f"?{parts.query}" if parts.query else ""),
+                           headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        connection.close()
+
+
+def page_token(server) -> str:
+    status, page = fetch(server.url + "/kiosk")
+    assert status == 200
+    return TOKEN.search(page).group(1)
+
+
+def press(server, profile: str = "button", *, token: str | None,
+          source: str = "127.0.0.1") -> tuple[int, dict]:
+    headers = {} if token is None else {"X-Kiosk-Token": token}
+    status, body = fetch(f"{server.url}/kiosk/print?profile={profile}", "POST",
+                         headers=headers, source=source)
+    return status, json.loads(body)
+
+
+def test_the_appliances_own_browser_gets_buttons_and_the_token_a_lan_client_neither(server):
+    status, own = fetch(server.url + "/kiosk")
+    assert status == 200
+    assert TOKEN.search(own)
+    assert "Skriv ut att göra-listan" in own and "Inga uppgifter" in own
+    status, lan = fetch(server.url + "/kiosk", source=LAN_CLIENT)
+    assert status == 200
+    assert "Inga uppgifter" in lan
+    assert "kiosk-token" not in lan and "data-profile" not in lan
+    assert "Utskrift går bara från skärmen vid apparaten" in lan
+    assert "data-profile" not in fetch(server.url + "/kiosk/view", source=LAN_CLIENT)[1]
+
+
+def test_a_lan_client_and_a_press_without_the_token_cannot_print(server):
+    inst = server.installation
+    inst.ingest(inst.envelope(pages=1))
+    token = page_token(server)  # even a LAN client that somehow learnt the token
+    assert press(server, token=token, source=LAN_CLIENT)[0] == 403
+    assert press(server, token=None)[0] == 403
+    assert press(server, token="0" * 64)[0] == 403
+    assert press(server, "nonsense", token=token)[0] == 400
+    assert audit_events(inst, "printed") == []
+    assert inst.queue.captured() == []
+
+
+def test_press_prints_one_kit_with_every_page_and_reports_its_progress(server):
+    inst = server.installation
+    inst.ingest(inst.envelope(pages=3))
+    status, answer = press(server, token=page_token(server))
+    assert status == 200 and answer["outcome"] == "started", answer
+    kit = inst.cups.wait_for(lambda: inst.queue.captured_job(answer["job"]), timeout=30,
+                             what="the kit")
+    pdfinfo = subprocess.run(["pdfinfo", str(kit.path)], capture_output=True, text=True,
+                             check=True).stdout
+    assert int(re.search(r"Pages:\s+(\d+)", pdfinfo).group(1)) == answer["pages"]
+    assert answer["pages"] > 3  # cover, the list's three pages, the blank forms
+    assert [e["trigger"] for e in audit_events(inst, "printed")] == ["kiosk"]
+    view = "&".join(f"{key}={value}" for key, value in answer["view"].items())
+
+    def progress_done():
+        return "aria-current=\"step\">Klar<" in fetch(f"{server.url}/kiosk/view?{view}")[1]
+
+    inst.cups.wait_for(progress_done, timeout=30, what="the progress view says Klar")
+    assert f"{answer['pages']} sidor" in fetch(f"{server.url}/kiosk/view?{view}")[1]
+
+
+def test_two_quick_presses_and_the_panels_button_at_once_give_one_kit(installation):
+    inst = with_guard_config(installation)
+    inst.ingest(inst.envelope(pages=1))
+    from tests.conftest import Server
+
+    server = Server(inst).start()
+    panel = subprocess.Popen(
+        [str(BIN / "appliance"), "--config", str(inst.appliance_toml), "panel", "--simulate"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=inst.cups.env())
+    try:
+        assert panel.stdout.readline().strip() == "led: ready"
+        token = page_token(server)
+        answers = []
+        presses = [threading.Thread(target=lambda: answers.append(press(server, token=token)))
+                   for _ in range(2)]
+        panel.stdin.write("press\n")
+        panel.stdin.flush()
+        for thread in presses:
+            thread.start()
+        for thread in presses:
+            thread.join(timeout=60)
+        inst.cups.wait_for(lambda: inst.queue.captured(), timeout=20, what="one kit")
+        # the panel has decided once it shows printing or has acknowledged an ignored press
+        inst.cups.wait_for(lambda: len(audit_events(inst, "printed")) >= 1, timeout=20)
+        busy = [a for status, a in answers if status == 200 and a["outcome"] == "busy"]
+        _, lan_view = fetch(server.url + "/kiosk/view")
+        panel.stdin.write("quit\n")
+        panel.stdin.flush()
+        assert panel.wait(timeout=30) == 0
+    finally:
+        panel.kill()
+        server.stop()
+    assert len(answers) == 2 and all(status == 200 for status, _ in answers), answers
+    assert len(busy) >= 1, answers
+    assert len(audit_events(inst, "printed")) == 1
+    assert len(inst.queue.captured()) == 1
+    assert "Skriver ut" in lan_view or "Klar" in lan_view
+
+
+def test_a_busy_press_says_a_kit_is_on_its_way(server):
+    inst = server.installation
+    inst.ingest(inst.envelope(pages=1))
+    inst.queue.set_fault("media-empty")  # the first kit waits in the queue
+    token = page_token(server)
+    assert press(server, token=token)[1]["outcome"] == "started"
+    status, answer = press(server, token=token)
+    assert (status, answer["outcome"]) == (200, "busy")
+    view = fetch(f"{server.url}/kiosk/view?profile=button&busy=1")[1]
+    assert "En utskrift är redan på väg" in view
+    page = fetch(server.url + "/kiosk")[1]
+    assert "Skrivarfel" in page and "fyll på papper" in page  # the LED's fault, and the remedy
+
+
+def test_the_token_is_the_same_in_every_worker_and_after_a_restart(installation):
+    from tests.conftest import Server
+
+    server = Server(installation).start()
+    try:
+        tokens = {page_token(server) for _ in range(6)}  # two workers answer in turn
+    finally:
+        server.stop()
+    server = Server(installation).start()
+    try:
+        tokens.add(page_token(server))
+    finally:
+        server.stop()
+    assert len(tokens) == 1
+    secret = installation.state_dir / SECRET_NAME
+    assert secret.stat().st_mode & 0o777 == 0o600
+    assert tokens == {kiosk_token(installation.state_dir)}
+
+
+def test_the_token_changes_with_the_boot(tmp_path):
+    boots = []
+    for boot in ("1f0e-first", "2a9c-second"):
+        boot_id = tmp_path / boot
+        boot_id.write_text(boot + "\n")
+        boots.append(kiosk_token(tmp_path / "state", boot_id))
+    assert boots[0] != boots[1]
+    assert kiosk_token(tmp_path / "state", tmp_path / "1f0e-first") == boots[0]
+
+
+def test_the_screen_shows_no_patient_data(server):
+    inst = server.installation
+    inst.ingest(inst.envelope(pages=2, marker="Patientnamn Testsson 19121212-1212"))
+    for source in ("127.0.0.1", LAN_CLIENT):
+        status, page = fetch(server.url + "/kiosk", source=source)
+        assert status == 200
+        assert "Klar" in page and "min gamla" in page
+        assert "Testsson" not in page and "19121212" not in page
+
+
+@pytest.mark.parametrize("lang, words", [("en", ("No data", "Print the to-do list")),
+                                         ("sv", ("Inga uppgifter", "Bara blanketter"))])
+def test_english_for_it_swedish_by_default(server, lang, words):
+    page = fetch(f"{server.url}/kiosk?lang={lang}")[1]
+    assert all(word in page for word in words)
+    assert f'<html lang="{lang}">' in page
+
+
+def test_every_asset_is_local(server):
+    page = fetch(server.url + "/kiosk")[1]
+    assets = re.findall(r'(?:href|src)="([^"]+)"', page)
+    assert assets and all(asset.startswith("/kiosk/static/") for asset in assets)
+    for asset in assets:
+        status, body = fetch(server.url + asset)
+        assert status == 200 and "http://" not in body and "https://" not in body
