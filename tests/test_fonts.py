@@ -17,7 +17,7 @@ from reportlab.pdfgen.canvas import Canvas
 
 from appliance.core import fonts
 from appliance.core.config import ProfileConfig
-from appliance.core.kit import KitContext, KitDocument, compose
+from appliance.core.kit import KitContext, KitDocument, MissingList, compose
 from appliance.core.templating import templates_dir
 from appliance.devtools.synthetic import FOOTER_NOTICE, KINDS, make_document
 
@@ -62,8 +62,9 @@ def test_synthetic_documents_embed_only_liberation_sans(kind: str) -> None:
 
 
 def test_every_font_in_a_kit_is_embedded() -> None:
-    # Every part of a kit: the cover with its warnings (a stale list, a missing kind), a
-    # document stamped normally and one stamped as too old (the bold alert band), forms.
+    # Every part of a kit: the cover with its warnings (a stale list, a missing kind, a
+    # printer fault), a document stamped normally and one stamped as too old (the bold
+    # alert band), the forms.
     documents = [
         KitDocument(kind, kind, "Hemsjukvård Sölvesborg", NOW - age, 2, stale,
                     make_document(kind, produced_at=NOW - age, pages=2))
@@ -71,9 +72,10 @@ def test_every_font_in_a_kit_is_embedded() -> None:
                                  ("medications", timedelta(days=3), True))
     ]
     context = KitContext("jourrum-öst", NOW, ZoneInfo("Europe/Stockholm"),
-                         ("dokumentation", "avvikelse"))
+                         ("dokumentation", "avvikelse"),
+                         printer_fault="Skrivaren har slut på papper.")
     kit = compose(ProfileConfig("full", "Allt: alla listor och blanketter", ("*",), True),
-                  documents, {"relatives": "Anhöriglista"}, context)
+                  documents, [MissingList("relatives", "Anhöriglista")], context)
     assert not_embedded(kit.pdf) == []
     assert base_names(kit.pdf) == {fonts.REGULAR, fonts.BOLD}
 
