@@ -1,0 +1,279 @@
+"""The kiosk screen in Debian's Chromium, driven by Playwright, against the real server and
+the private cupsd: the states, a press, one kit shared with the button, the layout at
+800x480 and 1024x600, and axe-core.
+
+With KIOSK_SCREENSHOTS=DIR set (scripts/screenshots) the state tests also write what the
+screen shows at 800x480 to DIR/<state>.png, for docs/kiosk.md.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BIN, post
+from tests.test_kiosk import LAN_CLIENT, fetch
+from tests.test_print_service import audit_events, with_guard_config
+
+sync_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
+                                reason="needs Debian's chromium (./scripts/setup installs it)")
+# The issue's requirement: the screen follows a change of state within 2 s.
+UPDATE_DEADLINE_MS = 2000
+SLOW_MS = 30000  # a kit's way through CUPS, on a loaded machine
+SCREENS = {"official 7-inch": (800, 480, 154.08), "1024x600 7-inch": (1024, 600, 154.2)}
+TARGET_MM = 15
+ALL_LISTS = ("todo", "medications", "occupancy", "relatives", "careplan", "other")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def kiosk(browser, server):
+    """Open the kiosk page as the appliance's own browser does; close it afterwards."""
+    pages = []
+
+    def open_page(width: int = 800, height: int = 480):
+        page = browser.new_page(viewport={"width": width, "height": height})
+        pages.append(page)
+        page.goto(server.url + "/kiosk")
+        return page
+
+    yield open_page
+    for page in pages:
+        page.close()
+
+
+def expect(locator):
+    return sync_api.expect(locator)
+
+
+def push(server, kind: str = "todo", *, hours_old: float = 0.0, pages: int = 1) -> None:
+    produced = datetime.now(UTC) - timedelta(hours=hours_old)
+    envelope = server.installation.envelope(kind, produced_at=produced, pages=pages)
+    status, answer = post(server.url + "/api/v1/snapshots", envelope)
+    assert status == 201, answer
+
+
+def screenshot(page, name: str) -> None:
+    folder = os.environ.get("KIOSK_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"))
+
+
+# ---------------------------------------------------------------- the states
+
+
+def test_empty_store_then_a_push_then_ready_with_the_lists_age(kiosk, server):
+    page = kiosk()
+    expect(page.locator("#state")).to_have_text("Inga uppgifter")
+    expect(page.locator("#lists")).to_contain_text("Saknas")
+    screenshot(page, "no-data")
+    push(server, hours_old=4 + 10 / 60)
+    expect(page.locator("#state")).to_have_text("Klar", timeout=UPDATE_DEADLINE_MS)
+    row = page.locator("#lists tr", has_text="Att göra-lista")
+    expect(row).to_contain_text("4 h 10 min gamla")
+    expect(row).to_contain_text("kl. ")
+    screenshot(page, "ready")
+
+
+def test_a_stale_list_shows_the_warning(kiosk, server):
+    page = kiosk()
+    push(server, hours_old=49)
+    expect(page.locator("#state")).to_have_text("Inaktuella uppgifter",
+                                                timeout=UPDATE_DEADLINE_MS)
+    row = page.locator("#lists tr", has_text="Att göra-lista")
+    expect(row).to_contain_text("2 dygn gamla")
+    expect(row).to_contain_text("Gammal")
+    screenshot(page, "stale")
+
+
+def test_out_of_paper_shows_the_fault_and_its_remedy_then_the_kit_completes(kiosk, server):
+    inst = server.installation
+    push(server, pages=2)
+    page = kiosk()
+    expect(page.locator("#state")).to_have_text("Klar")
+    inst.queue.set_fault("media-empty")
+    page.get_by_role("button", name="Skriv ut att göra-listan").click()
+    expect(page.locator("#progress")).to_contain_text("Skriv ut att göra-listan")
+    screenshot(page, "printing")
+    # CUPS learns of the fault when it tries the job; from then on the screen has 2 s.
+    inst.cups.wait_for(
+        lambda: "media-empty-error" in inst.cups.printer_state_reasons(inst.queue.name),
+        timeout=20, interval=0.02)
+    expect(page.locator("#state")).to_have_text("Skrivarfel", timeout=UPDATE_DEADLINE_MS)
+    expect(page.locator("#printer")).to_contain_text("fyll på papper i skrivaren",
+                                                     timeout=UPDATE_DEADLINE_MS)
+    expect(page.locator("#message")).to_contain_text("fyll på papper")
+    screenshot(page, "fault")
+    inst.queue.clear_fault()
+    expect(page.locator("#progress li[aria-current=step]")).to_have_text("Klar",
+                                                                        timeout=SLOW_MS * 2)
+    pages = inst.queue.captured()[0]
+    expect(page.locator("#pages")).to_have_text(f"{audit_events(inst, 'printed')[0]['pages']} "
+                                                "sidor")
+    assert len(inst.queue.captured()) == 1 and pages.data.startswith(b"%PDF")
+    screenshot(page, "done")
+    page.get_by_role("button", name="Tillbaka").click()
+    expect(page.get_by_role("button", name="Skriv ut allt")).to_be_visible()
+
+
+def test_a_lan_client_reads_the_status_and_has_no_buttons(browser, server):
+    push(server)
+    page = browser.new_page(viewport={"width": 800, "height": 480})
+
+    def as_lan_client(route):  # Chromium cannot pick its source address: fetch for it
+        path = route.request.url.removeprefix(server.url)
+        status, body = fetch(server.url + path, source=LAN_CLIENT)
+        route.fulfill(status=status, body=body, content_type="text/html; charset=utf-8")
+
+    page.route(lambda url: "/kiosk/static/" not in url, as_lan_client)
+    try:
+        page.goto(server.url + "/kiosk?lang=en")
+        expect(page.locator("#state")).to_have_text("Ready")
+        expect(page.locator("#read-only")).to_contain_text("Printing only from")
+        expect(page.get_by_role("button")).to_have_count(0)
+        screenshot(page, "lan-read-only")
+    finally:
+        page.close()
+
+
+def test_reconnects_by_itself_after_the_web_service_restarts(kiosk, server):
+    page = kiosk()
+    expect(page.locator("#state")).to_have_text("Inga uppgifter")
+    server.stop()
+    expect(page.locator("#offline")).to_be_visible(timeout=SLOW_MS)
+    screenshot(page, "offline")
+    server.start()
+    push(server)
+    expect(page.locator("#offline")).to_be_hidden(timeout=SLOW_MS)
+    expect(page.locator("#state")).to_have_text("Klar", timeout=SLOW_MS)
+
+
+# ---------------------------------------------------------------- one kit
+
+
+def test_a_double_press_and_the_panels_button_at_once_give_one_kit(browser, installation):
+    from tests.conftest import Server
+
+    inst = with_guard_config(installation)
+    inst.ingest(inst.envelope(pages=1))
+    server = Server(inst).start()
+    panel = subprocess.Popen(
+        [str(BIN / "appliance"), "--config", str(inst.appliance_toml), "panel", "--simulate"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=inst.cups.env())
+    page = browser.new_page(viewport={"width": 800, "height": 480})
+    try:
+        page.goto(server.url + "/kiosk")
+        assert panel.stdout.readline().strip() == "led: ready"
+        button = page.get_by_role("button", name="Skriv ut att göra-listan")
+        panel.stdin.write("press\n")
+        panel.stdin.flush()
+        button.dblclick()
+        expect(page.locator("#progress")).to_be_visible(timeout=SLOW_MS)
+        inst.cups.wait_for(lambda: inst.queue.captured(), timeout=20, what="one kit")
+        inst.cups.wait_for(lambda: len(audit_events(inst, "printed")) >= 1, timeout=20)
+        panel.stdin.write("quit\n")
+        panel.stdin.flush()
+        assert panel.wait(timeout=30) == 0
+    finally:
+        page.close()
+        panel.kill()
+        server.stop()
+    assert len(audit_events(inst, "printed")) == 1
+    assert len(inst.queue.captured()) == 1
+
+
+# ---------------------------------------------------------------- layout and accessibility
+
+
+def layout_problems(page, width: int, height: int, px_per_mm: float) -> list[str]:
+    """Everything outside the viewport, scrolling, overlapping boxes, small text or targets."""
+    found = page.evaluate("""() => {
+        const leaves = [...document.querySelectorAll(
+            '#view h1, #view h2, #view p, #view th, #view td, #view li, #view button')]
+            .filter(e => e.offsetParent !== null);
+        return {
+            scrollWidth: document.documentElement.scrollWidth,
+            scrollHeight: document.documentElement.scrollHeight,
+            boxes: leaves.map(e => {
+                const r = e.getBoundingClientRect();
+                return {tag: e.tagName, text: e.textContent.trim().slice(0, 30),
+                        x: r.left, y: r.top, right: r.right, bottom: r.bottom,
+                        font: parseFloat(getComputedStyle(e).fontSize),
+                        inside: leaves.filter(o => o !== e && o.contains(e)).length};
+            }),
+        };
+    }""")
+    problems = []
+    if found["scrollWidth"] > width:
+        problems.append(f"horizontal scroll: {found['scrollWidth']} > {width}")
+    if found["scrollHeight"] > height:
+        problems.append(f"vertical scroll: {found['scrollHeight']} > {height}")
+    boxes = [b for b in found["boxes"] if not b["inside"]]
+    for box in found["boxes"]:
+        if box["x"] < 0 or box["y"] < 0 or box["right"] > width or box["bottom"] > height:
+            problems.append(f"outside the viewport: {box}")
+        if box["font"] < 24:
+            problems.append(f"text below 24 px: {box}")
+        if box["tag"] == "BUTTON" and min(box["right"] - box["x"], box["bottom"] - box["y"]) \
+                < TARGET_MM * px_per_mm:
+            problems.append(f"target below {TARGET_MM} mm: {box}")
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            if a["x"] < b["right"] and b["x"] < a["right"] and a["y"] < b["bottom"] \
+                    and b["y"] < a["bottom"]:
+                problems.append(f"overlap: {a} and {b}")
+    return problems
+
+
+def serious_axe_violations(page) -> list[str]:
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [f"{v['id']}: {v['help']}" for v in results.response["violations"]
+            if v["impact"] in ("serious", "critical")]
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+def test_layout_and_accessibility_in_every_state_and_screen(kiosk, server, screen):
+    width, height, display_mm = SCREENS[screen]
+    inst = server.installation
+    for kind in ALL_LISTS:  # the fullest single-unit screen: every list present
+        push(server, kind, hours_old=30 if kind == "todo" else 0.5)
+    page = kiosk(width, height)
+    checked = []
+
+    def check(name: str) -> None:
+        screenshot(page, f"{width}x{height}-{name.replace(', ', '-').replace(' ', '-')}")
+        problems = layout_problems(page, width, height, width / display_mm)
+        problems += serious_axe_violations(page)
+        checked.append(name)
+        assert not problems, f"{screen}, {name}: " + "\n".join(problems)
+
+    expect(page.locator("#state")).to_have_text("Inaktuella uppgifter")
+    check("stale, every list")
+    inst.queue.set_fault("media-empty")
+    page.get_by_role("button", name="Skriv ut allt").click()
+    expect(page.locator("#state")).to_have_text("Skrivarfel", timeout=SLOW_MS)
+    expect(page.locator("#message")).to_be_visible()
+    check("fault, progress")
+    page.get_by_role("button", name="Tillbaka").click()
+    expect(page.locator("#lists")).to_be_visible()
+    check("fault, overview")
+    assert len(checked) == 3
