@@ -87,8 +87,7 @@ def _early_answer(sock: socket.socket) -> _Answer | None:
     if not readable:
         return None
     with sock.makefile("rb") as reader:  # nothing more arrives until the body is sent
-        status_line = reader.readline(MAX_LINE_BYTES)
-        _, status, reason = _parse_status(status_line)
+        status, reason = _parse_status(reader.readline(MAX_LINE_BYTES))
         headers = http.client.parse_headers(reader)
         if status == http.client.CONTINUE:
             return None
@@ -97,12 +96,15 @@ def _early_answer(sock: socket.socket) -> _Answer | None:
         return _Answer(status, reason, reader.read(size))
 
 
-def _parse_status(line: bytes) -> tuple[str, int, str]:
+def _parse_status(line: bytes) -> tuple[int, str]:
+    """Status and reason of `HTTP/1.1 413 Request Entity Too Large`."""
+    if not line:
+        raise http.client.RemoteDisconnected("closed the connection without an answer")
     version, _, rest = line.decode("iso-8859-1").strip().partition(" ")
     code, _, reason = rest.partition(" ")
     if not version.startswith("HTTP/") or len(code) != 3 or not code.isdigit():
-        raise http.client.BadStatusLine(line.decode("iso-8859-1", "replace")[:80])
-    return version, int(code), reason
+        raise http.client.BadStatusLine(line.decode("iso-8859-1")[:80])
+    return int(code), reason
 
 
 def _read(response: http.client.HTTPResponse) -> _Answer:
