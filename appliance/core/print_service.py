@@ -95,7 +95,7 @@ class PrintService:
             if busy is not None:
                 return self._busy(trigger, busy)
             now = self.services.clock.now()
-            kit = self.compose(profile, now)
+            kit = self.compose(profile, now, self.printer.report())
             title = job_title(profile, now, self.config)
             try:
                 job_id = self.printer.submit(kit.pdf, title)
