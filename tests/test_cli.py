@@ -92,7 +92,9 @@ def test_seal_offline_then_push_the_file(installation, server, tmp_path):
     installation.sender_cli("seal", write_pdf(tmp_path / "m.pdf", "medications"),
                             "--kind", "medications", "--recipient", str(pub), "-o", str(out))
     status, reply = post(server.url + "/api/v1/snapshots", out.read_bytes())
-    assert status == 201 and reply["documents"][0]["title"] == "Läkemedelslista"
+    assert status == 201 and reply["documents"] == [{"pages": 2}]
+    stored = json.loads(installation.appliance("snapshots", "--json").output)
+    assert stored[0]["documents"][0]["kind"] == "medications"
 
 
 def test_status_json_and_text(installation):

@@ -52,10 +52,7 @@ def test_accepted_snapshot_is_described(installation: Installation, server: Serv
                                                                       pages=4))
     assert status == 201
     assert reply["sender"] == "kontor-norr"
-    assert reply["documents"] == [{
-        "kind": "todo", "unit": "Hemsjukvård Sölvesborg", "title": "Att göra-lista",
-        "produced_at": "2026-11-27T06:00:00Z", "pages": 4,
-    }]
+    assert reply["documents"] == [{"pages": 4}]  # the manifest is not echoed in clear
     assert set(reply) == {"id", "sender", "documents", "received_at"}
     stored = installation.store_state()
     assert f"{reply['id']}.seal" in stored["files"]

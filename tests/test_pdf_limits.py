@@ -151,8 +151,10 @@ def store_directly(inst: Installation, *documents: tuple[str, str, bytes, int]) 
 
     envelope = sealed(inst, *[(kind, unit, content) for kind, unit, content, _ in documents])
     services = Services(inst.config)
-    header = seal.parse(envelope, max_payload=2**31).header
-    services.store.add(envelope, header, "kontor-norr", [pages for *_, pages in documents])
+    parsed = seal.parse(envelope, max_payload=2**31)
+    entries = tuple(doc.entry for doc in seal.decrypt(parsed, services.private_key))
+    services.store.add(envelope, parsed.header, entries, "kontor-norr",
+                       [pages for *_, pages in documents])
 
 
 def hostile_store(inst: Installation) -> None:

@@ -45,10 +45,9 @@ class Appliance:
                           produced_at=produced, content_type="application/pdf",
                           size=2048, sha256="d" * 64)
             for kind, produced in docs)
-        header = Header(version=1, sender=SENDER_FP, recipient="f" * 64, seq=self.seq,
-                        created=isoformat_utc(self.clock.now()), suite="x25519",
-                        documents=entries)
-        self.store.add(b"sealed", header, "kontor-norr", [2] * len(entries))
+        header = Header(version=2, sender=SENDER_FP, recipient="f" * 64, seq=self.seq,
+                        created=isoformat_utc(self.clock.now()), suite="x25519")
+        self.store.add(b"sealed", header, entries, "kontor-norr", [2] * len(entries))
 
     def status_at(self, now: datetime):
         return compute_status(self.config, self.store, now)
@@ -122,9 +121,9 @@ def test_kind_with_configured_slots_but_no_data_is_no_data(tmp_path: Path) -> No
 
 
 SOME_DOCUMENT = StoredDocument(
-    snapshot_id="s", position=0, sender="kontor-norr", kind="todo", unit=UNIT, title=DOC_TITLE,
+    snapshot_id="s", position=0, sender="kontor-norr", kind="todo", unit=UNIT,
     produced_at=MORNING, received_at=MORNING, content_type="application/pdf", size=1,
-    sha256="d" * 64, pages=1)
+    pages=1)
 
 
 def _kind(name: str, slots: tuple[Slot, ...], has_data: bool, stale: bool) -> KindStatus:

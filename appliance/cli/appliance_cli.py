@@ -334,7 +334,7 @@ def snapshots(ctx: click.Context, as_json: bool) -> None:
     rows = [{
         "id": snap.id, "sender": snap.sender, "seq": snap.seq,
         "received_at": isoformat_utc(snap.received_at), "bytes": snap.size,
-        "documents": [{"kind": d.kind, "unit": d.unit, "title": d.title,
+        "documents": [{"kind": d.kind, "unit": d.unit,
                        "produced_at": isoformat_utc(d.produced_at), "pages": d.pages}
                       for d in snap.documents],
     } for snap in stored]

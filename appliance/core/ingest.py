@@ -9,7 +9,7 @@ refusal is audited with its reason code and nothing of the payload.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from appliance.core import refusal_counts, seal
 from appliance.core.audit import AuditError
@@ -24,6 +24,7 @@ from appliance.core.store import SequenceNotNewer, StoredSnapshot
 LIMIT_SETTINGS = {"too_many_pages": "ingest.max_pages_per_document",
                   "stream_too_large": "ingest.max_stream_mb"}  # PDF refusal -> its setting
 ENVELOPE_OVERHEAD = seal.PREFIX.size + seal.MAX_HEADER_LENGTH + seal.PAYLOAD_LENGTH.size + 64
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_MESSAGE_CHARS = 300  # of a refusal's message, in the answer and the audit log
 log = logging.getLogger(__name__)
 
@@ -94,22 +95,29 @@ def ingest(services: Services, body: bytes, remote: str) -> StoredSnapshot:
     if header.seq <= last_seq:
         raise fail(409, "replayed", f"sequence {header.seq} is not newer than {last_seq}, "
                    "the last accepted from this sender", sender.name)
-    unknown = sorted({doc.kind for doc in header.documents} - config.kinds.keys())
-    if unknown:
-        raise fail(422, "unknown_kind", f"unknown document kind(s): {', '.join(unknown)}",
-                   sender.name)
-    units = len({doc.unit for doc in header.documents})
-    if units > config.max_units_per_snapshot:
-        raise fail(422, "too_many_units", f"the snapshot names {units} units, more than the "
-                   f"{config.max_units_per_snapshot} allowed (ingest.max_units_per_snapshot)",
-                   sender.name)
-    problem = manifest_problem(services, sender, header.documents)
+    problem = sequence_problem(services, header.seq)
     if problem is not None:
         raise fail(*problem, sender.name)
+    # The manifest travels encrypted (seal format v2): what it says is checked only now.
     try:
         documents = seal.decrypt(envelope, services.private_key)
     except (seal.DecryptionFailed, seal.ManifestMismatch) as exc:
         raise fail(422, "undecryptable", str(exc), sender.name) from None
+    except seal.MalformedSeal as exc:
+        raise fail(400, "malformed", str(exc), sender.name) from None
+    entries = tuple(document.entry for document in documents)
+    unknown = sorted({entry.kind for entry in entries} - config.kinds.keys())
+    if unknown:
+        raise fail(422, "unknown_kind", f"unknown document kind(s): {', '.join(unknown)}",
+                   sender.name)
+    units = len({entry.unit for entry in entries})
+    if units > config.max_units_per_snapshot:
+        raise fail(422, "too_many_units", f"the snapshot names {units} units, more than the "
+                   f"{config.max_units_per_snapshot} allowed (ingest.max_units_per_snapshot)",
+                   sender.name)
+    problem = manifest_problem(services, sender, entries)
+    if problem is not None:
+        raise fail(*problem, sender.name)
     pages = []
     for number, document in enumerate(documents, start=1):
         try:
@@ -124,7 +132,7 @@ def ingest(services: Services, body: bytes, remote: str) -> StoredSnapshot:
                    f"{config.max_pages_per_snapshot} allowed (ingest.max_pages_per_snapshot)",
                    sender.name)
     try:
-        snapshot = services.store.add(body, header, sender.name, pages)
+        snapshot = services.store.add(body, header, entries, sender.name, pages)
     except SequenceNotNewer as exc:  # a concurrent ingest of the same sender won the race
         raise fail(409, "replayed", str(exc), sender.name) from None
     services.audit.append(
@@ -134,6 +142,24 @@ def ingest(services: Services, body: bytes, remote: str) -> StoredSnapshot:
     )
     apply_retention(services)
     return snapshot
+
+
+def sequence_problem(services: Services, seq: int) -> tuple[int, str, str] | None:
+    """Whether a sequence number is too far ahead to accept: (status, code, message) if so.
+
+    Accepting a number near 2**63 - 1 would lock its sender out for good (every later
+    number must be higher). Senders count in microseconds since the epoch
+    (docs/seal-format.md, Replay protection), so no honest number is beyond the appliance's
+    clock plus the allowed skew, in those units; a plain counter stays far below it.
+    """
+    now = services.clock.now()
+    skew = timedelta(minutes=services.config.max_clock_skew_minutes)
+    bound = (now + skew - EPOCH) // timedelta(microseconds=1)
+    if seq > bound:
+        return (422, "sequence_ahead", f"sequence {seq} is ahead of the appliance's clock "
+                f"({isoformat_utc(now)}) plus {services.config.max_clock_skew_minutes} min "
+                "in microseconds since 1970; check the sender's clock (NTP)")
+    return None
 
 
 def manifest_problem(services: Services, sender: EnrolledSender,

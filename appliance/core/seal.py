@@ -1,17 +1,22 @@
 """The seal: one snapshot (one or more documents) as a signed, encrypted envelope.
 
-Layout (all integers big-endian; `docs/seal-format.md` is the normative description):
+Layout, format version 2 (all integers big-endian; `docs/seal-format.md` is the normative
+description):
 
     magic      8 bytes   b"APLSEAL\\n"
-    version    2 bytes   1
-    hlen       4 bytes   length H of the header, 2..65536
-    header     H bytes   canonical JSON (see `Header`), no patient data
+    version    2 bytes   2
+    hlen       4 bytes   length H of the clear header, 2..65536
+    header     H bytes   canonical JSON (see `Header`): routing and replay fields only
     plen       8 bytes   length P of the payload
     payload    P bytes   HPKE single-shot output: enc || ciphertext
     signature 64 bytes   Ed25519 over every byte before it
 
-The payload's plaintext is the documents' bytes concatenated in manifest order. HPKE `info`
-is `INFO_LABEL || SHA-256(magic..header)`, which binds the header to the ciphertext without
+The payload's plaintext is `mlen (4 bytes) || manifest || documents`: the manifest (see
+`Manifest`: kinds, units, titles, times, sizes, hashes) is canonical JSON, and the documents'
+bytes follow it concatenated in manifest order. Nothing that describes the documents is in
+clear: version 1 carried the manifest in the header, where anyone on the network could read
+it (a hash of a templated document confirms a guess of its content). HPKE `info` is
+`INFO_LABEL || SHA-256(magic..header)`, which binds the header to the ciphertext without
 asking HPKE implementations for a long `info`.
 """
 
@@ -33,12 +38,14 @@ from appliance.core.clock import isoformat_utc, parse_iso
 from appliance.core.errors import ApplianceError
 
 MAGIC = b"APLSEAL\n"
-VERSION = 1
-INFO_LABEL = b"APLSEAL v1 header\x00"
+VERSION = 2
+INFO_LABEL = b"APLSEAL v2 header\x00"
 PREFIX = struct.Struct(">8sHI")  # magic, version, header length
 PAYLOAD_LENGTH = struct.Struct(">Q")
+MANIFEST_LENGTH = struct.Struct(">I")  # first bytes of the plaintext
 SIGNATURE_LENGTH = 64
 MAX_HEADER_LENGTH = 64 * 1024
+MAX_MANIFEST_LENGTH = 64 * 1024
 MAX_DOCUMENTS = 64
 MAX_SEQUENCE = 2**63 - 1
 AEAD_TAG_LENGTH = 16
@@ -51,7 +58,8 @@ _TIMESTAMP_PATTERN = re.compile(
     r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})"
 )
 _TEXT_LIMITS = {"unit": 120, "title": 200}
-_HEADER_FIELDS = {"version", "sender", "recipient", "seq", "created", "suite", "documents"}
+_HEADER_FIELDS = {"version", "sender", "recipient", "seq", "created", "suite"}
+_MANIFEST_FIELDS = {"documents"}
 _DOCUMENT_FIELDS = {"kind", "unit", "title", "produced_at", "content_type", "size", "sha256"}
 
 
@@ -60,7 +68,8 @@ class SealError(ApplianceError, ValueError):
 
 
 class MalformedSeal(SealError):
-    """The bytes are not a well-formed v1 envelope."""
+    """The bytes are not a well-formed envelope of this format version (also: a manifest
+    that decrypts but is not well-formed)."""
 
 
 class BadSignature(SealError):
@@ -88,12 +97,12 @@ class DocumentEntry:
     sha256: str
     produced_at_as_written: str | None = field(default=None, kw_only=True, compare=False,
                                                repr=False)
-    """`produced_at` spelt exactly as in a parsed header (`+01:00`, a fraction...): the
-    header must serialise back to the bytes that were signed. None for an entry made here,
-    which is written as `isoformat_utc` spells it."""
+    """`produced_at` spelt exactly as in a parsed manifest (`+01:00`, a fraction...): the
+    manifest must serialise back to the bytes that were sealed. None for an entry made
+    here, which is written as `isoformat_utc` spells it."""
 
     def to_json(self) -> dict[str, object]:
-        """The manifest line as the header carries it."""
+        """The manifest line as the manifest carries it."""
         line = {name: getattr(self, name) for name in _DOCUMENT_FIELDS}
         line["produced_at"] = self.produced_at_as_written or isoformat_utc(self.produced_at)
         return line
@@ -101,21 +110,30 @@ class DocumentEntry:
 
 @dataclass(frozen=True)
 class Header:
+    """The clear header: what routing and replay protection need, nothing about the documents."""
+
     version: int
     sender: str  # sender key fingerprint (hex SHA-256 of the raw Ed25519 public key)
     recipient: str  # appliance key fingerprint
     seq: int
     created: str
     suite: str  # KEM name, e.g. "mlkem768-x25519"; KDF and AEAD are fixed per version
-    documents: tuple[DocumentEntry, ...]
 
     def to_json(self) -> dict[str, object]:
-        obj = {item.name: getattr(self, item.name) for item in fields(self)}
-        obj["documents"] = [doc.to_json() for doc in self.documents]
-        return obj
+        return {item.name: getattr(self, item.name) for item in fields(self)}
 
     def to_bytes(self) -> bytes:
         return canonical_json(self.to_json())
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The encrypted description of the documents, first in the plaintext."""
+
+    documents: tuple[DocumentEntry, ...]
+
+    def to_bytes(self) -> bytes:
+        return canonical_json({"documents": [doc.to_json() for doc in self.documents]})
 
 
 @dataclass(frozen=True)
@@ -169,16 +187,22 @@ def seal(
         seq=seq,
         created=isoformat_utc(created),
         suite=recipient.suite.name,
-        documents=tuple(doc.entry for doc in documents),
     )
     header_bytes = header.to_bytes()
-    _check_header(_decode_header(header_bytes))  # the sender must not emit what we refuse
+    manifest_bytes = Manifest(tuple(doc.entry for doc in documents)).to_bytes()
+    # The sender must not emit what the appliance refuses.
+    _check_header(_decode_json(header_bytes, "header"))
+    _check_manifest(_decode_json(manifest_bytes, "manifest"))
+    if len(manifest_bytes) > MAX_MANIFEST_LENGTH:
+        raise MalformedSeal(f"manifest of {len(manifest_bytes)} bytes exceeds "
+                            f"{MAX_MANIFEST_LENGTH}")
     for doc in documents:
         _check_content(doc.entry, doc.content)
     header_span = PREFIX.pack(MAGIC, VERSION, len(header_bytes)) + header_bytes
+    plaintext = b"".join([MANIFEST_LENGTH.pack(len(manifest_bytes)), manifest_bytes,
+                          *(doc.content for doc in documents)])
     payload = keys.hpke_suite(recipient.suite).encrypt(
-        b"".join(doc.content for doc in documents), recipient.hpke_key(),
-        info=hpke_info(header_span),
+        plaintext, recipient.hpke_key(), info=hpke_info(header_span),
     )
     signed = header_span + PAYLOAD_LENGTH.pack(len(payload)) + payload
     return signed + sender_key.sign(signed)
@@ -195,8 +219,12 @@ def parse(data: bytes | memoryview, max_payload: int) -> Envelope:
     magic, version, header_length = PREFIX.unpack_from(view, 0)
     if magic != MAGIC:
         raise MalformedSeal("not a sealed snapshot (wrong magic bytes)")
+    if version == 1:
+        raise MalformedSeal("seal format version 1 is no longer accepted (its clear header "
+                            "showed the documents' manifest); this appliance reads version 2 "
+                            "only: update the sender to this release")
     if version != VERSION:
-        raise MalformedSeal(f"unsupported format version {version} (this appliance reads 1)")
+        raise MalformedSeal(f"unsupported format version {version} (this appliance reads 2)")
     if not 2 <= header_length <= MAX_HEADER_LENGTH:
         raise MalformedSeal(f"header length {header_length} outside 2..{MAX_HEADER_LENGTH}")
     header_end = PREFIX.size + header_length
@@ -212,7 +240,7 @@ def parse(data: bytes | memoryview, max_payload: int) -> Envelope:
         raise MalformedSeal(
             f"envelope is {len(view)} bytes; its lengths say {payload_end + SIGNATURE_LENGTH}"
         )
-    header = _check_header(_decode_header(header_bytes))
+    header = _check_header(_decode_json(header_bytes, "header"))
     if header.to_bytes() != header_bytes:
         raise MalformedSeal("header is not canonical JSON (sorted keys, no spaces, UTF-8)")
     kem = keys.KEM_SUITES[header.suite].kem
@@ -237,7 +265,9 @@ def verify_signature(envelope: Envelope, sender_public: ed25519.Ed25519PublicKey
 
 
 def decrypt(envelope: Envelope, recipient: keys.AppliancePrivateKey) -> list[Document]:
-    """Decrypt the payload in memory and split it into documents, checking sizes and hashes."""
+    """Decrypt the payload in memory, read its manifest and split the rest into documents,
+    checking sizes and hashes. Raises DecryptionFailed, MalformedSeal (the manifest) or
+    ManifestMismatch (the documents)."""
     if envelope.header.suite != recipient.suite.name:
         raise DecryptionFailed(
             f"sealed with {envelope.header.suite}, this appliance's key is {recipient.suite.name}"
@@ -248,10 +278,10 @@ def decrypt(envelope: Envelope, recipient: keys.AppliancePrivateKey) -> list[Doc
         )
     except (InvalidTag, ValueError) as exc:
         raise DecryptionFailed("payload cannot be decrypted with this appliance's key") from exc
-    entries = envelope.header.documents
-    if len(plaintext) != sum(entry.size for entry in entries):
+    entries, offset = _read_manifest(plaintext)
+    if len(plaintext) - offset != sum(entry.size for entry in entries):
         raise ManifestMismatch("decrypted payload length differs from the manifest's sizes")
-    documents, offset = [], 0
+    documents = []
     for number, entry in enumerate(entries, start=1):
         content = plaintext[offset : offset + entry.size]
         offset += entry.size
@@ -261,32 +291,48 @@ def decrypt(envelope: Envelope, recipient: keys.AppliancePrivateKey) -> list[Doc
     return documents
 
 
-# ---------------------------------------------------------------- header validation
+def _read_manifest(plaintext: bytes) -> tuple[tuple[DocumentEntry, ...], int]:
+    """The manifest's entries and the offset of the first document's bytes."""
+    if len(plaintext) < MANIFEST_LENGTH.size:
+        raise MalformedSeal("decrypted payload is too short to hold a manifest")
+    (length,) = MANIFEST_LENGTH.unpack_from(plaintext, 0)
+    end = MANIFEST_LENGTH.size + length
+    if not 2 <= length <= MAX_MANIFEST_LENGTH or end > len(plaintext):
+        raise MalformedSeal(f"manifest length {length} outside 2..{MAX_MANIFEST_LENGTH} or "
+                            "beyond the decrypted payload")
+    manifest_bytes = plaintext[MANIFEST_LENGTH.size:end]
+    manifest = _check_manifest(_decode_json(manifest_bytes, "manifest"))
+    if manifest.to_bytes() != manifest_bytes:
+        raise MalformedSeal("manifest is not canonical JSON (sorted keys, no spaces, UTF-8)")
+    return manifest.documents, end
 
 
-def _decode_header(header_bytes: bytes) -> object:
+# ---------------------------------------------------------------- header and manifest validation
+
+
+def _decode_json(raw: bytes, where: str) -> object:
     def no_duplicates(pairs):
         obj = {}
         for key, value in pairs:
             if key in obj:
-                raise MalformedSeal(f"header repeats the key {key!r}")
+                raise MalformedSeal(f"{where} repeats the key {key!r}")
             obj[key] = value
         return obj
 
     try:
-        return json.loads(header_bytes.decode("utf-8"), object_pairs_hook=no_duplicates)
+        return json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicates)
     except UnicodeDecodeError as exc:
-        raise MalformedSeal("header is not UTF-8") from exc
+        raise MalformedSeal(f"{where} is not UTF-8") from exc
     except (ValueError, RecursionError) as exc:
         if isinstance(exc, MalformedSeal):
             raise
-        raise MalformedSeal("header is not valid JSON") from exc
+        raise MalformedSeal(f"{where} is not valid JSON") from exc
 
 
 def _check_header(obj: object) -> Header:
     _require_fields(obj, _HEADER_FIELDS, "header")
     if _int(obj["version"]) != VERSION:
-        raise MalformedSeal("header.version must be 1")
+        raise MalformedSeal(f"header.version must be {VERSION}")
     for name in ("sender", "recipient"):
         if not _is_hex256(obj[name]):
             raise MalformedSeal(f"header.{name} must be a 64-digit lowercase hex fingerprint")
@@ -296,18 +342,20 @@ def _check_header(obj: object) -> Header:
     _timestamp(obj["created"], "header.created")
     if not isinstance(obj["suite"], str) or obj["suite"] not in keys.KEM_SUITES:
         raise MalformedSeal(f"header.suite must be one of {', '.join(sorted(keys.KEM_SUITES))}")
+    return Header(version=VERSION, sender=obj["sender"], recipient=obj["recipient"], seq=seq,
+                  created=obj["created"], suite=obj["suite"])
+
+
+def _check_manifest(obj: object) -> Manifest:
+    _require_fields(obj, _MANIFEST_FIELDS, "manifest")
     documents = obj["documents"]
     if not isinstance(documents, list) or not 1 <= len(documents) <= MAX_DOCUMENTS:
-        raise MalformedSeal(f"header.documents must list 1..{MAX_DOCUMENTS} documents")
-    return Header(
-        version=VERSION, sender=obj["sender"], recipient=obj["recipient"], seq=seq,
-        created=obj["created"], suite=obj["suite"],
-        documents=tuple(_check_document(doc, n) for n, doc in enumerate(documents, start=1)),
-    )
+        raise MalformedSeal(f"manifest.documents must list 1..{MAX_DOCUMENTS} documents")
+    return Manifest(tuple(_check_document(doc, n) for n, doc in enumerate(documents, start=1)))
 
 
 def _check_document(obj: object, number: int) -> DocumentEntry:
-    where = f"header.documents[{number}]"
+    where = f"manifest.documents[{number}]"
     _require_fields(obj, _DOCUMENT_FIELDS, where)
     if not isinstance(obj["kind"], str) or not _KIND_PATTERN.fullmatch(obj["kind"]):
         raise MalformedSeal(f"{where}.kind must match [a-z][a-z0-9_-]{{0,31}}")

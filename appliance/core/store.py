@@ -1,6 +1,9 @@
 """Sealed snapshots on disk plus a SQLite index of what they hold.
 
-The file is the envelope exactly as received: plaintext never touches the disk. Every
+The file is the envelope exactly as received: plaintext never touches the disk. The index
+holds what freshness, retention and the kit need without decrypting (each document's kind,
+unit, production time, size and pages), taken from the manifest that ingest decrypted; it
+keeps no title and no hash (docs/storage-and-audit.md, "What the index holds"). Every
 change takes an exclusive lock on `store.lock`, so web workers and the CLI can share one
 store. Order of writes makes a crash at any moment recoverable:
 
@@ -32,7 +35,7 @@ from pathlib import Path
 from appliance.core.clock import Clock, isoformat_utc, parse_iso
 from appliance.core.errors import ApplianceError
 from appliance.core.fsutil import TEMP_PREFIX, atomic_write, fsync_dir
-from appliance.core.seal import Header
+from appliance.core.seal import DocumentEntry, Header
 
 SNAPSHOT_SUFFIX = ".seal"
 SCHEMA = """
@@ -50,11 +53,9 @@ CREATE TABLE IF NOT EXISTS documents (
     position INTEGER NOT NULL,
     kind TEXT NOT NULL,
     unit TEXT NOT NULL,
-    title TEXT NOT NULL,
     produced_at TEXT NOT NULL,
     content_type TEXT NOT NULL,
     size INTEGER NOT NULL,
-    sha256 TEXT NOT NULL,
     pages INTEGER NOT NULL,
     PRIMARY KEY (snapshot_id, position)
 );
@@ -110,12 +111,10 @@ class StoredDocument:
     sender: str
     kind: str
     unit: str
-    title: str
     produced_at: datetime
     received_at: datetime
     content_type: str
     size: int
-    sha256: str
     pages: int
 
 
@@ -183,8 +182,10 @@ class Store:
 
     # ------------------------------------------------------------ writing
 
-    def add(self, envelope: bytes, header: Header, sender: str, pages: list[int]) -> StoredSnapshot:
-        """Store an envelope that ingest has fully verified. Atomic: all or nothing."""
+    def add(self, envelope: bytes, header: Header, entries: tuple[DocumentEntry, ...],
+            sender: str, pages: list[int]) -> StoredSnapshot:
+        """Store an envelope that ingest has fully verified, indexed by its decrypted
+        manifest `entries`. Atomic: all or nothing."""
         received = self.clock.now()
         snapshot_id = f"{received.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:12]}"
         path = self.snapshot_path(snapshot_id)
@@ -201,11 +202,10 @@ class Store:
                      isoformat_utc(received), len(envelope)),
                 )
                 db.executemany(
-                    "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    [(snapshot_id, position, d.kind, d.unit, d.title,
-                      isoformat_utc(d.produced_at), d.content_type, d.size, d.sha256, count)
-                     for position, (d, count) in enumerate(zip(header.documents, pages,
-                                                                  strict=True))],
+                    "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?)",
+                    [(snapshot_id, position, d.kind, d.unit, isoformat_utc(d.produced_at),
+                      d.content_type, d.size, count)
+                     for position, (d, count) in enumerate(zip(entries, pages, strict=True))],
                 )
                 db.execute(
                     "INSERT INTO sender_sequence VALUES (?, ?) ON CONFLICT(sender_fp) "
@@ -396,10 +396,9 @@ def _journal_row(snap: StoredSnapshot) -> tuple[str, str, str, str]:
 def _document(row: sqlite3.Row) -> StoredDocument:
     return StoredDocument(
         snapshot_id=row["snapshot_id"], position=row["position"], sender=row["sender"],
-        kind=row["kind"], unit=row["unit"], title=row["title"],
+        kind=row["kind"], unit=row["unit"],
         produced_at=parse_iso(row["produced_at"]), received_at=parse_iso(row["received_at"]),
-        content_type=row["content_type"], size=row["size"], sha256=row["sha256"],
-        pages=row["pages"],
+        content_type=row["content_type"], size=row["size"], pages=row["pages"],
     )
 
 

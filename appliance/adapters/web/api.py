@@ -38,11 +38,8 @@ def post_snapshot():
         id=snap.id,
         sender=snap.sender,
         received_at=isoformat_utc(snap.received_at),
-        documents=[
-            {"kind": d.kind, "unit": d.unit, "title": d.title,
-             "produced_at": isoformat_utc(d.produced_at), "pages": d.pages}
-            for d in snap.documents
-        ],
+        # Only counts: the manifest travels encrypted, so the answer must not repeat it.
+        documents=[{"pages": d.pages} for d in snap.documents],
     ), 201
 
 
