@@ -20,7 +20,7 @@ PROFILE_BUTTONS = ("button", "full", "forms")
 @dataclass(frozen=True)
 class ListRow:
     title: str
-    age: str  # "4 h 10 min gamla", or "Saknas"
+    age: str  # "4 h 10 min gamla", or "–"
     time: str  # "kl. 07:45", or "–"
     warning: str | None  # "Gammal" / "Saknas"; None when the list is fine
 
@@ -57,7 +57,7 @@ def overview(status: ApplianceStatus, state: State, timezone, texts: Texts) -> O
 
 def _row(check: KindStatus, now: datetime, timezone, texts: Texts) -> ListRow:
     if check.latest is None:
-        return ListRow(check.title, texts("missing"), texts("no_time"), texts("missing"))
+        return ListRow(check.title, texts("no_time"), texts("no_time"), texts("missing"))
     produced = check.latest.produced_at.astimezone(timezone)
     return ListRow(check.title, texts.age(check.age(now)), texts.time_of(produced, now),
                    texts("stale") if check.stale else None)
