@@ -1,4 +1,4 @@
-"""Envelope format v1 (`appliance.core.seal`, specified in `docs/seal-format.md`).
+"""Envelope format v2 (`appliance.core.seal`, specified in `docs/seal-format.md`).
 
 Test vectors (checked also with an independent RFC 9180 implementation written from the
 spec), round trips, every structural rule of the strict parser, a bit flip at every
@@ -12,6 +12,7 @@ import base64
 import copy
 import hashlib
 import hmac
+import importlib.util
 import json
 import struct
 from datetime import UTC, datetime, timedelta, timezone
@@ -72,17 +73,35 @@ def open_envelope(data: bytes, suite: str = "x25519",
     return seal.decrypt(envelope, APPLIANCE[suite])
 
 
-def header_obj(suite: str = "x25519", contents: tuple[bytes, ...] = (b"%PDF-1.4 one",)) -> dict:
-    """A valid header as a JSON object, for tests that break one thing in it."""
+def header_obj(suite: str = "x25519") -> dict:
+    """A valid clear header as a JSON object, for tests that break one thing in it."""
     return {
-        "version": 1,
+        "version": 2,
         "sender": keys.sender_fingerprint(SENDER.public_key()),
         "recipient": APPLIANCE[suite].public_key().fingerprint,
         "seq": 1,
         "created": "2026-11-27T06:55:00Z",
         "suite": suite,
-        "documents": [document(content).entry.to_json() for content in contents],
     }
+
+
+def manifest_obj(contents: tuple[bytes, ...] = (b"%PDF-1.4 one",)) -> dict:
+    """A valid manifest for `contents` as a JSON object."""
+    return {"documents": [document(content).entry.to_json() for content in contents]}
+
+
+def plaintext_of(manifest: dict | bytes, contents: tuple[bytes, ...] = (b"%PDF-1.4 one",)
+                 ) -> bytes:
+    """The payload's plaintext: manifest length, manifest, documents (spec section 3.3)."""
+    raw = manifest if isinstance(manifest, bytes) else canonical_json(manifest)
+    return seal.MANIFEST_LENGTH.pack(len(raw)) + raw + b"".join(contents)
+
+
+def open_manifest(manifest: dict | bytes, contents: tuple[bytes, ...] = (b"%PDF-1.4 one",),
+                  suite: str = "x25519") -> list[seal.Document]:
+    """Seal any manifest correctly otherwise, and open it as the appliance does."""
+    return open_envelope(seal_by_hand(header_obj(suite), plaintext_of(manifest, contents),
+                                      suite), suite)
 
 
 def assemble(header: bytes, payload: bytes, *, signer: ed25519.Ed25519PrivateKey = SENDER,
@@ -231,8 +250,9 @@ def test_vector_opens_to_the_expected_documents_and_header(suite):
     documents = seal.decrypt(envelope, private)
 
     assert [doc.content for doc in documents] == contents
-    assert [doc.entry.to_json() for doc in documents] == expected["header"]["documents"]
-    assert hashlib.sha256(b"".join(contents)).hexdigest() == expected["plaintext_sha256"]
+    assert [doc.entry.to_json() for doc in documents] == expected["manifest"]["documents"]
+    plaintext = plaintext_of(canonical_json(expected["manifest"]), tuple(contents))
+    assert hashlib.sha256(plaintext).hexdigest() == expected["plaintext_sha256"]
     assert envelope.header.to_json() == expected["header"]
     assert bytes(envelope.header_span[seal.PREFIX.size:]) == canonical_json(
         expected["header"])
@@ -247,7 +267,7 @@ def test_vector_layout_matches_the_spec_offsets(suite):
     _, expected, data, private, _, contents = load_vector(suite)
     lengths = expected["lengths"]
     assert data[0:8] == bytes.fromhex("41504c5345414c0a")
-    assert int.from_bytes(data[8:10], "big") == 1
+    assert int.from_bytes(data[8:10], "big") == 2
     header_length = int.from_bytes(data[10:14], "big")
     assert header_length == lengths["header"]
     header_end = 14 + header_length
@@ -255,16 +275,20 @@ def test_vector_layout_matches_the_spec_offsets(suite):
     payload_length = int.from_bytes(data[header_end:header_end + 8], "big")
     assert payload_length == lengths["payload"]
     assert payload_length == lengths["enc"] + lengths["plaintext"] + 16
-    assert lengths["plaintext"] == sum(len(content) for content in contents)
+    assert lengths["plaintext"] == 4 + lengths["manifest"] + sum(map(len, contents))
     payload = data[header_end + 8:header_end + 8 + payload_length]
     signature = data[header_end + 8 + payload_length:]
     assert len(signature) == 64 and signature.hex() == expected["signature_hex"]
     assert len(data) == lengths["envelope"] == header_end + 8 + payload_length + 64
 
     assert hashlib.sha256(data[:header_end]).hexdigest() == expected["header_span_sha256"]
-    info = b"APLSEAL v1 header\x00" + hashlib.sha256(data[:header_end]).digest()
+    info = b"APLSEAL v2 header\x00" + hashlib.sha256(data[:header_end]).digest()
     assert info.hex() == expected["info_hex"] == seal.hpke_info(data[:header_end]).hex()
-    assert rfc9180_open(suite, private.raw, payload, info) == b"".join(contents)
+    plaintext = rfc9180_open(suite, private.raw, payload, info)  # the independent HPKE
+    manifest_length = int.from_bytes(plaintext[:4], "big")
+    assert manifest_length == lengths["manifest"]
+    assert json.loads(plaintext[4:4 + manifest_length]) == expected["manifest"]
+    assert plaintext[4 + manifest_length:] == b"".join(contents)
 
 
 @pytest.mark.parametrize("suite", VECTOR_SUITES)
@@ -298,7 +322,7 @@ def test_vector_files_are_small_and_documents_are_printable_pdfs(suite):
     for path in [*directory.iterdir(), VECTORS / "sender.pub.pem", VECTORS / "sender.key.pem"]:
         assert path.stat().st_size < 4096, path
     assert all(count_pages(content, PdfLimits(1, 1 << 20)) == 1 for content in contents)
-    assert len(contents) == len(expected["header"]["documents"])
+    assert len(contents) == len(expected["manifest"]["documents"])
 
 
 def test_spec_example_is_the_x25519_vector():
@@ -311,6 +335,37 @@ def test_spec_example_is_the_x25519_vector():
     assert data[14:header_end] == quoted_header
     assert data[:14].hex(" ") in example
     assert data[header_end:header_end + 8].hex(" ") in example
+
+
+def test_vectors_regenerate_to_the_committed_files(tmp_path):
+    """generate.py is deterministic except for HPKE's randomness: a fresh run matches the
+    committed vectors byte for byte up to the ciphertext, and its envelopes open to the
+    same plaintext."""
+    spec = importlib.util.spec_from_file_location("generate_vectors", VECTORS / "generate.py")
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    generator.generate(tmp_path)
+    randomised = {"envelope.seal", "expected.json"}
+    committed = sorted(path.relative_to(VECTORS) for path in VECTORS.rglob("*")
+                       if path.is_file() and path.suffix != ".py" and path.name[0] != ".")
+    assert sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*")
+                  if path.is_file()) == committed
+    for name in committed:
+        if name.name not in randomised:
+            assert (tmp_path / name).read_bytes() == (VECTORS / name).read_bytes(), name
+    for suite in VECTOR_SUITES:
+        old = json.loads((VECTORS / suite / "expected.json").read_text(encoding="utf-8"))
+        new = json.loads((tmp_path / suite / "expected.json").read_text(encoding="utf-8"))
+        assert {**new, "signature_hex": None} == {**old, "signature_hex": None}
+        old_data = (VECTORS / suite / "envelope.seal").read_bytes()
+        new_data = (tmp_path / suite / "envelope.seal").read_bytes()
+        clear_end = 22 + old["lengths"]["header"]
+        assert new_data[:clear_end] == old_data[:clear_end] and len(new_data) == len(old_data)
+        private = keys.parse_appliance_private_pem(
+            (VECTORS / suite / "appliance.key.pem").read_bytes(), "appliance.key.pem")
+        opened = [seal.decrypt(seal.parse(data, max_payload=MAX_PAYLOAD), private)
+                  for data in (old_data, new_data)]
+        assert opened[0] == opened[1]
 
 
 def test_one_vector_holds_two_documents():
@@ -342,15 +397,20 @@ def test_independent_sender_following_the_spec_is_accepted(suite):
                   "produced_at": "2026-11-27T07:30:00+01:00", "content_type": "application/pdf",
                   "size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
                  for n, content in enumerate(contents)]
-    header = json.dumps({
-        "version": 1, "seq": 1_795_766_400_123_456, "created": "2026-11-27T07:00:00Z",
+    def canonical(value: dict) -> bytes:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False).encode("utf-8")
+
+    header = canonical({
+        "version": 2, "seq": 1_795_766_400_123_456, "created": "2026-11-27T07:00:00Z",
         "sender": hashlib.sha256(sender.public_key().public_bytes_raw()).hexdigest(),
         "recipient": hashlib.sha256(public_body).hexdigest(), "suite": suite,
-        "documents": documents,
-    }, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    header_span = b"APLSEAL\n" + struct.pack(">HI", 1, len(header)) + header
-    info = b"APLSEAL v1 header\x00" + hashlib.sha256(header_span).digest()
-    payload = rfc9180_seal(suite, public_raw, b"".join(contents), info)
+    })
+    manifest = canonical({"documents": documents})
+    header_span = b"APLSEAL\n" + struct.pack(">HI", 2, len(header)) + header
+    info = b"APLSEAL v2 header\x00" + hashlib.sha256(header_span).digest()
+    plaintext = struct.pack(">I", len(manifest)) + manifest + b"".join(contents)
+    payload = rfc9180_seal(suite, public_raw, plaintext, info)
     signed = header_span + struct.pack(">Q", len(payload)) + payload
     envelope_bytes = signed + sender.sign(signed)
 
@@ -359,7 +419,7 @@ def test_independent_sender_following_the_spec_is_accepted(suite):
     opened = seal.decrypt(envelope, private)
     assert [doc.content for doc in opened] == contents
     assert [doc.entry.kind for doc in opened] == [f"kind-{n}" for n in range(len(contents))]
-    assert rfc9180_open(suite, private.raw, payload, info) == b"".join(contents)
+    assert rfc9180_open(suite, private.raw, payload, info) == plaintext
 
 
 # ---------------------------------------------------------------- round trips
@@ -381,14 +441,16 @@ def test_round_trip(suite, contents):
     assert [doc.content for doc in opened] == list(contents)
     assert [doc.entry for doc in opened] == [doc.entry for doc in docs]
     header = seal.parse(data, max_payload=MAX_PAYLOAD).header
-    assert header.version == 1
+    assert header.version == 2
     assert header.seq == 1_795_762_500_000_000
     assert header.created == "2026-11-27T06:55:00Z"
     assert header.suite == suite
     assert header.sender == keys.sender_fingerprint(SENDER.public_key())
     assert header.recipient == recipient.fingerprint
     payload_length = len(seal.parse(data, max_payload=MAX_PAYLOAD).payload)
-    assert payload_length == SUITES[suite].kem.enc_length() + sum(map(len, contents)) + 16
+    manifest = seal.Manifest(tuple(doc.entry for doc in docs)).to_bytes()
+    assert payload_length == (SUITES[suite].kem.enc_length() + 4 + len(manifest)
+                              + sum(map(len, contents)) + 16)
 
 
 def test_seal_is_randomised_but_both_open():
@@ -400,24 +462,61 @@ def test_seal_is_randomised_but_both_open():
 def test_hpke_info_is_label_and_digest_and_fits_in_64_bytes():
     span = b"anything"
     info = seal.hpke_info(span)
-    assert info == b"APLSEAL v1 header\x00" + hashlib.sha256(span).digest()
+    assert info == b"APLSEAL v2 header\x00" + hashlib.sha256(span).digest()
     assert len(info) == 50 <= 64
 
 
-def test_header_is_canonical_json_with_sorted_keys_and_raw_utf8():
+def test_header_is_canonical_json_with_sorted_keys():
     data = make_envelope()
     header = bytes(seal.parse(data, max_payload=MAX_PAYLOAD).header_span[seal.PREFIX.size:])
-    assert header.startswith(b'{"created":"2026-11-27T06:55:00Z","documents":[{"content_type":')
-    assert b" " not in header.replace(UNIT.encode(), b"").replace("Att göra-lista".encode(), b"")
-    assert UNIT.encode("utf-8") in header and b"\\u" not in header
+    assert header.startswith(b'{"created":"2026-11-27T06:55:00Z","recipient":"')
+    assert b" " not in header
     assert list(json.loads(header)) == sorted(json.loads(header))
+
+
+def test_manifest_is_canonical_json_with_sorted_keys_and_raw_utf8():
+    manifest = seal.Manifest((document(b"%PDF-1.4 one").entry,)).to_bytes()
+    assert manifest.startswith(b'{"documents":[{"content_type":"application/pdf","kind":')
+    assert b" " not in manifest.replace(UNIT.encode(), b"").replace(
+        "Att göra-lista".encode(), b"")
+    assert UNIT.encode("utf-8") in manifest and b"\\u" not in manifest
+    assert list(json.loads(manifest)["documents"][0]) == sorted(
+        json.loads(manifest)["documents"][0])
+
+
+@pytest.mark.parametrize("suite", sorted(SUITES))
+def test_clear_part_holds_nothing_about_the_documents(suite):
+    """Everything but the ciphertext is readable by the network: it names no unit, title,
+    kind, time of production, hash or size (issue 8, section 7)."""
+    marker_unit, marker_title = "Enhet MARKÖR-7Q", "Titel MARKÖR-9Z"
+    content = b"%PDF-1.4 marker content"
+    entry = seal.describe_document("todo", marker_unit, marker_title,
+                                   datetime(2026, 11, 27, 5, 43, 21, tzinfo=UTC), content)
+    data = seal.seal([seal.Document(entry, content)], SENDER, APPLIANCE[suite].public_key(),
+                     7, CREATED)
+    envelope = seal.parse(data, max_payload=MAX_PAYLOAD)
+    clear_header = json.loads(bytes(envelope.header_span[seal.PREFIX.size:]))
+    assert set(clear_header) == {"version", "suite", "recipient", "sender", "seq", "created"}
+    for needle in (marker_unit, marker_title, "todo", entry.sha256, "2026-11-27T05:43:21",
+                   "produced", "documents", "title", "unit", "kind", "sha256", "size"):
+        assert needle.encode("utf-8") not in data, needle
+    assert bytes.fromhex(entry.sha256) not in data
+    assert [doc.entry for doc in open_envelope(data, suite)] == [entry]
+
+
+def test_a_version_1_envelope_is_refused_with_a_clear_message():
+    v1_header = {**header_obj(), "version": 1, "documents": manifest_obj()["documents"]}
+    data = assemble(canonical_json(v1_header), dummy_payload(), version=1)
+    with pytest.raises(MalformedSeal, match=r"^seal format version 1 is no longer accepted "
+                                            r".*reads version 2 only: update the sender"):
+        seal.parse(data, max_payload=MAX_PAYLOAD)
 
 
 def test_seal_refuses_to_write_what_the_parser_refuses():
     recipient = APPLIANCE["x25519"].public_key()
     with pytest.raises(MalformedSeal, match="kind must match"):
         seal.seal([document(b"x", kind="Todo")], SENDER, recipient, 1, CREATED)
-    with pytest.raises(MalformedSeal, match=r"must list 1\.\.64 documents"):
+    with pytest.raises(MalformedSeal, match=r"manifest\.documents must list 1\.\.64 documents"):
         seal.seal([], SENDER, recipient, 1, CREATED)
     with pytest.raises(MalformedSeal, match="seq must be an integer"):
         seal.seal([document(b"x")], SENDER, recipient, 0, CREATED)
@@ -436,7 +535,7 @@ def test_wrong_magic():
             seal.parse(magic + data[8:], max_payload=MAX_PAYLOAD)
 
 
-@pytest.mark.parametrize("version", [0, 2, 0xFFFF])
+@pytest.mark.parametrize("version", [0, 3, 0xFFFF])
 def test_unsupported_version(version):
     data = assemble(canonical_json(header_obj()), dummy_payload(), version=version)
     with pytest.raises(MalformedSeal, match=rf"unsupported format version {version} "):
@@ -515,9 +614,10 @@ def test_payload_over_max_payload():
 # ---------------------------------------------------------------- header JSON
 
 
-def test_a_valid_hand_built_header_parses():
+def test_a_valid_hand_built_header_and_manifest_open():
     envelope = parse_header(header_obj())
-    assert envelope.header.seq == 1 and envelope.header.documents[0].kind == "todo"
+    assert envelope.header.seq == 1
+    assert open_manifest(manifest_obj())[0].entry.kind == "todo"
 
 
 def _canonical() -> bytes:
@@ -533,9 +633,7 @@ NON_CANONICAL = {
                                    ensure_ascii=False).encode(),
     "unsorted_keys": lambda: json.dumps(header_obj(), separators=(",", ":"),
                                         ensure_ascii=False).encode(),
-    "ascii_escaped": lambda: json.dumps(header_obj(), sort_keys=True, separators=(",", ":"),
-                                        ensure_ascii=True).encode(),
-    "escaped_slash": lambda: _canonical().replace(b'"application/pdf"', b'"application\\/pdf"'),
+    "escaped_digit": lambda: _canonical().replace(b'"x25519"', b'"x2551\\u0039"'),
 }
 
 
@@ -548,13 +646,31 @@ def test_non_canonical_json(name):
         parse_header(raw)
 
 
+@pytest.mark.parametrize("name", ["space", "escaped_slash", "unsorted", "ascii_escaped"])
+def test_non_canonical_manifest(name):
+    canonical = canonical_json(manifest_obj())
+    raw = {
+        "space": canonical.replace(b'"documents":', b'"documents": '),
+        "escaped_slash": canonical.replace(b'"application/pdf"', b'"application\\/pdf"'),
+        "unsorted": json.dumps(manifest_obj()["documents"][0], ensure_ascii=False,
+                               separators=(",", ":")).join([b'{"documents":['.decode(), "]}"]
+                                                           ).encode("utf-8"),
+        "ascii_escaped": json.dumps(manifest_obj(), sort_keys=True, separators=(",", ":"),
+                                    ensure_ascii=True).encode(),
+    }[name]
+    assert json.loads(raw) == manifest_obj()
+    with pytest.raises(MalformedSeal, match=r"^manifest is not canonical JSON"):
+        open_manifest(raw)
+
+
 def test_duplicate_key():
     raw = _canonical().replace(b'{"created"', b'{"seq":1,"created"', 1)
     with pytest.raises(MalformedSeal, match=r"header repeats the key 'seq'"):
         parse_header(raw)
-    raw = _canonical().replace(b'{"content_type"', b'{"kind":"todo","content_type"', 1)
-    with pytest.raises(MalformedSeal, match=r"header repeats the key 'kind'"):
-        parse_header(raw)
+    raw = canonical_json(manifest_obj()).replace(b'{"content_type"',
+                                                 b'{"kind":"todo","content_type"', 1)
+    with pytest.raises(MalformedSeal, match=r"manifest repeats the key 'kind'"):
+        open_manifest(raw)
 
 
 @pytest.mark.parametrize(("raw", "message"), [
@@ -565,11 +681,36 @@ def test_duplicate_key():
     (b"[" * 50_000 + b"]" * 10_000, "header is not valid JSON"),  # too deep to decode
     (b"[]", "header must be a JSON object"),
     (b'"x"', "header must be a JSON object"),
-    (b"{}", "header lacks created, documents, recipient, sender, seq, suite, version"),
+    (b"{}", "header lacks created, recipient, sender, seq, suite, version"),
 ], ids=["not-utf8", "bom", "bad-json", "trailing-garbage", "deep", "array", "string", "empty"])
 def test_header_is_not_a_json_object(raw, message):
     with pytest.raises(MalformedSeal, match=rf"^{message}$"):
         parse_header(raw)
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    (b'{"documents":"\xff"}', "manifest is not UTF-8"),
+    (b"{]", "manifest is not valid JSON"),
+    (b"[" * 50_000 + b"]" * 10_000, "manifest is not valid JSON"),
+    (b"[]", "manifest must be a JSON object"),
+    (b"{}", "manifest lacks documents"),
+    (b'{"documents":[],"x":1}', "manifest has unknown fields x"),
+], ids=["not-utf8", "bad-json", "deep", "array", "empty", "unknown-field"])
+def test_manifest_is_not_a_json_object(raw, message):
+    with pytest.raises(MalformedSeal, match=rf"^{message}$"):
+        open_manifest(raw)
+
+
+@pytest.mark.parametrize(("plaintext", "message"), [
+    (b"", r"^decrypted payload is too short to hold a manifest$"),
+    (b"\x00\x00\x01", r"^decrypted payload is too short to hold a manifest$"),
+    (b"\x00\x00\x00\x01{", r"^manifest length 1 outside 2\.\.65536"),
+    (b"\x00\x01\x00\x01" + b" " * 70_000, r"^manifest length 65537 outside 2\.\.65536"),
+    (b"\x00\x00\x00\x09{}", r"^manifest length 9 .* beyond the decrypted payload$"),
+], ids=["empty", "three-bytes", "length-1", "length-over", "length-beyond"])
+def test_manifest_length_bounds(plaintext, message):
+    with pytest.raises(MalformedSeal, match=message):
+        open_envelope(seal_by_hand(header_obj(), plaintext))
 
 
 def _set(path: str, value):
@@ -605,8 +746,8 @@ def _delete(path: str):
 
 FP = "0" * 64
 SEQ_RULE = r"^header\.seq must be an integer from 1 to 9223372036854775807$"
-DOC1 = r"^header\.documents\[1\]"
-DOC2 = r"^header\.documents\[2\]"
+DOC1 = r"^manifest\.documents\[1\]"
+DOC2 = r"^manifest\.documents\[2\]"
 KIND_RULE = r"\.kind must match \[a-z\]\[a-z0-9_-\]\{0,31\}$"
 UNIT_RULE = r"\.unit must be printable text of 1\.\.120 characters$"
 TITLE_RULE = r"\.title must be printable text of 1\.\.200 characters$"
@@ -615,13 +756,11 @@ HEADER_CASES = {
     # fields present, absent, unknown
     "missing_field": (_delete("seq"), r"^header lacks seq$"),
     "unknown_field": (_set("priority", 1), r"^header has unknown fields priority$"),
-    "doc_missing_field": (_delete("documents.0.sha256"), DOC1 + r" lacks sha256$"),
-    "doc_unknown_field": (_set("documents.0.pages", 2), DOC1 + r" has unknown fields pages$"),
-    "doc_not_object": (_set("documents.0", "todo"), DOC1 + r" must be a JSON object$"),
+    "manifest_in_the_header": (_set("documents", []), r"^header has unknown fields documents$"),
     # version
-    "version_2": (_set("version", 2), r"^header\.version must be 1$"),
-    "version_string": (_set("version", "1"), r"^header\.version must be 1$"),
-    "version_true": (_set("version", True), r"^header\.version must be 1$"),
+    "version_1": (_set("version", 1), r"^header\.version must be 2$"),
+    "version_string": (_set("version", "2"), r"^header\.version must be 2$"),
+    "version_true": (_set("version", True), r"^header\.version must be 2$"),
     # fingerprints
     "sender_uppercase": (_set("sender", "A" * 64),
                          r"^header\.sender must be a 64-digit lowercase hex fingerprint$"),
@@ -648,11 +787,17 @@ HEADER_CASES = {
     "suite_unknown": (_set("suite", "rsa"),
                       r"^header\.suite must be one of mlkem768-x25519, x25519$"),
     "suite_case": (_set("suite", "X25519"), r"^header\.suite must be one of"),
+}
+MANIFEST_CASES = {
+    "doc_missing_field": (_delete("documents.0.sha256"), DOC1 + r" lacks sha256$"),
+    "doc_unknown_field": (_set("documents.0.pages", 2), DOC1 + r" has unknown fields pages$"),
+    "doc_not_object": (_set("documents.0", "todo"), DOC1 + r" must be a JSON object$"),
     # document list
-    "documents_empty": (_set("documents", []), r"^header\.documents must list 1\.\.64 documents$"),
-    "documents_object": (_set("documents", {}), r"^header\.documents must list 1\.\.64"),
+    "documents_empty": (_set("documents", []),
+                        r"^manifest\.documents must list 1\.\.64 documents$"),
+    "documents_object": (_set("documents", {}), r"^manifest\.documents must list 1\.\.64"),
     "documents_65": (lambda h: _set("documents", h["documents"] * 65)(h),
-                     r"^header\.documents must list 1\.\.64 documents$"),
+                     r"^manifest\.documents must list 1\.\.64 documents$"),
     # kind
     "kind_uppercase": (_set("documents.0.kind", "Todo"), DOC1 + KIND_RULE),
     "kind_leading_digit": (_set("documents.0.kind", "1todo"), DOC1 + KIND_RULE),
@@ -711,33 +856,62 @@ def test_header_rule(name):
         parse_header(mutate(header_obj()))
 
 
+@pytest.mark.parametrize("name", sorted(MANIFEST_CASES))
+def test_manifest_rule(name):
+    """The same strictness as the header, applied once the manifest is decrypted."""
+    mutate, message = MANIFEST_CASES[name]
+    with pytest.raises(MalformedSeal, match=message):
+        open_manifest(mutate(manifest_obj()))
+
+
 @pytest.mark.parametrize(("mutate", "message"), [
     (_set("documents.1.kind", "BAD"), DOC2 + KIND_RULE),
     (_set("documents.1.size", 0), DOC2 + r"\.size must be a positive integer$"),
 ], ids=["kind", "size"])
 def test_document_errors_name_the_document_by_its_number(mutate, message):
     with pytest.raises(MalformedSeal, match=message):
-        parse_header(mutate(header_obj(contents=(b"one", b"two"))))
+        open_manifest(mutate(manifest_obj((b"one", b"two"))), (b"one", b"two"))
 
 
 @pytest.mark.parametrize(("mutate", "check"), [
     (_set("seq", seal.MAX_SEQUENCE), lambda h: h.seq == 2**63 - 1),
-    (_set("documents.0.kind", "a" + "b" * 31), lambda h: len(h.documents[0].kind) == 32),
-    (_set("documents.0.kind", "care_plan-2"), lambda h: h.documents[0].kind == "care_plan-2"),
-    (_set("documents.0.unit", "å" * 120), lambda h: h.documents[0].unit == "å" * 120),
-    (_set("documents.0.title", "T" * 200), lambda h: len(h.documents[0].title) == 200),
-    (_set("documents.0.title", 'Citat "x" \\ y'), lambda h: h.documents[0].title.endswith("y")),
     (_set("created", "2026-11-27T07:55:00+01:00"), lambda h: h.created.endswith("+01:00")),
     (_set("created", "2026-11-27T06:55:00.5Z"), lambda h: h.created.endswith(".5Z")),
-    (_set("documents.0.produced_at", "2026-11-27T07:30:00.25+01:00"),
-     lambda h: h.documents[0].produced_at == datetime(2026, 11, 27, 6, 30, 0, 250000,
-                                                      tzinfo=UTC)),
-    (lambda h: _set("documents", h["documents"] * 64)(h), lambda h: len(h.documents) == 64),
-    (_set("documents.0.size", 2**70), lambda h: h.documents[0].size == 2**70),
-], ids=["max-seq", "kind-32", "kind-chars", "unit-120", "title-200", "title-escapes",
-        "offset", "fraction", "produced-at-datetime", "64-documents", "big-size"])
+    (_set("created", "2026-11-27T06:55:00.123456Z"), lambda h: h.created.endswith("456Z")),
+], ids=["max-seq", "offset", "fraction", "six-digit-fraction"])
 def test_header_limits_are_inclusive(mutate, check):
     assert check(parse_header(mutate(header_obj())).header)
+
+
+@pytest.mark.parametrize(("mutate", "check"), [
+    (_set("documents.0.kind", "a" + "b" * 31), lambda d: len(d[0].kind) == 32),
+    (_set("documents.0.kind", "care_plan-2"), lambda d: d[0].kind == "care_plan-2"),
+    (_set("documents.0.unit", "å" * 120), lambda d: d[0].unit == "å" * 120),
+    (_set("documents.0.title", "T" * 200), lambda d: len(d[0].title) == 200),
+    (_set("documents.0.title", 'Citat "x" \\ y'), lambda d: d[0].title.endswith("y")),
+    (_set("documents.0.produced_at", "2026-11-27T07:30:00.25+01:00"),
+     lambda d: d[0].produced_at == datetime(2026, 11, 27, 6, 30, 0, 250000, tzinfo=UTC)),
+], ids=["kind-32", "kind-chars", "unit-120", "title-200", "title-escapes",
+        "produced-at-datetime"])
+def test_manifest_limits_are_inclusive(mutate, check):
+    assert check([doc.entry for doc in open_manifest(mutate(manifest_obj()))])
+
+
+def test_manifest_of_64_documents_opens():
+    contents = tuple(f"%PDF {n}".encode() for n in range(seal.MAX_DOCUMENTS))
+    assert len(open_manifest(manifest_obj(contents), contents)) == 64
+
+
+def test_a_huge_size_is_well_formed_but_does_not_match_the_payload():
+    with pytest.raises(ManifestMismatch, match="length differs from the manifest's sizes"):
+        open_manifest(_set("documents.0.size", 2**70)(manifest_obj()))
+
+
+@pytest.mark.parametrize("fraction", [".1234567", ".", ".123456789012"])
+def test_more_than_six_fraction_digits_are_malformed(fraction):
+    """The spec allows 1 to 6 digits after the point (section 2.5), as the parser does."""
+    with pytest.raises(MalformedSeal, match=TIME_RULE):
+        parse_header(_set("created", f"2026-11-27T06:55:00{fraction}Z")(header_obj()))
 
 
 @pytest.mark.parametrize("value", [[], {}, ["x25519"]], ids=["list", "object", "list-of-name"])
@@ -747,14 +921,13 @@ def test_unhashable_suite_is_malformed(value):
         parse_header(_set("suite", value)(header_obj()))
 
 
-@pytest.mark.parametrize(("path", "value"), [
-    ("created", "0001-01-01T00:00:00+01:00"),
-    ("documents.0.produced_at", "9999-12-31T23:59:59-01:00"),
-], ids=["created-year-1", "produced-year-9999"])
-def test_time_out_of_range_in_utc_is_malformed(path, value):
+def test_time_out_of_range_in_utc_is_malformed():
     """Regression: moving such a time to UTC raised OverflowError, not MalformedSeal."""
     with pytest.raises(MalformedSeal, match=TIME_RULE):
-        parse_header(_set(path, value)(header_obj()))
+        parse_header(_set("created", "0001-01-01T00:00:00+01:00")(header_obj()))
+    with pytest.raises(MalformedSeal, match=TIME_RULE):
+        open_manifest(_set("documents.0.produced_at", "9999-12-31T23:59:59-01:00")(
+            manifest_obj()))
 
 
 @pytest.mark.parametrize("value", ["2026-11-27\x0006:55:00Z", '2026-11-27"06:55:00Z',
@@ -840,24 +1013,26 @@ def test_suite_mismatch(sealed_with, key):
 @pytest.mark.parametrize("suite", sorted(SUITES))
 def test_info_binds_the_header_to_the_ciphertext(suite):
     content = b"%PDF-1.4 bound"
-    header = header_obj(suite, (content,))
+    header = header_obj(suite)
     other = _set("seq", 2)(header)
-    data = seal_by_hand(header, content, suite, info_header=other)  # validly signed
+    plaintext = plaintext_of(manifest_obj((content,)), (content,))
+    data = seal_by_hand(header, plaintext, suite, info_header=other)  # validly signed
     envelope = seal.parse(data, max_payload=MAX_PAYLOAD)
     seal.verify_signature(envelope, SENDER.public_key())
     with pytest.raises(DecryptionFailed, match="cannot be decrypted"):
         seal.decrypt(envelope, APPLIANCE[suite])
     # the hand-built path is right: with the matching info it opens
-    assert open_envelope(seal_by_hand(header, content, suite), suite)[0].content == content
+    assert open_envelope(seal_by_hand(header, plaintext, suite), suite)[0].content == content
 
 
 def test_info_without_the_label_does_not_decrypt():
     content = b"%PDF-1.4 label"
-    header = canonical_json(header_obj(contents=(content,)))
+    header = canonical_json(header_obj())
     span = seal.PREFIX.pack(seal.MAGIC, seal.VERSION, len(header)) + header
     recipient = APPLIANCE["x25519"].public_key()
     payload = keys.hpke_suite(recipient.suite).encrypt(
-        content, recipient.hpke_key(), info=hashlib.sha256(span).digest())
+        plaintext_of(manifest_obj((content,)), (content,)), recipient.hpke_key(),
+        info=hashlib.sha256(span).digest())
     envelope = seal.parse(assemble(header, payload), max_payload=MAX_PAYLOAD)
     with pytest.raises(DecryptionFailed):
         seal.decrypt(envelope, APPLIANCE["x25519"])
@@ -866,38 +1041,37 @@ def test_info_without_the_label_does_not_decrypt():
 @pytest.mark.parametrize("suite", sorted(SUITES))
 def test_manifest_sha256_mismatch(suite):
     content = b"%PDF-1.4 the real document"
-    header = _set("documents.0.sha256", hashlib.sha256(b"another").hexdigest())(
-        header_obj(suite, (content,)))
-    data = seal_by_hand(header, content, suite)
+    manifest = _set("documents.0.sha256", hashlib.sha256(b"another").hexdigest())(
+        manifest_obj((content,)))
     with pytest.raises(ManifestMismatch, match=r"^document 1: SHA-256 differs from the manifest$"):
-        open_envelope(data, suite)
+        open_manifest(manifest, (content,), suite)
 
 
 def test_manifest_mismatch_names_the_second_document():
     first, second = b"%PDF first", b"%PDF second"
-    header = _set("documents.1.sha256", "f" * 64)(header_obj(contents=(first, second)))
+    manifest = _set("documents.1.sha256", "f" * 64)(manifest_obj((first, second)))
     with pytest.raises(ManifestMismatch, match=r"^document 2: SHA-256 differs"):
-        open_envelope(seal_by_hand(header, first + second))
+        open_manifest(manifest, (first, second))
 
 
 def test_manifest_sizes_split_the_plaintext_in_order():
     first, second = b"%PDF first", b"%PDF second!"
-    header = header_obj(contents=(first, second))
-    swapped = _set("documents.0.size", len(second))(_set("documents.1.size", len(first))(header))
+    manifest = manifest_obj((first, second))
+    swapped = _set("documents.0.size", len(second))(_set("documents.1.size", len(first))(
+        manifest))
     with pytest.raises(ManifestMismatch, match=r"^document 1: SHA-256 differs"):
-        open_envelope(seal_by_hand(swapped, first + second))
-    reversed_order = seal_by_hand(header, second + first)  # plaintext not in manifest order
+        open_manifest(swapped, (first, second))
     with pytest.raises(ManifestMismatch, match=r"^document 1: SHA-256 differs"):
-        open_envelope(reversed_order)
+        open_manifest(manifest, (second, first))  # plaintext not in manifest order
 
 
 @pytest.mark.parametrize("delta", [-1, 1])
 def test_manifest_total_size_mismatch(delta):
     content = b"%PDF-1.4 sized"
-    header = _set("documents.0.size", len(content) + delta)(header_obj(contents=(content,)))
+    manifest = _set("documents.0.size", len(content) + delta)(manifest_obj((content,)))
     with pytest.raises(ManifestMismatch,
                        match=r"^decrypted payload length differs from the manifest's sizes$"):
-        open_envelope(seal_by_hand(header, content))
+        open_manifest(manifest, (content,))
 
 
 # ---------------------------------------------------------------- every bit
@@ -1037,15 +1211,20 @@ FIELDS = sorted(seal._HEADER_FIELDS) + [f"documents.0.{name}"
 
 
 def _check_any_value(field: str, value: object) -> None:
+    in_manifest = field.startswith("documents.")
     # canonical_json's form, but NaN and Infinity written too, as a sender might
-    raw = json.dumps(_set(field, value)(header_obj()), sort_keys=True, separators=(",", ":"),
-                     ensure_ascii=False).encode("utf-8")
+    raw = json.dumps(_set(field, value)(manifest_obj() if in_manifest else header_obj()),
+                     sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     try:
-        envelope = parse_header(raw)
+        if in_manifest:  # the manifest's parser alone: a changed size or hash cannot match
+            entries, _ = seal._read_manifest(plaintext_of(raw))
+            again = seal.Manifest(entries).to_bytes()
+        else:
+            again = parse_header(raw).header.to_bytes()
     except MalformedSeal:
         return
-    assert envelope.header.to_bytes() == raw
-    assert json.loads(raw) == json.loads(envelope.header.to_bytes())
+    assert again == raw
+    assert json.loads(raw) == json.loads(again)
 
 
 @PROPERTY_SETTINGS

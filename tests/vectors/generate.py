@@ -1,12 +1,14 @@
 """Regenerate the seal test vectors in this directory. Run by hand, never by the test suite:
 
-    .venv/bin/python tests/vectors/generate.py
+    .venv/bin/python tests/vectors/generate.py [OUTPUT_DIRECTORY]
 
 The committed files are the vectors. The keys are derived from fixed labels, so they come
-out the same on every run, and so do the documents and the headers; HPKE encryption is
-randomised, so each run produces different (equally valid) `envelope.seal` files and
-`expected.json` lengths and hashes that go with them. After a run, check the diff and
-commit all of it together. `docs/seal-format.md` describes the files.
+out the same on every run, and so do the documents, the header, the manifest, the
+plaintext and every length; HPKE encryption is randomised, so each run produces a
+different (equally valid) ciphertext, hence `envelope.seal` from byte 22 + H on and
+`signature_hex`. tests/test_seal.py regenerates into a temporary directory and checks
+that everything else is byte-for-byte the committed vectors. After a run, check the diff
+and commit all of it together. `docs/seal-format.md` describes the files.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, mlkem, x25519
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # run from anywhere, with or without an install
 
-from appliance import keys, seal  # noqa: E402
+from appliance.core import keys, seal  # noqa: E402
 
 CREATED = datetime(2026, 11, 27, 6, 55, 0, tzinfo=UTC)
 SEQ = 1_795_762_500_000_000  # microseconds since the epoch at CREATED, as the sender uses
@@ -71,9 +73,9 @@ def appliance_key(suite: keys.KemSuite) -> keys.AppliancePrivateKey:
     return keys.AppliancePrivateKey(suite, raw)
 
 
-def write_vector(suite: keys.KemSuite, sender: ed25519.Ed25519PrivateKey,
+def write_vector(out: Path, suite: keys.KemSuite, sender: ed25519.Ed25519PrivateKey,
                  documents: list[tuple[str, str, bytes]]) -> None:
-    directory = HERE / suite.name
+    directory = out / suite.name
     directory.mkdir(exist_ok=True)
     private = appliance_key(suite)
     public = private.public_key()
@@ -92,9 +94,11 @@ def write_vector(suite: keys.KemSuite, sender: ed25519.Ed25519PrivateKey,
     seal.verify_signature(envelope, sender.public_key())
     opened = seal.decrypt(envelope, private)
     assert [doc.content for doc in opened] == [content for _, _, content in documents]
-    plaintext = b"".join(content for _, _, content in documents)
+    manifest = seal.Manifest(tuple(doc.entry for doc in sealed_documents)).to_bytes()
+    plaintext = (seal.MANIFEST_LENGTH.pack(len(manifest)) + manifest
+                 + b"".join(content for _, _, content in documents))
     expected = {
-        "description": f"Envelope format v1, suite {suite.name}, {len(documents)} document(s); "
+        "description": f"Envelope format v2, suite {suite.name}, {len(documents)} document(s); "
                        "see docs/seal-format.md, section Test vectors",
         "suite": suite.name,
         "hpke": {"mode": "base (0x00), single-shot, empty aad", **HPKE_IDS[suite.name],
@@ -116,6 +120,7 @@ def write_vector(suite: keys.KemSuite, sender: ed25519.Ed25519PrivateKey,
             "header": len(envelope.header_span) - seal.PREFIX.size,
             "payload": len(envelope.payload),
             "enc": suite.kem.enc_length(),
+            "manifest": len(manifest),
             "plaintext": len(plaintext),
         },
         "header_span_sha256": hashlib.sha256(envelope.header_span).hexdigest(),
@@ -123,24 +128,27 @@ def write_vector(suite: keys.KemSuite, sender: ed25519.Ed25519PrivateKey,
         "plaintext_sha256": hashlib.sha256(plaintext).hexdigest(),
         "signature_hex": envelope.signature.hex(),
         "header": json.loads(bytes(envelope.header_span[seal.PREFIX.size:])),
+        "manifest": json.loads(manifest),
     }
     (directory / "expected.json").write_text(
         json.dumps(expected, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def main() -> None:
+def generate(out: Path) -> None:
+    """Write every vector file under `out`."""
     sender = ed25519.Ed25519PrivateKey.from_private_bytes(seed("sender ed25519"))
-    (HERE / "sender.key.pem").write_bytes(keys.sender_private_pem(sender))
-    (HERE / "sender.pub.pem").write_bytes(keys.sender_public_pem(sender.public_key()))
-    write_vector(keys.MLKEM768_X25519, sender, [
+    (out / "sender.key.pem").write_bytes(keys.sender_private_pem(sender))
+    (out / "sender.pub.pem").write_bytes(keys.sender_public_pem(sender.public_key()))
+    write_vector(out, keys.MLKEM768_X25519, sender, [
         ("todo", "Att göra-lista", tiny_pdf("Testvektor 1: Att gora-lista")),
         ("medications", "Läkemedelslista", tiny_pdf("Testvektor 2: Lakemedelslista")),
     ])
-    write_vector(keys.X25519, sender, [
+    write_vector(out, keys.X25519, sender, [
         ("todo", "Att göra-lista", tiny_pdf("Testvektor: Att gora-lista")),
     ])
-    print(f"wrote vectors under {HERE}")
 
 
 if __name__ == "__main__":
-    main()
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE
+    generate(target)
+    print(f"wrote vectors under {target}")
