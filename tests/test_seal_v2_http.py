@@ -40,9 +40,9 @@ def marked_document(produced: datetime) -> seal.Document:
                                                 content), content)
 
 
-def seal_with_seq(inst: Installation, seq: int) -> bytes:
+def seal_with_seq(inst: Installation, seq: int, created: datetime) -> bytes:
     document = marked_document(datetime.now(UTC))
-    return seal.seal([document], inst.sender.key, inst.public_key(), seq, datetime.now(UTC))
+    return seal.seal([document], inst.sender.key, inst.public_key(), seq, created)
 
 
 def version_1_envelope(inst: Installation) -> bytes:
@@ -100,21 +100,31 @@ def test_version_1_envelope_is_refused_400_with_a_clear_message(site):
     assert inst.store_state() == before
 
 
-def test_sequence_far_ahead_is_refused_and_the_sender_is_not_locked_out(site):
-    inst, srv = site
+def test_sequence_far_ahead_is_refused_and_the_sender_is_not_locked_out(installation,
+                                                                          server):
+    inst, srv = installation, server
     before = inst.store_state()
-    half_an_hour_ahead = int((datetime.now(UTC) + timedelta(minutes=30)).timestamp() * 1e6)
-    for seq in (seal.MAX_SEQUENCE, half_an_hour_ahead):
-        status, reply = post(url(srv), seal_with_seq(inst, seq))
+    created = datetime.now(UTC).replace(microsecond=0)
+    created_us = int(created.timestamp()) * 1_000_000
+    day_us = 24 * 3600 * 1_000_000
+    for seq, when in ((seal.MAX_SEQUENCE, created), (created_us + day_us + 1, created),
+                      (seal.MAX_SEQUENCE, datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC))):
+        status, reply = post(url(srv), seal_with_seq(inst, seq, when))
         assert (status, reply["error"]) == (422, "sequence_ahead"), reply
         assert "check the sender's clock" in reply["message"]
     assert inst.store_state() == before
     audit = AuditLog(inst.state_dir / "audit.log", SystemClock())
     refused = [entry for entry in audit.entries() if entry.get("reason") == "sequence_ahead"]
-    assert [entry["sender"] for entry in refused] == ["kontor-norr"] * 2  # one entry each
+    assert [entry["sender"] for entry in refused] == ["kontor-norr"] * 3  # one entry each
+    status, reply = post(url(srv), seal_with_seq(inst, created_us + day_us, created))
+    assert status == 201, reply  # the bound itself is allowed...
     status, reply = post(url(srv), inst.sender.seal_for([marked_document(datetime.now(UTC))],
                                                         inst.public_key()))
-    assert status == 201, reply  # the next honest push still goes through
+    assert (status, reply["error"]) == (409, "replayed")  # ...and kept: now one day ahead
+    a_day_later = created + timedelta(days=1, minutes=1)
+    status, reply = post(url(srv), seal_with_seq(inst, created_us + day_us + 60_000_000,
+                                                 a_day_later))
+    assert status == 201, reply  # a day later, the sender's own count has caught up
 
 
 def test_tampering_with_the_clear_header_or_the_encrypted_manifest_fails_the_signature(site):

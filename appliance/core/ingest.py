@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from appliance.core import refusal_counts, seal
 from appliance.core.audit import AuditError
-from appliance.core.clock import isoformat_utc
+from appliance.core.clock import isoformat_utc, parse_iso
 from appliance.core.errors import ApplianceError
 from appliance.core.pdf import PdfLimits, UnreadablePdf, count_pages
 from appliance.core.retention import apply_retention
@@ -25,6 +25,7 @@ LIMIT_SETTINGS = {"too_many_pages": "ingest.max_pages_per_document",
                   "stream_too_large": "ingest.max_stream_mb"}  # PDF refusal -> its setting
 ENVELOPE_OVERHEAD = seal.PREFIX.size + seal.MAX_HEADER_LENGTH + seal.PAYLOAD_LENGTH.size + 64
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_SEQUENCE_LEAD = timedelta(hours=24)  # of `seq` over `created` (see `sequence_problem`)
 MAX_MESSAGE_CHARS = 300  # of a refusal's message, in the answer and the audit log
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ def ingest(services: Services, body: bytes, remote: str) -> StoredSnapshot:
     if header.seq <= last_seq:
         raise fail(409, "replayed", f"sequence {header.seq} is not newer than {last_seq}, "
                    "the last accepted from this sender", sender.name)
-    problem = sequence_problem(services, header.seq)
+    problem = sequence_problem(header)
     if problem is not None:
         raise fail(*problem, sender.name)
     # The manifest travels encrypted (seal format v2): what it says is checked only now.
@@ -144,21 +145,21 @@ def ingest(services: Services, body: bytes, remote: str) -> StoredSnapshot:
     return snapshot
 
 
-def sequence_problem(services: Services, seq: int) -> tuple[int, str, str] | None:
+def sequence_problem(header: seal.Header) -> tuple[int, str, str] | None:
     """Whether a sequence number is too far ahead to accept: (status, code, message) if so.
 
     Accepting a number near 2**63 - 1 would lock its sender out for good (every later
-    number must be higher). Senders count in microseconds since the epoch
-    (docs/seal-format.md, Replay protection), so no honest number is beyond the appliance's
-    clock plus the allowed skew, in those units; a plain counter stays far below it.
+    number must be higher). Senders count in microseconds since the epoch, so an honest
+    number is about the envelope's own `created` (more only after the sender's clock
+    stepped back); a plain counter stays far below it (docs/seal-format.md, section 8).
     """
-    now = services.clock.now()
-    skew = timedelta(minutes=services.config.max_clock_skew_minutes)
-    bound = (now + skew - EPOCH) // timedelta(microseconds=1)
-    if seq > bound:
-        return (422, "sequence_ahead", f"sequence {seq} is ahead of the appliance's clock "
-                f"({isoformat_utc(now)}) plus {services.config.max_clock_skew_minutes} min "
-                "in microseconds since 1970; check the sender's clock (NTP)")
+    microsecond = timedelta(microseconds=1)
+    bound = (parse_iso(header.created) - EPOCH) // microsecond + MAX_SEQUENCE_LEAD // microsecond
+    if header.seq > bound:
+        return (422, "sequence_ahead", f"sequence {header.seq} is more than "
+                f"{MAX_SEQUENCE_LEAD // timedelta(hours=1)} h ahead of the envelope's "
+                f"created time ({header.created}) in microseconds since 1970; check the "
+                "sender's clock and its sequence file")
     return None
 
 
