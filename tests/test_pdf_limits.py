@@ -199,3 +199,23 @@ def test_with_the_limits_raised_a_document_that_runs_out_of_memory_is_left_out(i
     # The bomb runs out of memory in the check, the 20,000 pages while being composed.
     assert left_out(installation) == [("medications", "stream_too_large"),
                                       ("occupancy", "compose_failed")]
+
+
+def test_a_snapshot_too_big_to_decrypt_within_the_memory_still_lets_the_rest_print(
+        installation):
+    """Found measuring the bound: printing costs about 6 times a document's size, so a
+    60 MB list (2,400 plain pages, within every ingest limit) cannot even be decrypted in
+    256 MiB. It is left out; the to-do list of another snapshot and the forms print."""
+    part = make_document("occupancy", produced_at=datetime.now(UTC), pages=400)
+    big = pikepdf.new()
+    for _ in range(6):
+        with pikepdf.open(io.BytesIO(part)) as source:
+            big.pages.extend(source.pages)
+    out = io.BytesIO()
+    big.save(out, compress_streams=False)
+    store_directly(installation, ("occupancy", "Hemsjukvård Sölvesborg", out.getvalue(), 2400))
+    todo = make_document("todo", produced_at=datetime.now(UTC), pages=2, marker=MARKER)
+    store_directly(installation, ("todo", "Hemsjukvård Sölvesborg", todo, 2))
+    kit = print_limited(installation, "full")
+    assert page_count(kit) == 1 + 2 + 2
+    assert text_of(kit).count(MARKER) == 2

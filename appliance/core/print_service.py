@@ -243,8 +243,9 @@ class PrintService:
                 envelope = seal.parse(self.services.store.read_envelope(snapshot_id),
                                       max_payload=2**63)
                 opened = seal.decrypt(envelope, self.services.private_key)
-            except (seal.SealError, StoreError) as exc:
-                log.error("snapshot %s cannot be opened for printing: %s", snapshot_id, exc)
+            except (seal.SealError, StoreError, MemoryError) as exc:  # the forms still print
+                log.error("snapshot %s cannot be opened for printing: %s", snapshot_id,
+                          exc if str(exc) else type(exc).__name__)
                 continue
             for position, document in enumerate(opened):
                 contents[(snapshot_id, position)] = document.content
