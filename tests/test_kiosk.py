@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from appliance.adapters.web.kiosk_token import SECRET_NAME, kiosk_token
-from tests.conftest import BIN
+from tests.conftest import BIN, Server
 from tests.test_print_service import audit_events, with_guard_config
 
 LAN_CLIENT = "127.0.1.7"
@@ -97,24 +97,32 @@ def test_press_prints_one_kit_with_every_page_and_reports_its_progress(server):
     assert f"{answer['pages']} sidor" in fetch(f"{server.url}/kiosk/view?{view}")[1]
 
 
-def test_two_quick_presses_and_the_panels_button_at_once_give_one_kit(installation):
-    inst = with_guard_config(installation)
-    inst.ingest(inst.envelope(pages=1))
-    from tests.conftest import Server
-
-    server = Server(inst).start()
+def simulated_panel(inst) -> subprocess.Popen:
+    """`appliance panel --simulate` (MockFactory pins; `press`/`quit` on stdin), running."""
     panel = subprocess.Popen(
         [str(BIN / "appliance"), "--config", str(inst.appliance_toml), "panel", "--simulate"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=inst.cups.env())
+    assert panel.stdout.readline().strip() == "led: ready"
+    return panel
+
+
+def send(panel: subprocess.Popen, command: str) -> None:
+    panel.stdin.write(command + "\n")
+    panel.stdin.flush()
+
+
+def test_two_quick_presses_and_the_panels_button_at_once_give_one_kit(installation):
+    inst = with_guard_config(installation)
+    inst.ingest(inst.envelope(pages=1))
+    server = Server(inst).start()
+    panel = simulated_panel(inst)
     try:
-        assert panel.stdout.readline().strip() == "led: ready"
         token = page_token(server)
         answers = []
         presses = [threading.Thread(target=lambda: answers.append(press(server, token=token)))
                    for _ in range(2)]
-        panel.stdin.write("press\n")
-        panel.stdin.flush()
+        send(panel, "press")
         for thread in presses:
             thread.start()
         for thread in presses:
@@ -122,19 +130,15 @@ def test_two_quick_presses_and_the_panels_button_at_once_give_one_kit(installati
         inst.cups.wait_for(lambda: inst.queue.captured(), timeout=20, what="one kit")
         # the panel has decided once it shows printing or has acknowledged an ignored press
         inst.cups.wait_for(lambda: len(audit_events(inst, "printed")) >= 1, timeout=20)
-        busy = [a for status, a in answers if status == 200 and a["outcome"] == "busy"]
-        _, lan_view = fetch(server.url + "/kiosk/view")
-        panel.stdin.write("quit\n")
-        panel.stdin.flush()
+        send(panel, "quit")
         assert panel.wait(timeout=30) == 0
     finally:
         panel.kill()
         server.stop()
     assert len(answers) == 2 and all(status == 200 for status, _ in answers), answers
-    assert len(busy) >= 1, answers
+    assert [a["outcome"] for _, a in answers].count("busy") >= 1, answers
     assert len(audit_events(inst, "printed")) == 1
     assert len(inst.queue.captured()) == 1
-    assert "Skriver ut" in lan_view or "Klar" in lan_view
 
 
 def test_a_busy_press_says_a_kit_is_on_its_way(server):
@@ -147,13 +151,14 @@ def test_a_busy_press_says_a_kit_is_on_its_way(server):
     assert (status, answer["outcome"]) == (200, "busy")
     view = fetch(f"{server.url}/kiosk/view?profile=button&busy=1")[1]
     assert "En utskrift är redan på väg" in view
+    inst.cups.wait_for(  # CUPS learns of the fault when it tries the job
+        lambda: "media-empty-error" in inst.cups.printer_state_reasons(inst.queue.name),
+        timeout=20)
     page = fetch(server.url + "/kiosk")[1]
     assert "Skrivarfel" in page and "fyll på papper" in page  # the LED's fault, and the remedy
 
 
 def test_the_token_is_the_same_in_every_worker_and_after_a_restart(installation):
-    from tests.conftest import Server
-
     server = Server(installation).start()
     try:
         tokens = {page_token(server) for _ in range(6)}  # two workers answer in turn

@@ -9,14 +9,14 @@ screen shows at 800x480 to DIR/<state>.png, for docs/kiosk.md.
 from __future__ import annotations
 
 import os
-import subprocess
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, post
-from tests.test_kiosk import LAN_CLIENT, fetch
+from tests.conftest import Server, post
+from tests.test_kiosk import LAN_CLIENT, fetch, send, simulated_panel
 from tests.test_print_service import audit_events, with_guard_config
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -152,6 +152,21 @@ def test_a_lan_client_reads_the_status_and_has_no_buttons(browser, server):
         page.close()
 
 
+def test_polls_leave_an_unchanged_screen_alone(kiosk, server):
+    """A redraw every second could swallow a press: the view is replaced only on change."""
+    push(server)
+    page = kiosk()
+    expect(page.locator("#state")).to_have_text("Klar")
+    # a property of the element object, not an attribute: it does not change the HTML
+    page.evaluate("document.getElementById('screen').untouched = true")
+    polls = "performance.getEntriesByType('resource').filter(r => r.name.includes('/kiosk/view'))"
+    deadline = time.monotonic() + SLOW_MS / 1000
+    while page.evaluate(f"{polls}.length") < 3:  # evaluate: the page's CSP forbids eval
+        assert time.monotonic() < deadline, "the page stopped polling"
+        page.wait_for_timeout(100)
+    assert page.evaluate("document.getElementById('screen').untouched === true")
+
+
 def test_reconnects_by_itself_after_the_web_service_restarts(kiosk, server):
     page = kiosk()
     expect(page.locator("#state")).to_have_text("Inga uppgifter")
@@ -168,28 +183,20 @@ def test_reconnects_by_itself_after_the_web_service_restarts(kiosk, server):
 
 
 def test_a_double_press_and_the_panels_button_at_once_give_one_kit(browser, installation):
-    from tests.conftest import Server
-
     inst = with_guard_config(installation)
     inst.ingest(inst.envelope(pages=1))
     server = Server(inst).start()
-    panel = subprocess.Popen(
-        [str(BIN / "appliance"), "--config", str(inst.appliance_toml), "panel", "--simulate"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=inst.cups.env())
+    panel = simulated_panel(inst)
     page = browser.new_page(viewport={"width": 800, "height": 480})
     try:
         page.goto(server.url + "/kiosk")
-        assert panel.stdout.readline().strip() == "led: ready"
         button = page.get_by_role("button", name="Skriv ut att göra-listan")
-        panel.stdin.write("press\n")
-        panel.stdin.flush()
+        send(panel, "press")
         button.dblclick()
         expect(page.locator("#progress")).to_be_visible(timeout=SLOW_MS)
         inst.cups.wait_for(lambda: inst.queue.captured(), timeout=20, what="one kit")
         inst.cups.wait_for(lambda: len(audit_events(inst, "printed")) >= 1, timeout=20)
-        panel.stdin.write("quit\n")
-        panel.stdin.flush()
+        send(panel, "quit")
         assert panel.wait(timeout=30) == 0
     finally:
         page.close()

@@ -9,7 +9,6 @@
   const poll = Number(view.dataset.poll) || 1000;
   const BACK_AFTER_MS = 60000;  // a finished kit's progress gives way to the overview
   let progress = null;  // the progress view's query after a press; null: the overview
-  let shown = view.innerHTML;
   let sending = false;
   let backTimer = null;
 
@@ -24,12 +23,12 @@
       const response = await fetch(viewUrl(), {cache: "no-store",
                                                 signal: AbortSignal.timeout(3000)});
       if (!response.ok) throw new Error(String(response.status));
-      const html = await response.text();
+      const incoming = document.createElement("template");
+      incoming.innerHTML = await response.text();
       offline.hidden = true;
-      if (html !== shown) {  // untouched otherwise: a finger on a button is never lost
-        view.innerHTML = html;
-        shown = html;
-      }
+      // Swapped only when it changed (compared as the browser serialises both), so a
+      // finger on a button is not lost to a redraw every second.
+      if (incoming.innerHTML !== view.innerHTML) view.replaceChildren(incoming.content);
       const screen = document.getElementById("screen");
       if (progress && screen && screen.dataset.final === "1" && !backTimer) {
         backTimer = setTimeout(back, BACK_AFTER_MS);
