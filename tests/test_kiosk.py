@@ -11,11 +11,14 @@ import json
 import re
 import subprocess
 import threading
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
 
+from appliance.adapters.web.kiosk_text import CATALOGUE, Texts
 from appliance.adapters.web.kiosk_token import SECRET_NAME, kiosk_token
+from appliance.core.status import ApplianceStatus, State, shown_state
 from tests.conftest import BIN, Server
 from tests.test_print_service import audit_events, with_guard_config
 
@@ -210,3 +213,26 @@ def test_every_asset_is_local(server):
     for asset in assets:
         status, body = fetch(server.url + asset)
         assert status == 200 and "http://" not in body and "https://" not in body
+
+
+@pytest.mark.parametrize("lang, minutes, text", [
+    ("sv", 0, "0 min gamla"), ("sv", 59, "59 min gamla"), ("sv", 4 * 60 + 10, "4 h 10 min gamla"),
+    ("sv", 30 * 60, "1 dygn 6 h gamla"), ("sv", 49 * 60, "2 dygn gamla"),
+    ("en", 4 * 60 + 10, "4 h 10 min old"), ("en", 3 * 24 * 60, "3 days old"),
+])
+def test_ages_in_plain_words(lang, minutes, text):
+    assert Texts(lang).age(timedelta(minutes=minutes, seconds=59)) == text
+
+
+def test_an_unknown_language_is_swedish_and_every_message_exists_in_both():
+    assert Texts("xx").lang == "sv" and Texts(None)("state.ready") == "Klar"
+    assert CATALOGUE["sv"].keys() == CATALOGUE["en"].keys()
+
+
+@pytest.mark.parametrize("computed, on_its_way, shown", [
+    (State.READY, True, State.PRINTING), (State.STALE, True, State.PRINTING),
+    (State.FAULT, True, State.FAULT), (State.NO_DATA, False, State.NO_DATA),
+])
+def test_the_screen_and_the_led_show_one_state(computed, on_its_way, shown):
+    status = ApplianceStatus(computed, datetime.now(UTC), ())
+    assert shown_state(status, on_its_way) is shown
