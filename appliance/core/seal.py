@@ -273,8 +273,8 @@ def decrypt(envelope: Envelope, recipient: keys.AppliancePrivateKey) -> list[Doc
             f"sealed with {envelope.header.suite}, this appliance's key is {recipient.suite.name}"
         )
     try:
-        plaintext = keys.hpke_suite(recipient.suite).decrypt(
-            bytes(envelope.payload), recipient.hpke_key(), info=hpke_info(envelope.header_span)
+        plaintext = keys.hpke_suite(recipient.suite).decrypt(  # the view: no copy of P bytes
+            envelope.payload, recipient.hpke_key(), info=hpke_info(envelope.header_span)
         )
     except (InvalidTag, ValueError) as exc:
         raise DecryptionFailed("payload cannot be decrypted with this appliance's key") from exc
