@@ -1,7 +1,9 @@
 """Ingest: accept a sealed snapshot only if it will print, and leave the store untouched
 otherwise.
 
-Checks run cheapest first, and everything that would fail at print time (decryption, a
+Checks run cheapest first, except that what the manifest says (kinds, units, times) is
+known only once it is decrypted (seal format v2), so those checks follow the signature,
+recipient and replay checks. Everything that would fail at print time (decryption, a
 damaged PDF) fails here, loudly, to the sender, while the network still works. Each
 refusal is audited with its reason code and nothing of the payload.
 """
