@@ -27,6 +27,7 @@ def post_snapshot():
     remote = request.remote_addr or "unknown"
     try:
         if request.mimetype != ENVELOPE_TYPE:
+            _discard_body_within(max_envelope_bytes(svc))
             raise refuse(svc, 415, "unsupported_media_type",
                          f"send the envelope as {ENVELOPE_TYPE}", remote=remote,
                          size=request.content_length)
@@ -41,6 +42,19 @@ def post_snapshot():
         # Only counts: the manifest travels encrypted, so the answer must not repeat it.
         documents=[{"pages": d.pages} for d in snap.documents],
     ), 201
+
+
+def _discard_body_within(limit: int) -> None:
+    """Read and drop the body of a request refused before its body was needed.
+
+    gunicorn closes the connection after answering; unread bytes left in the socket make
+    the kernel reset it instead of closing it, and nginx, reading the answer, then sees the
+    reset and answers 502 in place of our refusal. nginx has already buffered the whole
+    body (at most `limit` bytes), so reading it costs little.
+    """
+    stream, left = request.stream, limit
+    while left > 0 and (chunk := stream.read(min(READ_CHUNK, left))):
+        left -= len(chunk)
 
 
 def _read_body_within(limit: int, svc: Services, remote: str) -> bytes:
