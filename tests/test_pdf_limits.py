@@ -26,7 +26,7 @@ from tests import hostile_pdfs
 from tests.conftest import Installation, Server, make_installation, post
 from tests.test_printing import page_count, text_of
 
-PANEL_MEMORY_MAX = 256 * 1024 * 1024  # MemoryMax= of systemd/appliance-panel.service
+PANEL_MEMORY_MAX = 256 * 1024 * 1024  # stricter than the panel's MemoryMax=640M
 MARKER = "PATIENTMARKOR"
 
 
