@@ -19,8 +19,8 @@ import pytest
 from appliance.adapters.web.kiosk_text import CATALOGUE, Texts
 from appliance.adapters.web.kiosk_token import SECRET_NAME, kiosk_token
 from appliance.core.status import ApplianceStatus, State, shown_state
-from tests.conftest import BIN, Server
-from tests.test_print_service import audit_events, with_guard_config
+from tests.conftest import Server
+from tests.print_helpers import audit_events, send, simulated_panel, with_guard_config
 
 LAN_CLIENT = "127.0.1.7"
 TOKEN = re.compile(r'<meta name="kiosk-token" content="([0-9a-f]{64})">')
@@ -98,21 +98,6 @@ def test_press_prints_one_kit_with_every_page_and_reports_its_progress(server):
 
     inst.cups.wait_for(progress_done, timeout=30, what="the progress view says Klar")
     assert f"{answer['pages']} sidor" in fetch(f"{server.url}/kiosk/view?{view}")[1]
-
-
-def simulated_panel(inst) -> subprocess.Popen:
-    """`appliance panel --simulate` (MockFactory pins; `press`/`quit` on stdin), running."""
-    panel = subprocess.Popen(
-        [str(BIN / "appliance"), "--config", str(inst.appliance_toml), "panel", "--simulate"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=inst.cups.env())
-    assert panel.stdout.readline().strip() == "led: ready"
-    return panel
-
-
-def send(panel: subprocess.Popen, command: str) -> None:
-    panel.stdin.write(command + "\n")
-    panel.stdin.flush()
 
 
 def test_two_quick_presses_and_the_panels_button_at_once_give_one_kit(installation):

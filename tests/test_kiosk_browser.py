@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Server, post
-from tests.test_kiosk import LAN_CLIENT, fetch, send, simulated_panel
-from tests.test_print_service import audit_events, with_guard_config
+from tests.print_helpers import audit_events, send, simulated_panel, with_guard_config
+from tests.test_kiosk import LAN_CLIENT, fetch
 
 sync_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = Path("/usr/bin/chromium")

@@ -3,10 +3,7 @@ audited whoever started it. Real parts: the private cupsd, the real CLI and pane
 
 from __future__ import annotations
 
-import json
-import signal
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,24 +13,13 @@ from appliance.core.print_guard import PrintGuard
 from appliance.core.print_service import Busy, PrintService, Started
 from appliance.core.printer import JobState
 from tests.conftest import BIN
-
-GUARD_CONFIG = """
-[panel]
-repeat_guard_seconds = 600
-poll_seconds = 0.2
-bounce_seconds = 0.01
-"""
-
-
-def audit_events(inst, event: str) -> list[dict]:
-    lines = (inst.state_dir / "audit.log").read_text().splitlines()
-    return [entry for entry in map(json.loads, lines) if entry["event"] == event]
-
-
-def with_guard_config(inst):
-    with open(inst.appliance_toml, "a", encoding="utf-8") as handle:
-        handle.write(GUARD_CONFIG)
-    return inst
+from tests.print_helpers import (
+    another_process_holding,
+    audit_events,
+    send,
+    simulated_panel,
+    with_guard_config,
+)
 
 
 def cli(inst, *args: str) -> subprocess.Popen:
@@ -45,22 +31,16 @@ def cli(inst, *args: str) -> subprocess.Popen:
 def test_panel_and_cli_pressed_at_the_same_moment_give_one_kit(installation):
     inst = with_guard_config(installation)
     inst.ingest(inst.envelope(pages=1))
-    panel = subprocess.Popen(
-        [str(BIN / "appliance"), "--config", str(inst.appliance_toml), "panel", "--simulate"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=inst.cups.env())
+    panel = simulated_panel(inst)
     try:
-        assert panel.stdout.readline().strip() == "led: ready"
-        panel.stdin.write("press\n")
-        panel.stdin.flush()
+        send(panel, "press")
         printing = cli(inst, "print")
         out, err = printing.communicate(timeout=60)
         assert printing.returncode in (0, 3), out + err
         inst.cups.wait_for(lambda: inst.queue.captured(), timeout=20, what="one kit")
         # Both callers have decided once the panel has audited its press or ignored it.
         inst.cups.wait_for(lambda: len(audit_events(inst, "printed")) >= 1, timeout=20)
-        panel.stdin.write("quit\n")
-        panel.stdin.flush()
+        send(panel, "quit")
         assert panel.wait(timeout=30) == 0
     finally:
         panel.kill()
@@ -125,41 +105,15 @@ def test_repeat_guard_holds_across_processes_and_then_lets_go(installation):
     assert len(audit_events(inst, "printed")) == 2
 
 
-HOLD_GUARD = """
-import sys, time
-from appliance.core.clock import FixedClock
-from appliance.core.print_guard import PrintGuard
-with PrintGuard(sys.argv[1]).composing() as held:
-    assert held
-    print("holding", flush=True)
-    time.sleep(600)
-"""
-
-
 def test_a_crash_while_composing_never_leaves_the_guard_stuck(installation):
     inst = with_guard_config(installation)
     inst.ingest(inst.envelope(pages=1))
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_GUARD, str(inst.state_dir)],
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "holding"
-        service = PrintService(inst.services())
+    service = PrintService(inst.services())
+    with another_process_holding("composing", inst):  # then SIGKILL: a crash mid-compose
         busy = service.request("button", trigger="kiosk")
         assert isinstance(busy, Busy) and "composed" in busy.reason
         assert service.follow_up() is True
-    finally:
-        holder.send_signal(signal.SIGKILL)  # a power cut or OOM kill mid-compose
-        holder.wait(timeout=10)
     assert isinstance(service.request("button", trigger="kiosk"), Started)
-
-
-HOLD_RECORD = """
-import sys, time
-from appliance.core.print_guard import PrintGuard
-with PrintGuard(sys.argv[1]).record_lock():
-    print("reading", flush=True)
-    time.sleep(1.0)
-"""
 
 
 def test_a_poll_reading_the_record_never_makes_a_press_look_like_a_second_kit(installation):
@@ -167,14 +121,8 @@ def test_a_poll_reading_the_record_never_makes_a_press_look_like_a_second_kit(in
     job record must wait the poll's moment out and print, not be refused as busy."""
     inst = with_guard_config(installation)
     inst.ingest(inst.envelope(pages=1))
-    poller = subprocess.Popen([sys.executable, "-c", HOLD_RECORD, str(inst.state_dir)],
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert poller.stdout.readline().strip() == "reading"
+    with another_process_holding("record_lock", inst, seconds=1.0):
         assert isinstance(PrintService(inst.services()).request("button", "button"), Started)
-    finally:
-        poller.kill()
-        poller.wait(timeout=10)
 
 
 @pytest.mark.parametrize("damage", [b"", b"{not json", b'{"job": {"job_id": "x"}}',
