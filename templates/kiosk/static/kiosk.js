@@ -11,6 +11,7 @@
   let progress = null;  // the progress view's query after a press; null: the overview
   let sending = false;
   let backTimer = null;
+  let touching = false;  // a finger (or mouse button) is down on the screen
 
   function viewUrl() {
     const query = new URLSearchParams(progress || {});
@@ -26,9 +27,12 @@
       const incoming = document.createElement("template");
       incoming.innerHTML = await response.text();
       offline.hidden = true;
-      // Swapped only when it changed (compared as the browser serialises both), so a
-      // finger on a button is not lost to a redraw every second.
-      if (incoming.innerHTML !== view.innerHTML) view.replaceChildren(incoming.content);
+      // Swapped only when it changed (compared as the browser serialises both), and never
+      // while a finger is down: a button replaced between press and release gets no click,
+      // and the nurse's tap would be lost.
+      if (incoming.innerHTML !== view.innerHTML && !touching) {
+        view.replaceChildren(incoming.content);
+      }
       const screen = document.getElementById("screen");
       if (progress && screen && screen.dataset.final === "1" && !backTimer) {
         backTimer = setTimeout(back, BACK_AFTER_MS);
@@ -64,6 +68,16 @@
       sending = false;
     }
     refresh();
+  }
+
+  let touchTimer = null;
+  view.addEventListener("pointerdown", function () {
+    touching = true;  // and at most a few seconds, should the release never arrive
+    clearTimeout(touchTimer);
+    touchTimer = setTimeout(function () { touching = false; }, 5000);
+  });
+  for (const type of ["pointerup", "pointercancel"]) {
+    window.addEventListener(type, function () { touching = false; });
   }
 
   view.addEventListener("click", function (event) {
