@@ -92,7 +92,7 @@ def press(panel: Panel, seconds: float = 0.05) -> None:
     panel.pin.drive_high()
 
 
-def captured_pages(inst, count: int = 1, timeout: float = 20) -> list[int]:
+def captured_pages(inst, count: int = 1, timeout: float = 60) -> list[int]:
     inst.cups.wait_for(lambda: len(inst.queue.captured()) >= count, timeout=timeout,
                        what=f"{count} captured kit(s)")
     pages = []
