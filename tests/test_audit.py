@@ -23,6 +23,7 @@ from appliance.core.audit import (
     format_report,
 )
 from appliance.core.clock import FixedClock
+from tests.together import run_together
 
 START = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
 
@@ -387,15 +388,7 @@ def _append_worker(
 
 def test_concurrent_appends_from_several_processes(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
-    ctx = multiprocessing.get_context("fork")
-    start = ctx.Event()
-    workers = [ctx.Process(target=_append_worker, args=(str(path), w, 50, start)) for w in range(4)]
-    for process in workers:
-        process.start()
-    start.set()
-    for process in workers:
-        process.join(60)
-    assert [p.exitcode for p in workers] == [0, 0, 0, 0]
+    run_together(_append_worker, lambda w: (str(path), w, 50))
 
     report = AuditLog(path, FixedClock(START)).verify()
     assert report == VerifyReport(ok=True, entries=200, problems=[])
@@ -555,16 +548,7 @@ def test_a_missing_segment_is_detected(tmp_path: Path, which: int) -> None:
 
 def test_concurrent_appends_with_rotation(tmp_path: Path) -> None:
     path = tmp_path / "audit.log"
-    ctx = multiprocessing.get_context("fork")
-    start = ctx.Event()
-    workers = [ctx.Process(target=_append_rotating_worker, args=(str(path), w, 50, start))
-               for w in range(4)]
-    for process in workers:
-        process.start()
-    start.set()
-    for process in workers:
-        process.join(60)
-    assert [p.exitcode for p in workers] == [0, 0, 0, 0]
+    run_together(_append_rotating_worker, lambda w: (str(path), w, 50))
     log = AuditLog(path, FixedClock(START))
     assert len(log.segments()) > 5
     assert log.verify() == VerifyReport(ok=True, entries=200, problems=[])

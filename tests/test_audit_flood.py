@@ -17,6 +17,7 @@ from appliance.core.clock import FixedClock
 from appliance.core.refusal_counts import EVENT, MAX_REMOTES, WINDOW, RefusalCounts
 from tests.conftest import post
 from tests.test_metrics import parse, value
+from tests.together import run_together
 
 START = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
 GARBAGE_POSTS = 300
@@ -130,16 +131,7 @@ def _count_in_process(state_dir: str, worker: int, count: int,
 
 
 def test_counts_from_several_processes_add_up_exactly(tmp_path):
-    ctx = multiprocessing.get_context("fork")
-    start = ctx.Event()
-    workers = [ctx.Process(target=_count_in_process, args=(str(tmp_path), w, 400, start))
-               for w in range(4)]
-    for process in workers:
-        process.start()
-    start.set()
-    for process in workers:
-        process.join(60)
-    assert [p.exitcode for p in workers] == [0] * 4
+    run_together(_count_in_process, lambda w: (str(tmp_path), w, 400))
     log = AuditLog(tmp_path / "audit.log", FixedClock(START))
     written = sum(e["count"] for e in log.entries() if e["event"] == EVENT)
     with RefusalCounts(tmp_path, log, FixedClock(START)).pending() as pending:
