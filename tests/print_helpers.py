@@ -45,6 +45,16 @@ def send(panel: subprocess.Popen, command: str) -> None:
     panel.stdin.flush()
 
 
+def first_kit_then_quit(inst, panel: subprocess.Popen) -> None:
+    """Wait until a kit is captured and audited (every caller has decided by then), then
+    stop the simulated panel cleanly."""
+    inst.cups.wait_for(lambda: inst.queue.captured(), timeout=20, what="one kit")
+    inst.cups.wait_for(lambda: len(audit_events(inst, "printed")) >= 1, timeout=20,
+                       what="the kit audited")
+    send(panel, "quit")
+    assert panel.wait(timeout=30) == 0
+
+
 @contextlib.contextmanager
 def another_process_holding(lock: str, inst, seconds: float = 600) -> Iterator[None]:
     """A separate process holding one of the print guard's locks ("composing" or

@@ -20,7 +20,13 @@ from appliance.adapters.web.kiosk_text import CATALOGUE, Texts
 from appliance.adapters.web.kiosk_token import SECRET_NAME, kiosk_token
 from appliance.core.status import ApplianceStatus, State, shown_state
 from tests.conftest import Server
-from tests.print_helpers import audit_events, send, simulated_panel, with_guard_config
+from tests.print_helpers import (
+    audit_events,
+    first_kit_then_quit,
+    send,
+    simulated_panel,
+    with_guard_config,
+)
 
 LAN_CLIENT = "127.0.1.7"
 TOKEN = re.compile(r'<meta name="kiosk-token" content="([0-9a-f]{64})">')
@@ -115,11 +121,7 @@ def test_two_quick_presses_and_the_panels_button_at_once_give_one_kit(installati
             thread.start()
         for thread in presses:
             thread.join(timeout=60)
-        inst.cups.wait_for(lambda: inst.queue.captured(), timeout=20, what="one kit")
-        # the panel has decided once it shows printing or has acknowledged an ignored press
-        inst.cups.wait_for(lambda: len(audit_events(inst, "printed")) >= 1, timeout=20)
-        send(panel, "quit")
-        assert panel.wait(timeout=30) == 0
+        first_kit_then_quit(inst, panel)
     finally:
         panel.kill()
         server.stop()

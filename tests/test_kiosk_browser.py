@@ -16,7 +16,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Server, post
-from tests.print_helpers import audit_events, send, simulated_panel, with_guard_config
+from tests.print_helpers import (
+    audit_events,
+    first_kit_then_quit,
+    send,
+    simulated_panel,
+    with_guard_config,
+)
 from tests.test_kiosk import LAN_CLIENT, fetch
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -194,10 +200,7 @@ def test_a_double_press_and_the_panels_button_at_once_give_one_kit(browser, inst
         send(panel, "press")
         button.dblclick()
         expect(page.locator("#progress")).to_be_visible(timeout=SLOW_MS)
-        inst.cups.wait_for(lambda: inst.queue.captured(), timeout=20, what="one kit")
-        inst.cups.wait_for(lambda: len(audit_events(inst, "printed")) >= 1, timeout=20)
-        send(panel, "quit")
-        assert panel.wait(timeout=30) == 0
+        first_kit_then_quit(inst, panel)
     finally:
         page.close()
         panel.kill()

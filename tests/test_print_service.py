@@ -16,6 +16,7 @@ from tests.conftest import BIN
 from tests.print_helpers import (
     another_process_holding,
     audit_events,
+    first_kit_then_quit,
     send,
     simulated_panel,
     with_guard_config,
@@ -37,11 +38,7 @@ def test_panel_and_cli_pressed_at_the_same_moment_give_one_kit(installation):
         printing = cli(inst, "print")
         out, err = printing.communicate(timeout=60)
         assert printing.returncode in (0, 3), out + err
-        inst.cups.wait_for(lambda: inst.queue.captured(), timeout=20, what="one kit")
-        # Both callers have decided once the panel has audited its press or ignored it.
-        inst.cups.wait_for(lambda: len(audit_events(inst, "printed")) >= 1, timeout=20)
-        send(panel, "quit")
-        assert panel.wait(timeout=30) == 0
+        first_kit_then_quit(inst, panel)
     finally:
         panel.kill()
     printed = audit_events(inst, "printed")
