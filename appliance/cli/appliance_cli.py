@@ -349,29 +349,32 @@ def snapshots(ctx: click.Context, as_json: bool) -> None:
 @main.command("print")
 @click.option("--profile", default="button", show_default=True,
               help="What to print: button (to-do lists + forms), full, forms, or a custom one.")
+@click.option("--unit", metavar="NAME",
+              help="Only this configured unit's lists (units.names); default: every unit.")
 @click.option("--wait", is_flag=True, help="Exit 0 only once the job has completed.")
 @click.option("--output", type=click.Path(dir_okay=False),
               help="Write the kit to this PDF file instead of printing (holds patient data!).")
 @click.pass_context
-def print_command(ctx: click.Context, profile: str, wait: bool, output: str | None) -> None:
+def print_command(ctx: click.Context, profile: str, unit: str | None, wait: bool,
+                  output: str | None) -> None:
     """Print the outage kit through CUPS: cover sheet, stamped lists, blank forms.
 
     Exit status: 0 printed (with --wait: completed), 1 not printed or the job failed,
     2 usage error, 3 not started because a kit is already on its way (from the button,
     the kiosk or another `appliance print`).
     """
-    from appliance.core.print_service import Busy, UnknownProfile
+    from appliance.core.print_service import Busy, UnknownProfile, UnknownUnit
     from appliance.core.printer import PrinterUnavailable
 
     service = _print_service(ctx)
     try:
         if output:
-            summary = service.export(profile, Path(output), trigger="cli")
+            summary = service.export(profile, Path(output), trigger="cli", unit=unit)
             click.echo(f"wrote {output}: {summary.pages} pages ({profile})")
             click.echo("warning: this file holds patient data; delete it when done", err=True)
             return
-        outcome = service.request(profile, trigger="cli")
-    except UnknownProfile as exc:
+        outcome = service.request(profile, trigger="cli", unit=unit)
+    except (UnknownProfile, UnknownUnit) as exc:
         raise click.UsageError(str(exc)) from None
     except PrinterUnavailable as exc:
         click.echo(f"not printed: {exc}", err=True)
@@ -380,8 +383,9 @@ def print_command(ctx: click.Context, profile: str, wait: bool, output: str | No
         click.echo(f"not printed: a kit is already on its way ({outcome.reason})", err=True)
         sys.exit(3)
     summary = outcome.summary
+    what = profile if unit is None else f"{profile}, {unit}"
     click.echo(f"job {outcome.job_id} accepted by {outcome.printer.queue}: {summary.pages} pages"
-               f" ({profile}); printer: {outcome.printer.english}")
+               f" ({what}); printer: {outcome.printer.english}")
     for kind in summary.missing:
         click.echo(f"note: no {kind} document in the store; the cover says so")
     if wait:

@@ -6,6 +6,9 @@ known only once it is decrypted (seal format v2), so those checks follow the sig
 recipient and replay checks. Everything that would fail at print time (decryption, a
 damaged PDF) fails here, loudly, to the sender, while the network still works. Each
 refusal is audited with its reason code and nothing of the payload.
+
+Every way in runs this one function: HTTP (adapters/web/api.py) and `appliance import`
+(envelopes from a folder or a USB stick, core/importing.py). `via` says which in the audit.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ ENVELOPE_OVERHEAD = seal.PREFIX.size + seal.MAX_HEADER_LENGTH + seal.PAYLOAD_LEN
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_SEQUENCE_LEAD = timedelta(hours=24)  # of `seq` over `created` (see `sequence_problem`)
 MAX_MESSAGE_CHARS = 300  # of a refusal's message, in the answer and the audit log
+VIA_HTTP = "http"  # the network way in; the only one anyone can use without a key
 log = logging.getLogger(__name__)
 
 
@@ -45,34 +49,37 @@ def max_envelope_bytes(services: Services) -> int:
 
 
 def refuse(services: Services, status: int, error: str, message: str, *, remote: str,
-           size: int | None, sender: str | None = None) -> Refusal:
+           size: int | None, sender: str | None = None, via: str = VIA_HTTP) -> Refusal:
     """Audit a refusal and return the exception to raise.
 
-    A reason anyone can cause without a key (`refusal_counts.UNVERIFIED`) is counted, one
-    audit entry per reason a minute, not one each. The message may quote what the client
-    sent, so it is escaped and capped. A refusal is answered even when the audit log cannot
-    take it (a full disk): that is logged, never turned into a 500.
+    Over HTTP, a reason anyone can cause without a key (`refusal_counts.UNVERIFIED`) is
+    counted, one audit entry per reason a minute, not one each. An import is audited one
+    entry per file: its files are few (importing.MAX_FILES a run) and were brought by
+    someone standing at the appliance, so each one is worth a line. The message may quote
+    what the client sent, so it is escaped and capped. A refusal is answered even when the
+    audit log cannot take it (a full disk): that is logged, never turned into a 500.
     """
     message = bounded_text(message, MAX_MESSAGE_CHARS)
     remote = bounded_text(remote, refusal_counts.MAX_REMOTE_CHARS)
-    if error in refusal_counts.UNVERIFIED:
+    if via == VIA_HTTP and error in refusal_counts.UNVERIFIED:
         refusal_counts.RefusalCounts.of(services).add(error, message, remote)
         return Refusal(status, error, message)
     try:
         services.audit.append("refused", reason=error, message=message, remote=remote,
-                              bytes=size, sender=sender)
+                              bytes=size, sender=sender, via=via)
     except AuditError as exc:
         log.error("a %s refusal could not be audited: %s", error, exc)
     return Refusal(status, error, message)
 
 
-def ingest(services: Services, body: bytes, remote: str) -> StoredSnapshot:
+def ingest(services: Services, body: bytes, remote: str, *,
+           via: str = VIA_HTTP) -> StoredSnapshot:
     """Verify, store and audit one envelope, then apply retention; raise Refusal if not."""
     config = services.config
 
     def fail(status: int, error: str, message: str, sender: str | None = None) -> Refusal:
         return refuse(services, status, error, message, remote=remote, size=len(body),
-                      sender=sender)
+                      sender=sender, via=via)
 
     try:
         envelope = seal.parse(body, max_payload=config.max_snapshot_bytes)
@@ -140,7 +147,7 @@ def ingest(services: Services, body: bytes, remote: str) -> StoredSnapshot:
         raise fail(409, "replayed", str(exc), sender.name) from None
     services.audit.append(
         "ingested", snapshot=snapshot.id, sender=sender.name, seq=header.seq, remote=remote,
-        bytes=len(body),
+        bytes=len(body), via=via,
         documents=[{"kind": d.kind, "unit": d.unit, "pages": d.pages} for d in snapshot.documents],
     )
     apply_retention(services)

@@ -38,6 +38,10 @@ class UnknownProfile(ApplianceError, LookupError):
     pass
 
 
+class UnknownUnit(ApplianceError, LookupError):
+    pass
+
+
 @dataclass(frozen=True)
 class Started:
     """A kit was handed to the printer."""
@@ -64,6 +68,16 @@ def profile_named(config: ApplianceConfig, name: str) -> ProfileConfig:
         raise UnknownProfile(f"no print profile {name!r} (configured: {known})") from None
 
 
+def unit_named(config: ApplianceConfig, name: str | None) -> str | None:
+    """`name` if it is a configured unit; None (every unit) stays None."""
+    if name is None or name in config.units:
+        return name
+    if not config.units:
+        raise UnknownUnit(f"no unit {name!r}: no units are configured (units.names), so "
+                          "there is only the whole kit")
+    raise UnknownUnit(f"no unit {name!r} (configured: {', '.join(config.units)})")
+
+
 def job_title(profile: ProfileConfig, now: datetime, config: ApplianceConfig) -> str:
     """`Reservutskrift button 23:10`: no patient data reaches CUPS job history."""
     return f"Reservutskrift {profile.name} {now.astimezone(config.timezone):%H:%M}"
@@ -81,11 +95,14 @@ class PrintService:
 
     # ------------------------------------------------------------ printing
 
-    def request(self, profile_name: str, trigger: str) -> Started | Busy:
-        """Print one kit unless one is in flight. Raises `UnknownProfile`, and
-        `PrinterUnavailable` when the printer did not take the job (nothing is then in
-        flight: the next request may try again at once)."""
+    def request(self, profile_name: str, trigger: str, *, unit: str | None = None
+                ) -> Started | Busy:
+        """Print one kit unless one is in flight; with `unit`, that configured unit's lists
+        only. Raises `UnknownProfile`, `UnknownUnit`, and `PrinterUnavailable` when the
+        printer did not take the job (nothing is then in flight: the next request may try
+        again at once)."""
         profile = profile_named(self.config, profile_name)
+        unit = unit_named(self.config, unit)
         with self.guard.composing() as held:
             if not held:
                 return self._busy(trigger, Busy("a kit is being composed"))
@@ -95,7 +112,7 @@ class PrintService:
             if busy is not None:
                 return self._busy(trigger, busy)
             now = self.services.clock.now()
-            kit = self.compose(profile, now, self.printer.report())
+            kit = self.compose(profile, now, self.printer.report(), unit=unit)
             title = job_title(profile, now, self.config)
             try:
                 job_id = self.printer.submit(kit.pdf, title)
@@ -109,7 +126,7 @@ class PrintService:
                                              now))
         report = self.printer.report()
         summary = kit.summary
-        self._audit("printed", profile=profile.name, trigger=trigger, job=job_id,
+        self._audit("printed", profile=profile.name, unit=unit, trigger=trigger, job=job_id,
                     queue=report.queue, pages=summary.pages, documents=list(summary.documents),
                     missing=list(summary.missing), forms=list(summary.forms),
                     left_out=list(summary.left_out), printer=str(report.condition))
@@ -117,13 +134,15 @@ class PrintService:
                  summary.pages, report.english)
         return Started(job_id, title, summary, report)
 
-    def export(self, profile_name: str, path: Path, trigger: str) -> KitSummary:
+    def export(self, profile_name: str, path: Path, trigger: str, *,
+               unit: str | None = None) -> KitSummary:
         """Write the kit to `path` (mode 0600 from the first byte) instead of printing it.
         The file holds patient data: the audit log says who made it, when and where."""
         profile = profile_named(self.config, profile_name)
-        kit = self.compose(profile, self.services.clock.now())
+        unit = unit_named(self.config, unit)
+        kit = self.compose(profile, self.services.clock.now(), unit=unit)
         atomic_write(Path(path), kit.pdf, mode=0o600)
-        self._audit("exported", profile=profile.name, trigger=trigger,
+        self._audit("exported", profile=profile.name, unit=unit, trigger=trigger,
                     path=str(Path(path).resolve()), pages=kit.summary.pages,
                     documents=list(kit.summary.documents), missing=list(kit.summary.missing),
                     left_out=list(kit.summary.left_out))
@@ -192,26 +211,28 @@ class PrintService:
     # ------------------------------------------------------------ composing
 
     def compose(self, profile: ProfileConfig, now: datetime,
-                printer: PrinterReport | None = None) -> Kit:
-        """The kit; with `printer` blocking, its cover says the printer had a fault when the
-        kit was ordered."""
-        documents, missing = self.gather(profile, now)
+                printer: PrinterReport | None = None, *, unit: str | None = None) -> Kit:
+        """The kit (of one configured `unit`, or of all); with `printer` blocking, its cover
+        says the printer had a fault when the kit was ordered."""
+        documents, missing = self.gather(profile, now, unit=unit)
         return compose(profile, documents, missing, KitContext(
             appliance=self.config.name, printed_at=now, timezone=self.config.timezone,
             forms=self.config.printing.forms, limits=PdfLimits.of(self.config),
             printer_fault=printer.swedish if printer is not None and printer.blocking
             else None))
 
-    def gather(self, profile: ProfileConfig, now: datetime
+    def gather(self, profile: ProfileConfig, now: datetime, *, unit: str | None = None
                ) -> tuple[list[KitDocument], list[MissingList]]:
         """The newest document per (unit, kind) the profile wants, decrypted, in config
         order; and the wanted lists that have none: per configured unit, or per kind in
-        single-unit mode. Units that are not configured are not printed."""
+        single-unit mode. Units that are not configured are not printed; with `unit` (a
+        configured one), only that unit's lists are."""
         config = self.config
+        units = (unit,) if unit is not None else config.units
         order = {kind: position for position, kind in enumerate(config.kinds)}
         chosen = sorted((doc for doc in self.services.store.latest_per_unit_and_kind()
                          if profile.includes(doc.kind) and doc.kind in config.kinds
-                         and (not config.units or doc.unit in config.units)),
+                         and (not units or doc.unit in units)),
                         key=lambda doc: (order[doc.kind], doc.unit))
         contents = self._decrypt(chosen)
         grace = timedelta(minutes=config.grace_minutes)
@@ -228,7 +249,7 @@ class PrintService:
                   else list(profile.kinds))
         present = {(doc.unit if config.units else None, doc.kind) for doc in documents}
         missing = [MissingList(kind, config.kinds[kind].title, unit)
-                   for unit in config.units or (None,) for kind in wanted
+                   for unit in units or (None,) for kind in wanted
                    if (unit, kind) not in present]
         return documents, missing
 
