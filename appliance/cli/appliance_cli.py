@@ -16,7 +16,7 @@ from appliance.cli.config_cli import appliance_config_group
 from appliance.cli.jobs_cli import jobs
 from appliance.core import keys
 from appliance.core.audit import format_report
-from appliance.core.clock import isoformat_utc, local_time
+from appliance.core.clock import isoformat_utc, local_time, parse_iso
 from appliance.core.config import (
     APPLIANCE_CONFIG_ENV,
     DEFAULT_APPLIANCE_CONFIG,
@@ -25,8 +25,10 @@ from appliance.core.config import (
     resolve_path,
 )
 from appliance.core.errors import ApplianceError
+from appliance.core.importing import VIA_CHOICES, import_paths, last_import
 from appliance.core.printer import JobState
 from appliance.core.registry import RegistryError
+from appliance.core.safe_text import bounded_text
 from appliance.core.services import Services
 from appliance.core.setup import write_appliance_config
 from appliance.core.status import compute_status
@@ -44,6 +46,7 @@ def main(ctx: click.Context, config_path: str | None) -> None:
 
 SERVICE_USER_ENV = "APPLIANCE_SERVICE_USER"
 SERVICE_USER = "appliance"  # User= of the systemd units
+MAX_SHOWN_PATH = 200  # of a file name from a stick, escaped, in `import` output
 
 
 class RootOnServiceState(ApplianceError, PermissionError):
@@ -295,7 +298,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
     svc = _services(ctx)
     result = compute_status(svc.config, svc.store, svc.clock.now(), svc.printer.report())
     if as_json:
-        echo_json(result.to_json() | {"appliance": svc.config.name})
+        echo_json(result.to_json() | {"appliance": svc.config.name,
+                                      "last_import": last_import(svc.config.state_dir)})
         return
     tz = svc.config.timezone
 
@@ -305,6 +309,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"appliance: {svc.config.name}")
     click.echo(f"state: {result.state}")
     click.echo(f"printer: {result.printer.queue or '(default)'}: {result.printer.english}")
+    imported = last_import(svc.config.state_dir)
+    if imported:
+        click.echo(f"last import ({imported['via']}): {local(parse_iso(imported['time']))}: "
+                   f"{imported['accepted']} accepted, {imported['refused']} refused, "
+                   f"{imported['ignored']} ignored")
 
     def line(kind) -> str:
         if kind.latest is None:
@@ -344,6 +353,38 @@ def snapshots(ctx: click.Context, as_json: bool) -> None:
     for row in rows:
         kinds = ", ".join(f"{d['kind']} ({d['pages']} p)" for d in row["documents"])
         click.echo(f"{row['id']}  {row['sender']:<16} {row['received_at']}  {kinds}")
+
+
+@main.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--via", type=click.Choice(VIA_CHOICES), default="import", show_default=True,
+              help="How the files came, for the audit log (the USB unit says usb).")
+@click.option("--hide-names", is_flag=True,
+              help="Name files by the start of their SHA-256 only (for logs: a name on a "
+                   "stick is whatever someone typed).")
+@click.pass_context
+def import_command(ctx: click.Context, paths: tuple[str, ...], via: str,
+                   hide_names: bool) -> None:
+    """Ingest sealed envelopes from files, or every *.seal directly in a folder (a USB
+    stick), with exactly the checks, refusals and audit of the HTTP API.
+
+    Symlinks and anything but regular files are ignored. Exit status 0 when every
+    envelope was accepted, 1 when any was refused (or nothing was found)."""
+    config = _config(ctx)
+    outcomes = import_paths(Services(config), [Path(p) for p in paths], via)
+    for number, outcome in enumerate(outcomes, start=1):
+        name = (f"file {number} (sha256:{outcome.digest or '-'})" if hide_names
+                else bounded_text(str(outcome.path), MAX_SHOWN_PATH))
+        if outcome.result == "accepted":
+            click.echo(f"{name}: accepted as {outcome.snapshot}")
+        else:
+            click.echo(f"{name}: {outcome.result.upper()} {outcome.reason}"
+                       + (f": {outcome.message}" if outcome.message else ""))
+    accepted = sum(outcome.result == "accepted" for outcome in outcomes)
+    refused = sum(outcome.result == "refused" for outcome in outcomes)
+    click.echo(f"imported {accepted}, refused {refused}, "
+               f"ignored {len(outcomes) - accepted - refused}")
+    sys.exit(1 if refused or not accepted else 0)
 
 
 @main.command("print")
