@@ -6,7 +6,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -169,22 +169,46 @@ def push(ctx: click.Context, files, kind, unit, title, produced_at, to_name) -> 
 
 @main.command("seal")
 @_document_options
-@click.option("--recipient", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="The appliance's public key file.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Where to write the envelope.")
+@click.option("--recipient", type=click.Path(exists=True, dir_okay=False),
+              help="The public key file of the one appliance to seal for (with -o).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Where to write the envelope (with --recipient).")
+@click.option("--to-dir", "to_dir", type=click.Path(exists=True, file_okay=False),
+              help="Write one envelope per configured appliance into this folder (a USB "
+                   "stick), named APPLIANCE-KIND-TIME.seal.")
+@click.option("--to", "to_name", help="With --to-dir: only for this appliance.")
 @click.pass_context
-def seal_command(ctx, files, kind, unit, title, produced_at, recipient, output) -> None:
-    """Seal FILES for one appliance into a file, without sending it."""
+def seal_command(ctx, files, kind, unit, title, produced_at, recipient, output, to_dir,
+                 to_name) -> None:
+    """Seal FILES into files, without sending them: for one appliance (--recipient, -o), or
+    for every configured appliance into a folder (--to-dir), such as a USB stick that
+    `appliance import` reads when the network is down."""
+    if bool(to_dir) == bool(recipient or output) or bool(recipient) != bool(output):
+        raise click.UsageError("give either --recipient and -o, or --to-dir")
+    if to_name and not to_dir:
+        raise click.UsageError("--to goes with --to-dir")
     config = _config(ctx)
-    recipient_key = keys.parse_appliance_public_pem(Path(recipient).read_bytes(), recipient)
     documents = documents_from_files([Path(f) for f in files], kind, unit or config.unit,
                                      title, produced_at)
-    envelope = Sender.load(config).seal_for(documents, recipient_key)
-    atomic_write(Path(output), envelope)
-    click.echo(f"sealed {len(documents)} document(s) for "
-               f"{keys.short_fingerprint(recipient_key.fingerprint)}: {output} "
-               f"({len(envelope)} bytes)")
+    sender = Sender.load(config)
+    if recipient:
+        targets = [(Path(output), keys.parse_appliance_public_pem(Path(recipient).read_bytes(),
+                                                                  recipient))]
+    else:
+        folder = ApplianceFolder(config.appliances_dir)
+        appliances = [folder.get(to_name)] if to_name else folder.all()
+        if not appliances:
+            raise RegistryError("no appliances configured: run `appliance-sender appliances "
+                                "add`")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        targets = [(Path(to_dir) / f"{appliance.name}-{kind}-{stamp}.seal",
+                    appliance.public_key) for appliance in appliances]
+    for path, recipient_key in targets:
+        envelope = sender.seal_for(documents, recipient_key)
+        atomic_write(path, envelope)
+        click.echo(f"sealed {len(documents)} document(s) for "
+                   f"{keys.short_fingerprint(recipient_key.fingerprint)}: {path} "
+                   f"({len(envelope)} bytes)")
 
 
 # ---------------------------------------------------------------- the agent

@@ -1,0 +1,183 @@
+"""Import envelopes from files: the USB stick carried when the network is down.
+
+Each envelope goes through `ingest.ingest`, the function the HTTP route calls, so a file
+is held to exactly the same checks, refused with the same reason codes and audited the
+same way; only `via` (`import`, or `usb` from the udev-started unit) tells them apart.
+What is added here is only what a file needs before it is bytes: which files count
+(`*.seal` directly in a folder; symlinks and anything but a regular file are ignored, never
+followed), and a size cap checked before a byte is read.
+
+File names are never written to the audit log or the last-import record: a name on a stick
+is whatever someone typed. A file is identified there by the start of its SHA-256.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import logging
+import os
+import stat
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from appliance.core.audit import AuditError
+from appliance.core.clock import isoformat_utc
+from appliance.core.fsutil import atomic_write
+from appliance.core.ingest import Refusal, ingest, max_envelope_bytes, refuse
+from appliance.core.services import Services
+
+SUFFIX = ".seal"
+MAX_FILES = 64  # per run: a stick holds a few kinds for a few appliances, not more
+DIGEST_CHARS = 16
+LAST_IMPORT_FILE = "last-import.json"
+VIA_CHOICES = ("import", "usb")
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one file: `accepted`, `refused` (with the ingest reason code) or
+    `ignored` (not a regular file, or past MAX_FILES: never read)."""
+
+    path: Path
+    result: str
+    reason: str = ""
+    message: str = ""
+    snapshot: str = ""
+    digest: str = ""
+
+
+def import_paths(services: Services, paths: Iterable[Path], via: str) -> list[Outcome]:
+    """Import every file named and every `*.seal` directly in every folder named, in name
+    order; audit the run and record it for `status` (LAST_IMPORT_FILE)."""
+    outcomes: list[Outcome] = []
+    candidates = 0
+    for path, ignored_because in _candidates(paths):
+        if ignored_because:
+            outcomes.append(Outcome(path, "ignored", reason=ignored_because))
+        elif candidates >= MAX_FILES:
+            outcomes.append(Outcome(path, "ignored", reason="too_many_files",
+                                    message=f"more than {MAX_FILES} envelopes in one import"))
+        else:
+            candidates += 1
+            outcomes.append(import_file(services, path, via))
+    _record(services, via, outcomes)
+    return outcomes
+
+
+def import_file(services: Services, path: Path, via: str) -> Outcome:
+    """Read one envelope (regular files only, within the size cap) and ingest it."""
+    limit = max_envelope_bytes(services)
+    try:
+        body = _read_regular_within(path, limit)
+    except _NotRegular as exc:
+        refusal = refuse(services, 400, "not_a_regular_file", str(exc), remote=via,
+                         size=None, via=via)
+        return _refused(path, refusal)
+    except _TooLarge as exc:
+        refusal = refuse(services, 413, "too_large", f"file larger than this appliance's "
+                         f"limit of {limit} bytes (web.max_snapshot_mb)", remote=via,
+                         size=exc.size, via=via)
+        return _refused(path, refusal)
+    except OSError as exc:  # a stick pulled out, a bad sector
+        refusal = refuse(services, 400, "unreadable", f"cannot read the file: "
+                         f"{exc.strerror or exc}", remote=via, size=None, via=via)
+        return _refused(path, refusal)
+    digest = hashlib.sha256(body).hexdigest()[:DIGEST_CHARS]
+    try:
+        snapshot = ingest(services, body, remote=f"{via} sha256:{digest}", via=via)
+    except Refusal as refusal:
+        return _refused(path, refusal, digest)
+    return Outcome(path, "accepted", snapshot=snapshot.id, digest=digest)
+
+
+def last_import(state_dir: Path) -> dict | None:
+    """The record of the last import run (counts and reasons, no names), or None."""
+    try:
+        return json.loads((state_dir / LAST_IMPORT_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.error("last import record unreadable: %s", exc)
+        return None
+
+
+def _refused(path: Path, refusal: Refusal, digest: str = "") -> Outcome:
+    return Outcome(path, "refused", refusal.error, refusal.message, digest=digest)
+
+
+def _candidates(paths: Iterable[Path]) -> Iterator[tuple[Path, str]]:
+    """(path, why it is ignored or ""): named files as they are (checked when read), and
+    the `*.seal` entries of named folders, not recursively, symlinks never followed."""
+    for path in paths:
+        if path.is_dir() and not path.is_symlink():
+            for entry in sorted(path.iterdir()):
+                if entry.name.endswith(SUFFIX) and not entry.name.startswith("."):
+                    yield entry, _not_regular(entry)
+        else:
+            yield path, ""
+
+
+def _not_regular(path: Path) -> str:
+    mode = path.lstat().st_mode
+    if stat.S_ISLNK(mode):
+        return "symlink"
+    return "" if stat.S_ISREG(mode) else "not_a_regular_file"
+
+
+class _NotRegular(Exception):
+    pass
+
+
+class _TooLarge(Exception):
+    def __init__(self, size: int | None) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+def _read_regular_within(path: Path, limit: int) -> bytes:
+    """The file's bytes: refused unopened if it is a symlink, a device or a FIFO
+    (O_NOFOLLOW, O_NONBLOCK, then fstat), and by its size before it is read; a file growing
+    while read is cut off at one byte past the cap and refused."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _NotRegular("a symlink (not followed)") from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _NotRegular("not a regular file")
+        if info.st_size > limit:
+            raise _TooLarge(info.st_size)
+        chunks, total = [], 0
+        while chunk := os.read(fd, min(1024 * 1024, limit + 1 - total)):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise _TooLarge(None)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _record(services: Services, via: str, outcomes: list[Outcome]) -> None:
+    """Audit the run and keep it as the last import (for `status` and the kiosk)."""
+    counts = Counter(outcome.result for outcome in outcomes)
+    record = {
+        "via": via, "accepted": counts["accepted"], "refused": counts["refused"],
+        "ignored": counts["ignored"],
+        "reasons": dict(Counter(o.reason for o in outcomes if o.result != "accepted")),
+    }
+    try:
+        services.audit.append("import_finished", **record)
+    except AuditError as exc:
+        log.error("an import could not be audited: %s", exc)
+    record["time"] = isoformat_utc(services.clock.now())
+    atomic_write(services.config.state_dir / LAST_IMPORT_FILE,
+                 json.dumps(record, sort_keys=True).encode() + b"\n", mode=0o640)
