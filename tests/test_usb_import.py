@@ -16,7 +16,7 @@ import pytest
 from appliance.core.ingest import max_envelope_bytes
 from appliance.core.services import Services
 from appliance.devtools.synthetic import make_document
-from tests.conftest import BIN, make_installation, post
+from tests.conftest import BIN, get_json, make_installation, post
 from tests.print_helpers import audit_events
 
 REPO = Path(__file__).resolve().parent.parent
@@ -168,6 +168,10 @@ def test_an_envelope_received_over_http_is_refused_as_a_replay(installation, ser
     ingested, = audit_events(installation, "ingested")
     assert ingested["via"] == "http"
     assert audit_events(installation, "refused")[-1]["via"] == "import"
+    _, status = get_json(server.url + "/api/v1/status")
+    assert status["last_import"] | {"time": ""} == {
+        "via": "import", "accepted": 0, "refused": 1, "ignored": 0,
+        "reasons": {"replayed": 1}, "time": ""}
 
 
 def test_hidden_names_name_files_by_digest(installation, tmp_path):

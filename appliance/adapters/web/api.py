@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from appliance.core.clock import isoformat_utc
+from appliance.core.importing import last_import
 from appliance.core.ingest import Refusal, ingest, max_envelope_bytes, refuse
 from appliance.core.services import Services
 from appliance.core.status import compute_status
@@ -82,7 +83,8 @@ def get_status():
     svc = services()
     status = compute_status(svc.config, svc.store, svc.clock.now(), svc.printer.report())
     return jsonify(status.to_json() | {"appliance": svc.config.name,
-                                       "limits": _limits(svc)})
+                                       "limits": _limits(svc),
+                                       "last_import": last_import(svc.config.state_dir)})
 
 
 def _limits(svc: Services) -> dict[str, int]:
