@@ -14,7 +14,9 @@ import click
 from appliance.cli.common import CleanGroup, echo_json
 from appliance.cli.config_cli import appliance_config_group
 from appliance.cli.jobs_cli import jobs
+from appliance.cli.key_cli import key
 from appliance.core import keys
+from appliance.core.appliance_key import CredentialNotGiven, read_public_key
 from appliance.core.audit import format_report
 from appliance.core.clock import isoformat_utc, local_time, parse_iso
 from appliance.core.config import (
@@ -126,7 +128,7 @@ def init(ctx: click.Context, directory: str | None) -> None:
     config = load_appliance_config(path)
     refuse_root_on_service_state(config.state_dir, new_system_install=not directory)
     created = _ensure_appliance_key(config)
-    public = Services(config).public_key
+    public = read_public_key(config)
     click.echo(f"config: {config.source}")
     click.echo(f"key ({'created' if created else 'existing'}, {public.suite.name}): "
                f"{config.public_key_path}")
@@ -136,6 +138,14 @@ def init(ctx: click.Context, directory: str | None) -> None:
 def _ensure_appliance_key(config: ApplianceConfig) -> bool:
     if config.private_key_path.exists():
         return False
+    if config.private_key_credential:
+        if config.public_key_path.exists():
+            return False
+        raise CredentialNotGiven(
+            f"keys.private_key_credential is set, so `init` writes no plaintext key: make the "
+            f"key pair with `appliance key generate | systemd-creds encrypt "
+            f"--name={config.private_key_credential} - {config.private_key_credential_file}` "
+            "and `appliance key public` (the Ansible role does both; docs/key-protection.md)")
     private = keys.generate_appliance_key(config.kem)
     keys.write_key_pair(config.private_key_path, private.to_pem(), private.public_key().to_pem())
     return True
@@ -145,7 +155,7 @@ def _ensure_appliance_key(config: ApplianceConfig) -> bool:
 @click.pass_context
 def pubkey(ctx: click.Context) -> None:
     """Print the appliance's public key (PEM), for enrolling it on senders."""
-    click.echo(_services(ctx).public_key.to_pem().decode(), nl=False)
+    click.echo(read_public_key(_config(ctx)).to_pem().decode(), nl=False)
 
 
 @main.group(cls=CleanGroup)
@@ -470,6 +480,7 @@ def panel(ctx: click.Context, simulate: bool) -> None:
 
 
 main.add_command(jobs)
+main.add_command(key)
 main.add_command(appliance_config_group(_services))
 
 

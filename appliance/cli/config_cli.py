@@ -59,15 +59,7 @@ def appliance_config_group(services: Callable[[click.Context], Services]) -> cli
 def _appliance_problems(svc: Services) -> list[str]:
     from appliance.core.store import StoreError
 
-    problems = []
-    try:
-        click.echo(f"key: {keys.short_fingerprint(svc.public_key.fingerprint)} "
-                   f"({svc.public_key.suite.name})")
-        if svc.public_key.suite is not svc.config.kem:
-            problems.append(f"keys.kem: config says {svc.config.kem.name} but the key is "
-                            f"{svc.public_key.suite.name}; a new key needs re-enrolment")
-    except keys.KeyFileError as exc:
-        problems.append(str(exc))
+    problems = _key_problems(svc)
     try:
         svc.store.check_health()
         click.echo(f"store: {svc.config.state_dir} ok")
@@ -80,6 +72,44 @@ def _appliance_problems(svc: Services) -> list[str]:
     problems += [f"{svc.config.senders_dir}/{name}.pub: not an Ed25519 public key"
                  for name in unreadable]
     return problems + _unit_problems(svc) + _printing_problems(svc)
+
+
+def _key_problems(svc: Services) -> list[str]:
+    """The public key, and the private key where this process may read it (outside the
+    services a credential is not given: they check it when they start)."""
+    from appliance.core.appliance_key import (
+        CREDENTIAL_SETTING,
+        CredentialNotGiven,
+        plaintext_key_beside_credential,
+        read_public_key,
+    )
+
+    config = svc.config
+    try:
+        public = read_public_key(config)
+    except keys.KeyFileError as exc:
+        return [str(exc)]
+    click.echo(f"key: {keys.short_fingerprint(public.fingerprint)} ({public.suite.name})")
+    problems = []
+    if public.suite is not config.kem:
+        problems.append(f"keys.kem: config says {config.kem.name} but the key is "
+                        f"{public.suite.name}; a new key needs re-enrolment")
+    if config.private_key_credential:
+        click.echo(f"private key: systemd credential {config.private_key_credential}, "
+                   f"encrypted in {config.private_key_credential_file}")
+    try:
+        if svc.private_key.public_key() != public:
+            problems.append(f"{config.public_key_path}: not the public half of the private key")
+    except CredentialNotGiven:
+        pass
+    except keys.KeyFileError as exc:
+        problems.append(str(exc))
+    plain = plaintext_key_beside_credential(config)
+    if plain:
+        problems.append(f"{plain}: a plaintext private key, although {CREDENTIAL_SETTING} is "
+                        "set: delete it once the credential holds the same key "
+                        "(docs/key-protection.md)")
+    return problems
 
 
 def _unit_problems(svc: Services) -> list[str]:
@@ -147,6 +177,9 @@ def sender_show(ctx: click.Context) -> None:
 
 def _echo_settings(config: ApplianceConfig | SenderConfig) -> None:
     click.echo(f"# {config.source}")
-    click.echo(f"# private key: {config.private_key_path} (content never shown)")
+    private = (f"systemd credential {config.private_key_credential}"
+               if isinstance(config, ApplianceConfig) and config.private_key_credential
+               else config.private_key_path)
+    click.echo(f"# private key: {private} (content never shown)")
     for line in settings_in_force(config):
         click.echo(line)

@@ -65,6 +65,8 @@ KIND_NAME_RULE = "kind names are lowercase a-z, 0-9, _ or -, max 32"
 _UNIT_END, _UNIT_INNER = r"[^\s\x00-\x1f\x7f-\x9f]", r"[^\x00-\x1f\x7f-\x9f]"
 UNIT_NAME_PATTERN = f"{_UNIT_END}(?:{_UNIT_INNER}{{0,118}}{_UNIT_END})?"
 UNIT_NAME_RULE = "a unit name: 1-120 printable characters, no space at either end"
+CREDENTIAL_NAME_PATTERN = r"[a-z][a-z0-9_-]{0,63}"
+CREDENTIAL_NAME_RULE = "a credential name: lowercase a-z, 0-9, _ or -, max 64"
 
 DEFAULT_KINDS: dict[str, dict[str, Any]] = {
     "todo": {"title": "Att göra-lista", "slots": ["07:00", "14:30"]},
@@ -233,6 +235,14 @@ class ApplianceConfig:
         "data must stay secret for decades) or `x25519`. Must match the key in "
         "`state_dir/keys`; changing it needs a new key and re-enrolment on every sender.",
         must="must name the KEM for the appliance key")
+    private_key_credential: str = setting(
+        "keys.private_key_credential", OrEmpty(Text(CREDENTIAL_NAME_PATTERN, CREDENTIAL_NAME_RULE)),
+        "", "Name of the systemd credential that holds the private key (`appliance-key` on an "
+        "appliance the Ansible role provisioned): the services read it from "
+        "`$CREDENTIALS_DIRECTORY/NAME` (their units' `LoadCredentialEncrypted=`), and its "
+        "encrypted file is `credentials/NAME.cred` beside this config file. Empty: the key is "
+        "the file `state_dir/keys/appliance.key` (development, tests, the demo). See "
+        "docs/key-protection.md.", must="must be a systemd credential name, or empty")
     web_host: str = setting(
         "web.host", Text(), "0.0.0.0", "Address the web service listens on; `0.0.0.0`: all "
         "network interfaces.", must="must be an address to listen on")
@@ -345,6 +355,11 @@ class ApplianceConfig:
     @property
     def private_key_path(self) -> Path:
         return self.keys_dir / "appliance.key"
+
+    @property
+    def private_key_credential_file(self) -> Path:
+        """The key encrypted by `systemd-creds`, beside the config file (docs/key-protection.md)."""
+        return Path(self.source).parent / "credentials" / f"{self.private_key_credential}.cred"
 
     @property
     def public_key_path(self) -> Path:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from appliance.core import keys
+from appliance.core.appliance_key import load_private_key
 from appliance.core.audit import AuditLog
 from appliance.core.clock import Clock, SystemClock
 from appliance.core.config import ApplianceConfig
@@ -81,8 +82,8 @@ class Services:
 
     @functools.cached_property
     def private_key(self) -> keys.AppliancePrivateKey:
-        path = self.config.private_key_path
-        return keys.parse_appliance_private_pem(keys.read_key_file(path), str(path))
+        """From the systemd credential or the key file, as the config says (appliance_key)."""
+        return load_private_key(self.config)
 
     @functools.cached_property
     def public_key(self) -> keys.AppliancePublicKey:
