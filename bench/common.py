@@ -30,7 +30,7 @@ KIND = "todo"
 UNIT = "Hemsjukvård Sölvesborg"
 JOB_TIMEOUT = 120.0  # seconds to wait for a CUPS job to be accepted, captured and completed
 JOB_COMPLETED = 9  # IPP job-state "completed"
-KEEP_ALL_RETENTION = "[retention]\nkeep_per_sender_unit_kind = 10000\nmax_age_days = 3650\n"
+KEEP_ALL_RETENTION = "[retention]\nkeep_per_unit_kind = 10000\nmax_age_hours = 87600\n"
 # The print service answers `Busy` within `repeat_guard_seconds` (default 15) of the last
 # kit started; a benchmark printing kit after kit turns that off and lets each job end.
 NO_REPEAT_GUARD = "[panel]\nrepeat_guard_seconds = 0\n"

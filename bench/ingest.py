@@ -117,7 +117,7 @@ def make_bench_installation(root: Path):
     inst.appliance_toml.write_text(text, encoding="utf-8")
     config = inst.config
     assert config.max_snapshot_bytes >= 64 * 1024 * 1024, config.max_snapshot_bytes
-    assert config.keep_per_sender_unit_kind == 10000
+    assert config.keep_per_unit_kind == 10000
     return inst
 
 

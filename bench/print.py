@@ -177,7 +177,7 @@ def make_bench_installation(root: Path, queue: str):
     inst = common.make_printing_installation(
         root, queue, common.KEEP_ALL_RETENTION + "\n" + common.NO_REPEAT_GUARD)
     config = inst.config
-    assert config.keep_per_sender_unit_kind == 10000
+    assert config.keep_per_unit_kind == 10000
     assert config.panel.repeat_guard_seconds == 0
     return inst
 

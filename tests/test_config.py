@@ -65,7 +65,7 @@ def test_empty_appliance_file_gives_every_default(tmp_path: Path) -> None:
     assert (config.web_workers, config.web_timeout_seconds) == (2, 120)
     assert config.max_snapshot_bytes == 64 * MIB
     assert config.free_space_reserve_bytes == 200 * MIB
-    assert (config.keep_per_sender_unit_kind, config.max_age_days) == (14, 30)
+    assert (config.keep_per_unit_kind, config.max_age_hours) == (2, 72)
     assert config.timezone.key == "Europe/Stockholm"
     assert config.grace_minutes == 30
     assert list(config.kinds) == list(DEFAULT_KINDS)
@@ -187,8 +187,8 @@ def test_paths_expand_environment_variables_and_home(
         ("web", "timeout_seconds", "4", "4"),
         ("web", "max_snapshot_mb", "0", "0"),
         ("storage", "free_space_reserve_mb", "-1", "-1"),
-        ("retention", "keep_per_sender_unit_kind", "0", "0"),
-        ("retention", "max_age_days", "3651", "3651"),
+        ("retention", "keep_per_unit_kind", "0", "0"),
+        ("retention", "max_age_hours", "87601", "87601"),
         ("freshness", "timezone", '"Mars/Olympus"', "'Mars/Olympus'"),
         ("freshness", "timezone", "1", "1"),
         ("freshness", "grace_minutes", "1441", "1441"),
@@ -225,7 +225,7 @@ def test_each_bad_sender_value_names_its_key_and_shows_the_value(
 
 
 def test_all_problems_are_reported_at_once_one_line_each(tmp_path: Path) -> None:
-    path = write(tmp_path, '[web]\nport = "x"\n\n[retention]\nkeep_per_sender_unit_kind = 0\n\n'
+    path = write(tmp_path, '[web]\nport = "x"\n\n[retention]\nkeep_per_unit_kind = 0\n\n'
                            '[freshness]\ntimezone = "Europe/Stokholm"\n')
 
     with pytest.raises(ConfigError) as caught:
@@ -233,7 +233,7 @@ def test_all_problems_are_reported_at_once_one_line_each(tmp_path: Path) -> None
 
     error = caught.value
     assert [p.split(":")[0] for p in error.problems] == [
-        "web.port", "retention.keep_per_sender_unit_kind", "freshness.timezone"]
+        "web.port", "retention.keep_per_unit_kind", "freshness.timezone"]
     assert error.source == str(path.resolve())
     lines = str(error).splitlines()
     assert lines[0] == f"{path.resolve()}: 3 problem(s) in the configuration:"
@@ -255,7 +255,7 @@ def test_bad_value_in_the_range_error_says_the_allowed_range(tmp_path: Path) -> 
 
 @pytest.mark.parametrize(
     ("section", "key"),
-    [("web", "port"), ("retention", "keep_per_sender_unit_kind"), ("freshness", "grace_minutes"),
+    [("web", "port"), ("retention", "keep_per_unit_kind"), ("freshness", "grace_minutes"),
      ("web", "workers")],
 )
 @pytest.mark.parametrize("value", ["true", "false"])
@@ -329,16 +329,24 @@ def test_section_that_is_not_a_table_is_reported(tmp_path: Path) -> None:
     assert problem == "web: must be a table ([web])"
 
 
-def test_the_old_retention_key_names_its_new_name(tmp_path: Path) -> None:
-    (problem,) = appliance_problems(tmp_path, "[retention]\nkeep_per_kind = 14\n")
-    assert problem.startswith("retention.keep_per_kind: renamed to "
-                              "retention.keep_per_sender_unit_kind")
+@pytest.mark.parametrize(("old", "new"), [
+    ("keep_per_kind", "keep_per_unit_kind"),
+    ("keep_per_sender_unit_kind", "keep_per_unit_kind"),
+    ("max_age_days", "max_age_hours"),
+])
+def test_an_old_retention_key_is_refused_naming_its_replacement(tmp_path: Path, old: str,
+                                                                new: str) -> None:
+    """The old keys meant something else (per sender; days; subject to age): a file that
+    still has one must be looked at, not silently read with a new meaning."""
+    (problem,) = appliance_problems(tmp_path, f"[retention]\n{old} = 14\n")
+    assert problem == (f"retention.{old}: replaced by retention.{new}, which means something "
+                       "else; choose its value anew (docs/configuration.md)")
 
 
-def test_renamed_key_counts_per_sender_unit_and_kind(tmp_path: Path) -> None:
+def test_retention_keys_are_read(tmp_path: Path) -> None:
     config = load_appliance_config(
-        write(tmp_path, "[retention]\nkeep_per_sender_unit_kind = 3\n"))
-    assert config.keep_per_sender_unit_kind == 3
+        write(tmp_path, "[retention]\nkeep_per_unit_kind = 3\nmax_age_hours = 24\n"))
+    assert (config.keep_per_unit_kind, config.max_age_hours) == (3, 24)
 
 
 def test_unknown_key_in_an_outbox_rule_names_the_rule(tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ def index_ids(inst) -> set[str]:
 
 def test_sigkill_during_ingests_leaves_a_consistent_store(tmp_path):
     # retention off the table: every acknowledged snapshot must still be there at the end
-    installation = make_installation(tmp_path, "[retention]\nkeep_per_sender_unit_kind = 10000\n")
+    installation = make_installation(tmp_path, "[retention]\nkeep_per_unit_kind = 10000\n")
     rng = random.Random(20261127)
     private = keys.parse_appliance_private_pem(
         (installation.state_dir / "keys" / "appliance.key").read_bytes(), "key")
@@ -97,7 +97,7 @@ def test_a_retention_deletion_killed_before_its_audit_entry_is_audited_later(tmp
     older = inst.ingest(inst.envelope(produced_at=datetime.now(UTC) - timedelta(hours=2)))
     newer = inst.ingest(inst.envelope(produced_at=datetime.now(UTC) - timedelta(hours=1)))
     with open(inst.appliance_toml, "a", encoding="utf-8") as handle:
-        handle.write("\n[retention]\nkeep_per_sender_unit_kind = 1\n")
+        handle.write("\n[retention]\nkeep_per_unit_kind = 1\nmax_age_hours = 1\n")
 
     with open(inst.state_dir / "audit.log", "rb") as held:
         fcntl.flock(held, fcntl.LOCK_EX)

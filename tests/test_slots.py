@@ -276,9 +276,9 @@ def test_run_jobs_checks_slots_and_applies_retention_at_once(site: Site,
                                                              receiver: Receiver) -> None:
     october = datetime(2026, 10, 20, 5, 0, tzinfo=STOCKHOLM)
     site.clock.set(october + timedelta(hours=1))
-    site.receive_todo(october)
-    site.receive_todo(october + timedelta(minutes=30))
-    site.clock.set(local(27, 15, 1))  # both past max_age_days (30); the newest is kept
+    for minutes in (0, 30, 45):
+        site.receive_todo(october + timedelta(minutes=minutes))
+    site.clock.set(local(27, 15, 1))  # all past max_age_hours (72); the newest two are kept
     stop = threading.Event()
     thread = threading.Thread(target=run_jobs, args=(site.services, stop))
     thread.start()
@@ -292,7 +292,7 @@ def test_run_jobs_checks_slots_and_applies_retention_at_once(site: Site,
     assert receiver.events() == [("slot_missed", isoformat_utc(local(27, 14, 30)))]
     assert len(site.audited("retention_deleted")) == 1
     assert [d.produced_at for d in site.services.store.documents()] == [
-        october + timedelta(minutes=30)]
+        october + timedelta(minutes=45), october + timedelta(minutes=30)]
 
 
 def test_the_jobs_command_notifies_systemd_and_stops_on_sigterm(site: Site,

@@ -295,7 +295,7 @@ def test_retention_removes_an_unconfigured_unit_after_its_grace_but_keeps_config
     ingest(Services(installation.config, clock),
            installation.envelope(unit=old_unit, produced_at=start), remote="test")
     configure_units(installation, NORR,
-                    extra="[retention]\nunconfigured_unit_grace_days = 2\nmax_age_days = 1\n")
+                    extra="[retention]\nunconfigured_unit_grace_days = 2\nmax_age_hours = 24\n")
     installation.appliance("senders", "units", "kontor-norr", "--unit", NORR)
     services = Services(installation.config, clock)
     ingest(services, installation.envelope(unit=NORR, produced_at=start), remote="test")
@@ -315,7 +315,7 @@ def test_retention_removes_an_unconfigured_unit_after_its_grace_but_keeps_config
                if e["event"] == "retention_deleted"]
     assert [(e["snapshot"], e["units"]) for e in audited] == [(gone[0].id, [old_unit])]
 
-    clock.set(start + timedelta(days=60))  # far beyond max_age_days: the newest stays
+    clock.set(start + timedelta(days=60))  # far beyond max_age_hours: the newest stays
     assert apply_retention(services) == []
     assert units_stored() == {NORR}
 

@@ -4,9 +4,9 @@ Every `SLOT_CHECK_SECONDS` the slot watch runs (missed-slot alerts and their web
 retries) and the print service's follow-up (the end of a kit's job is audited even when the
 panel, which usually sees it first, is not running); every `RETENTION_HOURS`, retention
 (ingest applies it too, but an appliance that receives nothing during an outage still has to
-drop what is past `retention.max_age_days`, within the rule that the newest document of each
-unit and kind is kept). All run once at start. They are intervals, not times of day
-(`docs/decisions.md` says why).
+drop what is past `retention.max_age_hours`, within the rule that the newest documents of
+each unit and kind (`retention.keep_per_unit_kind`) are kept). All run once at start. They
+are intervals, not times of day (`docs/decisions.md` says why).
 
 A failing job is logged and tried again at its next turn: the service keeps running. With
 `Type=notify` it reports READY=1 when it starts and pings the watchdog from the loop.

@@ -313,15 +313,18 @@ class ApplianceConfig:
         "`audit.log` is closed as a segment, `audit.log.NNNNNNNNNNNN` (the number of its "
         "first entry), and a new `audit.log` continues the hash chain; `appliance audit "
         "verify` checks them all.", must="must be the size of an audit log segment, in MiB")
-    keep_per_sender_unit_kind: int = setting(
-        "retention.keep_per_sender_unit_kind", Integer(1, 10_000), 14, "How many of the newest "
-        "documents to keep for each combination of sender, unit and kind (see the retention "
-        "rule).", must="must be how many documents to keep per sender, unit and kind",
-        formerly=("retention.keep_per_kind",))
-    max_age_days: int = setting(
-        "retention.max_age_days", Integer(1, 3650), 30, "Documents produced longer ago than "
-        "this may be deleted (the newest of each unit and kind never is).",
-        must="must be a number of days")
+    keep_per_unit_kind: int = setting(
+        "retention.keep_per_unit_kind", Integer(1, 10_000), 2, "How many of the newest "
+        "documents of each unit and kind (from any sender) are kept whatever their age: 2 is "
+        "the newest and the one before it (see the retention rule).",
+        must="must be how many documents to keep per unit and kind",
+        formerly=("retention.keep_per_sender_unit_kind", "retention.keep_per_kind"),
+        same_meaning=False)
+    max_age_hours: int = setting(
+        "retention.max_age_hours", Integer(1, 10 * 8760), 72, "Every other document is "
+        "deleted once it was produced longer ago than this many hours.",
+        must="must be a number of hours", formerly=("retention.max_age_days",),
+        same_meaning=False)
     unconfigured_unit_grace_days: int = setting(
         "retention.unconfigured_unit_grace_days", Integer(0, 3650), 7, "Days the documents "
         "of a unit that is not (or no longer) in `units.names` are kept after the appliance "

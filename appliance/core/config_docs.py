@@ -118,7 +118,9 @@ def _setting_row(key: str, setting: Setting) -> str:
     if setting.secret:
         doc += " `config show` says only whether it is set."
     if setting.formerly:
-        doc += " Formerly " + ", ".join(f"`{old}`" for old in setting.formerly) + "."
+        old = ", ".join(f"`{old}`" for old in setting.formerly)
+        doc += (f" Formerly {old}." if setting.same_meaning
+                else f" Replaces {old}, which meant something else.")
     return _row(key, setting.type.label, _default_doc(setting), doc)
 
 

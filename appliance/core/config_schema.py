@@ -325,6 +325,15 @@ class Setting:
     default_doc: str | None = None  # the docs' Default column, when the value is not fixed
     secret: bool = False  # `config show` says whether it is set, never the value
     formerly: tuple[str, ...] = ()  # old key paths: an error tells to use the new one
+    # False: the old keys meant something else, so the error asks for a value chosen anew.
+    same_meaning: bool = True
+
+    def successor_note(self) -> str:
+        """What a config error says about one of the `formerly` keys."""
+        if self.same_meaning:
+            return f"renamed to {self.key}; use the new name (the meaning is the same)"
+        return (f"replaced by {self.key}, which means something else; choose its value anew "
+                "(docs/configuration.md)")
 
     def default_value(self) -> Any:
         default = self.default() if callable(self.default) else self.default
@@ -423,9 +432,9 @@ class ListOf:
 
 def setting(key: str, type: Any, default: Any, doc: str, *, must: str,
             default_doc: str | None = None, secret: bool = False,
-            formerly: tuple[str, ...] = ()) -> Any:
+            formerly: tuple[str, ...] = (), same_meaning: bool = True) -> Any:
     """A dataclass field declaring one setting (see `Setting`)."""
-    node = Setting(key, type, default, doc, must, default_doc, secret, formerly)
+    node = Setting(key, type, default, doc, must, default_doc, secret, formerly, same_meaning)
     metadata = {_NODE: node}
     if default is REQUIRED:
         return dataclasses.field(metadata=metadata)
@@ -476,7 +485,8 @@ def load(cls: type, path: Path | str,
     config = read_dataclass(cls, data, "", path.parent, problems, source=path)
     for check in checks:
         problems += check(config, data)
-    renamed = {old: node.key for node in walk_settings(cls) for old in node.formerly}
+    renamed = {old: node.successor_note() for node in walk_settings(cls)
+               for old in node.formerly}
     check_unknown(data, known_keys(cls), "", renamed, problems)
     if problems:
         raise ConfigError(path, problems)
@@ -559,12 +569,12 @@ def _merge(into: dict[str, Any], other: dict[str, Any]) -> None:
 
 def check_unknown(data: Mapping, tree: Mapping[str, Any], where: str,
                   renamed: Mapping[str, str], problems: list[str]) -> None:
-    """Report keys and sections of `data` that `tree` does not know, suggesting a close one."""
+    """Report keys and sections of `data` that `tree` does not know, suggesting a close one;
+    `renamed` maps old key paths to what became of them."""
     for key, value in data.items():
         path = join(where, key)
         if path in renamed:
-            problems.append(f"{path}: renamed to {renamed[path]}; use the new name "
-                            f"(the meaning is the same)")
+            problems.append(f"{path}: {renamed[path]}")
         elif key not in tree:
             what = "key" if where else "section"
             problems.append(f"{path}: unknown {what}{_suggest(key, tree)}")

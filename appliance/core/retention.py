@@ -30,7 +30,7 @@ def apply_retention(services: Services) -> list[StoredSnapshot]:
 
     try:
         return services.store.apply_retention(
-            config.keep_per_sender_unit_kind, timedelta(days=config.max_age_days),
+            config.keep_per_unit_kind, timedelta(hours=config.max_age_hours),
             config.units, timedelta(days=config.unconfigured_unit_grace_days), audit=audit)
     except AuditError as exc:
         log.error("retention deletions not audited yet (the next run writes them): %s", exc)

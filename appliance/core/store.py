@@ -222,15 +222,15 @@ class Store:
                 raise
         return self.snapshot(snapshot_id)
 
-    def apply_retention(self, keep_per_sender_unit_kind: int, max_age: timedelta,
+    def apply_retention(self, keep_per_unit_kind: int, max_age: timedelta,
                         units: tuple[str, ...] = (),
                         unit_grace: timedelta = timedelta(0), *,
                         audit: AuditDeletion | None = None) -> list[StoredSnapshot]:
         """Delete snapshots none of whose documents is worth keeping; return what went.
 
-        A document is kept when it is among the newest `keep_per_sender_unit_kind` of its
-        sender, unit and kind and younger than `max_age`, and always when it is the newest of
-        its unit and kind: in a weeks-long outage that old list is all there is. With
+        A document is kept when it is among the newest `keep_per_unit_kind` of its unit and
+        kind (from any sender), whatever its age: in a weeks-long outage those old lists
+        are all there is; and any document produced less than `max_age` ago. With
         configured `units`, a unit not among them keeps nothing once `unit_grace` has passed
         since retention first found it unconfigured.
 
@@ -245,7 +245,7 @@ class Store:
             documents = self.documents()
             expired = self._units_past_grace({doc.unit for doc in documents}, units, now,
                                              unit_grace)
-            keep_ids = _kept_snapshot_ids(documents, keep_per_sender_unit_kind, now - max_age,
+            keep_ids = _kept_snapshot_ids(documents, keep_per_unit_kind, now - max_age,
                                           expired)
             doomed = [snap for snap in self.snapshots() if snap.id not in keep_ids]
             if doomed:
@@ -303,6 +303,13 @@ class Store:
     def last_seq(self, sender_fp: str) -> int:
         with self._connect() as db:
             return self._last_seq(db, sender_fp)
+
+    def newest_received_at(self) -> datetime | None:
+        """When the most recent snapshot still stored arrived, by the appliance's clock: a
+        lower bound on now (`clock_trust`)."""
+        with self._connect() as db:
+            row = db.execute("SELECT MAX(received_at) AS newest FROM snapshots").fetchone()
+        return parse_iso(row["newest"]) if row["newest"] else None
 
     @staticmethod
     def _last_seq(db: sqlite3.Connection, sender_fp: str) -> int:
@@ -369,13 +376,14 @@ class Store:
 def _kept_snapshot_ids(documents: list[StoredDocument], keep_per_group: int,
                        cutoff: datetime, expired_units: set[str]) -> set[str]:
     """The retention rule's choice (see `Store.apply_retention`); `documents` newest first."""
-    documents = [doc for doc in documents if doc.unit not in expired_units]
-    keep_ids = {doc.snapshot_id for doc in _newest_per(documents, ("unit", "kind"))}
-    ranks: dict[tuple[str, str, str], int] = {}
+    keep_ids = set()
+    ranks: dict[tuple[str, str], int] = {}
     for doc in documents:
-        group = (doc.sender, doc.unit, doc.kind)
+        if doc.unit in expired_units:
+            continue
+        group = (doc.unit, doc.kind)
         ranks[group] = ranks.get(group, 0) + 1
-        if ranks[group] <= keep_per_group and doc.produced_at >= cutoff:
+        if ranks[group] <= keep_per_group or doc.produced_at >= cutoff:
             keep_ids.add(doc.snapshot_id)
     return keep_ids
 
