@@ -1,0 +1,47 @@
+# shellcheck shell=bash disable=SC2154  # sourced by scripts/test-deploy: its variables
+# USB stick import (docs/usb-import.md), installed by appliance_usb_import: true. A FAT image
+# stands in for the stick: the host sender seals onto it with `seal --to-dir`, plus a PDF
+# named .seal (plaintext: refused) and a text file (ignored). No udev runs in the nspawn
+# container and it has no loop devices of its own, so the host attaches the image to a loop
+# device, the check makes its node inside, and starts the unit for it by hand, as the udev
+# rule would (appliance-usb-import@loopN.service).
+in_pi test -f /etc/udev/rules.d/90-appliance-usb-import.rules || fail "udev rule not installed"
+in_pi systemd-analyze verify appliance-usb-import@sdb1.service || fail "verify usb import unit"
+score=$(in_pi systemd-analyze security --offline=true appliance-usb-import@sdb1.service \
+        | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p')
+echo "exposure appliance-usb-import@ $score" | tee -a "$WORK/times"
+awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 2.0) }' || fail "usb import exposure $score"
+
+if ! command -v mkfs.vfat >/dev/null || ! command -v mcopy >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q dosfstools mtools >/dev/null
+fi
+"${SENDER[@]}" appliances add "$PI" "http://127.0.0.1:$port" "$WORK/keys/$PI.pub" >/dev/null
+mkdir -p "$WORK/stick"
+cp "$WORK/todo.pdf" "$WORK/usb-todo.pdf" && touch "$WORK/usb-todo.pdf"  # produced now
+"${SENDER[@]}" seal "$WORK/usb-todo.pdf" --kind todo --to-dir "$WORK/stick"
+cp "$WORK/todo.pdf" "$WORK/stick/plain-export.seal"
+echo "not an envelope" >"$WORK/stick/README.txt"
+mkfs.vfat -C "$WORK/stick.img" 8192 >/dev/null
+mcopy -i "$WORK/stick.img" "$WORK/stick"/* ::
+loop=$(losetup -f --show "$WORK/stick.img")
+trap 'losetup -d "$loop" 2>/dev/null || true; cleanup' EXIT
+instance=${loop#/dev/}
+in_pi sh -c "test -b /dev/$instance || mknod /dev/$instance b 7 ${instance#loop}"
+
+in_pi systemctl start "appliance-usb-import@$instance.service" \
+  && fail "the import unit succeeded although the stick held a refused file"
+in_pi journalctl -u "appliance-usb-import@$instance.service" -o cat >"$WORK/usb.log"
+cat "$WORK/usb.log"
+grep -q ': accepted as ' "$WORK/usb.log" || fail "the sealed envelope was not accepted"
+grep -q ': REFUSED malformed' "$WORK/usb.log" || fail "the plaintext file was not refused"
+grep -q 'imported 1, refused 1, ignored 0' "$WORK/usb.log" || fail "import summary"
+! grep -q 'plain-export' "$WORK/usb.log" || fail "a file name from the stick reached the journal"
+id=$(sed -n 's/.*: accepted as \([^ ]*\)$/\1/p' "$WORK/usb.log")
+as_appliance snapshots | grep -q "^$id " || fail "the imported snapshot $id is not stored"
+in_pi grep -q '"event":"ingested".*"via":"usb"' /var/lib/appliance/audit.log \
+  || fail "the audit log does not say usb"
+as_appliance status | grep -q 'last import (usb):.*1 accepted, 1 refused' || fail "status"
+in_pi findmnt "/run/appliance-usb/$instance" >/dev/null && fail "the stick is still mounted"
+as_appliance audit verify
+losetup -d "$loop"
+trap cleanup EXIT
