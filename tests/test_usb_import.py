@@ -116,13 +116,13 @@ def test_bad_files_are_refused_with_their_reasons_and_audited_and_the_store_unch
 
     lines = result.output.splitlines()
     assert [line.split(": ", 1)[1].split(":")[0] for line in lines[:-1]] == [
-        "REFUSED bad_signature", "REFUSED replayed", "REFUSED malformed", "REFUSED too_large",
+        "REFUSED replayed", "REFUSED bad_signature", "REFUSED malformed", "REFUSED too_large",
         "IGNORED symlink", "IGNORED not_a_regular_file"]
     assert lines[-1] == "imported 0, refused 4, ignored 2"
     assert installation.store_state() == before
     refused = [e for e in audit_events(installation, "refused") if e.get("via") == "usb"]
     assert [e["reason"] for e in refused] == [
-        "bad_signature", "replayed", "malformed", "too_large"]
+        "replayed", "bad_signature", "malformed", "too_large"]
     assert all(e["remote"].startswith("usb") for e in refused)
     finished = audit_events(installation, "import_finished")[-1]
     assert finished | {"n": 0, "time": "", "prev": "", "hash": ""} == {
@@ -142,6 +142,19 @@ def test_bad_files_are_refused_with_their_reasons_and_audited_and_the_store_unch
     status = json.loads(installation.appliance("status", "--json").output)
     assert status["last_import"]["refused"] == 4 and status["last_import"]["via"] == "usb"
     assert "last import (usb):" in installation.appliance("status").output
+
+
+def test_envelopes_are_imported_oldest_first_whatever_their_names(installation, tmp_path):
+    # One sender numbers all its envelopes in one series: in name order the later
+    # medication list would make the earlier to-do list a replay.
+    (tmp_path / "vxo-todo-20261130T070000Z.seal").write_bytes(installation.envelope("todo"))
+    (tmp_path / "vxo-medications-20261130T070001Z.seal").write_bytes(
+        installation.envelope("medications"))
+
+    result = import_(installation, tmp_path, expect=0)
+
+    assert result.output.splitlines()[-1] == "imported 2, refused 0, ignored 0"
+    assert result.output.index("vxo-todo-") < result.output.index("vxo-medications-")
 
 
 def test_a_named_symlink_is_refused_not_followed(installation, tmp_path):

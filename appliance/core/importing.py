@@ -19,11 +19,13 @@ import json
 import logging
 import os
 import stat
+import struct
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from appliance.core import seal
 from appliance.core.audit import AuditError
 from appliance.core.clock import isoformat_utc
 from appliance.core.fsutil import atomic_write
@@ -52,19 +54,15 @@ class Outcome:
 
 
 def import_paths(services: Services, paths: Iterable[Path], via: str) -> list[Outcome]:
-    """Import every file named and every `*.seal` directly in every folder named, in name
-    order; audit the run and record it for `status` (LAST_IMPORT_FILE)."""
-    outcomes: list[Outcome] = []
-    candidates = 0
-    for path, ignored_because in _candidates(paths):
-        if ignored_because:
-            outcomes.append(Outcome(path, "ignored", reason=ignored_because))
-        elif candidates >= MAX_FILES:
-            outcomes.append(Outcome(path, "ignored", reason="too_many_files",
-                                    message=f"more than {MAX_FILES} envelopes in one import"))
-        else:
-            candidates += 1
-            outcomes.append(import_file(services, path, via))
+    """Import every file named and every `*.seal` directly in every folder named, oldest
+    envelope first; audit the run and record it for `status` (LAST_IMPORT_FILE)."""
+    found = list(_candidates(paths))
+    envelopes = sorted((path for path, why in found if not why), key=_sequence_order)
+    outcomes = [import_file(services, path, via) for path in envelopes[:MAX_FILES]]
+    outcomes += [Outcome(path, "ignored", reason="too_many_files",
+                         message=f"more than {MAX_FILES} envelopes in one import")
+                 for path in envelopes[MAX_FILES:]]
+    outcomes += [Outcome(path, "ignored", reason=why) for path, why in found if why]
     _record(services, via, outcomes)
     return outcomes
 
@@ -122,6 +120,30 @@ def _candidates(paths: Iterable[Path]) -> Iterator[tuple[Path, str]]:
             yield path, ""
 
 
+def _sequence_order(path: Path) -> tuple[int, str]:
+    """Oldest envelope first, by the sequence number in its clear header: a sender numbers
+    all its envelopes in one series, so in name order (appliance, kind, time) an evening
+    medication list would make the morning to-do list after it a replay. The number is not
+    yet authenticated; it only orders, and each file is then checked in full. Files without
+    a readable header come last (they are refused anyway)."""
+    try:
+        with open(path, "rb", opener=_no_follow) as handle:
+            prefix = handle.read(seal.PREFIX.size)
+            magic, _, header_length = seal.PREFIX.unpack(prefix)
+            if magic != seal.MAGIC or header_length > seal.MAX_HEADER_LENGTH:
+                raise ValueError("not an envelope")
+            seq = json.loads(handle.read(header_length))["seq"]
+            if not isinstance(seq, int):
+                raise TypeError("seq is not a number")
+            return seq, path.name
+    except (OSError, ValueError, KeyError, TypeError, struct.error):
+        return 2**63, path.name
+
+
+def _no_follow(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK)
+
+
 def _not_regular(path: Path) -> str:
     mode = path.lstat().st_mode
     if stat.S_ISLNK(mode):
@@ -144,7 +166,7 @@ def _read_regular_within(path: Path, limit: int) -> bytes:
     (O_NOFOLLOW, O_NONBLOCK, then fstat), and by its size before it is read; a file growing
     while read is cut off at one byte past the cap and refused."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = _no_follow(str(path), os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise _NotRegular("a symlink (not followed)") from None
