@@ -5,6 +5,11 @@ reminders), then each document with every page stamped in a margin band (kind, u
 time, print time, page i/n of the kit), then the blank forms. Everything happens in memory;
 the result holds patient data and is handed straight to CUPS.
 
+Pages of a kind with `signoff` get the field "Införd i journal: ____ sign." in a taller
+stamp band, and the cover says how many pages there are to sign. A drill kit
+(`KitContext.drill`) carries "ÖVNING – INTE FÖR VÅRD" diagonally across every page, cover
+and forms included, and says so on its cover.
+
 A document that cannot be composed is left out, with a line on the cover, and the rest of
 the kit, forms included, still prints: one that fails the current limits (`PdfLimits`,
 checked again here because it may have been stored before they were lowered), and one
@@ -26,7 +31,13 @@ from appliance.core.clock import local_time
 from appliance.core.config import ProfileConfig
 from appliance.core.pdf import PdfLimits, UnreadablePdf, count_pages, decode_limits
 from appliance.core.sheets import Footer, render_sheet
-from appliance.core.stamping import Stamp, append_stamped
+from appliance.core.stamping import (
+    BAND_MM,
+    SIGNOFF_BAND_MM,
+    Stamp,
+    add_watermark,
+    append_stamped,
+)
 from appliance.core.templating import render
 
 COVER_TEMPLATE = "print/cover.txt.j2"
@@ -34,6 +45,8 @@ FORM_TEMPLATE = "print/form-{name}.txt.j2"
 FORM_TITLES = {"dokumentation": "Dokumentation under driftavbrott",
                "avvikelse": "Avvikelserapport – driftavbrott"}
 COMPOSE_FAILED = "compose_failed"  # `left_out` reason of a document whose composing failed
+DRILL_MARK = "ÖVNING – INTE FÖR VÅRD"  # across every page of a drill kit
+SIGNOFF_FIELD = "Införd i journal: ________________  sign. ____________"
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +62,7 @@ class KitDocument:
     pages: int
     stale: bool
     content: bytes  # plaintext PDF: memory only
+    signoff: bool = False  # each page gets the "Införd i journal" field (the kind's `signoff`)
 
 
 @dataclass(frozen=True)
@@ -77,6 +91,8 @@ class KitSummary:
     stale: tuple[str, ...]
     forms: tuple[str, ...]
     left_out: tuple[dict, ...] = ()  # kind, unit, reason (a refusal code or compose_failed)
+    signoff_pages: int = 0  # pages with the "Införd i journal" field
+    drill: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,6 +111,7 @@ class KitContext:
     # The printer's fault when the kit was ordered (Swedish): the kit waits in the queue and
     # comes out later, so the cover says why and that the times above still hold.
     printer_fault: str | None = None
+    drill: bool = False  # an outage drill: DRILL_MARK across every page
 
 
 @dataclass(frozen=True)
@@ -178,13 +195,17 @@ def _compose(profile: ProfileConfig, documents: list[KitDocument], missing: list
             try:
                 page_number += append_stamped(
                     kit, doc.content, _stamper(doc, page_number, total, local,
-                                               context.printed_at))
+                                               context.printed_at),
+                    band_mm=SIGNOFF_BAND_MM if doc.signoff else BAND_MM)
             except (MemoryError, pikepdf.PdfError, ValueError, TypeError, KeyError) as exc:
                 raise _DocumentFailed(doc) from exc
         for form in rendered_forms:
             sources.append(pikepdf.open(io.BytesIO(form)))
             kit.pages.extend(sources[-1].pages)
-        kit.docinfo["/Title"] = f"Reservutskrift {profile.name}"  # no patient data in metadata
+        if context.drill:
+            add_watermark(kit, DRILL_MARK)
+        kit.docinfo["/Title"] = (f"{'Övning' if context.drill else 'Reservutskrift'} "
+                                 f"{profile.name}")  # no patient data in metadata
         kit.save(out, min_version="1.7")  # pikepdf.new() alone would claim PDF 1.3
         for source in sources:
             source.close()
@@ -197,6 +218,8 @@ def _compose(profile: ProfileConfig, documents: list[KitDocument], missing: list
         forms=forms,
         left_out=tuple({"kind": gone.document.kind, "unit": gone.document.unit,
                         "reason": gone.reason} for gone in left_out),
+        signoff_pages=_signoff_pages(documents),
+        drill=context.drill,
     )
     return Kit(out.getvalue(), summary)
 
@@ -214,9 +237,14 @@ def _stamper(doc: KitDocument, pages_before: int, total: int, local, printed_at:
         if doc.stale:
             left += " · EJ AKTUELL"
         right = f"Utskrivet {local(printed_at)} · Sida {pages_before + index + 1} av {total}"
-        return Stamp(left, right, alert=doc.stale)
+        return Stamp(left, right, alert=doc.stale,
+                     signoff=SIGNOFF_FIELD if doc.signoff else None)
 
     return stamp
+
+
+def _signoff_pages(documents: list[KitDocument]) -> int:
+    return sum(doc.pages for doc in documents if doc.signoff)
 
 
 def _cover_markup(profile: ProfileConfig, documents: list[KitDocument],
@@ -246,6 +274,8 @@ def _cover_markup(profile: ProfileConfig, documents: list[KitDocument],
         forms=[FORM_TITLES.get(name, name) for name in forms],
         total_pages=total,
         printer_fault=context.printer_fault,
+        signoff_pages=_signoff_pages(documents),
+        drill=context.drill,
     )
 
 
