@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from appliance.core.clock import isoformat_utc
 from appliance.core.config import ApplianceConfig, Slot
+from appliance.core.drills import DrillStatus, drill_status
 from appliance.core.freshness import freshness
 from appliance.core.printer import PrinterReport
 from appliance.core.store import Store, StoredDocument
@@ -79,6 +80,7 @@ class ApplianceStatus:
     now: datetime
     checks: tuple[KindStatus, ...]  # one per configured unit and kind, in config order
     printer: PrinterReport | None = None
+    drill: DrillStatus | None = None  # the last outage drill; never part of `state`
 
     @property
     def kinds(self) -> dict[str, KindStatus]:
@@ -108,6 +110,8 @@ class ApplianceStatus:
         }
         if self.printer is not None:
             result["printer"] = self.printer.to_json()
+        if self.drill is not None:
+            result["drill"] = self.drill.to_json()
         return result
 
 
@@ -130,7 +134,7 @@ def compute_status(config: ApplianceConfig, store: Store, now: datetime,
         state = State.FAULT
     elif printer is not None and printer.active_jobs:
         state = State.PRINTING
-    return ApplianceStatus(state, now, tuple(checks), printer)
+    return ApplianceStatus(state, now, tuple(checks), printer, drill_status(config, now))
 
 
 def shown_state(status: ApplianceStatus, kit_on_its_way: bool) -> State:
