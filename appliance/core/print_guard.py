@@ -43,6 +43,7 @@ class SubmittedJob:
     profile: str
     trigger: str
     started_at: datetime
+    drill: bool = False  # an outage drill (print_service)
 
     def to_json(self) -> dict:
         return asdict(self) | {"started_at": isoformat_utc(self.started_at)}
@@ -50,7 +51,7 @@ class SubmittedJob:
     @classmethod
     def from_json(cls, data: dict) -> SubmittedJob:
         return cls(int(data["job_id"]), str(data["profile"]), str(data["trigger"]),
-                   parse_iso(data["started_at"]))
+                   parse_iso(data["started_at"]), data.get("drill") is True)
 
 
 @dataclass(frozen=True)

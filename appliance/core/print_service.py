@@ -7,6 +7,13 @@ already on its way, whoever started it (`PrintGuard`: one kit in flight across p
 flight and audits it exactly once, whichever process started it. A document that cannot be
 read at print time does not stop the kit: the cover says it is missing, and the rest
 (always including the blank forms) is printed.
+
+A drill (`request(..., drill=True)`) is the same kit with "ÖVNING – INTE FÖR VÅRD" across
+every page. It is one kit in flight like any other, but it is audited as `drill_printed`
+(never `printed`: counting real prints stays counting `printed`), and it leaves the record
+of real prints alone: the repeat guard's time of the last kit is a real kit's, so a drill
+that just ended never holds back a nurse's press. A second drill moments after the last is
+refused as a repeat (docs/decisions.md, "Drills").
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from pathlib import Path
 
 from appliance.core import seal
 from appliance.core.config import ApplianceConfig, ProfileConfig
+from appliance.core.drills import drill_status, record_drill
 from appliance.core.errors import ApplianceError
 from appliance.core.freshness import freshness
 from appliance.core.fsutil import atomic_write
@@ -78,9 +86,17 @@ def unit_named(config: ApplianceConfig, name: str | None) -> str | None:
     raise UnknownUnit(f"no unit {name!r} (configured: {', '.join(config.units)})")
 
 
-def job_title(profile: ProfileConfig, now: datetime, config: ApplianceConfig) -> str:
-    """`Reservutskrift button 23:10`: no patient data reaches CUPS job history."""
-    return f"Reservutskrift {profile.name} {now.astimezone(config.timezone):%H:%M}"
+def job_title(profile: ProfileConfig, now: datetime, config: ApplianceConfig, *,
+              drill: bool = False) -> str:
+    """`Reservutskrift button 23:10` (`Övning button 23:10` for a drill): no patient data
+    reaches CUPS job history."""
+    return (f"{'Övning' if drill else 'Reservutskrift'} {profile.name} "
+            f"{now.astimezone(config.timezone):%H:%M}")
+
+
+def _drill_fields(drill: bool) -> dict:
+    """`drill: true` on the audit entries of a drill's job; real prints' entries unchanged."""
+    return {"drill": True} if drill else {}
 
 
 class PrintService:
@@ -95,12 +111,12 @@ class PrintService:
 
     # ------------------------------------------------------------ printing
 
-    def request(self, profile_name: str, trigger: str, *, unit: str | None = None
-                ) -> Started | Busy:
+    def request(self, profile_name: str, trigger: str, *, unit: str | None = None,
+                drill: bool = False) -> Started | Busy:
         """Print one kit unless one is in flight; with `unit`, that configured unit's lists
         only. Raises `UnknownProfile`, `UnknownUnit`, and `PrinterUnavailable` when the
         printer did not take the job (nothing is then in flight: the next request may try
-        again at once)."""
+        again at once). `drill`: an outage drill (see the module's docstring)."""
         profile = profile_named(self.config, profile_name)
         unit = unit_named(self.config, unit)
         with self.guard.composing() as held:
@@ -108,30 +124,35 @@ class PrintService:
                 return self._busy(trigger, Busy("a kit is being composed"))
             with self.guard.record_lock():
                 record, _ = self._settle(self.guard.read(), ending_unknown=True)
-                busy = self._busy_reason(record)
+                busy = self._busy_reason(record, drill)
             if busy is not None:
                 return self._busy(trigger, busy)
             now = self.services.clock.now()
-            kit = self.compose(profile, now, self.printer.report(), unit=unit)
-            title = job_title(profile, now, self.config)
+            kit = self.compose(profile, now, self.printer.report(), unit=unit, drill=drill)
+            title = job_title(profile, now, self.config, drill=drill)
             try:
                 job_id = self.printer.submit(kit.pdf, title)
             except PrinterUnavailable as exc:
                 self._audit("print_failed", profile=profile.name, trigger=trigger,
-                            reason=str(exc.condition), pages=kit.summary.pages)
+                            reason=str(exc.condition), pages=kit.summary.pages,
+                            **_drill_fields(drill))
                 log.error("print %s (%s) failed: %s", profile.name, trigger, exc)
                 raise
             with self.guard.record_lock():
-                self.guard.write(GuardRecord(SubmittedJob(job_id, profile.name, trigger, now),
-                                             now))
+                self.guard.write(GuardRecord(
+                    SubmittedJob(job_id, profile.name, trigger, now, drill),
+                    record.last_started_at if drill else now))
+            if drill:
+                record_drill(self.config.state_dir, now)
         report = self.printer.report()
         summary = kit.summary
-        self._audit("printed", profile=profile.name, unit=unit, trigger=trigger, job=job_id,
-                    queue=report.queue, pages=summary.pages, documents=list(summary.documents),
+        self._audit("drill_printed" if drill else "printed", profile=profile.name, unit=unit,
+                    trigger=trigger, job=job_id, queue=report.queue, pages=summary.pages,
+                    signoff_pages=summary.signoff_pages, documents=list(summary.documents),
                     missing=list(summary.missing), forms=list(summary.forms),
                     left_out=list(summary.left_out), printer=str(report.condition))
-        log.info("print %s (%s): job %s, %d pages, printer %s", profile.name, trigger, job_id,
-                 summary.pages, report.english)
+        log.info("%s %s (%s): job %s, %d pages, printer %s", "drill" if drill else "print",
+                 profile.name, trigger, job_id, summary.pages, report.english)
         return Started(job_id, title, summary, report)
 
     def export(self, profile_name: str, path: Path, trigger: str, *,
@@ -188,19 +209,22 @@ class PrintService:
         if state.in_flight or (state is JobState.UNKNOWN and not ending_unknown):
             return record, state
         self._audit("print_job_ended", job=job.job_id, state=str(state), profile=job.profile,
-                    trigger=job.trigger)
+                    trigger=job.trigger, **_drill_fields(job.drill))
         settled = GuardRecord(None, record.last_started_at)
         self.guard.write(settled)
         return settled, state
 
-    def _busy_reason(self, record: GuardRecord) -> Busy | None:
+    def _busy_reason(self, record: GuardRecord, drill: bool) -> Busy | None:
         if record.job is not None:
             return Busy(f"job {record.job.job_id} ({record.job.trigger}) is still in the "
                         "printer queue", record.job.job_id)
-        last = record.last_started_at
-        guard = timedelta(seconds=self.config.panel.repeat_guard_seconds)
         now = self.services.clock.now()
-        if last is not None and last <= now < last + guard:
+        # A real kit is held back by a real kit only; a drill by either (no double drill).
+        started = [record.last_started_at]
+        if drill:
+            started.append(drill_status(self.config, now).last_drill_at)
+        guard = timedelta(seconds=self.config.panel.repeat_guard_seconds)
+        if any(last is not None and last <= now < last + guard for last in started):
             return Busy("a kit was started moments ago")
         return None
 
@@ -211,15 +235,17 @@ class PrintService:
     # ------------------------------------------------------------ composing
 
     def compose(self, profile: ProfileConfig, now: datetime,
-                printer: PrinterReport | None = None, *, unit: str | None = None) -> Kit:
+                printer: PrinterReport | None = None, *, unit: str | None = None,
+                drill: bool = False) -> Kit:
         """The kit (of one configured `unit`, or of all); with `printer` blocking, its cover
-        says the printer had a fault when the kit was ordered."""
+        says the printer had a fault when the kit was ordered; with `drill`, it is marked as
+        a drill on every page."""
         documents, missing = self.gather(profile, now, unit=unit)
         return compose(profile, documents, missing, KitContext(
             appliance=self.config.name, printed_at=now, timezone=self.config.timezone,
             forms=self.config.printing.forms, limits=PdfLimits.of(self.config),
             printer_fault=printer.swedish if printer is not None and printer.blocking
-            else None))
+            else None, drill=drill))
 
     def gather(self, profile: ProfileConfig, now: datetime, *, unit: str | None = None
                ) -> tuple[list[KitDocument], list[MissingList]]:
@@ -244,7 +270,7 @@ class PrintService:
             kind = config.kinds[doc.kind]
             stale = freshness(kind.slots, doc.produced_at, now, config.timezone, grace).stale
             documents.append(KitDocument(doc.kind, kind.title, doc.unit, doc.produced_at,
-                                         doc.pages, stale, content))
+                                         doc.pages, stale, content, kind.signoff))
         wanted = ([k for k, kind in config.kinds.items() if kind.slots] if "*" in profile.kinds
                   else list(profile.kinds))
         present = {(doc.unit if config.units else None, doc.kind) for doc in documents}

@@ -19,6 +19,14 @@ sideways still runs sideways, under an upright stamp).
 The stamps of a document are drawn with reportlab as one multi-page PDF (one page per
 source page, same sizes) and each of its pages is placed as a second Form XObject.
 
+A stamp may carry a sign-off field (`Stamp.signoff`, "Införd i journal: ____ sign. ____"):
+the band is then taller (`SIGNOFF_BAND_MM`, chosen by the caller) and split in two rows,
+the stamp text in the upper one and the field, to be filled in by hand, in the lower one.
+Both rows are inside the band, so the field can never cover content either.
+
+`add_watermark` draws a text diagonally across every page of a finished PDF (the drill's
+"ÖVNING – INTE FÖR VÅRD"), outlined so that the content underneath stays legible.
+
 Everything happens in memory: the document holds patient data and is never written to
 a file.
 """
@@ -27,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -37,10 +46,15 @@ from reportlab.pdfgen.canvas import Canvas
 
 from appliance.core import fonts
 
-__all__ = ["BAND_MM", "Stamp", "append_stamped", "visible_size"]
+__all__ = ["BAND_MM", "SIGNOFF_BAND_MM", "Stamp", "add_watermark", "append_stamped",
+           "visible_size"]
 
 BAND_MM: float = 9.0
 """Default height of the stamp band at the top of every page, in millimetres."""
+
+SIGNOFF_BAND_MM: float = 16.0
+"""Band height for stamps with a sign-off field: the stamp row, and a row with room to
+write a date and a signature by hand."""
 
 FONT = fonts.REGULAR
 ALERT_FONT = fonts.BOLD
@@ -63,12 +77,15 @@ class Stamp:
     """The text stamped on one page: `left` left-aligned, `right` right-aligned.
 
     `alert` draws the band black with white bold text, for data too old to trust, so it
-    cannot be missed on any page.
+    cannot be missed on any page. `signoff`, if given, is a fill-in field drawn
+    right-aligned in a second row of the band (black on white, to be written on, even on
+    an alert page).
     """
 
     left: str
     right: str
     alert: bool = False
+    signoff: str | None = None
 
 
 @dataclass(frozen=True)
@@ -306,20 +323,28 @@ def _render_stamps(
         canvas.setPageSize((width, height))
         left, right = _one_line(stamp.left), _one_line(stamp.right)
         font = ALERT_FONT if stamp.alert else FONT
+        # With a sign-off field the band has two rows: the stamp above, the field below.
+        row = band / 2 if stamp.signoff else band
         if stamp.alert:
             canvas.setFillGray(0)
-            canvas.rect(0, height - band, width, band, stroke=0, fill=1)
+            canvas.rect(0, height - row, width, row, stroke=0, fill=1)
             canvas.setFillGray(1)
         else:
             canvas.setFillGray(0)
         inset = min(_SIDE_INSET, width * 0.05)
-        size = _font_size(left, right, font, width - 2 * inset, band)
-        baseline = height - band + band * _BASELINE_FRACTION
+        size = _font_size(left, right, font, width - 2 * inset, row)
+        baseline = height - row + row * _BASELINE_FRACTION
         canvas.setFont(font, size)
         if left:
             canvas.drawString(inset, baseline, left)
         if right:
             canvas.drawRightString(width - inset, baseline, right)
+        if stamp.signoff:
+            field = _one_line(stamp.signoff)
+            canvas.setFillGray(0)
+            canvas.setFont(FONT, _font_size(field, "", FONT, width - 2 * inset, row))
+            canvas.drawRightString(width - inset, height - band + row * _BASELINE_FRACTION,
+                                   field)
         canvas.showPage()
     canvas.save()
     return buffer.getvalue()
@@ -339,3 +364,51 @@ def _font_size(left: str, right: str, font: str, available: float, band: float) 
     if ems > 0 and size * ems > available:
         size = available / ems * 0.999  # a hair less, against rounding in the PDF
     return size
+
+
+# --------------------------------------------------------------------------- watermark
+
+WATERMARK_FONT = fonts.BOLD
+_WATERMARK_GRAY = 0.35  # outline colour: dark enough to see, light enough to read through
+_WATERMARK_LINE_WIDTH = 1.5  # points
+_WATERMARK_FILL_ALPHA = 0.12  # a faint fill inside the outline, the content shows through
+_WATERMARK_SPAN = 0.8  # share of the page's diagonal the text runs along
+
+
+def add_watermark(pdf: pikepdf.Pdf, text: str) -> None:
+    """Draw `text` over every page of `pdf`, corner to corner (lower left to upper
+    right), as large as the diagonal allows, outlined and not filled: unmissable on
+    every page, and the content under it stays legible (a faint semi-transparent fill
+    inside the outline makes the letters read as one shape). For upright pages (no /Rotate):
+    the pages of a composed kit. Changes `pdf` in place."""
+    sizes = [_geometry(page).size for page in pdf.pages]
+    if not sizes:
+        return
+    with pikepdf.open(io.BytesIO(_render_watermarks(sizes, text))) as marks:
+        for page, mark in zip(pdf.pages, marks.pages, strict=True):
+            page.add_overlay(pdf.copy_foreign(mark.as_form_xobject()))
+
+
+def _render_watermarks(sizes: Sequence[tuple[float, float]], text: str) -> bytes:
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, pagesize=sizes[0], invariant=1, pageCompression=0,
+                    initialFontName=WATERMARK_FONT)
+    ems = stringWidth(text, WATERMARK_FONT, 1)
+    for width, height in sizes:
+        canvas.setPageSize((width, height))
+        size = math.hypot(width, height) * _WATERMARK_SPAN / ems
+        canvas.translate(width / 2, height / 2)
+        canvas.rotate(math.degrees(math.atan2(height, width)))
+        canvas.setStrokeGray(_WATERMARK_GRAY)
+        canvas.setLineWidth(_WATERMARK_LINE_WIDTH)
+        canvas.setFillGray(_WATERMARK_GRAY)
+        canvas.setFillAlpha(_WATERMARK_FILL_ALPHA)
+        line = canvas.beginText()
+        line.setTextRenderMode(2)  # fill (faint), then stroke the outline of each letter
+        line.setFont(WATERMARK_FONT, size)
+        line.setTextOrigin(-size * ems / 2, -size * 0.35)  # centred on the page's middle
+        line.textOut(text)
+        canvas.drawText(line)
+        canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()
