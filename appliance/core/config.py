@@ -354,6 +354,12 @@ class ApplianceConfig:
     @property
     def keys_dir(self) -> Path:
         return self.state_dir / "keys"
+    has_rtc: bool = setting(
+        "clock.has_rtc", Boolean(), False, "The appliance has a battery-backed real-time "
+        "clock (a Pi 5 with its battery, a DS3231 board on a Pi 4), so its clock is right "
+        "after a power cut even without a network. `false`: only a clock synchronised over "
+        "the network is trusted; otherwise ages are printed as lower bounds (see "
+        "clinical-safety.md).", must="must say whether the appliance has a real-time clock")
 
     @property
     def private_key_path(self) -> Path:

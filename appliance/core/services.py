@@ -3,7 +3,9 @@
 The web app, the CLI and the panel each build one `Services` and pass it down, so no module
 keeps state of its own. Parts are passed in, never found: the clock and the printer (the
 `Printer` port; the CUPS adapter in production, the same adapter aimed at a private cupsd in
-tests) come from whoever builds the process.
+tests) come from whoever builds the process, and so does the clock's synchronisation state
+(`clock_sync`; the kernel's in production). Without one, the clock is trusted only if the
+config says the appliance has a real-time clock (`clock_trust`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from appliance.core import keys
 from appliance.core.appliance_key import load_private_key
 from appliance.core.audit import AuditLog
 from appliance.core.clock import Clock, SystemClock
+from appliance.core.clock_trust import ClockReading, ClockTrust, SyncState
 from appliance.core.config import ApplianceConfig
 from appliance.core.errors import ApplianceError
 from appliance.core.printer import Printer
@@ -54,10 +57,11 @@ class NoPrinter(ApplianceError, RuntimeError):
 
 class Services:
     def __init__(self, config: ApplianceConfig, clock: Clock | None = None, *,
-                 printer: Printer | None = None) -> None:
+                 printer: Printer | None = None, clock_sync: SyncState | None = None) -> None:
         self.config = config
         self.clock = clock or SystemClock()
         self._printer = printer
+        self._clock_sync = clock_sync
         self.sender_folder = SenderFolder(config.senders_dir)
 
     @property
@@ -73,6 +77,16 @@ class Services:
     @functools.cached_property
     def store(self) -> Store:
         return Store(self.config.state_dir, self.clock)
+
+    @functools.cached_property
+    def clock_trust(self) -> ClockTrust:
+        return ClockTrust(self.clock, self._clock_sync, has_rtc=self.config.has_rtc,
+                          state_dir=self.config.state_dir,
+                          newest_received=lambda: self.store.newest_received_at())
+
+    def clock_reading(self) -> ClockReading:
+        """The time to judge ages by, and whether the clock can be trusted."""
+        return self.clock_trust.read()
 
     @functools.cached_property
     def audit(self) -> AuditLog:
