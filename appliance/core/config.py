@@ -69,12 +69,12 @@ CREDENTIAL_NAME_PATTERN = r"[a-z][a-z0-9_-]{0,63}"
 CREDENTIAL_NAME_RULE = "a credential name: lowercase a-z, 0-9, _ or -, max 64"
 
 DEFAULT_KINDS: dict[str, dict[str, Any]] = {
-    "todo": {"title": "Att göra-lista", "slots": ["07:00", "14:30"]},
-    "medications": {"title": "Läkemedelslista", "slots": []},
-    "occupancy": {"title": "Beläggningslista", "slots": []},
-    "relatives": {"title": "Anhöriglista", "slots": []},
-    "careplan": {"title": "Vårdplan", "slots": []},
-    "other": {"title": "Övrigt", "slots": []},
+    "todo": {"title": "Att göra-lista", "slots": ["07:00", "14:30"], "signoff": True},
+    "medications": {"title": "Läkemedelslista", "slots": [], "signoff": False},
+    "occupancy": {"title": "Beläggningslista", "slots": [], "signoff": False},
+    "relatives": {"title": "Anhöriglista", "slots": [], "signoff": False},
+    "careplan": {"title": "Vårdplan", "slots": [], "signoff": False},
+    "other": {"title": "Övrigt", "slots": [], "signoff": False},
 }
 DEFAULT_PROFILES: dict[str, dict[str, Any]] = {
     "button": {"title": "Knappen: att göra-listor och blanketter", "kinds": ["todo"],
@@ -104,6 +104,12 @@ class KindConfig:
         "which a new export of this kind is expected. `[]`: never expected, never stale.",
         must='must be a list of "HH:MM" times',
         default_doc="built-in slots; for a new kind, `[]`")
+    signoff: bool = setting(
+        "signoff", Boolean(), False, 'Each printed page of this kind gets a field "Införd i '
+        'journal: ____ sign." in its stamp band, for checking page by page that everything '
+        "written on paper reached the journal; the cover counts those pages.",
+        must="must say whether pages of this kind get a sign-off field",
+        default_doc="built-in value; for a new kind, `false`")
 
 
 @dataclass(frozen=True)
@@ -211,6 +217,16 @@ class AlertsConfig:
     timeout_seconds: int = setting(
         "alerts.timeout_seconds", Integer(1, 300), 10, "How long to wait for the webhook to "
         "answer.", must="must be seconds to wait for the webhook")
+
+
+@dataclass(frozen=True)
+class DrillsConfig:
+    """Outage drills (`appliance drill`, printing.md)."""
+
+    remind_after_days: int = setting(
+        "drills.remind_after_days", Integer(1, 3650), 90, "Days after the last drill (or "
+        "at once, if there never was one) after which the kiosk shows a reminder and one "
+        "webhook alert is sent.", must="must be days between drills before a reminder")
 
 
 @dataclass(frozen=True)
@@ -346,7 +362,7 @@ class ApplianceConfig:
     kinds: dict[str, KindConfig] = table_of(
         "kinds", KindConfig, "Document kinds; snapshots with a kind not configured here are "
         "refused.", name_pattern=NAME_PATTERN, name_rule=KIND_NAME_RULE, builtins=DEFAULT_KINDS,
-        new_entry=lambda name: {"title": name, "slots": []})
+        new_entry=lambda name: {"title": name, "slots": [], "signoff": False})
     printing: PrintingConfig = group(PrintingConfig)
     panel: PanelConfig = group(PanelConfig)
     alerts: AlertsConfig = group(AlertsConfig)
@@ -356,6 +372,7 @@ class ApplianceConfig:
         return self.state_dir / "keys"
     has_rtc: bool = setting(
         "clock.has_rtc", Boolean(), False, "The appliance has a battery-backed real-time "
+    drills: DrillsConfig = group(DrillsConfig)
         "clock (a Pi 5 with its battery, a DS3231 board on a Pi 4), so its clock is right "
         "after a power cut even without a network. `false`: only a clock synchronised over "
         "the network is trusted; otherwise ages are printed as lower bounds (see "
