@@ -1,8 +1,9 @@
 """`appliance jobs`: the periodic work, as its own service.
 
 Every `SLOT_CHECK_SECONDS` the slot watch runs (missed-slot alerts and their webhook
-retries) and the print service's follow-up (the end of a kit's job is audited even when the
-panel, which usually sees it first, is not running); every `RETENTION_HOURS`, retention
+retries), the drill reminder (`core.drills`: one alert when a drill is due) and the print
+service's follow-up (the end of a kit's job is audited even when the panel, which usually
+sees it first, is not running); every `RETENTION_HOURS`, retention
 (ingest applies it too, but an appliance that receives nothing during an outage still has to
 drop what is past `retention.max_age_hours`, within the rule that the newest documents of
 each unit and kind (`retention.keep_per_unit_kind`) are kept). All run once at start. They
@@ -23,6 +24,7 @@ import schedule
 
 from appliance.adapters import sdnotify
 from appliance.adapters.webhook import webhook_poster
+from appliance.core.drills import DrillReminder
 from appliance.core.print_service import PrintService
 from appliance.core.refusal_counts import RefusalCounts
 from appliance.core.retention import apply_retention
@@ -39,9 +41,12 @@ MAX_SLEEP_SECONDS = SLOT_CHECK_SECONDS  # wake at least this often (stop, watchd
 def build_scheduler(services: Services) -> schedule.Scheduler:
     """A private scheduler (not the `schedule` module's global one) with both jobs."""
     alerts = services.config.alerts
-    watch = SlotWatch(services, webhook_poster(alerts.webhook_url, alerts.timeout_seconds))
+    poster = webhook_poster(alerts.webhook_url, alerts.timeout_seconds)
+    watch = SlotWatch(services, poster)
     scheduler = schedule.Scheduler()
     scheduler.every(SLOT_CHECK_SECONDS).seconds.do(_guarded, "slot check", watch.evaluate)
+    scheduler.every(SLOT_CHECK_SECONDS).seconds.do(_guarded, "drill reminder",
+                                                   DrillReminder(services, poster).evaluate)
     # a minute's counted refusals reach the audit log even if no further request comes
     scheduler.every(SLOT_CHECK_SECONDS).seconds.do(_guarded, "counted refusals",
                                                    RefusalCounts.of(services).flush_due)

@@ -180,6 +180,13 @@ def collect(services: Services, tally: AuditTally, now: datetime,
 
 
 def render(families: Iterable[Family]) -> str:
+        Family("appliance_last_drill_age_seconds", "gauge",
+               "Seconds since the last outage drill was printed; absent: never.",
+               [({}, status.drill.age.total_seconds())]
+               if status.drill and status.drill.age is not None else []),
+        Family("appliance_drill_due", "gauge",
+               "1 if an outage drill is due (drills.remind_after_days passed, or none yet).",
+               [({}, int(status.drill.reminder_due))] if status.drill else []),
     lines = []
     for family in families:
         lines.append(f"# HELP {family.name} {_escape_help(family.help)}")
