@@ -319,6 +319,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"appliance: {svc.config.name}")
     click.echo(f"state: {result.state}")
     click.echo(f"printer: {result.printer.queue or '(default)'}: {result.printer.english}")
+    drill = result.drill
+    click.echo("drill: " + (f"last {local(drill.last_drill_at)} ({drill.age.days} days ago)"
+                            if drill.last_drill_at else "never")
+               + (f"; DUE (every {drill.remind_after.days} days): run `appliance drill`"
+                  if drill.reminder_due else ""))
     imported = last_import(svc.config.state_dir)
     if imported:
         click.echo(f"last import ({imported['via']}): {local(parse_iso(imported['time']))}: "
@@ -414,17 +419,44 @@ def print_command(ctx: click.Context, profile: str, unit: str | None, wait: bool
     2 usage error, 3 not started because a kit is already on its way (from the button,
     the kiosk or another `appliance print`).
     """
+    from appliance.core.print_service import UnknownProfile, UnknownUnit
+
+    service = _print_service(ctx)
+    if output:
+        try:
+            summary = service.export(profile, Path(output), trigger="cli", unit=unit)
+        except (UnknownProfile, UnknownUnit) as exc:
+            raise click.UsageError(str(exc)) from None
+        click.echo(f"wrote {output}: {summary.pages} pages ({profile})")
+        click.echo("warning: this file holds patient data; delete it when done", err=True)
+        return
+    _print_kit(service, profile, unit, wait, drill=False)
+
+
+@main.command()
+@click.option("--profile", default="button", show_default=True,
+              help="What to print, as for `appliance print`.")
+@click.option("--unit", metavar="NAME",
+              help="Only this configured unit's lists (units.names); default: every unit.")
+@click.option("--wait", is_flag=True, help="Exit 0 only once the job has completed.")
+@click.pass_context
+def drill(ctx: click.Context, profile: str, unit: str | None, wait: bool) -> None:
+    """Print an outage drill: the kit with "ÖVNING – INTE FÖR VÅRD" across every page.
+
+    Audited as a drill (`drill_printed`), never as a real print; it restarts the drill
+    reminder and changes nothing else. Exit status as for `appliance print`.
+    """
+    _print_kit(_print_service(ctx), profile, unit, wait, drill=True)
+
+
+def _print_kit(service, profile: str, unit: str | None, wait: bool, *, drill: bool) -> None:
+    """Request the kit (a drill, or the real one) and say what came of it; exits 1 or 3
+    when it was not started, and with --wait as the job ended."""
     from appliance.core.print_service import Busy, UnknownProfile, UnknownUnit
     from appliance.core.printer import PrinterUnavailable
 
-    service = _print_service(ctx)
     try:
-        if output:
-            summary = service.export(profile, Path(output), trigger="cli", unit=unit)
-            click.echo(f"wrote {output}: {summary.pages} pages ({profile})")
-            click.echo("warning: this file holds patient data; delete it when done", err=True)
-            return
-        outcome = service.request(profile, trigger="cli", unit=unit)
+        outcome = service.request(profile, trigger="cli", unit=unit, drill=drill)
     except (UnknownProfile, UnknownUnit) as exc:
         raise click.UsageError(str(exc)) from None
     except PrinterUnavailable as exc:
@@ -436,7 +468,7 @@ def print_command(ctx: click.Context, profile: str, unit: str | None, wait: bool
     summary = outcome.summary
     what = profile if unit is None else f"{profile}, {unit}"
     click.echo(f"job {outcome.job_id} accepted by {outcome.printer.queue}: {summary.pages} pages"
-               f" ({what}); printer: {outcome.printer.english}")
+               f" ({what}{', DRILL' if drill else ''}); printer: {outcome.printer.english}")
     for kind in summary.missing:
         click.echo(f"note: no {kind} document in the store; the cover says so")
     if wait:
