@@ -57,6 +57,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "state.ready": "Ready",
         "state.stale": "Out-of-date data",
         "state.fault": "Printer fault",
+        "profile.drill": "Övning",
+        "drill.never": "Ingen övning har gjorts på den här apparaten.",
+        "drill.today": "Senaste övning: i dag.",
+        "drill.days": "Senaste övning: för {d} dygn sedan.",
+        "drill.due": "Dags för en övning – tryck på Övning.",
         "state.printing": "Printing",
         "state.no-data": "No data",
         "hint.ready": "The lists are up to date.",
@@ -101,6 +106,11 @@ class Texts:
     """The catalogue in one language: `texts("pages", n=3)`."""
 
     def __init__(self, lang: str) -> None:
+        "profile.drill": "Drill",
+        "drill.never": "No drill has been printed on this appliance.",
+        "drill.today": "Last drill: today.",
+        "drill.days": "Last drill: {d} days ago.",
+        "drill.due": "A drill is due: press Drill.",
         self.lang = language(lang)
         self._messages = CATALOGUE[self.lang]
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from appliance.adapters.web.kiosk_text import Texts
+from appliance.core.drills import DrillStatus
 from appliance.core.printer import JobState, PrinterReport
 from appliance.core.status import ApplianceStatus, KindStatus, State
 
@@ -112,3 +113,24 @@ def job_progress(profile: str, job: JobState, pages: int | None, printer: Printe
 def not_started(profile: str, busy: bool, printer: PrinterReport, texts: Texts) -> Progress:
     message = texts("busy") if busy else f"{texts('failed')} {_printer_text(printer, texts)}"
     return Progress(texts(f"profile.{profile}"), None, None, message)
+
+
+# The drill button's name in the page and the POST; it prints DRILL_PROFILE as a drill.
+DRILL_BUTTON = "drill"
+DRILL_PROFILE = "button"
+
+
+@dataclass(frozen=True)
+class DrillNote:
+    text: str  # when the last drill was
+    due: bool  # show the reminder
+
+
+def drill_note(drill: DrillStatus | None, texts: Texts) -> DrillNote | None:
+    if drill is None:
+        return None
+    if drill.age is None:
+        return DrillNote(texts("drill.never"), drill.reminder_due)
+    days = drill.age.days
+    return DrillNote(texts("drill.days", d=days) if days else texts("drill.today"),
+                     drill.reminder_due)
