@@ -14,7 +14,8 @@ appliance's own browser, and `POST /kiosk/print` refuses anything else:
 
 The state shown is the LED's (`status.shown_state`), and a press goes through the one
 `PrintService` with trigger `kiosk`, so a kit started from here, the button or the CLI is
-the one kit in flight for all of them.
+the one kit in flight for all of them. The "Övning" button prints the button kit as an
+outage drill (`drill=True`), under the same rules.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ from appliance.adapters.web.api import services
 from appliance.adapters.web.kiosk_text import Texts
 from appliance.adapters.web.kiosk_token import kiosk_token, matches
 from appliance.adapters.web.kiosk_view import (
+    DRILL_BUTTON,
+    DRILL_PROFILE,
     PROFILE_BUTTONS,
     Progress,
+    drill_note,
     job_progress,
     not_started,
     overview,
@@ -101,10 +105,12 @@ def print_kit():
     if not matches(token(), request.headers.get(TOKEN_HEADER)):
         abort(403, f"missing or wrong {TOKEN_HEADER}; reload the page")
     profile = request.args.get("profile")
-    if profile not in PROFILE_BUTTONS:
-        abort(400, f"profile must be one of {', '.join(PROFILE_BUTTONS)}")
+    if profile not in (*PROFILE_BUTTONS, DRILL_BUTTON):
+        abort(400, f"profile must be one of {', '.join((*PROFILE_BUTTONS, DRILL_BUTTON))}")
+    drill = profile == DRILL_BUTTON
     try:
-        outcome = print_service().request(profile, trigger="kiosk")
+        outcome = print_service().request(DRILL_PROFILE if drill else profile,
+                                          trigger="kiosk", drill=drill)
     except PrinterUnavailable:
         return jsonify(outcome="failed", view={"profile": profile, "failed": 1})
     if isinstance(outcome, Busy):
@@ -124,13 +130,15 @@ def _view(texts: Texts) -> dict:
     actions = on_this_appliance()
     return {"overview": overview(status, state, svc.config.timezone, texts),
             "buttons": PROFILE_BUTTONS if actions else (),
+            "drill_button": DRILL_BUTTON if actions else None,
+            "drill": drill_note(status.drill, texts),
             "progress": _progress(report, texts) if actions else None}
 
 
 def _progress(report: PrinterReport, texts: Texts) -> Progress | None:
     args = request.args
     profile = args.get("profile")
-    if profile not in PROFILE_BUTTONS:
+    if profile not in (*PROFILE_BUTTONS, DRILL_BUTTON):
         return None
     if args.get("busy") or args.get("failed"):
         return not_started(profile, bool(args.get("busy")), report, texts)
