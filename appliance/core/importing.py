@@ -113,7 +113,12 @@ def _candidates(paths: Iterable[Path]) -> Iterator[tuple[Path, str]]:
     the `*.seal` entries of named folders, not recursively, symlinks never followed."""
     for path in paths:
         if path.is_dir() and not path.is_symlink():
-            for entry in sorted(path.iterdir()):
+            try:
+                entries = sorted(path.iterdir())
+            except OSError:  # a folder the service user may not read, a stick pulled out
+                yield path, "unreadable"
+                continue
+            for entry in entries:
                 if entry.name.endswith(SUFFIX) and not entry.name.startswith("."):
                     yield entry, _not_regular(entry)
         else:
@@ -145,7 +150,10 @@ def _no_follow(path: str, flags: int) -> int:
 
 
 def _not_regular(path: Path) -> str:
-    mode = path.lstat().st_mode
+    try:
+        mode = path.lstat().st_mode
+    except OSError:
+        return "unreadable"
     if stat.S_ISLNK(mode):
         return "symlink"
     return "" if stat.S_ISREG(mode) else "not_a_regular_file"

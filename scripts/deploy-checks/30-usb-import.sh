@@ -1,10 +1,11 @@
 # shellcheck shell=bash disable=SC2154  # sourced by scripts/test-deploy: its variables
-# USB stick import (docs/usb-import.md), installed by appliance_usb_import: true. A FAT image
-# stands in for the stick: the host sender seals onto it with `seal --to-dir`, plus a PDF
-# named .seal (plaintext: refused) and a text file (ignored). No udev runs in the nspawn
-# container and it has no loop devices of its own, so the host attaches the image to a loop
-# device, the check makes its node inside, and starts the unit for it by hand, as the udev
-# rule would (appliance-usb-import@loopN.service).
+# USB stick import (docs/usb-import.md), installed by appliance_usb_import: true. An ext4
+# image stands in for the stick (the test host's kernel has no vfat or exfat: the FAT mount
+# options are not exercised here): the host sender seals onto it with `seal --to-dir`, plus
+# a PDF named .seal (plaintext: refused) and a text file (ignored). No udev runs in the
+# nspawn container and it has no loop devices of its own, so the host attaches the image to
+# a loop device, the check makes its node inside, and starts the unit for it by hand
+# (appliance-usb-import@loopN.service), as the udev rule would for a FAT stick.
 in_pi test -f /etc/udev/rules.d/90-appliance-usb-import.rules || fail "udev rule not installed"
 in_pi systemd-analyze verify appliance-usb-import@sdb1.service || fail "verify usb import unit"
 score=$(in_pi systemd-analyze security --offline=true appliance-usb-import@sdb1.service \
@@ -12,17 +13,13 @@ score=$(in_pi systemd-analyze security --offline=true appliance-usb-import@sdb1.
 echo "exposure appliance-usb-import@ $score" | tee -a "$WORK/times"
 awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 2.0) }' || fail "usb import exposure $score"
 
-if ! command -v mkfs.vfat >/dev/null || ! command -v mcopy >/dev/null; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q dosfstools mtools >/dev/null
-fi
 "${SENDER[@]}" appliances add "$PI" "http://127.0.0.1:$port" "$WORK/keys/$PI.pub" >/dev/null
 mkdir -p "$WORK/stick"
 cp "$WORK/todo.pdf" "$WORK/usb-todo.pdf" && touch "$WORK/usb-todo.pdf"  # produced now
 "${SENDER[@]}" seal "$WORK/usb-todo.pdf" --kind todo --to-dir "$WORK/stick"
 cp "$WORK/todo.pdf" "$WORK/stick/plain-export.seal"
 echo "not an envelope" >"$WORK/stick/README.txt"
-mkfs.vfat -C "$WORK/stick.img" 8192 >/dev/null
-mcopy -i "$WORK/stick.img" "$WORK/stick"/* ::
+mkfs.ext4 -q -d "$WORK/stick" "$WORK/stick.img" 4M
 loop=$(losetup -f --show "$WORK/stick.img")
 trap 'losetup -d "$loop" 2>/dev/null || true; cleanup' EXIT
 instance=${loop#/dev/}
