@@ -219,3 +219,16 @@ def test_status_metrics_and_kiosk_show_the_last_drill_and_the_reminder(installat
         assert "drill: last " in inst.appliance("status").output
     finally:
         server.stop()
+
+
+def test_a_damaged_drill_record_counts_as_no_drill_and_the_next_drill_replaces_it(
+        installation):
+    inst = installation
+    inst.ingest(inst.envelope(pages=1))
+    inst.state_dir.joinpath("drills.json").write_bytes(b'{"version": 1, "last_drill_at": 7')
+    services = inst.services()
+    assert compute_status(services.config, services.store, START).drill.reminder_due
+    assert DrillReminder(services, None).evaluate()["last_drill_at"] is None
+    assert isinstance(PrintService(services).request("button", "cli", drill=True), Started)
+    assert not compute_status(services.config, services.store,
+                              services.clock.now()).drill.reminder_due

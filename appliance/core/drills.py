@@ -53,9 +53,10 @@ class DrillState:
     queue: AlertQueue = field(default_factory=AlertQueue)
 
     @classmethod
-    def load(cls, path: Path) -> DrillState:
-        """The saved state; none yet is a fresh start, and so (with a warning) is a damaged
-        file: the reminder may then come again, which beats never coming."""
+    def load(cls, path: Path, *, quiet: bool = False) -> DrillState:
+        """The saved state; none yet is a fresh start, and so (with a warning, unless
+        `quiet`: readers that poll every second) is a damaged file: the reminder may then
+        come again, which beats never coming."""
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
@@ -65,7 +66,8 @@ class DrillState:
         except FileNotFoundError:
             return cls()
         except (OSError, ValueError, TypeError) as exc:
-            log.warning("%s is unreadable (%s); drills start afresh", path, exc)
+            if not quiet:
+                log.warning("%s is unreadable (%s); drills start afresh", path, exc)
             return cls()
 
     def to_json(self) -> str:
@@ -115,8 +117,9 @@ class DrillStatus:
 
 
 def drill_status(config: ApplianceConfig, now: datetime) -> DrillStatus:
-    """Read without the lock: the file is replaced atomically."""
-    state = DrillState.load(config.state_dir / STATE_FILE)
+    """Read without the lock: the file is replaced atomically. Quiet: the LED polls it
+    every second, and the jobs service warns of a damaged file."""
+    state = DrillState.load(config.state_dir / STATE_FILE, quiet=True)
     return DrillStatus(state.last_drill_at, timedelta(days=config.drills.remind_after_days),
                        now)
 
