@@ -1,6 +1,6 @@
 """pytest fixtures for the real-CUPS harness. Import them into tests/conftest.py with
 
-from tests.cups_fixtures import capture_queue, private_cups  # noqa: F401
+from tests.cups_fixtures import capture_class, capture_queue, private_cups  # noqa: F401
 """
 
 from __future__ import annotations
@@ -33,3 +33,24 @@ def capture_queue(private_cups: PrivateCups, request: pytest.FixtureRequest) -> 
     queue = private_cups.add_capture_queue(f"{base}_{next(_queue_numbers)}")
     request.addfinalizer(queue.clear_fault)
     return queue
+
+
+@pytest.fixture
+def capture_class(private_cups: PrivateCups, request: pytest.FixtureRequest
+                  ) -> tuple[str, CaptureQueue, CaptureQueue]:
+    """A CUPS class of two fresh capture queues ("Skrivaren i expeditionen" and "Skrivaren i
+    rum 2"): (class name, first, second). Removed after the test, jobs and all."""
+    number = next(_queue_numbers)
+    first = private_cups.add_capture_queue(f"expedition_{number}",
+                                           description="Skrivaren i expeditionen")
+    second = private_cups.add_capture_queue(f"rum2_{number}", description="Skrivaren i rum 2")
+    name = private_cups.add_class(f"kit_{number}", [first.name, second.name])
+
+    def remove() -> None:
+        for queue in (first, second):
+            queue.clear_fault()
+        for queue in (name, first.name, second.name):
+            private_cups.run("cancel", "-a", queue, check=False)
+            private_cups.run("lpadmin", "-x", queue, check=False)
+    request.addfinalizer(remove)
+    return name, first, second

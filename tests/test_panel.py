@@ -200,6 +200,7 @@ def test_led_patterns_on_every_wiring(wiring, pins):
     factory = MockFactory()
     light = StatusLight(PanelConfig(led=wiring, led_pins=pins), factory)
     try:
+        assert set(PATTERNS[wiring]) == set(State)  # degraded included (issue 13)
         seen = {}
         for state, pattern in PATTERNS[wiring].items():
             light.show(state)

@@ -13,6 +13,11 @@ panel, the web service and a one-shot `appliance printer` agree. Which cupsd is 
 explicit: `server` (a host or a Unix socket path) is passed to every `cups.Connection`, so
 tests point one adapter at a private cupsd without touching libcups' process-wide default,
 and the appliance reaches the system's (`CUPS_SERVER`, else libcups' default).
+
+A queue that is a CUPS class (the class bit of `printer-type`) is read member by member, each
+with the rules above applied to the jobs of ours CUPS dispatched to it
+(`job-printer-uri-actual`, set once a member takes the job); the class is `degraded` while
+some member can print and some cannot (docs/printing.md, "Failover").
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from appliance.core.printer import (
     STALLED_AFTER_SECONDS,
     Condition,
     JobState,
+    MemberReport,
     PrinterReport,
     PrinterUnavailable,
 )
@@ -96,9 +102,9 @@ NETWORK_SCHEMES = {"ipp": 631, "ipps": 631, "http": 80, "https": 443, "socket": 
 PROBE_TIMEOUT_SECONDS = 2.0
 # job-id too: pycups keys getJobs' answer by it and drops jobs without it (observed: with
 # only "job-printer-uri" requested it returned {}, so no job of ours was ever counted).
-JOB_ATTRIBUTES = ["job-id", "job-printer-uri", "job-state", "job-printer-state-message",
-                  "time-at-processing", "job-printer-up-time", "job-impressions-completed",
-                  "job-media-sheets-completed"]
+JOB_ATTRIBUTES = ["job-id", "job-printer-uri", "job-printer-uri-actual", "job-state",
+                  "job-printer-state-message", "time-at-processing", "job-printer-up-time",
+                  "job-impressions-completed", "job-media-sheets-completed"]
 JOB_PROCESSING, JOB_HELD = 5, 4
 PRINTER_STATES = {3: "idle", 4: "processing", 5: "stopped"}
 
@@ -224,6 +230,71 @@ def _accepting(attributes: dict) -> bool:
     return not int(attributes.get("printer-type", 0)) & cups.CUPS_PRINTER_REJECTING
 
 
+def _is_class(attributes: dict) -> bool:
+    return bool(int(attributes.get("printer-type", 0)) & cups.CUPS_PRINTER_CLASS)
+
+
+def _label(name: str, attributes: dict) -> str:
+    """What a nurse reads on the printer: its description (`lpadmin -D`), else its location
+    (`-L`), else the queue's name. CUPS reports the name as the description when none is
+    set."""
+    for key in ("printer-info", "printer-location"):
+        text = str(attributes.get(key) or "").strip()
+        if text and text != name:
+            return text
+    return name
+
+
+def _printer_name(uri: object) -> str:
+    """`ipp://host/printers/NAME` (or `/classes/NAME`) -> NAME."""
+    return urllib.parse.unquote(str(uri or "").rstrip("/").rpartition("/")[2])
+
+
+@dataclass(frozen=True)
+class QueueView:
+    """One queue's state as read from CUPS, with the jobs of ours that concern it."""
+
+    name: str
+    attributes: dict
+    jobs: list[JobView]
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return tuple(r for r in self.attributes.get("printer-state-reasons", ()) if r != "none")
+
+    @property
+    def state(self) -> str:
+        return PRINTER_STATES.get(self.attributes.get("printer-state"), "unknown")
+
+    def condition(self, stalled_after: float) -> tuple[Condition, str]:
+        """The rules of this module for one printer: its reasons, state, accepting flag and
+        our jobs on it; with a line for IT."""
+        device_uri = str(self.attributes.get("device-uri", ""))
+        jobs_say, detail = jobs_condition(
+            self.jobs, str(self.attributes.get("printer-state-message", "")), self.state,
+            stalled_after, lambda: device_answers(device_uri))
+        stalled = any(job.stalled(stalled_after) for job in self.jobs)
+        condition = condition_from(self.reasons, self.state, _accepting(self.attributes),
+                                   jobs_say, stalled)
+        if condition is not jobs_say:
+            detail = ", ".join(self.reasons)
+        return condition, detail
+
+
+def class_condition(own: Condition, members: list[MemberReport]) -> Condition:
+    """A class's condition: its own when the class itself cannot take jobs (stopped, not
+    accepting), else `ready` when every member can print, `degraded` when some can, and
+    the first member's fault when none can."""
+    if own is not Condition.READY:
+        return own
+    if not members:
+        return Condition.NO_PRINTER
+    broken = [member.condition for member in members if not member.ready]
+    if not broken:
+        return Condition.READY
+    return Condition.DEGRADED if len(broken) < len(members) else broken[0]
+
+
 class CupsPrinter:
     """One CUPS queue (or the default destination) on the cupsd at `server`."""
 
@@ -241,8 +312,9 @@ class CupsPrinter:
         except CUPS_ERRORS as exc:
             raise PrinterUnavailable(Condition.CUPS_UNREACHABLE, str(exc)) from exc
 
-    def _queue(self, conn: cups.Connection) -> tuple[str, dict]:
-        """The queue's name and state attributes.
+    def _queue(self, conn: cups.Connection) -> tuple[str, dict, dict[str, dict]]:
+        """The queue's name and state attributes, and those of every queue (a class's
+        members are among them).
 
         Read with CUPS-Get-Printers, not Get-Printer-Attributes: pycups 2.0.4 leaks ~13 kB
         per getPrinterAttributes call (OpenPrinting/pycups#44), which the panel's once-a-
@@ -251,41 +323,62 @@ class CupsPrinter:
         name = self.queue or conn.getDefault()
         if not name:
             raise PrinterUnavailable(Condition.NO_PRINTER, "no queue configured or default")
-        attributes = conn.getPrinters().get(name)
+        printers = conn.getPrinters()
+        attributes = printers.get(name)
         if attributes is None:
             raise PrinterUnavailable(Condition.NO_PRINTER, f"no CUPS queue named {name!r}")
-        return name, attributes
+        return name, attributes, printers
 
     def report(self) -> PrinterReport:
         """The queue's health now. Never raises: an unreachable CUPS is a condition too."""
         try:
             conn = self._connection()
-            name, attributes = self._queue(conn)
+            name, attributes, printers = self._queue(conn)
             jobs = conn.getJobs(which_jobs="not-completed", requested_attributes=JOB_ATTRIBUTES)
+            members = conn.getClasses().get(name, []) if _is_class(attributes) else None
         except PrinterUnavailable as exc:
             return PrinterReport(self.queue, exc.condition, (), "unknown", False, 0)
         except CUPS_ERRORS:
             return PrinterReport(self.queue, Condition.CUPS_UNREACHABLE, (), "unknown", False,
                                  0)
-        reasons = tuple(r for r in attributes.get("printer-state-reasons", ()) if r != "none")
-        state = PRINTER_STATES.get(attributes.get("printer-state"), "unknown")
-        accepting = _accepting(attributes)
-        ours = [JobView.from_cups(job_id, job) for job_id, job in sorted(jobs.items())
-                if str(job.get("job-printer-uri", "")).endswith(f"/{name}")]
-        device_uri = str(attributes.get("device-uri", ""))
-        jobs_say, detail = jobs_condition(
-            ours, str(attributes.get("printer-state-message", "")), state,
-            self.stalled_after_seconds, lambda: device_answers(device_uri))
-        stalled = any(job.stalled(self.stalled_after_seconds) for job in ours)
-        condition = condition_from(reasons, state, accepting, jobs_say, stalled)
-        if condition is not jobs_say:
-            detail = ", ".join(reasons)
-        return PrinterReport(name, condition, reasons, state, accepting, len(ours), detail)
+        ours = {job_id: job for job_id, job in sorted(jobs.items())
+                if _printer_name(job.get("job-printer-uri")) == name}
+        queue = QueueView(name, attributes,
+                          [JobView.from_cups(job_id, job) for job_id, job in ours.items()])
+        if members is None:
+            condition, detail = queue.condition(self.stalled_after_seconds)
+            return PrinterReport(name, condition, queue.reasons, queue.state,
+                                 _accepting(attributes), len(ours), detail)
+        return self._class_report(queue, [members] if isinstance(members, str) else members,
+                                  printers, ours)
+
+    def _class_report(self, queue: QueueView, names: list[str], printers: dict[str, dict],
+                      ours: dict[int, dict]) -> PrinterReport:
+        """A class: each member judged by itself, with our jobs CUPS dispatched to it."""
+        members = []
+        for member in names:
+            attributes = printers.get(member)
+            if attributes is None:  # a remote member, or one deleted under the class
+                members.append(MemberReport(member, member, Condition.NO_PRINTER,
+                                            "no such local CUPS queue"))
+                continue
+            view = QueueView(member, attributes, [
+                JobView.from_cups(job_id, job) for job_id, job in ours.items()
+                if _printer_name(job.get("job-printer-uri-actual")) == member])
+            condition, detail = view.condition(self.stalled_after_seconds)
+            members.append(MemberReport(member, _label(member, attributes), condition, detail))
+        own = condition_from(queue.reasons, queue.state, _accepting(queue.attributes))
+        condition = class_condition(own, members)
+        detail = "; ".join(f"{m.name}: {m.condition}" + (f" ({m.detail})" if m.detail else "")
+                           for m in members if not m.ready)
+        return PrinterReport(queue.name, condition, queue.reasons, queue.state,
+                             _accepting(queue.attributes), len(ours),
+                             detail or ", ".join(queue.reasons), tuple(members))
 
     def submit(self, pdf: bytes, title: str) -> int:
         """Hand `pdf` to CUPS as one job, streamed from memory; return the job id."""
         conn = self._connection()
-        name, attributes = self._queue(conn)
+        name, attributes, _ = self._queue(conn)
         if not _accepting(attributes):
             raise PrinterUnavailable(Condition.NOT_ACCEPTING, f"queue {name!r}")
         try:
@@ -304,6 +397,23 @@ class CupsPrinter:
         except (PrinterUnavailable, *CUPS_ERRORS):
             return JobState.UNKNOWN
         return JOB_STATES.get(attributes.get("job-state"), JobState.UNKNOWN)
+
+    def job_printer(self, job_id: int) -> str | None:
+        """The label of the class member CUPS dispatched job `job_id` to. CUPS names it in
+        `job-printer-uri-actual` once a member has taken the job (processing, or held for a
+        retry after a member failed; observed with CUPS 2.4.2), and before that only the
+        class (`job-printer-uri`); for a job on a single queue both name the queue."""
+        try:
+            conn = self._connection()
+            attributes = conn.getJobAttributes(
+                job_id, requested_attributes=["job-printer-uri", "job-printer-uri-actual"])
+            member = _printer_name(attributes.get("job-printer-uri-actual"))
+            if not member or member == _printer_name(attributes.get("job-printer-uri")):
+                return None
+            printer = conn.getPrinters().get(member, {})
+        except (PrinterUnavailable, *CUPS_ERRORS):
+            return None
+        return _label(member, printer)
 
 
 def printer_for(queue: str | None, options: dict[str, str] | None = None, *,

@@ -53,6 +53,7 @@ ACK_COLOR = {"rgb": (1, 1, 1), "two": (1, 1), "single": (1,)}
 PATTERNS: dict[str, dict[State, Pattern]] = {
     "rgb": {  # pins: red, green, blue
         State.READY: Pattern((0, 1, 0)),  # steady green
+        State.DEGRADED: Pattern((0, 1, 0), 1.8, 0.2),  # green, dark a moment every 2 s
         State.STALE: Pattern((1, 1, 0), 1.0, 1.0),  # amber, slow blink
         State.PRINTING: Pattern((0, 0, 1), 0.25, 0.25),  # blue blink
         State.FAULT: Pattern((1, 0, 0), 0.12, 0.12),  # red, fast blink
@@ -60,6 +61,7 @@ PATTERNS: dict[str, dict[State, Pattern]] = {
     },
     "two": {  # pins: red, green
         State.READY: Pattern((0, 1)),  # steady green
+        State.DEGRADED: Pattern((0, 1), 1.8, 0.2),  # green, dark a moment every 2 s
         State.STALE: Pattern((0, 1), 1.0, 1.0),  # green, slow blink
         State.PRINTING: Pattern((0, 1), 0.25, 0.25),  # green, quick blink
         State.FAULT: Pattern((1, 0), 0.12, 0.12),  # red, fast blink
@@ -67,6 +69,7 @@ PATTERNS: dict[str, dict[State, Pattern]] = {
     },
     "single": {
         State.READY: Pattern((1,)),  # steady on
+        State.DEGRADED: Pattern((1,), 1.8, 0.2),  # on, dark a moment every 2 s
         State.STALE: Pattern((1,), 1.0, 1.0),  # slow blink
         State.PRINTING: Pattern((1,), 0.25, 0.25),  # quick blink
         State.FAULT: Pattern((1,), 0.1, 0.1),  # fast blink

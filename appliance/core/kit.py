@@ -112,6 +112,9 @@ class KitContext:
     # comes out later, so the cover says why and that the times above still hold.
     printer_fault: str | None = None
     drill: bool = False  # an outage drill: DRILL_MARK across every page
+    # A class of printers: the members the kit may come out of, as ready when it was
+    # ordered (CUPS picks one only once the job is queued; PrinterReport.destinations).
+    destinations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -276,6 +279,7 @@ def _cover_markup(profile: ProfileConfig, documents: list[KitDocument],
         printer_fault=context.printer_fault,
         signoff_pages=_signoff_pages(documents),
         drill=context.drill,
+        destinations=list(context.destinations),
     )
 
 

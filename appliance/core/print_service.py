@@ -245,7 +245,8 @@ class PrintService:
             appliance=self.config.name, printed_at=now, timezone=self.config.timezone,
             forms=self.config.printing.forms, limits=PdfLimits.of(self.config),
             printer_fault=printer.swedish if printer is not None and printer.blocking
-            else None, drill=drill))
+            else None, drill=drill,
+            destinations=printer.destinations if printer is not None else ()))
 
     def gather(self, profile: ProfileConfig, now: datetime, *, unit: str | None = None
                ) -> tuple[list[KitDocument], list[MissingList]]:

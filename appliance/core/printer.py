@@ -5,6 +5,10 @@ printer only through the `Printer` protocol below. `appliance.adapters.cups` imp
 with pycups; tests pass that same adapter pointed at a private cupsd. The conditions and
 their texts live here because nurses, the cover sheet, the LED and the CLI must all say the
 same thing; how a printer's own signals map to them is the adapter's business.
+
+The queue may be a class of printers (docs/printing.md, "Failover"): the report then holds
+each member's condition, and the queue's is `degraded` while one member cannot print and
+another can (the kit still comes out; tell IT), or a member's fault when none can.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class Condition(enum.StrEnum):
     PRINTER_ERROR = "printer-error"
     NO_PRINTER = "no-printer"
     CUPS_UNREACHABLE = "cups-unreachable"
+    DEGRADED = "degraded"  # a class: a member cannot print, another can
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,9 @@ CONDITIONS: dict[Condition, ConditionText] = {
     Condition.CUPS_UNREACHABLE: ConditionText(
         "Utskriftssystemet svarar inte – dra ur och sätt i strömmen till apparaten.",
         "CUPS scheduler unreachable"),
+    Condition.DEGRADED: ConditionText(
+        "En skrivare fungerar inte – utskrifterna kommer ut på en annan. Meddela IT-support.",
+        "a printer of the class cannot print; the others still print (tell IT)"),
 }
 
 
@@ -103,6 +111,25 @@ class PrinterUnavailable(ApplianceError, ConnectionError):
 
 
 @dataclass(frozen=True)
+class MemberReport:
+    """One printer of a class."""
+
+    name: str  # its CUPS queue
+    label: str  # what a nurse reads on it: printer-info, else printer-location, else name
+    condition: Condition
+    detail: str = ""
+
+    @property
+    def ready(self) -> bool:
+        return self.condition is Condition.READY
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "label": self.label, "condition": str(self.condition),
+                "message": CONDITIONS[self.condition].english,
+                "message_sv": CONDITIONS[self.condition].swedish, "detail": self.detail}
+
+
+@dataclass(frozen=True)
 class PrinterReport:
     queue: str | None
     condition: Condition
@@ -111,24 +138,47 @@ class PrinterReport:
     accepting: bool
     active_jobs: int  # jobs not yet completed, canceled or aborted
     detail: str = ""  # for IT: which signal decided the condition (English, no patient data)
+    members: tuple[MemberReport, ...] = ()  # empty unless the queue is a class
 
     @property
     def blocking(self) -> bool:
-        return self.condition is not Condition.READY
+        return self.condition not in (Condition.READY, Condition.DEGRADED)
+
+    @property
+    def degraded(self) -> bool:
+        return self.condition is Condition.DEGRADED
+
+    @property
+    def destinations(self) -> tuple[str, ...]:
+        """Where a kit ordered now may come out: a class's ready members (all of them when
+        none is ready: the first one fixed takes it); empty for a single queue."""
+        ready = tuple(m.label for m in self.members if m.ready)
+        return ready or tuple(m.label for m in self.members)
 
     @property
     def swedish(self) -> str:
-        return CONDITIONS[self.condition].swedish
+        return self._text("swedish")
 
     @property
     def english(self) -> str:
-        return CONDITIONS[self.condition].english
+        return self._text("english")
+
+    def _text(self, language: str) -> str:
+        """The condition's text; for a class, each member that cannot print and what to do
+        about it ("Skrivaren i expeditionen: Slut på papper – fyll på papper i skrivaren.")."""
+        broken = [f"{m.label}: {getattr(CONDITIONS[m.condition], language)}"
+                  for m in self.members if not m.ready]
+        if not broken:
+            return getattr(CONDITIONS[self.condition], language)
+        if self.degraded:
+            broken.insert(0, getattr(CONDITIONS[self.condition], language))
+        return " ".join(broken) if language == "swedish" else "; ".join(broken)
 
     def to_json(self) -> dict:
         return {"queue": self.queue, "condition": str(self.condition), "message": self.english,
                 "message_sv": self.swedish, "reasons": list(self.reasons), "state": self.state,
                 "accepting": self.accepting, "active_jobs": self.active_jobs,
-                "detail": self.detail}
+                "detail": self.detail, "members": [m.to_json() for m in self.members]}
 
 
 class Printer(Protocol):
@@ -142,3 +192,7 @@ class Printer(Protocol):
 
     def job_state(self, job_id: int) -> JobState:
         """Where job `job_id` is now; `JobState.UNKNOWN` when that cannot be told."""
+
+    def job_printer(self, job_id: int) -> str | None:
+        """The label of the printer of a class that job `job_id` was dispatched to; None
+        until the class has chosen one, and for a single queue."""

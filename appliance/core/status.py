@@ -27,6 +27,7 @@ class State(enum.StrEnum):
     PRINTING = "printing"
     NO_DATA = "no-data"
     STALE = "stale"
+    DEGRADED = "degraded"  # ready, but a printer of the class cannot print: tell IT
     READY = "ready"
 
 
@@ -118,7 +119,8 @@ class ApplianceStatus:
 def compute_status(config: ApplianceConfig, store: Store, now: datetime,
                    printer: PrinterReport | None = None) -> ApplianceStatus:
     """The one state of the appliance. With a printer report, a printer that cannot print
-    makes it `fault` and a job in CUPS makes it `printing`."""
+    makes it `fault`, a job in CUPS makes it `printing`, and a class with a member down
+    makes ready data `degraded` (stale or missing data is the nurse's first concern)."""
     latest = latest_documents(config, store)
     grace = timedelta(minutes=config.grace_minutes)
     checks = []
@@ -134,6 +136,8 @@ def compute_status(config: ApplianceConfig, store: Store, now: datetime,
         state = State.FAULT
     elif printer is not None and printer.active_jobs:
         state = State.PRINTING
+    elif printer is not None and printer.degraded and state is State.READY:
+        state = State.DEGRADED
     return ApplianceStatus(state, now, tuple(checks), printer, drill_status(config, now))
 
 

@@ -145,5 +145,6 @@ def _progress(report: PrinterReport, texts: Texts) -> Progress | None:
     job = args.get("job", type=int)
     if job is None:
         return None
-    return job_progress(profile, services().printer.job_state(job),
-                        args.get("pages", type=int), report, texts)
+    printer = services().printer
+    return job_progress(profile, printer.job_state(job), args.get("pages", type=int), report,
+                        texts, printer.job_printer(job) if report.members else None)

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from appliance.adapters.web.kiosk_text import Texts
 from appliance.core.drills import DrillStatus
-from appliance.core.printer import JobState, PrinterReport
+from appliance.core.printer import Condition, JobState, PrinterReport
 from appliance.core.status import ApplianceStatus, KindStatus, State
 
 # The print buttons, in the order shown (profile names; labels are `profile.NAME`).
@@ -53,7 +53,7 @@ def overview(status: ApplianceStatus, state: State, timezone, texts: Texts) -> O
     printer_text = _printer_text(printer, texts) if printer is not None else ""
     return Overview(state, texts(f"state.{state}"), texts(f"hint.{state}"),
                     tuple(UnitSection(unit, tuple(rows)) for unit, rows in sections.items()),
-                    printer is None or not printer.blocking, printer_text)
+                    printer is None or printer.condition is Condition.READY, printer_text)
 
 
 def _row(check: KindStatus, now: datetime, timezone, texts: Texts) -> ListRow:
@@ -92,6 +92,7 @@ class Progress:
     step: Step | None  # None: nothing was started (busy, or the printer refused)
     pages: str | None
     message: str | None  # what went wrong and what to do
+    destination: str | None = None  # "Utskriften kommer ut på: …" (a class's member)
 
     @property
     def final(self) -> bool:
@@ -99,7 +100,9 @@ class Progress:
 
 
 def job_progress(profile: str, job: JobState, pages: int | None, printer: PrinterReport,
-                 texts: Texts) -> Progress:
+                 texts: Texts, member: str | None = None) -> Progress:
+    """`member`: the printer of a class the job went to, once CUPS has chosen it
+    (`Printer.job_printer`)."""
     step = STEP_OF_JOB[job]
     message = None
     if step is Step.FAILED:
@@ -107,7 +110,8 @@ def job_progress(profile: str, job: JobState, pages: int | None, printer: Printe
     if step is not Step.DONE and printer.blocking:
         message = _printer_text(printer, texts)  # held for paper: say what to do
     return Progress(texts(f"profile.{profile}"), step,
-                    texts.pages(pages) if pages else None, message)
+                    texts.pages(pages) if pages else None, message,
+                    texts("destination", printer=member) if member else None)
 
 
 def not_started(profile: str, busy: bool, printer: PrinterReport, texts: Texts) -> Progress:

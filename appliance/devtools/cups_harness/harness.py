@@ -511,12 +511,14 @@ JobRetryLimit {self.job_retry_limit}
         out_dir: os.PathLike[str] | str | None = None,
         mode: str = "retry",
         error_policy: str | None = None,
+        description: str | None = None,
     ) -> CaptureQueue:
         """Create a raw queue NAME whose device is capture:/<out_dir>?fault=<flag>&mode=<mode>.
 
         The queue takes any document format and hands the bytes to the backend unchanged.
         fault_flag defaults to <tmp>/faults/<name> (use queue.set_fault()/clear_fault());
         out_dir defaults to <tmp>/capture/<name>. See capture-backend for the modes.
+        `description` is its printer-info (what the appliance calls the printer).
         """
         out = Path(out_dir) if out_dir is not None else self._path("capture", name)
         flag = Path(fault_flag) if fault_flag is not None else self._path("faults", name)
@@ -531,7 +533,7 @@ JobRetryLimit {self.job_retry_limit}
             "-v",
             uri,
             "-D",
-            f"Capture queue {name} (tests)",
+            description or f"Capture queue {name} (tests)",
             "-o",
             f"printer-error-policy={error_policy or self.error_policy}",
             "-o",
@@ -555,6 +557,15 @@ JobRetryLimit {self.job_retry_limit}
                  "-D", f"Device queue {name} (tests)",
                  "-o", f"printer-error-policy={error_policy or self.error_policy}",
                  "-o", "printer-is-shared=false")
+        return name
+
+    def add_class(self, name: str, members: list[str]) -> str:
+        """Create the CUPS class NAME of the queues MEMBERS (`lpadmin -c`), enabled and
+        accepting, as the appliance's Ansible role does; returns NAME."""
+        for member in members:
+            self.run("lpadmin", "-p", member, "-c", name)
+        self.run("cupsenable", name)
+        self.run("cupsaccept", name)
         return name
 
     def captured(self, name: str) -> list[CapturedJob]:
