@@ -81,6 +81,7 @@ def test_a_lan_client_and_a_press_without_the_token_cannot_print(server):
     assert press(server, token=None)[0] == 403
     assert press(server, token="0" * 64)[0] == 403
     assert press(server, "nonsense", token=token)[0] == 400
+    assert press(server, "button&unit=Nowhere", token=token)[0] == 400  # no such unit
     assert audit_events(inst, "printed") == []
     assert inst.queue.captured() == []
 

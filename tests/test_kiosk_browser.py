@@ -8,8 +8,10 @@ screen shows at 800x480 to DIR/<state>.png, for docs/kiosk.md.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,6 +26,9 @@ from tests.print_helpers import (
     with_guard_config,
 )
 from tests.test_kiosk import LAN_CLIENT, fetch
+from tests.test_print_one_unit import VAST, with_three_units
+from tests.test_printing import text_of
+from tests.test_units import MARKER_A, MARKER_B, NORR, SYD
 
 sync_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = Path("/usr/bin/chromium")
@@ -47,9 +52,10 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def kiosk(browser, server):
-    """Open the kiosk page as the appliance's own browser does; close it afterwards."""
+@contextlib.contextmanager
+def kiosk_pages(browser, server) -> Iterator:
+    """Open the kiosk page of `server` as the appliance's own browser does; close it
+    afterwards."""
     pages = []
 
     def open_page(width: int = 800, height: int = 480):
@@ -58,9 +64,17 @@ def kiosk(browser, server):
         page.goto(server.url + "/kiosk")
         return page
 
-    yield open_page
-    for page in pages:
-        page.close()
+    try:
+        yield open_page
+    finally:
+        for page in pages:
+            page.close()
+
+
+@pytest.fixture
+def kiosk(browser, server):
+    with kiosk_pages(browser, server) as open_page:
+        yield open_page
 
 
 def expect(locator):
@@ -212,15 +226,25 @@ def test_a_double_press_and_the_panels_button_at_once_give_one_kit(browser, inst
 # ---------------------------------------------------------------- layout and accessibility
 
 
-def layout_problems(page, width: int, height: int, px_per_mm: float) -> list[str]:
-    """Everything outside the viewport, scrolling, overlapping boxes, small text or targets."""
+def layout_problems(page, width: int, height: int, px_per_mm: float, *,
+                    lists_may_scroll: bool = False) -> list[str]:
+    """Everything outside the viewport, scrolling, overlapping boxes, small text or targets.
+    With `lists_may_scroll` (several units) the lists may scroll within their box: what is
+    scrolled out of it is not checked."""
     found = page.evaluate("""() => {
+        const lists = document.getElementById('lists');
+        const box = lists && lists.getBoundingClientRect();
+        const scrolledAway = e => lists && lists.contains(e) && (() => {
+            const r = e.getBoundingClientRect();
+            return r.top < box.top || r.bottom > box.bottom;
+        })();
         const leaves = [...document.querySelectorAll(
             '#view h1, #view h2, #view p, #view th, #view td, #view li, #view button')]
-            .filter(e => e.offsetParent !== null);
+            .filter(e => e.offsetParent !== null && !scrolledAway(e));
         return {
             scrollWidth: document.documentElement.scrollWidth,
             scrollHeight: document.documentElement.scrollHeight,
+            listsScroll: lists ? lists.scrollHeight > lists.clientHeight : false,
             boxes: leaves.map(e => {
                 const r = e.getBoundingClientRect();
                 return {tag: e.tagName, text: e.textContent.trim().slice(0, 30),
@@ -235,6 +259,8 @@ def layout_problems(page, width: int, height: int, px_per_mm: float) -> list[str
         problems.append(f"horizontal scroll: {found['scrollWidth']} > {width}")
     if found["scrollHeight"] > height:
         problems.append(f"vertical scroll: {found['scrollHeight']} > {height}")
+    if found["listsScroll"] and not lists_may_scroll:
+        problems.append("the lists scroll")
     boxes = [b for b in found["boxes"] if not b["inside"]]
     for box in found["boxes"]:
         if box["x"] < 0 or box["y"] < 0 or box["right"] > width or box["bottom"] > height:
@@ -277,6 +303,7 @@ def test_layout_and_accessibility_in_every_state_and_screen(kiosk, server, scree
         assert not problems, f"{screen}, {name}: " + "\n".join(problems)
 
     expect(page.locator("#state")).to_have_text("Inaktuella uppgifter")
+    expect(page.locator("button[data-unit]")).to_have_count(0)  # one unit: no unit buttons
     check("stale, every list")
     inst.queue.set_fault("media-empty")
     page.get_by_role("button", name="Skriv ut allt").click()
@@ -287,3 +314,52 @@ def test_layout_and_accessibility_in_every_state_and_screen(kiosk, server, scree
     expect(page.locator("#lists")).to_be_visible()
     check("fault, overview")
     assert len(checked) == 3
+
+
+# ---------------------------------------------------------------- several units
+
+
+@pytest.fixture
+def units_server(installation):
+    """Three units: Norr's and Syd's to-do lists (markers A and B) and Väst with none."""
+    srv = Server(with_three_units(installation)).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def units_kiosk(browser, units_server):
+    with kiosk_pages(browser, units_server) as open_page:
+        yield open_page
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+def test_several_units_each_with_its_button_fit_the_screen(units_kiosk, screen):
+    width, height, display_mm = SCREENS[screen]
+    page = units_kiosk(width, height)
+    for unit in (NORR, SYD, VAST):
+        expect(page.get_by_role("button", name=f"Skriv ut {unit}")).to_have_count(1)
+    screenshot(page, f"{width}x{height}-units")
+    problems = layout_problems(page, width, height, width / display_mm, lists_may_scroll=True)
+    problems += serious_axe_violations(page)
+    assert not problems, f"{screen}: " + "\n".join(problems)
+    # the last unit's button is reached by scrolling the lists, the main buttons never move
+    main_buttons = page.locator("nav.actions").bounding_box()
+    page.get_by_role("button", name=f"Skriv ut {VAST}").scroll_into_view_if_needed()
+    expect(page.get_by_role("button", name=f"Skriv ut {VAST}")).to_be_in_viewport()
+    assert page.locator("nav.actions").bounding_box() == main_buttons
+    assert not layout_problems(page, width, height, width / display_mm, lists_may_scroll=True)
+
+
+def test_a_units_button_prints_that_units_lists_only(units_kiosk, units_server):
+    inst = units_server.installation
+    page = units_kiosk()
+    page.get_by_role("button", name=f"Skriv ut {SYD}").click()
+    expect(page.locator("#progress h2")).to_have_text(f"Skriv ut {SYD}", timeout=SLOW_MS)
+    screenshot(page, "unit-printing")
+    captured = inst.cups.wait_for(lambda: inst.queue.captured(), timeout=20, what="the kit")
+    text = text_of(captured[0].data)
+    assert MARKER_B in text and MARKER_A not in text and NORR not in text
+    expect(page.locator("#progress li[aria-current=step]")).to_have_text("Klar",
+                                                                        timeout=SLOW_MS)
+    assert [entry["unit"] for entry in audit_events(inst, "printed")] == [SYD]

@@ -10,11 +10,10 @@ from tests.print_helpers import audit_events
 from tests.test_printing import print_and_capture, text_of
 from tests.test_units import MARKER_A, MARKER_B, NORR, SYD, configure_units, second_sender
 
-VAST = "Hemsjukvård Väst"
+VAST = "Hemsjukvård Västra Sölvesborg"  # long: on the kiosk its button wraps
 
 
-@pytest.fixture
-def three_units(installation):
+def with_three_units(installation):
     """Norr holds a to-do list (marker A), Syd one (marker B), Väst none."""
     configure_units(installation, NORR, SYD, VAST)
     installation.appliance("senders", "units", "kontor-norr", "--unit", NORR)
@@ -22,6 +21,11 @@ def three_units(installation):
     installation.ingest(installation.envelope(unit=NORR, marker=MARKER_A, pages=2))
     installation.ingest(syd.envelope(unit=SYD, marker=MARKER_B, pages=3))
     return installation
+
+
+@pytest.fixture
+def three_units(installation):
+    return with_three_units(installation)
 
 
 def test_a_units_kit_holds_only_that_units_lists(three_units):

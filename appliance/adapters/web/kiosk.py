@@ -15,7 +15,8 @@ appliance's own browser, and `POST /kiosk/print` refuses anything else:
 The state shown is the LED's (`status.shown_state`), and a press goes through the one
 `PrintService` with trigger `kiosk`, so a kit started from here, the button or the CLI is
 the one kit in flight for all of them. The "Övning" button prints the button kit as an
-outage drill (`drill=True`), under the same rules.
+outage drill (`drill=True`), under the same rules. With several units (`units.names`), each unit's
+section has its own button: that unit's button kit (`unit=` of the print service).
 """
 
 from __future__ import annotations
@@ -29,13 +30,15 @@ from appliance.adapters.web.kiosk_view import (
     DRILL_BUTTON,
     DRILL_PROFILE,
     PROFILE_BUTTONS,
+    UNIT_BUTTON_PROFILE,
     Progress,
+    button_label,
     drill_note,
     job_progress,
     not_started,
     overview,
 )
-from appliance.core.print_service import Busy, PrintService
+from appliance.core.print_service import Busy, PrintService, UnknownUnit
 from appliance.core.printer import PrinterReport, PrinterUnavailable
 from appliance.core.status import compute_status, shown_state
 from appliance.core.templating import templates_dir
@@ -104,20 +107,23 @@ def print_kit():
         abort(403, "printing only from the appliance's own screen")
     if not matches(token(), request.headers.get(TOKEN_HEADER)):
         abort(403, f"missing or wrong {TOKEN_HEADER}; reload the page")
-    profile = request.args.get("profile")
+    profile, unit = request.args.get("profile"), request.args.get("unit")
     if profile not in (*PROFILE_BUTTONS, DRILL_BUTTON):
         abort(400, f"profile must be one of {', '.join((*PROFILE_BUTTONS, DRILL_BUTTON))}")
     drill = profile == DRILL_BUTTON
+    # what the progress view needs to say which button was pressed
+    pressed = {"profile": profile} | ({"unit": unit} if unit else {})
     try:
         outcome = print_service().request(DRILL_PROFILE if drill else profile,
-                                          trigger="kiosk", drill=drill)
+                                          trigger="kiosk", unit=unit, drill=drill)
+    except UnknownUnit as exc:
+        abort(400, str(exc))
     except PrinterUnavailable:
-        return jsonify(outcome="failed", view={"profile": profile, "failed": 1})
+        return jsonify(outcome="failed", view=pressed | {"failed": 1})
     if isinstance(outcome, Busy):
-        return jsonify(outcome="busy", view={"profile": profile, "busy": 1})
+        return jsonify(outcome="busy", view=pressed | {"busy": 1})
     return jsonify(outcome="started", job=outcome.job_id, pages=outcome.summary.pages,
-                   view={"profile": profile, "job": outcome.job_id,
-                         "pages": outcome.summary.pages})
+                   view=pressed | {"job": outcome.job_id, "pages": outcome.summary.pages})
 
 
 def _view(texts: Texts) -> dict:
@@ -125,11 +131,13 @@ def _view(texts: Texts) -> dict:
     svc = services()
     report = svc.printer.report()
     kit_on_its_way = print_service().follow_up()
-    status = compute_status(svc.config, svc.store, svc.clock.now(), report)
+    status = compute_status(svc.config, svc.store, svc.clock_reading(), report)
     state = shown_state(status, kit_on_its_way)
     actions = on_this_appliance()
     return {"overview": overview(status, state, svc.config.timezone, texts),
             "buttons": PROFILE_BUTTONS if actions else (),
+            "unit_button": UNIT_BUTTON_PROFILE if actions and len(svc.config.units) > 1
+            else None,
             "drill_button": DRILL_BUTTON if actions else None,
             "drill": drill_note(status.drill, texts),
             "progress": _progress(report, texts) if actions else None}
@@ -137,14 +145,16 @@ def _view(texts: Texts) -> dict:
 
 def _progress(report: PrinterReport, texts: Texts) -> Progress | None:
     args = request.args
-    profile = args.get("profile")
-    if profile not in (*PROFILE_BUTTONS, DRILL_BUTTON):
+    profile, unit = args.get("profile"), args.get("unit")
+    if (profile not in (*PROFILE_BUTTONS, DRILL_BUTTON)
+            or (unit and unit not in services().config.units)):
         return None
+    title = button_label(profile, unit, texts)
     if args.get("busy") or args.get("failed"):
-        return not_started(profile, bool(args.get("busy")), report, texts)
+        return not_started(title, bool(args.get("busy")), report, texts)
     job = args.get("job", type=int)
     if job is None:
         return None
     printer = services().printer
-    return job_progress(profile, printer.job_state(job), args.get("pages", type=int), report,
+    return job_progress(title, printer.job_state(job), args.get("pages", type=int), report,
                         texts, printer.job_printer(job) if report.members else None)

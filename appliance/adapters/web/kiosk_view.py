@@ -16,6 +16,13 @@ from appliance.core.status import ApplianceStatus, KindStatus, State
 
 # The print buttons, in the order shown (profile names; labels are `profile.NAME`).
 PROFILE_BUTTONS = ("button", "full", "forms")
+# What a unit's own button prints (with several units): the button kit of that unit only.
+UNIT_BUTTON_PROFILE = "button"
+
+
+def button_label(profile: str, unit: str | None, texts: Texts) -> str:
+    """"Skriv ut allt", or "Skriv ut Hemsjukvård Norr" for a unit's own button."""
+    return texts("unit_button", unit=unit) if unit else texts(f"profile.{profile}")
 
 
 @dataclass(frozen=True)
@@ -45,22 +52,29 @@ class Overview:
 def overview(status: ApplianceStatus, state: State, timezone, texts: Texts) -> Overview:
     """`state` is the shown state (`status.shown_state`): the same one the LED shows."""
     now = status.now.astimezone(timezone)
+    # An unsure clock (clock_trust): every age is a lower bound, and the hint says so.
+    unsure = status.clock is not None and not status.clock.trusted
     sections: dict[str | None, list[ListRow]] = {}
     for check in status.checks:
         if check.expected or check.latest is not None:  # a list nobody sends is no news
-            sections.setdefault(check.unit, []).append(_row(check, now, timezone, texts))
+            sections.setdefault(check.unit, []).append(
+                _row(check, now, timezone, texts, unsure))
     printer = status.printer
     printer_text = _printer_text(printer, texts) if printer is not None else ""
-    return Overview(state, texts(f"state.{state}"), texts(f"hint.{state}"),
+    hint = texts("hint.clock_unsure" if unsure and state is State.STALE else f"hint.{state}")
+    return Overview(state, texts(f"state.{state}"), hint,
                     tuple(UnitSection(unit, tuple(rows)) for unit, rows in sections.items()),
                     printer is None or printer.condition is Condition.READY, printer_text)
 
 
-def _row(check: KindStatus, now: datetime, timezone, texts: Texts) -> ListRow:
+def _row(check: KindStatus, now: datetime, timezone, texts: Texts, unsure: bool) -> ListRow:
     if check.latest is None:
         return ListRow(check.title, texts("no_time"), texts("no_time"), texts("missing"))
     produced = check.latest.produced_at.astimezone(timezone)
-    return ListRow(check.title, texts.age(check.age(now)), texts.time_of(produced, now),
+    age = texts.age(check.age(now))
+    if unsure:
+        age = texts("age.at_least", age=age)
+    return ListRow(check.title, age, texts.time_of(produced, now),
                    texts("stale") if check.stale else None)
 
 
@@ -99,24 +113,23 @@ class Progress:
         return self.step in (Step.DONE, Step.FAILED) or self.step is None
 
 
-def job_progress(profile: str, job: JobState, pages: int | None, printer: PrinterReport,
+def job_progress(title: str, job: JobState, pages: int | None, printer: PrinterReport,
                  texts: Texts, member: str | None = None) -> Progress:
-    """`member`: the printer of a class the job went to, once CUPS has chosen it
-    (`Printer.job_printer`)."""
+    """`title` is the pressed button's label (`button_label`); `member` the printer of a
+    class the job went to, once CUPS has chosen it (`Printer.job_printer`)."""
     step = STEP_OF_JOB[job]
     message = None
     if step is Step.FAILED:
         message = texts("job.unknown" if job is JobState.UNKNOWN else "job.canceled")
     if step is not Step.DONE and printer.blocking:
         message = _printer_text(printer, texts)  # held for paper: say what to do
-    return Progress(texts(f"profile.{profile}"), step,
-                    texts.pages(pages) if pages else None, message,
+    return Progress(title, step, texts.pages(pages) if pages else None, message,
                     texts("destination", printer=member) if member else None)
 
 
-def not_started(profile: str, busy: bool, printer: PrinterReport, texts: Texts) -> Progress:
+def not_started(title: str, busy: bool, printer: PrinterReport, texts: Texts) -> Progress:
     message = texts("busy") if busy else f"{texts('failed')} {_printer_text(printer, texts)}"
-    return Progress(texts(f"profile.{profile}"), None, None, message)
+    return Progress(title, None, None, message)
 
 
 # The drill button's name in the page and the POST; it prints DRILL_PROFILE as a drill.

@@ -49,11 +49,13 @@
     refresh();
   }
 
-  async function press(profile) {
+  async function press(button) {
     if (sending || !tokenTag) return;  // one request at a time from this screen
     sending = true;
+    const query = new URLSearchParams({profile: button.dataset.profile});
+    if (button.dataset.unit) query.set("unit", button.dataset.unit);
     try {
-      const response = await fetch("/kiosk/print?profile=" + encodeURIComponent(profile), {
+      const response = await fetch("/kiosk/print?" + query, {
         method: "POST", headers: {"X-Kiosk-Token": tokenTag.content},
         signal: AbortSignal.timeout(30000)});
       const answer = await response.json();
@@ -84,7 +86,7 @@
     const button = event.target.closest("button");
     if (!button) return;
     if (button.dataset.action === "back") back();
-    else if (button.dataset.profile) press(button.dataset.profile);
+    else if (button.dataset.profile) press(button);
   });
 
   (async function loop() {
