@@ -25,6 +25,9 @@ from appliance.sender.outgoing import Sender
 
 pytest_plugins = ["tests.cups_fixtures"]  # private_cups, capture_queue
 BIN = Path(sys.executable).parent
+# The test machine's clock is right, but no kernel here says it is synchronised: installations
+# take it as an RTC (clock_trust). Tests of the clock rules write their own `[clock]`.
+TRUSTED_CLOCK = "[clock]\nhas_rtc = true\n"
 
 
 def run_cli(main, config: Path, *args: str, expect: int | None = 0):
@@ -118,9 +121,8 @@ def make_installation(root: Path, extra_config: str = "") -> Installation:
         assert result.exit_code == 0, result.output
     inst = Installation(root, root / "appliance" / "appliance.toml",
                         root / "sender" / "sender.toml", extra_config)
-    if extra_config:
-        with open(inst.appliance_toml, "a", encoding="utf-8") as handle:
-            handle.write("\n" + extra_config)
+    with open(inst.appliance_toml, "a", encoding="utf-8") as handle:
+        handle.write("\n" + TRUSTED_CLOCK + ("\n" + extra_config if extra_config else ""))
     pub = root / "sender.pub"
     pub.write_text(inst.sender_cli("pubkey").output)
     inst.appliance("senders", "add", "kontor-norr", str(pub))

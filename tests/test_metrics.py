@@ -96,7 +96,8 @@ def test_metrics_follow_ingests_refusals_time_and_missed_slots(inst) -> None:
     samples, text = scrape(client)
     _, types = parse(text)
     assert types == {
-        "appliance_state": "gauge", "appliance_printer_condition": "gauge",
+        "appliance_state": "gauge", "appliance_clock_trusted": "gauge",
+        "appliance_printer_condition": "gauge",
         "appliance_document_age_seconds": "gauge",
         "appliance_document_stale": "gauge", "appliance_snapshots_stored": "gauge",
         "appliance_unit_document_age_seconds": "gauge", "appliance_unit_document_stale": "gauge",

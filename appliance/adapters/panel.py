@@ -222,7 +222,8 @@ class Panel:
         try:
             self._in_flight = self.print_service.follow_up()
             status = compute_status(self.services.config, self.services.store,
-                                    self.services.clock.now(), self.services.printer.report())
+                                    self.services.clock_reading(),
+                                    self.services.printer.report())
         except Exception:
             log.exception("cannot compute the appliance's state")
             return State.FAULT

@@ -101,13 +101,16 @@ def _user_name(uid: int) -> str:
 
 
 def _services(ctx: click.Context) -> Services:
-    """This process's parts: the config, and the CUPS queue it names (the composition root)."""
+    """This process's parts: the config, the CUPS queue it names and the kernel's word on
+    the system clock (the composition root)."""
     from appliance.adapters.cups import printer_for
+    from appliance.adapters.timesync import kernel_synchronised
 
     config = _config(ctx)
     printing = config.printing
     return Services(config, printer=printer_for(
-        printing.queue, printing.options, stalled_after_seconds=printing.stalled_after_seconds))
+        printing.queue, printing.options, stalled_after_seconds=printing.stalled_after_seconds),
+        clock_sync=kernel_synchronised)
 
 
 def _print_service(ctx: click.Context):
@@ -306,7 +309,7 @@ def proxy_config(ctx: click.Context, output: str, host: str | None, port: int | 
 def status(ctx: click.Context, as_json: bool) -> None:
     """Show the appliance's state and how fresh each kind of document is."""
     svc = _services(ctx)
-    result = compute_status(svc.config, svc.store, svc.clock.now(), svc.printer.report())
+    result = compute_status(svc.config, svc.store, svc.clock_reading(), svc.printer.report())
     if as_json:
         echo_json(result.to_json() | {"appliance": svc.config.name,
                                       "last_import": last_import(svc.config.state_dir)})
@@ -318,6 +321,12 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
     click.echo(f"appliance: {svc.config.name}")
     click.echo(f"state: {result.state}")
+    clock = result.clock
+    if clock.trusted:
+        click.echo(f"clock: trusted ({clock.reason.english})")
+    else:
+        click.echo(f"clock: UNSURE ({clock.reason.english}): it reads {local(clock.reading)}; "
+                   f"ages are at least those below, counted from {local(clock.now)}")
     click.echo(f"printer: {result.printer.queue or '(default)'}: {result.printer.english}")
     drill = result.drill
     click.echo("drill: " + (f"last {local(drill.last_drill_at)} ({drill.age.days} days ago)"

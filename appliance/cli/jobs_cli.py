@@ -25,6 +25,8 @@ def jobs(ctx: click.Context) -> None:
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda signum, frame: stop.set()) for sig in STOP_SIGNALS}
     try:
+        # No clock sync state (its unit does not allow adjtimex): the slot watch judges by
+        # the clock's lower bound (clock_trust), which is the clock itself unless it is wrong.
         run_jobs(Services(config, printer=printer_for(config.printing.queue,
                                                       config.printing.options)), stop)
     finally:

@@ -44,6 +44,7 @@ COVER_TEMPLATE = "print/cover.txt.j2"
 FORM_TEMPLATE = "print/form-{name}.txt.j2"
 FORM_TITLES = {"dokumentation": "Dokumentation under driftavbrott",
                "avvikelse": "Avvikelserapport – driftavbrott"}
+CLOCK_UNSURE = "klockan är osäker"  # after every age that is only a lower bound
 COMPOSE_FAILED = "compose_failed"  # `left_out` reason of a document whose composing failed
 DRILL_MARK = "ÖVNING – INTE FÖR VÅRD"  # across every page of a drill kit
 SIGNOFF_FIELD = "Införd i journal: ________________  sign. ____________"
@@ -112,6 +113,9 @@ class KitContext:
     # comes out later, so the cover says why and that the times above still hold.
     printer_fault: str | None = None
     drill: bool = False  # an outage drill: DRILL_MARK across every page
+    # The clock cannot be trusted (clock_trust): `printed_at` is a lower bound on the true
+    # time, so every age on the cover and the stamps is printed as "minst ...".
+    clock_unsure: bool = False
     # A class of printers: the members the kit may come out of, as ready when it was
     # ordered (CUPS picks one only once the job is queued; PrinterReport.destinations).
     destinations: tuple[str, ...] = ()
@@ -197,8 +201,7 @@ def _compose(profile: ProfileConfig, documents: list[KitDocument], missing: list
         for doc in documents:
             try:
                 page_number += append_stamped(
-                    kit, doc.content, _stamper(doc, page_number, total, local,
-                                               context.printed_at),
+                    kit, doc.content, _stamper(doc, page_number, total, local, context),
                     band_mm=SIGNOFF_BAND_MM if doc.signoff else BAND_MM)
             except (MemoryError, pikepdf.PdfError, ValueError, TypeError, KeyError) as exc:
                 raise _DocumentFailed(doc) from exc
@@ -234,12 +237,15 @@ def _decode_limits(context: KitContext):
     return decode_limits(context.limits.max_stream_bytes)
 
 
-def _stamper(doc: KitDocument, pages_before: int, total: int, local, printed_at: datetime):
+def _stamper(doc: KitDocument, pages_before: int, total: int, local, context: KitContext):
     def stamp(index: int, count: int) -> Stamp:
         left = f"RESERVUTSKRIFT · {doc.title} · {doc.unit} · Data {local(doc.produced_at)}"
+        if context.clock_unsure:
+            left += f" · {_age(context, doc.produced_at)} gamla – {CLOCK_UNSURE}"
         if doc.stale:
             left += " · EJ AKTUELL"
-        right = f"Utskrivet {local(printed_at)} · Sida {pages_before + index + 1} av {total}"
+        page = pages_before + index + 1
+        right = f"Utskrivet {local(context.printed_at)} · Sida {page} av {total}"
         return Stamp(left, right, alert=doc.stale,
                      signoff=SIGNOFF_FIELD if doc.signoff else None)
 
@@ -264,11 +270,11 @@ def _cover_markup(profile: ProfileConfig, documents: list[KitDocument],
         profile_title=profile.title,
         headline=None if headline is None else {
             "title": headline.title,
-            "age": age_text(context.printed_at - headline.produced_at),
+            "age": _age(context, headline.produced_at),
             "produced": local(headline.produced_at),
         },
         documents=[{"title": d.title, "unit": d.unit, "produced": local(d.produced_at),
-                    "age": age_text(context.printed_at - d.produced_at), "pages": d.pages,
+                    "age": _age(context, d.produced_at), "pages": d.pages,
                     "stale": d.stale} for d in documents],
         missing=[{"title": m.title, "unit": m.unit} for m in missing],
         left_out=[{"title": gone.document.title, "unit": gone.document.unit}
@@ -277,10 +283,18 @@ def _cover_markup(profile: ProfileConfig, documents: list[KitDocument],
         forms=[FORM_TITLES.get(name, name) for name in forms],
         total_pages=total,
         printer_fault=context.printer_fault,
+        clock_unsure=CLOCK_UNSURE if context.clock_unsure else None,
         signoff_pages=_signoff_pages(documents),
         drill=context.drill,
         destinations=list(context.destinations),
     )
+
+
+def _age(context: KitContext, produced_at: datetime) -> str:
+    """The data's age at printing: `5 h 12 min`, or `minst 5 h 12 min` when the clock
+    cannot be trusted and `printed_at` is only a lower bound."""
+    text = age_text(context.printed_at - produced_at)
+    return f"minst {text}" if context.clock_unsure else text
 
 
 def age_text(age) -> str:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO
 
 from appliance.core.audit import segment_paths
+from appliance.core.clock_trust import ClockReading
 from appliance.core.printer import Condition, PrinterReport
 from appliance.core.refusal_counts import EVENT as REFUSALS_COUNTED
 from appliance.core.refusal_counts import RefusalCounts
@@ -132,8 +133,9 @@ class Family:
     samples: list[tuple[Labels, float]] = field(default_factory=list)
 
 
-def collect(services: Services, tally: AuditTally, now: datetime,
+def collect(services: Services, tally: AuditTally, now: datetime | ClockReading,
             printer: PrinterReport | None = None) -> list[Family]:
+    """`now`: as `compute_status` takes it; ages are then by the clock's lower bound."""
     config = services.config
     status = compute_status(config, services.store, now, printer)
     with RefusalCounts.of(services).pending() as pending:  # exact: no window moves meanwhile
@@ -147,6 +149,11 @@ def collect(services: Services, tally: AuditTally, now: datetime,
                "The appliance's state (1 for the current one), as in /api/v1/status.",
                [({"state": str(state)}, int(state is status.state)) for state in State]),
         Family("appliance_printer_condition", "gauge",
+        Family("appliance_clock_trusted", "gauge",
+               "1 if the clock is synchronised or has an RTC, and not behind a time already "
+               "seen; 0: ages are lower bounds (`reason` says why, as /api/v1/status).",
+               [({"reason": str(status.clock.reason)}, int(status.clock.trusted))]
+               if status.clock is not None else []),
                "The printer's condition (1 for the current one), as `appliance printer` says.",
                [({"condition": str(condition)}, int(condition is printer.condition))
                 for condition in Condition if printer is not None]),

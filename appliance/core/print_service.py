@@ -127,8 +127,10 @@ class PrintService:
                 busy = self._busy_reason(record, drill)
             if busy is not None:
                 return self._busy(trigger, busy)
-            now = self.services.clock.now()
-            kit = self.compose(profile, now, self.printer.report(), unit=unit, drill=drill)
+            reading = self.services.clock_reading()
+            now = reading.now
+            kit = self.compose(profile, now, self.printer.report(), unit=unit, drill=drill,
+                               clock_unsure=not reading.trusted)
             title = job_title(profile, now, self.config, drill=drill)
             try:
                 job_id = self.printer.submit(kit.pdf, title)
@@ -161,7 +163,8 @@ class PrintService:
         The file holds patient data: the audit log says who made it, when and where."""
         profile = profile_named(self.config, profile_name)
         unit = unit_named(self.config, unit)
-        kit = self.compose(profile, self.services.clock.now(), unit=unit)
+        reading = self.services.clock_reading()
+        kit = self.compose(profile, reading.now, unit=unit, clock_unsure=not reading.trusted)
         atomic_write(Path(path), kit.pdf, mode=0o600)
         self._audit("exported", profile=profile.name, unit=unit, trigger=trigger,
                     path=str(Path(path).resolve()), pages=kit.summary.pages,
@@ -236,16 +239,17 @@ class PrintService:
 
     def compose(self, profile: ProfileConfig, now: datetime,
                 printer: PrinterReport | None = None, *, unit: str | None = None,
-                drill: bool = False) -> Kit:
+                drill: bool = False, clock_unsure: bool = False) -> Kit:
         """The kit (of one configured `unit`, or of all); with `printer` blocking, its cover
         says the printer had a fault when the kit was ordered; with `drill`, it is marked as
-        a drill on every page."""
+        a drill on every page. `clock_unsure`: `now` is only a lower bound on the true time
+        (clock_trust), and every age is printed as one."""
         documents, missing = self.gather(profile, now, unit=unit)
         return compose(profile, documents, missing, KitContext(
             appliance=self.config.name, printed_at=now, timezone=self.config.timezone,
             forms=self.config.printing.forms, limits=PdfLimits.of(self.config),
             printer_fault=printer.swedish if printer is not None and printer.blocking
-            else None, drill=drill,
+            else None, drill=drill, clock_unsure=clock_unsure,
             destinations=printer.destinations if printer is not None else ()))
 
     def gather(self, profile: ProfileConfig, now: datetime, *, unit: str | None = None

@@ -132,10 +132,11 @@ class SlotWatch:
         the webhook. Store and disk errors do propagate (the caller logs them).
         """
         with self._locked():
-            now = self.services.clock.now()
+            reading = self.services.clock_reading()  # an unsure clock: its lower bound
+            now = reading.now
             state = AlertState.load(self.state_path)
             before = state.to_json()
-            status = compute_status(self.services.config, self.services.store, now)
+            status = compute_status(self.services.config, self.services.store, reading)
             raised = []
             for kind in status.checks:
                 alert = self._check(kind, state, now)

@@ -4,6 +4,10 @@ the missed-slot alerts.
 Freshness is judged per configured unit and kind (`units.names`), so one unit's stale list
 never hides behind another unit's fresh one. In single-unit mode (no units configured) it is
 judged per kind, over the newest document of the kind whatever the unit it names.
+
+When the clock cannot be trusted (`clock_trust`), ages and freshness are judged by the lower
+bound on the true time, and the state is never `ready`: an age nobody can vouch for is
+shown like stale data (docs/decisions.md, "The clock without network or RTC").
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from appliance.core.clock import isoformat_utc
+from appliance.core.clock_trust import ClockReading
 from appliance.core.config import ApplianceConfig, Slot
 from appliance.core.drills import DrillStatus, drill_status
 from appliance.core.freshness import freshness
@@ -82,6 +87,7 @@ class ApplianceStatus:
     checks: tuple[KindStatus, ...]  # one per configured unit and kind, in config order
     printer: PrinterReport | None = None
     drill: DrillStatus | None = None  # the last outage drill; never part of `state`
+    clock: ClockReading | None = None  # None: computed for a bare moment (tests)
 
     @property
     def kinds(self) -> dict[str, KindStatus]:
@@ -111,16 +117,22 @@ class ApplianceStatus:
         }
         if self.printer is not None:
             result["printer"] = self.printer.to_json()
+        if self.clock is not None:
+            result["clock"] = self.clock.to_json()
         if self.drill is not None:
             result["drill"] = self.drill.to_json()
         return result
 
 
-def compute_status(config: ApplianceConfig, store: Store, now: datetime,
+def compute_status(config: ApplianceConfig, store: Store, now: datetime | ClockReading,
                    printer: PrinterReport | None = None) -> ApplianceStatus:
     """The one state of the appliance. With a printer report, a printer that cannot print
     makes it `fault`, a job in CUPS makes it `printing`, and a class with a member down
-    makes ready data `degraded` (stale or missing data is the nurse's first concern)."""
+    makes ready data `degraded` (stale or missing data is the nurse's first concern). The
+    processes pass a `ClockReading` (`Services.clock_reading()`); a bare moment is taken as
+    is (tests)."""
+    clock = now if isinstance(now, ClockReading) else None
+    now = clock.now if clock is not None else now
     latest = latest_documents(config, store)
     grace = timedelta(minutes=config.grace_minutes)
     checks = []
@@ -132,13 +144,16 @@ def compute_status(config: ApplianceConfig, store: Store, now: datetime,
             checks.append(KindStatus(name, kind.title, kind.slots, doc, fresh.stale,
                                      fresh.due_slot, fresh.next_slot, unit))
     state = overall_state(checks)
+    if state is State.READY and clock is not None and not clock.trusted:
+        state = State.STALE
     if printer is not None and printer.blocking:
         state = State.FAULT
     elif printer is not None and printer.active_jobs:
         state = State.PRINTING
     elif printer is not None and printer.degraded and state is State.READY:
         state = State.DEGRADED
-    return ApplianceStatus(state, now, tuple(checks), printer, drill_status(config, now))
+    return ApplianceStatus(state, now, tuple(checks), printer, drill_status(config, now),
+                           clock=clock)
 
 
 def shown_state(status: ApplianceStatus, kit_on_its_way: bool) -> State:

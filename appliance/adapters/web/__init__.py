@@ -6,7 +6,9 @@ from __future__ import annotations
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
+from appliance.adapters.timesync import kernel_synchronised
 from appliance.core.clock import Clock
+from appliance.core.clock_trust import SyncState
 from appliance.core.config import ApplianceConfig
 from appliance.core.printer import Printer
 from appliance.core.services import Services
@@ -15,9 +17,11 @@ SERVICES_KEY = "appliance.core.services"
 
 
 def create_app(config: ApplianceConfig, *, printer: Printer | None = None,
-               clock: Clock | None = None) -> Flask:
+               clock: Clock | None = None, clock_sync: SyncState | None = None) -> Flask:
     """The web app with its parts passed in (as flaskr and gpiozero's pin factories do):
-    without a `printer`, the CUPS queue the config names; without a `clock`, the system's."""
+    without a `printer`, the CUPS queue the config names; without a `clock`, the system's,
+    judged by the kernel's synchronisation state. An injected `clock` comes with its own
+    `clock_sync`, or none (then only `clock.has_rtc` makes it trusted)."""
     from appliance.adapters.web import api, kiosk, metrics
 
     if printer is None:
@@ -28,7 +32,10 @@ def create_app(config: ApplianceConfig, *, printer: Printer | None = None,
                               stalled_after_seconds=printing.stalled_after_seconds)
     app = Flask(__name__)
     app.json.ensure_ascii = False  # Swedish titles as UTF-8, not \u escapes
-    app.extensions[SERVICES_KEY] = Services(config, clock, printer=printer)
+    if clock is None and clock_sync is None:
+        clock_sync = kernel_synchronised
+    app.extensions[SERVICES_KEY] = Services(config, clock, printer=printer,
+                                            clock_sync=clock_sync)
     app.register_blueprint(api.bp)
     app.register_blueprint(metrics.bp)
     app.register_blueprint(kiosk.bp)

@@ -81,7 +81,7 @@ def _read_body_within(limit: int, svc: Services, remote: str) -> bytes:
 @bp.get("/api/v1/status")
 def get_status():
     svc = services()
-    status = compute_status(svc.config, svc.store, svc.clock.now(), svc.printer.report())
+    status = compute_status(svc.config, svc.store, svc.clock_reading(), svc.printer.report())
     return jsonify(status.to_json() | {"appliance": svc.config.name,
                                        "limits": _limits(svc),
                                        "last_import": last_import(svc.config.state_dir)})

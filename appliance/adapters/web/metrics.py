@@ -17,5 +17,5 @@ def metrics():
     # One tally per worker process, kept for the app's life: each scrape reads only the
     # audit lines appended since the last one.
     tally = current_app.extensions.setdefault(TALLY_KEY, AuditTally(svc.audit.path))
-    families = collect(svc, tally, svc.clock.now(), svc.printer.report())
+    families = collect(svc, tally, svc.clock_reading(), svc.printer.report())
     return Response(render(families), content_type=CONTENT_TYPE)
