@@ -354,6 +354,12 @@ class ApplianceConfig:
         "freshness.grace_minutes", Integer(0, 24 * 60), 30, "Grace period around each slot "
         "(see the freshness rule).",
         must="must be minutes after a slot before a kind counts as stale")
+    has_rtc: bool = setting(
+        "clock.has_rtc", Boolean(), False, "The appliance has a battery-backed real-time "
+        "clock (a Pi 5 with its battery, a DS3231 board on a Pi 4), so its clock is right "
+        "after a power cut even without a network. `false`: only a clock synchronised over "
+        "the network is trusted; otherwise ages are printed as lower bounds (see "
+        "clinical-safety.md).", must="must say whether the appliance has a real-time clock")
     units: tuple[str, ...] = setting(
         "units.names", ListOfText(UNIT_NAME_PATTERN, UNIT_NAME_RULE), [], "The units this "
         "appliance prints for, spelled as the senders write them (`sender.unit`). Empty: "
@@ -366,17 +372,11 @@ class ApplianceConfig:
     printing: PrintingConfig = group(PrintingConfig)
     panel: PanelConfig = group(PanelConfig)
     alerts: AlertsConfig = group(AlertsConfig)
+    drills: DrillsConfig = group(DrillsConfig)
 
     @property
     def keys_dir(self) -> Path:
         return self.state_dir / "keys"
-    has_rtc: bool = setting(
-        "clock.has_rtc", Boolean(), False, "The appliance has a battery-backed real-time "
-    drills: DrillsConfig = group(DrillsConfig)
-        "clock (a Pi 5 with its battery, a DS3231 board on a Pi 4), so its clock is right "
-        "after a power cut even without a network. `false`: only a clock synchronised over "
-        "the network is trusted; otherwise ages are printed as lower bounds (see "
-        "clinical-safety.md).", must="must say whether the appliance has a real-time clock")
 
     @property
     def private_key_path(self) -> Path:
