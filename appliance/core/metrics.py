@@ -138,6 +138,7 @@ def collect(services: Services, tally: AuditTally, now: datetime | ClockReading,
     """`now`: as `compute_status` takes it; ages are then by the clock's lower bound."""
     config = services.config
     status = compute_status(config, services.store, now, printer)
+    now = status.now
     with RefusalCounts.of(services).pending() as pending:  # exact: no window moves meanwhile
         tally.update()
         refusals = tally.refusals + pending
@@ -148,6 +149,11 @@ def collect(services: Services, tally: AuditTally, now: datetime | ClockReading,
         Family("appliance_state", "gauge",
                "The appliance's state (1 for the current one), as in /api/v1/status.",
                [({"state": str(state)}, int(state is status.state)) for state in State]),
+        Family("appliance_clock_trusted", "gauge",
+               "1 if the clock is synchronised or has an RTC, and not behind a time already "
+               "seen; 0: ages are lower bounds (`reason` says why, as /api/v1/status).",
+               [({"reason": str(status.clock.reason)}, int(status.clock.trusted))]
+               if status.clock is not None else []),
         Family("appliance_printer_condition", "gauge",
         Family("appliance_clock_trusted", "gauge",
                "1 if the clock is synchronised or has an RTC, and not behind a time already "
