@@ -155,11 +155,6 @@ def collect(services: Services, tally: AuditTally, now: datetime | ClockReading,
                [({"reason": str(status.clock.reason)}, int(status.clock.trusted))]
                if status.clock is not None else []),
         Family("appliance_printer_condition", "gauge",
-        Family("appliance_clock_trusted", "gauge",
-               "1 if the clock is synchronised or has an RTC, and not behind a time already "
-               "seen; 0: ages are lower bounds (`reason` says why, as /api/v1/status).",
-               [({"reason": str(status.clock.reason)}, int(status.clock.trusted))]
-               if status.clock is not None else []),
                "The printer's condition (1 for the current one), as `appliance printer` says.",
                [({"condition": str(condition)}, int(condition is printer.condition))
                 for condition in Condition if printer is not None]),
@@ -185,6 +180,13 @@ def collect(services: Services, tally: AuditTally, now: datetime | ClockReading,
                [({}, tally.ingests)]),
         Family("appliance_refusals_total", "counter", "Snapshots refused, by reason code.",
                [({"reason": reason}, count) for reason, count in sorted(refusals.items())]),
+        Family("appliance_last_drill_age_seconds", "gauge",
+               "Seconds since the last outage drill was printed; absent: never.",
+               [({}, status.drill.age.total_seconds())]
+               if status.drill and status.drill.age is not None else []),
+        Family("appliance_drill_due", "gauge",
+               "1 if an outage drill is due (drills.remind_after_days passed, or none yet).",
+               [({}, int(status.drill.reminder_due))] if status.drill else []),
         Family("appliance_slots_missed_total", "counter",
                "Expected slots that passed (plus grace) without new data, by kind.",
                [({"kind": name}, missed.get(name, 0))
@@ -193,13 +195,6 @@ def collect(services: Services, tally: AuditTally, now: datetime | ClockReading,
 
 
 def render(families: Iterable[Family]) -> str:
-        Family("appliance_last_drill_age_seconds", "gauge",
-               "Seconds since the last outage drill was printed; absent: never.",
-               [({}, status.drill.age.total_seconds())]
-               if status.drill and status.drill.age is not None else []),
-        Family("appliance_drill_due", "gauge",
-               "1 if an outage drill is due (drills.remind_after_days passed, or none yet).",
-               [({}, int(status.drill.reminder_due))] if status.drill else []),
     lines = []
     for family in families:
         lines.append(f"# HELP {family.name} {_escape_help(family.help)}")
