@@ -578,7 +578,7 @@ def test_unknown_key_in_a_kind_suggests_slots(tmp_path: Path) -> None:
 
 def test_kind_that_is_not_a_table_is_refused(tmp_path: Path) -> None:
     (problem,) = appliance_problems(tmp_path, '[kinds]\nlab = "Provsvar"\n')
-    assert problem == "kinds.lab: must be a table with title and slots"
+    assert problem == "kinds.lab: must be a table with title, slots and signoff"
 
 
 def test_kinds_that_is_not_a_table_is_refused(tmp_path: Path) -> None:
