@@ -1,0 +1,86 @@
+"""The role's printer class tasks (ansible/roles/appliance/tasks/printer_class.yml) applied for
+real with ansible-playbook against the private cupsd (CUPS_SERVER): the class replaces a
+single queue of its name, a second run and a --check run change nothing, and a changed list
+converges. Skipped without the Ansible that scripts/test-deploy installs (.venv-ansible)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from appliance.devtools.cups_harness.harness import PrivateCups
+
+REPO = Path(__file__).resolve().parents[1]
+ANSIBLE_BIN = REPO / ".venv-ansible" / "bin"
+TASKS = REPO / "ansible" / "roles" / "appliance" / "tasks" / "printer_class.yml"
+PLAY = """\
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  environment:
+    CUPS_SERVER: "{{ cups_server }}"
+  vars:
+    appliance_printer_queue: kit_by_role
+    appliance_printer_model: raw
+    appliance_printer_options: []
+    appliance_printer_capture_backend: false
+    appliance_user: appliance
+  tasks:
+    - name: The class
+      ansible.builtin.import_tasks: %s
+"""
+
+
+@pytest.fixture
+def apply(tmp_path: Path, private_cups: PrivateCups):
+    if not (ANSIBLE_BIN / "ansible-playbook").exists():
+        pytest.skip("no Ansible in .venv-ansible (scripts/test-deploy installs it)")
+    play = tmp_path / "play.yml"
+    play.write_text(PLAY % TASKS, encoding="utf-8")
+    env = dict(os.environ, PATH=f"{ANSIBLE_BIN}{os.pathsep}{os.environ['PATH']}",
+               ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"))
+
+    def run(members: list[dict], *args: str) -> int:
+        """Apply with these class members; the number of tasks that changed something."""
+        result = subprocess.run(
+            [str(ANSIBLE_BIN / "ansible-playbook"), "-i", "localhost,", str(play),
+             "-e", f"cups_server={private_cups.server}",
+             "-e", "ansible_python_interpreter=/usr/bin/python3",
+             "-e", json.dumps({"appliance_printer_class_members": members}), *args],
+            capture_output=True, text=True, env=env, timeout=300, check=False)
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+        return int(re.search(r"localhost\s+: ok=\d+\s+changed=(\d+)", result.stdout).group(1))
+
+    yield run
+    for queue in ("kit_by_role", "role_exp", "role_rum2"):
+        private_cups.run("lpadmin", "-x", queue, check=False)
+
+
+def test_the_role_makes_the_class_idempotently(apply, private_cups: PrivateCups) -> None:
+    private_cups.add_capture_queue("kit_by_role")  # the single queue from before the class
+    uri = private_cups.queues["kit_by_role"].device_uri
+    members = [{"name": "role_exp", "uri": uri, "info": "Skrivaren i expeditionen",
+                "location": "Plan 2"},
+               {"name": "role_rum2", "uri": uri}]
+
+    assert apply(members) > 0
+    conn = private_cups.connect()
+    assert conn.getClasses()["kit_by_role"] == ["role_exp", "role_rum2"]
+    printers = conn.getPrinters()
+    assert printers["role_exp"]["printer-info"] == "Skrivaren i expeditionen"
+    assert printers["role_exp"]["printer-location"] == "Plan 2"
+    assert printers["role_rum2"]["device-uri"] == uri
+    assert apply(members) == 0
+    assert apply(members, "--check", "--diff") == 0
+
+    renamed = [dict(members[1], info="Skrivaren i rum 2")]
+    assert apply(renamed) > 0
+    assert private_cups.connect().getClasses()["kit_by_role"] == ["role_rum2"]
+    assert private_cups.connect().getPrinters()["role_rum2"]["printer-info"] == (
+        "Skrivaren i rum 2")
+    assert apply(renamed) == 0
