@@ -103,6 +103,9 @@ def test_a_boot_with_the_clock_behind_the_newest_snapshot_prints_lower_bound_age
     assert len(stamps) == 2
     for stamp in stamps:
         assert f"Data {DATA_TIME} · minst 0 h 5 min gamla – {UNSURE}" in stamp
+    printed_entry = [entry for entry in map(json.loads, (
+        inst.state_dir / "audit.log").read_text().splitlines()) if entry["event"] == "printed"]
+    assert printed_entry[-1]["clock"] == "behind-newest-snapshot"  # the record says so too
 
 
 def test_a_boot_at_1970_gives_no_negative_age_and_prints_the_data_time(inst, tmp_path):
@@ -150,6 +153,8 @@ def test_a_clock_corrected_mid_run_is_trusted_again_and_ages_are_exact(inst, tmp
     PrintService(svc).export("button", kit, trigger="test")
     text = text_of(kit.read_bytes())
     assert "4 h 12 min gamla" in text
+    exported = (inst.state_dir / "audit.log").read_text().splitlines()[-1]
+    assert '"event":"exported"' in exported and '"clock"' not in exported
     assert "minst" not in text and UNSURE not in text and "OSÄKER" not in text
 
 

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from appliance.core import seal
+from appliance.core.clock_trust import ClockReading
 from appliance.core.config import ApplianceConfig, ProfileConfig
 from appliance.core.drills import drill_status, record_drill
 from appliance.core.errors import ApplianceError
@@ -99,6 +100,12 @@ def _drill_fields(drill: bool) -> dict:
     return {"drill": True} if drill else {}
 
 
+def _clock_fields(reading: ClockReading) -> dict:
+    """`clock: REASON` on the audit entry of a kit printed with an unsure clock (its ages
+    were printed as minimums, and the entry's own time may be wrong); nothing otherwise."""
+    return {} if reading.trusted else {"clock": str(reading.reason)}
+
+
 class PrintService:
     """Built on a `Services` that holds a printer; one per process is enough, and as many as
     you like are safe: the guard is on disk."""
@@ -152,7 +159,8 @@ class PrintService:
                     trigger=trigger, job=job_id, queue=report.queue, pages=summary.pages,
                     signoff_pages=summary.signoff_pages, documents=list(summary.documents),
                     missing=list(summary.missing), forms=list(summary.forms),
-                    left_out=list(summary.left_out), printer=str(report.condition))
+                    left_out=list(summary.left_out), printer=str(report.condition),
+                    **_clock_fields(reading))
         log.info("%s %s (%s): job %s, %d pages, printer %s", "drill" if drill else "print",
                  profile.name, trigger, job_id, summary.pages, report.english)
         return Started(job_id, title, summary, report)
@@ -169,7 +177,7 @@ class PrintService:
         self._audit("exported", profile=profile.name, unit=unit, trigger=trigger,
                     path=str(Path(path).resolve()), pages=kit.summary.pages,
                     documents=list(kit.summary.documents), missing=list(kit.summary.missing),
-                    left_out=list(kit.summary.left_out))
+                    left_out=list(kit.summary.left_out), **_clock_fields(reading))
         log.info("export %s (%s): %d pages written", profile.name, trigger, kit.summary.pages)
         return kit.summary
 
