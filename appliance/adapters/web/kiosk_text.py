@@ -141,10 +141,11 @@ class Texts:
             return self("age.day", d=days, h=hours % 24)
         return self("age.days", d=days)
 
-    def time_of(self, moment: datetime, now: datetime) -> str:
-        """When the data is from, local time: "kl. 07:45" today, "29/11 kl. 07:45" before."""
+    def time_of(self, moment: datetime, now: datetime | None) -> str:
+        """When the data is from, local time: "kl. 07:45" today, "29/11 kl. 07:45" before,
+        and always with the date when `now` is None (a clock nobody can vouch for)."""
         clock = f"{moment:%H:%M}"
-        if moment.date() == now.date():
+        if now is not None and moment.date() == now.date():
             return self("time.today", time=clock)
         return self("time.other_day", day=moment.day, month=moment.month, time=clock)
 

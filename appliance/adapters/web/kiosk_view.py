@@ -74,7 +74,7 @@ def _row(check: KindStatus, now: datetime, timezone, texts: Texts, unsure: bool)
     age = texts.age(check.age(now))
     if unsure:
         age = texts("age.at_least", age=age)
-    return ListRow(check.title, age, texts.time_of(produced, now),
+    return ListRow(check.title, age, texts.time_of(produced, None if unsure else now),
                    texts("stale") if check.stale else None)
 
 
