@@ -8,9 +8,10 @@ successful synchronisation, and a clock set from fake-hwclock at boot is never
 synchronised. No subprocess and no D-Bus: cheap enough for the panel's once-a-second poll,
 and the same answer in every process.
 
-A process under a systemd unit may ask only if its unit allows this one system call
-(`SystemCallFilter=adjtimex`: the web service and the panel; without CAP_SYS_TIME it can
-only read); elsewhere seccomp would kill it. Other processes get no sync state, and their
+A process under a systemd unit may ask only if its unit allows the call (`SystemCallFilter=
+adjtimex clock_adjtime`: glibc's `adjtimex()` is the `clock_adjtime` system call; the web
+service and the panel; without CAP_SYS_TIME it can only read); elsewhere seccomp would kill
+it. Other processes get no sync state, and their
 clock is then unsure unless `clock.has_rtc` (appliance.core.clock_trust).
 """
 
