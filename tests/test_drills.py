@@ -196,7 +196,8 @@ def test_status_metrics_and_kiosk_show_the_last_drill_and_the_reminder(installat
         assert "appliance_drill_due 1" in metrics
         assert "appliance_last_drill_age_seconds" not in re.sub(r"#.*\n", "", metrics)
         _, view = fetch(server.url + "/kiosk/view")
-        assert "Ingen övning har gjorts" in view and "Dags för en övning" in view
+        assert "Dags att öva!" in view  # never drilled: the button says so
+        assert 'class="drill due"' in view
         assert "drill: never; DUE" in inst.appliance("status").output
 
         # the kiosk's button: from the appliance's own screen, with the token only
@@ -215,7 +216,8 @@ def test_status_metrics_and_kiosk_show_the_last_drill_and_the_reminder(installat
         assert "appliance_drill_due 0" in metrics
         assert re.search(r"^appliance_last_drill_age_seconds \d", metrics, re.MULTILINE)
         _, view = fetch(server.url + "/kiosk/view")
-        assert "Senaste övning: i dag." in view and "Dags för en övning" not in view
+        assert "senast i dag" in view and "Dags att öva" not in view
+        assert 'class="drill"' in view
         assert "drill: last " in inst.appliance("status").output
     finally:
         server.stop()

@@ -58,10 +58,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "read_only": "Statussida. Utskrift går bara från skärmen vid apparaten.",
         "offline": "Ingen kontakt med apparaten – ansluter igen …",
         "profile.drill": "Övning",
-        "drill.never": "Ingen övning har gjorts på den här apparaten.",
-        "drill.today": "Senaste övning: i dag.",
-        "drill.days": "Senaste övning: för {d} dygn sedan.",
-        "drill.due": "Dags för en övning – tryck på Övning.",
+        "drill.today": "senast i dag",
+        "drill.days": "{d} dygn sedan",
+        "drill.due": "Dags att öva!",
     },
     "en": {
         "page_title": "Downtime print",
@@ -107,10 +106,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "read_only": "Status page. Printing only from the appliance's own screen.",
         "offline": "No contact with the appliance: reconnecting …",
         "profile.drill": "Drill",
-        "drill.never": "No drill has been printed on this appliance.",
-        "drill.today": "Last drill: today.",
-        "drill.days": "Last drill: {d} days ago.",
-        "drill.due": "A drill is due: press Drill.",
+        "drill.today": "last today",
+        "drill.days": "{d} days ago",
+        "drill.due": "Time to drill!",
     },
 }
 

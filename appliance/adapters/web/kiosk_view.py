@@ -139,15 +139,14 @@ DRILL_PROFILE = "button"
 
 @dataclass(frozen=True)
 class DrillNote:
-    text: str  # when the last drill was
-    due: bool  # show the reminder
+    text: str  # the reminder when one is due, else when the last drill was
+    due: bool
 
 
 def drill_note(drill: DrillStatus | None, texts: Texts) -> DrillNote | None:
     if drill is None:
         return None
-    if drill.age is None:
-        return DrillNote(texts("drill.never"), drill.reminder_due)
+    if drill.reminder_due or drill.age is None:  # never drilled is always due
+        return DrillNote(texts("drill.due"), True)
     days = drill.age.days
-    return DrillNote(texts("drill.days", d=days) if days else texts("drill.today"),
-                     drill.reminder_due)
+    return DrillNote(texts("drill.days", d=days) if days else texts("drill.today"), False)
