@@ -5,35 +5,34 @@ and read back with poppler, as a nurse's printer would get them."""
 
 from __future__ import annotations
 
+import math
 import re
-import subprocess
-from dataclasses import dataclass
 
+import pytest
+from reportlab.lib.units import mm
+
+from appliance.core.kit import SIGNOFF_FIELD
+from appliance.core.stamping import SIGNOFF_BAND_MM, Stamp
+from appliance.devtools.synthetic import make_document
 from tests.test_printing import page_count, print_and_capture, text_of
+from tests.test_stamping import (
+    LEFT,
+    PRODUCED,
+    Word,
+    band_text,
+    render,
+    right,
+    shown_size,
+    stamped,
+    words,
+)
 
 FIELD = "Införd i journal: _"
-WORD = re.compile(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">'
-                  r"([^<]*)</word>")
+BAND = SIGNOFF_BAND_MM * mm  # points
 
 
-@dataclass(frozen=True)
-class Word:
-    x0: float
-    y0: float  # from the top of the page, as poppler measures
-    x1: float
-    y1: float
-    text: str
-
-    def overlaps(self, other: Word) -> bool:
-        return self.x0 < other.x1 and other.x0 < self.x1 and self.y0 < other.y1 \
-            and other.y0 < self.y1
-
-
-def words(pdf: bytes, page: int) -> list[Word]:
-    xhtml = subprocess.run(["pdftotext", "-bbox", "-f", str(page), "-l", str(page), "-", "-"],
-                           input=pdf, capture_output=True, check=True).stdout.decode()
-    return [Word(float(a), float(b), float(c), float(d), text)
-            for a, b, c, d, text in WORD.findall(xhtml)]
+def overlap(a: Word, b: Word) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
 
 
 def test_every_todo_page_and_only_those_carry_the_field_and_the_cover_counts_them(
@@ -69,7 +68,7 @@ def test_the_field_sits_in_the_band_between_the_stamp_and_the_content(installati
         assert min(w.y0 for w in field) >= max(w.y1 for w in stamp)  # below the stamp text
         assert all(w.y0 >= field_bottom for w in content), \
             [w for w in content if w.y0 < field_bottom]  # the content starts below it
-        assert not any(c.overlaps(f) for c in content for f in field)
+        assert not any(overlap(c, f) for c in content for f in field)
 
 
 def test_sign_off_is_configured_per_kind(installation):
@@ -93,3 +92,33 @@ def test_a_kit_without_pages_to_sign_says_nothing_of_signing(installation):
     pdf, _ = print_and_capture(inst, "--profile", "full")
     assert all(FIELD not in text_of(pdf, page) for page in range(1, page_count(pdf) + 1))
     assert "att signera" not in text_of(pdf, 1)
+
+
+@pytest.mark.parametrize(("landscape", "rotate", "alert"),
+                         [(False, 0, False), (True, 0, False), (False, 90, True)])
+def test_the_field_draws_in_the_band_only_and_stays_writable_on_an_alert_page(
+        landscape, rotate, alert):
+    source = make_document("todo", produced_at=PRODUCED, pages=1, landscape=landscape,
+                           rotate=rotate)
+    width, height = shown_size("A4", landscape, rotate)
+
+    def stamp(field):
+        return lambda index, count: Stamp(LEFT, right(index, count), alert=alert,
+                                          signoff=field)
+
+    out = stamped(source, stamp(SIGNOFF_FIELD), band_mm=SIGNOFF_BAND_MM)
+    with_field = render(out, 1)
+    without = render(stamped(source, stamp(None), band_mm=SIGNOFF_BAND_MM), 1)
+    rows = math.floor(BAND / height * with_field.height)  # bitmap rows inside the band
+    row = with_field.width
+    assert FIELD in band_text(out, 1, width, BAND)
+    # Below the band the page is pixel for pixel the page without the field.
+    assert with_field.pixels[(rows + 1) * row:] == without.pixels[(rows + 1) * row:]
+    # The field is drawn in the band's lower row, on white: there is room to write.
+    lower = slice((rows // 2 + 1) * row, rows * row)
+    assert with_field.pixels[lower] != without.pixels[lower]
+    light = sum(p > 192 for p in with_field.pixels[lower]) / (lower.stop - lower.start)
+    assert light > 0.8
+    if alert:  # the stamp row above it is still the black alert band
+        upper = with_field.pixels[:(rows // 2 - 1) * row]
+        assert sum(p < 64 for p in upper) / len(upper) > 0.85
