@@ -21,6 +21,7 @@ from tests.print_helpers import audit_events
 
 REPO = Path(__file__).resolve().parent.parent
 UNIT = REPO / "systemd" / "appliance-usb-import@.service"
+MOUNT_UNIT = REPO / "systemd" / "appliance-usb-mount@.service"
 UDEV_RULE = REPO / "udev" / "90-appliance-usb-import.rules"
 INSTALLED_CLI = "/opt/appliance/venv/bin/appliance"
 SEAL_NAME = re.compile(r"(?P<appliance>[A-Za-z0-9_.-]+)-todo-\d{8}T\d{6}Z\.seal")
@@ -196,18 +197,21 @@ def test_hidden_names_name_files_by_digest(installation, tmp_path):
     assert re.match(r"file 1 \(sha256:[0-9a-f]{16}\): accepted as ", result.output)
 
 
-def test_usb_unit_and_udev_rule_pass_systemd_analyze_verify(tmp_path):
+def test_usb_units_and_udev_rule_pass_systemd_analyze_verify(tmp_path):
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze is not installed")
     assert "appliance import --via usb --hide-names" in UNIT.read_text()
+    assert "Requires=appliance-usb-mount@%i.service" in UNIT.read_text()
     assert 'ENV{SYSTEMD_WANTS}+="appliance-usb-import@' in UDEV_RULE.read_text()
-    # An instance of the template, as the udev rule names it (the kernel's name). verify
+    # Instances of the templates, as the udev rule names them (the kernel's name). verify
     # insists that ExecStart exists: the installed path is replaced by this checkout's
-    # (the deploy check verifies the unit as installed).
-    instance = tmp_path / "appliance-usb-import@sdb1.service"
-    instance.write_text(UNIT.read_text().replace(INSTALLED_CLI, str(BIN / "appliance")))
-    result = subprocess.run(["systemd-analyze", "verify", "--man=no", str(instance)],
-                            capture_output=True, text=True)
+    # (the deploy check verifies the units as installed).
+    for template in (UNIT, MOUNT_UNIT):
+        instance = tmp_path / template.name.replace("@", "@sdb1")
+        instance.write_text(template.read_text().replace(INSTALLED_CLI, str(BIN / "appliance")))
+    result = subprocess.run(["systemd-analyze", "verify", "--man=no",
+                             *map(str, sorted(tmp_path.iterdir()))],
+                            capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0 and not result.stderr.strip(), result.stderr
     if subprocess.run(["udevadm", "verify", "--help"], capture_output=True).returncode == 0:
         result = subprocess.run(["udevadm", "verify", str(UDEV_RULE)], capture_output=True,
