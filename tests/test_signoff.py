@@ -80,16 +80,15 @@ def test_sign_off_is_configured_per_kind(installation):
         + "\n[kinds.medications]\nsignoff = true\n", encoding="utf-8")
     inst.ingest(inst.envelope("todo", pages=1))
     inst.ingest(inst.envelope("medications", pages=2))
-    pdf, _ = print_and_capture(inst, "--profile", "full")
+    pdf, _ = print_and_capture(inst, "--profile", "full", "--wait")
     assert [page for page in range(1, page_count(pdf) + 1)
             if FIELD in text_of(pdf, page)] == [3, 4]
     assert "2 sidor att signera efter avbrottet" in text_of(pdf, 1)
 
-
-def test_a_kit_without_pages_to_sign_says_nothing_of_signing(installation):
-    inst = installation
-    inst.ingest(inst.envelope("medications", pages=1))
-    pdf, _ = print_and_capture(inst, "--profile", "full")
+    # the button kit (to-do lists only) has nothing to sign now, and says nothing of it
+    with open(inst.appliance_toml, "a", encoding="utf-8") as handle:
+        handle.write("\n[panel]\nrepeat_guard_seconds = 0\n")
+    pdf, _ = print_and_capture(inst, "--profile", "button")
     assert all(FIELD not in text_of(pdf, page) for page in range(1, page_count(pdf) + 1))
     assert "att signera" not in text_of(pdf, 1)
 
