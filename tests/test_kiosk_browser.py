@@ -339,10 +339,10 @@ def test_several_units_each_with_its_button_fit_the_screen(units_kiosk, screen):
     page = units_kiosk(width, height)
     for unit in (NORR, SYD, VAST):
         expect(page.get_by_role("button", name=f"Skriv ut {unit}")).to_have_count(1)
-    screenshot(page, f"{width}x{height}-units")
     problems = layout_problems(page, width, height, width / display_mm, lists_may_scroll=True)
     problems += serious_axe_violations(page)
     assert not problems, f"{screen}: " + "\n".join(problems)
+    screenshot(page, f"{width}x{height}-units")
     # the last unit's button is reached by scrolling the lists, the main buttons never move
     main_buttons = page.locator("nav.actions").bounding_box()
     page.get_by_role("button", name=f"Skriv ut {VAST}").scroll_into_view_if_needed()
