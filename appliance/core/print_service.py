@@ -287,9 +287,9 @@ class PrintService:
         wanted = ([k for k, kind in config.kinds.items() if kind.slots] if "*" in profile.kinds
                   else list(profile.kinds))
         present = {(doc.unit if config.units else None, doc.kind) for doc in documents}
-        missing = [MissingList(kind, config.kinds[kind].title, unit)
-                   for unit in units or (None,) for kind in wanted
-                   if (unit, kind) not in present]
+        missing = [MissingList(kind, config.kinds[kind].title, listed)
+                   for listed in units or (None,) for kind in wanted
+                   if (listed, kind) not in present]
         return documents, missing
 
     def _decrypt(self, documents: list[StoredDocument]) -> dict[tuple[str, int], bytes]:
