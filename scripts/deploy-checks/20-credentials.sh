@@ -26,8 +26,9 @@ refusal=$(as_appliance print 2>&1) && fail "print ran without the credential"
 if ! grep -q 'keys.private_key_credential' <<<"$refusal" || ! grep -q 'systemd-run' <<<"$refusal"; then
   fail "print without the credential did not say how: $refusal"
 fi
-with_key config check | grep -q 'private key: systemd credential appliance-key' \
-  || fail "config check with the credential"
+checked=$(with_key config check) || fail "config check with the credential: $checked"
+grep -q 'private key: systemd credential appliance-key' <<<"$checked" \
+  || fail "config check does not name the credential: $checked"
 
 # No plaintext private key anywhere on the machine's disk (its root seen from the host: what a
 # copied SD card holds; /run, where the credentials live, is a tmpfs inside the machine).
@@ -37,10 +38,11 @@ found=$(grep -rlsF --exclude-dir=proc --exclude-dir=sys -- "$PEM_HEADER" "$root"
 in_pi test -e /var/lib/appliance/keys/appliance.key && fail "the plaintext key file is still there"
 echo "no '$PEM_HEADER' on the disk; credential: $(in_pi stat -c '%U:%G %a %s bytes' "$CRED")"
 
-# A copy of the disk without the host secret: the sender machine $PC (its own host secret) gets
-# the credential and a stored snapshot, and cannot decrypt the key; with the appliance's host
-# secret copied as well (what a whole-card copy without a TPM holds) the same commands open the
-# snapshot, so the failure is the missing secret and nothing else.
+# A copy of the disk without the host secret: the sender machine $PC, with a host secret of its
+# own, gets the credential and a stored snapshot, and cannot decrypt the key. The control: with
+# the appliance's host secret and /etc/machine-id copied as well (what a whole-card copy
+# without a TPM holds; systemd binds the secret to the machine ID and deletes one that does
+# not match), the same commands open the snapshot, so the failure is the missing secret.
 copy=$("$RIG" root "$PC")/var/tmp/stolen
 rm -rf "$copy"; mkdir -p "$copy"
 cp "$root$CRED" "$copy/appliance-key.cred"
@@ -55,17 +57,21 @@ print(len(seal.decrypt(envelope, key)), "document(s) opened")
 EOF
 decrypt_and_open="systemd-creds decrypt --name=appliance-key /var/tmp/stolen/appliance-key.cred - \
   | /opt/appliance-sender/bin/python /var/tmp/stolen/open.py /var/tmp/stolen/snapshot.seal"
+"$RIG" exec "$PC" systemd-creds setup >/dev/null 2>&1
 if "$RIG" exec "$PC" bash -o pipefail -c "$decrypt_and_open" >"$WORK/stolen.out" 2>&1; then
   fail "the credential was decrypted without the appliance's host secret"
 fi
-echo "without the host secret: $(grep -m1 -iE 'fail|error' "$WORK/stolen.out")"
-cp "$root/var/lib/systemd/credential.secret" "$copy/credential.secret"
-"$RIG" exec "$PC" bash -o pipefail -c \
-  "SYSTEMD_CREDENTIAL_SECRET=/var/tmp/stolen/credential.secret $decrypt_and_open" \
+grep -q 'Decryption failed' "$WORK/stolen.out" \
+  || fail "without the host secret, expected 'Decryption failed': $(cat "$WORK/stolen.out")"
+echo "without the host secret: $(grep -m1 'Decryption failed' "$WORK/stolen.out")"
+cp "$root/var/lib/systemd/credential.secret" "$root/etc/machine-id" "$copy/"
+"$RIG" exec "$PC" unshare -m --propagation private bash -o pipefail -c \
+  "mount --bind /var/tmp/stolen/machine-id /etc/machine-id &&
+   SYSTEMD_CREDENTIAL_SECRET=/var/tmp/stolen/credential.secret $decrypt_and_open" \
   >"$WORK/with-secret.out" 2>&1 || true
 grep -q 'document(s) opened' "$WORK/with-secret.out" \
   || fail "control: with the host secret the copy should open the snapshot: $(cat "$WORK/with-secret.out")"
-echo "with the host secret copied too (no TPM): $(tail -1 "$WORK/with-secret.out")"
+echo "with the host secret and machine ID copied too (no TPM): $(tail -1 "$WORK/with-secret.out")"
 rm -rf "$copy"
 
 # Migration: an appliance provisioned when the key was a plaintext file. The next site.yml
