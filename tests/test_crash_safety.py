@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from appliance.core import keys, seal
 from appliance.core.audit import AuditLog
 from appliance.core.clock import SystemClock
+from appliance.core.drills import record_drill
 from appliance.core.pdf import PdfLimits, count_pages
 from appliance.core.retention import apply_retention
 from appliance.core.services import Services
@@ -98,6 +99,7 @@ def test_a_retention_deletion_killed_before_its_audit_entry_is_audited_later(tmp
     newer = inst.ingest(inst.envelope(produced_at=datetime.now(UTC) - timedelta(hours=1)))
     with open(inst.appliance_toml, "a", encoding="utf-8") as handle:
         handle.write("\n[retention]\nkeep_per_unit_kind = 1\nmax_age_hours = 1\n")
+    record_drill(inst.state_dir, datetime.now(UTC))  # no drill reminder to audit first
 
     with open(inst.state_dir / "audit.log", "rb") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
