@@ -306,10 +306,16 @@ class Store:
 
     def newest_received_at(self) -> datetime | None:
         """When the most recent snapshot still stored arrived, by the appliance's clock: a
-        lower bound on now (`clock_trust`)."""
-        with self._connect() as db:
-            row = db.execute("SELECT MAX(received_at) AS newest FROM snapshots").fetchone()
-        return parse_iso(row["newest"]) if row["newest"] else None
+        lower bound on now (`clock_trust`). Read-only, without `_connect`'s pragmas: the
+        close of a read-write connection removes the WAL files, and on a full disk the next
+        request could not create them again (tests/test_full_disk.py)."""
+        uri = f"{self.index_path.as_uri()}?mode=ro"
+        try:
+            with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30)) as db:
+                row = db.execute("SELECT MAX(received_at) FROM snapshots").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the store in {self.state_dir}: {exc}") from exc
+        return parse_iso(row[0]) if row[0] else None
 
     @staticmethod
     def _last_seq(db: sqlite3.Connection, sender_fp: str) -> int:
