@@ -17,7 +17,7 @@ done
 in_pi test -f /etc/pam.d/appliance-kiosk || fail "kiosk: no /etc/pam.d/appliance-kiosk"
 [[ $(in_pi systemctl is-enabled "$kiosk") == enabled ]] || fail "kiosk: unit not enabled"
 [[ $(in_pi systemctl get-default) == graphical.target ]] || fail "kiosk: default target"
-in_pi systemctl show -P Environment "$kiosk" | grep -q "KIOSK_URL=http://127.0.0.1:$port/kiosk" \
+in_pi systemctl show -P Environment "$kiosk" | contains "KIOSK_URL=http://127.0.0.1:$port/kiosk" \
   || fail "kiosk: KIOSK_URL is not the web port $port"
 in_pi systemd-analyze verify "/etc/systemd/system/$kiosk" || fail "kiosk: systemd-analyze verify"
 score=$(in_pi systemd-analyze security --offline=true "/etc/systemd/system/$kiosk" \
@@ -51,7 +51,7 @@ in_pi systemctl daemon-reload
 since=$(in_pi date '+%Y-%m-%d %H:%M:%S')
 in_pi systemctl start "$kiosk"
 deadline=$((SECONDS + 120))
-until in_pi journalctl -q -u appliance-web --since "$since" | grep -q 'GET /kiosk/view'; do
+until in_pi journalctl -q -u appliance-web --since "$since" | contains 'GET /kiosk/view'; do
   if ((SECONDS > deadline)); then
     in_pi journalctl -q -u "$kiosk" --since "$since" | tail -30
     fail "kiosk: the headless kiosk never polled /kiosk/view"

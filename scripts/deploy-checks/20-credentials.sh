@@ -18,7 +18,7 @@ for unit in appliance-web appliance-panel; do
   [[ $owner == appliance ]] || fail "$unit: credential owned by $owner"
 done
 pid=$(in_pi systemctl show -P MainPID appliance-jobs)
-in_pi cat "/proc/$pid/environ" | tr '\0' '\n' | grep -q '^CREDENTIALS_DIRECTORY=' \
+in_pi cat "/proc/$pid/environ" | tr '\0' '\n' | contains '^CREDENTIALS_DIRECTORY=' \
   && fail "appliance-jobs gets credentials but decrypts nothing"
 
 # Outside the services the CLI has no key, says so, and tells IT the command that has it.

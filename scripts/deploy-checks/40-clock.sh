@@ -6,7 +6,7 @@
 # nspawn container the services get EPERM from the container's own seccomp filter (no
 # CAP_SYS_TIME there), so they say `sync-unknown`; `appliance status` run through nsenter
 # gets the kernel's real answer. Not killed means the units' filter allows the call.
-in_pi grep -A1 '^\[clock\]' /etc/appliance/appliance.toml | grep -qx 'has_rtc = false' \
+in_pi grep -A1 '^\[clock\]' /etc/appliance/appliance.toml | contains -x 'has_rtc = false' \
   || fail "appliance.toml has no [clock] has_rtc = false"
 curl -fsS "http://127.0.0.1:$port/api/v1/status" >"$WORK/clock-status.json" \
   || fail "status after asking the kernel about the clock"
@@ -22,5 +22,5 @@ for unit in appliance-web appliance-panel; do
   restarts=$(in_pi systemctl show -p NRestarts --value "$unit.service")
   [ "$restarts" = 0 ] || fail "$unit restarted $restarts time(s) (seccomp and adjtimex?)"
 done
-! in_pi journalctl -u appliance-web -u appliance-panel -o cat | grep -q 'SIGSYS' \
+! in_pi journalctl -u appliance-web -u appliance-panel -o cat | contains 'SIGSYS' \
   || fail "a service was killed by seccomp"

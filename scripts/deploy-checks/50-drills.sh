@@ -18,11 +18,11 @@ drill = json.load(open(sys.argv[1]))["drill"]
 assert drill["last_drill_at"] and drill["reminder_due"] is False, drill
 print("drill:", drill)
 EOF
-curl -fsS "http://127.0.0.1:$port/metrics" | grep -qx 'appliance_drill_due 0' \
+curl -fsS "http://127.0.0.1:$port/metrics" | contains -x 'appliance_drill_due 0' \
   || fail "/metrics does not show the drill"
-as_appliance status | grep -q '^drill: last ' || fail "appliance status has no drill line"
+as_appliance status | contains '^drill: last ' || fail "appliance status has no drill line"
 in_pi systemctl restart appliance-jobs.service
 wait_active appliance-jobs
 in_pi test -f /var/lib/appliance/drills.json || fail "drills.json missing"
-! in_pi journalctl -u appliance-jobs -o cat | grep -q 'drill reminder failed' \
+! in_pi journalctl -u appliance-jobs -o cat | contains 'drill reminder failed' \
   || fail "the jobs service cannot run the drill reminder"
