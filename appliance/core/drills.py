@@ -21,7 +21,6 @@ and the appliance's name only.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 from collections.abc import Iterator
@@ -33,7 +32,7 @@ from typing import Any
 from appliance.core.alert_queue import AlertPoster, AlertQueue
 from appliance.core.clock import isoformat_utc, local_time, parse_iso
 from appliance.core.config import ApplianceConfig
-from appliance.core.fsutil import atomic_write
+from appliance.core.fsutil import atomic_write, exclusive_lock
 from appliance.core.services import Services
 
 log = logging.getLogger(__name__)
@@ -127,10 +126,8 @@ def drill_status(config: ApplianceConfig, now: datetime) -> DrillStatus:
 @contextlib.contextmanager
 def _locked(state_dir: Path) -> Iterator[Path]:
     """The state file's path, while holding the drills lock."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    with open(state_dir / LOCK_FILE, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield state_dir / STATE_FILE  # closing the file releases the lock
+    with exclusive_lock(state_dir / LOCK_FILE):
+        yield state_dir / STATE_FILE
 
 
 def record_drill(state_dir: Path, at: datetime) -> None:

@@ -1,11 +1,14 @@
-"""Crash-safe file writes: a reader sees the old file or the new one, never a part."""
+"""Crash-safe file writes (a reader sees the old file or the new one, never a part) and the
+lock that serialises writers of one file across processes."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 TEMP_PREFIX = ".tmp-"
@@ -65,3 +68,14 @@ def write_new_private(path: Path, data: bytes) -> None:
     finally:
         tmp.unlink(missing_ok=True)
     fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def exclusive_lock(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive `flock` on `lock_path` (created if missing, with its folder): one
+    process at a time, across processes. The kernel drops the lock when its holder dies, so a
+    crash never leaves it held."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock

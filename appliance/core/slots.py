@@ -27,11 +27,8 @@ times and data times.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -40,7 +37,7 @@ from typing import Any
 from appliance.core.alert_queue import AlertPoster, AlertQueue
 from appliance.core.audit import AuditError
 from appliance.core.clock import isoformat_utc, local_time, parse_iso
-from appliance.core.fsutil import atomic_write
+from appliance.core.fsutil import atomic_write, exclusive_lock
 from appliance.core.services import Services
 from appliance.core.status import KindStatus, compute_status
 
@@ -131,7 +128,7 @@ class SlotWatch:
         Audit and webhook failures are logged, never raised: the next evaluation retries
         the webhook. Store and disk errors do propagate (the caller logs them).
         """
-        with self._locked():
+        with exclusive_lock(self.lock_path):
             reading = self.services.clock_reading()  # an unsure clock: its lower bound
             now = reading.now
             state = AlertState.load(self.state_path)
@@ -152,12 +149,6 @@ class SlotWatch:
                                 persist=lambda: state.save(self.state_path))
         return raised
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.lock_path, "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            yield  # closing the file releases the lock
 
     # ------------------------------------------------------------ transitions
 
