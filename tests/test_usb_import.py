@@ -213,7 +213,8 @@ def test_usb_units_and_udev_rule_pass_systemd_analyze_verify(tmp_path):
                              *map(str, sorted(tmp_path.iterdir()))],
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0 and not result.stderr.strip(), result.stderr
-    if subprocess.run(["udevadm", "verify", "--help"], capture_output=True).returncode == 0:
+    if shutil.which("udevadm") and subprocess.run(["udevadm", "verify", "--help"],
+                                                  capture_output=True).returncode == 0:
         result = subprocess.run(["udevadm", "verify", str(UDEV_RULE)], capture_output=True,
                                 text=True)  # systemd >= 254
         assert result.returncode == 0, result.stdout + result.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import tempfile
 from collections.abc import Iterator
@@ -75,6 +74,8 @@ def exclusive_lock(lock_path: Path) -> Iterator[None]:
     """Hold an exclusive `flock` on `lock_path` (created if missing, with its folder): one
     process at a time, across processes. The kernel drops the lock when its holder dies, so a
     crash never leaves it held."""
+    import fcntl  # POSIX only: the sender, which imports this module, also runs on Windows
+
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
