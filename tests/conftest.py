@@ -85,22 +85,26 @@ class Installation:
     def envelope(self, kind: str = "todo", *, produced_at: datetime | None = None,
                  pages: int = 2, content: bytes | None = None, marker: str | None = None,
                  recipient: keys.AppliancePublicKey | None = None,
-                 unit: str = "Hemsjukvård Sölvesborg") -> bytes:
-        produced = produced_at or datetime.now(UTC)
+                 unit: str = "Hemsjukvård Sölvesborg", clock=None) -> bytes:
+        """A sealed snapshot of one document, produced at `produced_at` (default: now by
+        `clock`, the system clock without one) and sealed at `clock`'s now."""
+        now = clock.now() if clock else datetime.now(UTC)
+        produced = produced_at or now
         if content is None:
             content = make_document(kind if kind in ("todo", "medications", "occupancy",
                                                      "relatives") else "todo",
                                     produced_at=produced, pages=pages, marker=marker)
         entry = seal.describe_document(kind, unit, "Att göra-lista", produced, content)
         return self.sender.seal_for([seal.Document(entry, content)],
-                                    recipient or self.public_key())
+                                    recipient or self.public_key(), now)
 
-    def ingest(self, envelope: bytes):
-        """Ingest in-process, exactly as the web service would."""
+    def ingest(self, envelope: bytes, clock=None):
+        """Ingest in-process, exactly as the web service would, received at `clock`'s now
+        (the system clock without one)."""
         from appliance.core.ingest import ingest
         from appliance.core.services import Services
 
-        return ingest(Services(self.config), envelope, remote="test")
+        return ingest(Services(self.config, clock), envelope, remote="test")
 
     def store_state(self) -> dict:
         """Everything that makes up the store: files with content and every index row."""

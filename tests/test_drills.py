@@ -108,8 +108,9 @@ def test_a_drill_is_audited_as_a_drill_never_as_a_print(installation):
 
 def test_a_drill_changes_neither_freshness_nor_the_record_of_real_prints(installation):
     inst = with_guard_config(installation)  # repeat_guard_seconds = 600
-    inst.ingest(inst.envelope("todo", pages=1, produced_at=START - timedelta(hours=30)))
     clock = FixedClock(START)
+    inst.ingest(inst.envelope("todo", pages=1, produced_at=START - timedelta(hours=30),
+                              clock=clock), clock)
     service = PrintService(inst.services(clock))
     real = service.request("button", trigger="cli")
     assert service.wait(real.job_id, timeout=30, poll=0.05) is JobState.COMPLETED
@@ -151,8 +152,8 @@ def test_the_reminder_fires_once_survives_restarts_and_is_rearmed_by_a_drill(ins
         with open(inst.appliance_toml, "a", encoding="utf-8") as handle:
             handle.write(f'\n[alerts]\nwebhook_url = "{receiver.url}"\n'
                          "[drills]\nremind_after_days = 30\n")
-        inst.ingest(inst.envelope(pages=1))
         clock = FixedClock(START)
+        inst.ingest(inst.envelope(pages=1, clock=clock), clock)
 
         def evaluate():  # a fresh reminder each time: as after a restart of the jobs service
             return DrillReminder(inst.services(clock), WebhookPoster(receiver.url, 5)).evaluate()
@@ -224,11 +225,11 @@ def test_status_metrics_and_kiosk_show_the_last_drill_and_the_reminder(installat
 def test_a_damaged_drill_record_counts_as_no_drill_and_the_next_drill_replaces_it(
         installation):
     inst = installation
-    inst.ingest(inst.envelope(pages=1))
+    clock = FixedClock(START)
+    inst.ingest(inst.envelope(pages=1, clock=clock), clock)
     inst.state_dir.joinpath("drills.json").write_bytes(b'{"version": 1, "last_drill_at": 7')
-    services = inst.services()
+    services = inst.services(clock)
     assert compute_status(services.config, services.store, START).drill.reminder_due
     assert DrillReminder(services, None).evaluate()["last_drill_at"] is None
     assert isinstance(PrintService(services).request("button", "cli", drill=True), Started)
-    assert not compute_status(services.config, services.store,
-                              services.clock.now()).drill.reminder_due
+    assert not compute_status(services.config, services.store, START).drill.reminder_due

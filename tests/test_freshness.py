@@ -188,10 +188,13 @@ def test_fall_back_morning_uses_winter_time() -> None:
 @pytest.mark.parametrize(
     ("day", "expected"),
     [
-        # 02:30 does not exist on 2026-03-29: it lands once, 01:30 UTC (= 03:30 CEST)
-        ((2026, 3, 29), [utc(2026, 3, 29, 1, 30)]),
+        # 02:30 does not exist on 2026-03-29: it lands once, at the jump, 01:00 UTC (03:00
+        # CEST), when the wall clock passes 02:30
+        ((2026, 3, 29), [utc(2026, 3, 29, 1, 0)]),
+        ((2027, 3, 28), [utc(2027, 3, 28, 1, 0)]),
         # 02:30 happens twice on 2026-10-25: the slot is the first one (CEST), once
         ((2026, 10, 25), [utc(2026, 10, 25, 0, 30)]),
+        ((2027, 10, 31), [utc(2027, 10, 31, 0, 30)]),
     ],
 )
 def test_a_slot_inside_the_clock_change_happens_exactly_once(

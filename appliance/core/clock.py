@@ -35,6 +35,15 @@ class FixedClock:
         self._now = moment.astimezone(UTC)
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def microseconds_since_epoch(moment: datetime) -> int:
+    """Exact integer microseconds since 1970 (no float rounding): the unit of a sender's
+    sequence numbers (docs/seal-format.md, section 8)."""
+    return (moment - EPOCH) // timedelta(microseconds=1)
+
+
 def isoformat_utc(moment: datetime) -> str:
     """`2026-11-27T07:00:00Z`: the one timestamp format of the project's files and APIs."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

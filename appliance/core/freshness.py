@@ -4,6 +4,12 @@ Slots are local wall-clock times (07:00, 14:30 in the routine) in the configured
 zone, so they follow daylight saving time. A document counts for a slot when the record
 system produced it no earlier than `grace` before the slot: exports that run a little early
 still count, yesterday's do not.
+
+On the two days a year when the wall clock jumps, a slot falls once, when the wall clock
+passes it (docs/decisions.md, "Slots across daylight saving time"): a slot in the hour that
+does not exist (02:30 on the last Sunday of March in Stockholm) falls at the jump, 03:00
+CEST; a slot in the hour that happens twice (02:30 on the last Sunday of October) falls at
+its first occurrence, 02:30 CEST.
 """
 
 from __future__ import annotations
@@ -32,9 +38,26 @@ def slot_times(slots: Iterable[Slot], tz: ZoneInfo, around: datetime, days: int)
     for offset in range(-days, 2):
         day = local_day + timedelta(days=offset)
         for slot in slots:
-            local = datetime.combine(day, time(slot.hour, slot.minute), tzinfo=tz)
-            moments.append(local.astimezone(UTC))
+            moments.append(wall_clock_passes(datetime.combine(day, time(slot.hour, slot.minute)),
+                                             tz))
     return sorted(moments)
+
+
+def wall_clock_passes(wall: datetime, tz: ZoneInfo) -> datetime:
+    """The first instant (UTC) at which the wall clock in `tz` shows `wall` (naive) or later.
+
+    For an ordinary time, that is the time itself; for one repeated when the clock goes
+    back, its first occurrence (fold=0); for one skipped when the clock goes forward, the
+    instant of the jump. Zone offsets change on whole minutes, so a walk back by minutes
+    from the time read with the old offset finds the jump (at most the gap's length).
+    """
+    moment = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    if moment.astimezone(tz).replace(tzinfo=None) == wall:
+        return moment
+    minute = timedelta(minutes=1)
+    while (moment - minute).astimezone(tz).replace(tzinfo=None) >= wall:
+        moment -= minute
+    return moment
 
 
 def freshness(

@@ -14,11 +14,11 @@ Every way in runs this one function: HTTP (adapters/web/api.py) and `appliance i
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from appliance.core import refusal_counts, seal
 from appliance.core.audit import AuditError
-from appliance.core.clock import isoformat_utc, parse_iso
+from appliance.core.clock import isoformat_utc, microseconds_since_epoch, parse_iso
 from appliance.core.errors import ApplianceError
 from appliance.core.pdf import PdfLimits, UnreadablePdf, count_pages
 from appliance.core.retention import apply_retention
@@ -29,7 +29,6 @@ from appliance.core.store import SequenceNotNewer, StoredSnapshot
 LIMIT_SETTINGS = {"too_many_pages": "ingest.max_pages_per_document",
                   "stream_too_large": "ingest.max_stream_mb"}  # PDF refusal -> its setting
 ENVELOPE_OVERHEAD = seal.PREFIX.size + seal.MAX_HEADER_LENGTH + seal.PAYLOAD_LENGTH.size + 64
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_SEQUENCE_LEAD = timedelta(hours=24)  # of `seq` over `created` (see `sequence_problem`)
 MAX_MESSAGE_CHARS = 300  # of a refusal's message, in the answer and the audit log
 VIA_HTTP = "http"  # the network way in; the only one anyone can use without a key
@@ -162,8 +161,8 @@ def sequence_problem(header: seal.Header) -> tuple[int, str, str] | None:
     number is about the envelope's own `created` (more only after the sender's clock
     stepped back); a plain counter stays far below it (docs/seal-format.md, section 8).
     """
-    microsecond = timedelta(microseconds=1)
-    bound = (parse_iso(header.created) - EPOCH) // microsecond + MAX_SEQUENCE_LEAD // microsecond
+    lead = MAX_SEQUENCE_LEAD // timedelta(microseconds=1)
+    bound = microseconds_since_epoch(parse_iso(header.created)) + lead
     if header.seq > bound:
         return (422, "sequence_ahead", f"sequence {header.seq} is more than "
                 f"{MAX_SEQUENCE_LEAD // timedelta(hours=1)} h ahead of the envelope's "

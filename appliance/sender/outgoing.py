@@ -25,8 +25,9 @@ class Sender:
 
     def seal_for(self, documents: list[seal.Document], recipient: keys.AppliancePublicKey,
                  now: datetime | None = None) -> bytes:
-        seq = next_sequence(self.config.state_dir / "sequence")
-        return seal.seal(documents, self.key, recipient, seq, now or datetime.now(UTC))
+        now = now or datetime.now(UTC)
+        seq = next_sequence(self.config.state_dir / "sequence", now)
+        return seal.seal(documents, self.key, recipient, seq, now)
 
 
 def documents_from_files(

@@ -2,29 +2,34 @@
 
 The appliance refuses any envelope whose number is not above the last it accepted from
 that sender (replay protection). A plain counter would restart at 1 after the sender's
-state is lost and be refused forever; microseconds since the epoch do not. The stored
-value only guards against the clock stepping backwards. The agent seals for several
+state is lost and be refused forever; microseconds since the epoch do not. The number
+is taken from the same instant as the envelope's `created` time (the injected clock), so
+the appliance's check "not more than 24 h ahead of `created`" compares like with like,
+whatever the wall clock says. The stored value only guards against the clock stepping
+backwards. The agent seals for several
 appliances at once (one thread each): a lock keeps the read-and-write whole.
 """
 
 from __future__ import annotations
 
 import threading
-import time
+from datetime import datetime
 from pathlib import Path
 
+from appliance.core.clock import microseconds_since_epoch
 from appliance.core.fsutil import atomic_write
 
 _LOCK = threading.Lock()
 
 
-def next_sequence(state_file: Path) -> int:
+def next_sequence(state_file: Path, now: datetime) -> int:
+    """The next number: above the last one used, and at least `now` in microseconds."""
     with _LOCK:
         try:
             last = int(state_file.read_text().strip() or 0)
         except (FileNotFoundError, ValueError):
             last = 0
-        seq = max(last + 1, time.time_ns() // 1000)
+        seq = max(last + 1, microseconds_since_epoch(now))
         state_file.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(state_file, f"{seq}\n".encode())
         return seq

@@ -301,7 +301,7 @@ StateDir {root}/state
 AccessLog {root}/log/access_log
 ErrorLog {root}/log/error_log
 PageLog {root}/log/page_log
-Printcap
+Printcap {root}/etc/printcap
 """,
             encoding="utf-8",
         )
@@ -357,7 +357,10 @@ JobRetryLimit {self.job_retry_limit}
             check=False,
         )
         if result.returncode != 0:
-            raise CupsHarnessError(f"cupsd -t failed:\n{result.stdout}{result.stderr}")
+            raise CupsHarnessError(
+                f"cupsd refuses the private configuration ({self.conf_dir}), "
+                f"cupsd -t says:\n{(result.stdout + result.stderr).strip()}"
+            )
         return result.stdout + result.stderr
 
     @property
@@ -370,6 +373,7 @@ JobRetryLimit {self.job_retry_limit}
             return
         if self.root is None:
             self._setup()
+        self.check_config()  # a refused config fails here, in cupsd's own words
         started = time.monotonic()
         stdout = open(self.log_dir / "cupsd.out", "ab")  # noqa: SIM115 - handed to Popen
         try:
