@@ -104,6 +104,7 @@ def test_metrics_follow_ingests_refusals_time_and_missed_slots(inst) -> None:
         "appliance_ingests_total": "counter", "appliance_refusals_total": "counter",
         "appliance_slots_missed_total": "counter",
         "appliance_last_drill_age_seconds": "gauge", "appliance_drill_due": "gauge",
+        "appliance_panel_gpio_ready": "gauge",
     }
     assert one_hot_state(samples) == "no-data"
     assert value(samples, "appliance_ingests_total") == 0

@@ -99,6 +99,11 @@ class StatusLight:
             self.state = state
             self._apply(PATTERNS[self.wiring][state])
 
+    def off(self) -> None:
+        with self._lock:
+            self.state = None
+            self._apply(Pattern(OFF[self.wiring]))
+
     def acknowledge(self) -> None:
         """A few quick flashes, then back to the state's pattern (blocks ~0.5 s)."""
         with self._lock:

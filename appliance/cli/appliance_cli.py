@@ -333,6 +333,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
                             if drill.last_drill_at else "never")
                + (f"; DUE (every {drill.remind_after.days} days): run `appliance drill`"
                   if drill.reminder_due else ""))
+    panel = result.panel
+    if panel is not None:
+        click.echo(f"panel: {panel.gpio} since {local(panel.since)}"
+                   + (f": FAULT, the button and LED do not work: {panel.reason} "
+                      "(docs/panel.md, 'No GPIO')" if panel.fault else ""))
     imported = last_import(svc.config.state_dir)
     if imported:
         click.echo(f"last import ({imported['via']}): {local(parse_iso(imported['time']))}: "
@@ -506,14 +511,22 @@ def printer(ctx: click.Context, as_json: bool) -> None:
 @main.command()
 @click.option("--simulate", is_flag=True,
               help="Mock GPIO: read `press` / `hold` lines on stdin, print `led: <state>`.")
+@click.option("--selftest", is_flag=True,
+              help="Hardware acceptance test: the LED walks through its states, then press "
+                   "once and hold once; exit 1 if a press was not seen. Stop "
+                   "appliance-panel.service first.")
+@click.option("--press-timeout", type=click.FloatRange(1, 600), default=60, show_default=True,
+              help="With --selftest: seconds to wait for each press.")
 @click.pass_context
-def panel(ctx: click.Context, simulate: bool) -> None:
+def panel(ctx: click.Context, simulate: bool, selftest: bool, press_timeout: float) -> None:
     """Run the button and status LED (its own daemon: works without web or network)."""
     from appliance.cli import panel_daemon
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
     svc = _services(ctx)
+    if selftest:
+        ctx.exit(0 if panel_daemon.run_selftest(svc, press_timeout=press_timeout) else 1)
     if simulate:
         panel_daemon.run_simulated(svc)
     else:

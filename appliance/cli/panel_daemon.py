@@ -7,12 +7,14 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 
 from appliance.adapters import sdnotify
 from appliance.adapters.panel import Panel
+from appliance.core.panel_health import READY, STOPPED, WAITING, record_panel_health
 from appliance.core.print_service import PrintService
 from appliance.core.services import Services
 from appliance.core.status import State
@@ -30,35 +32,84 @@ def make_pin_factory(name: str | None):
         return MockFactory()
     if name:
         os.environ["GPIOZERO_PIN_FACTORY"] = name
-    return None  # gpiozero picks GPIOZERO_PIN_FACTORY or the best available
+    # lgpio writes a pipe into its working folder when imported: under the unit that is
+    # LG_WD (the unit's runtime folder); by hand (--selftest), a private temp folder.
+    if "LG_WD" not in os.environ:
+        os.environ["LG_WD"] = tempfile.mkdtemp(prefix="appliance-lgpio-")
+    return None  # gpiozero picks GPIOZERO_PIN_FACTORY or the best available (lgpio first)
+
+
+def run_selftest(services: Services, *, press_timeout: float, step_seconds: float = 3.0,
+                 pin_factory=None, out=sys.stdout) -> bool:
+    """`appliance panel --selftest`: the hardware acceptance test, printed and audited."""
+    from appliance.adapters.panel_selftest import run_selftest as walk
+
+    config = services.config.panel
+    if pin_factory is None:
+        pin_factory = make_pin_factory(config.pin_factory)
+    result = walk(config, pin_factory, lambda line: print(line, file=out, flush=True),
+                  step_seconds=step_seconds, press_timeout=press_timeout)
+    services.audit.append("panel_selftest", **result.to_json())
+    print(f"selftest: {'PASSED' if result.passed else 'FAILED'} ({result.states_shown} LED "
+          "states shown; audited)", file=out, flush=True)
+    return result.passed
 
 
 def start_panel(services: Services, pin_factory, on_state: Callable[[State], None] | None,
-                stop: threading.Event) -> Panel | None:
-    """Build the panel, retrying GPIO failures (busy pins, missing driver) until `stop`."""
+                stop: threading.Event, *, record: bool = False) -> Panel | None:
+    """Build the panel, retrying GPIO failures (busy pins, missing driver, no GPIO at all)
+    until `stop`. While it waits the daemon is up for systemd (READY=1 once, the reason as
+    its STATUS, the watchdog fed), so a Pi without working GPIO is no crash loop and no
+    failed start; web, kiosk and printing go on. With `record`, the state is recorded for
+    IT (core.panel_health: `status`, `/metrics`, the kiosk)."""
     attempt = 0
+    told_ready = False
     while not stop.is_set():
         try:
-            return Panel(PrintService(services), pin_factory, on_state)
+            panel = Panel(PrintService(services), pin_factory, on_state)
         except Exception as exc:  # any GPIO library error: log, wait, try again
             delay = START_RETRY_SECONDS[min(attempt, len(START_RETRY_SECONDS) - 1)]
             log.error("GPIO not usable (%s); retrying in %s s", exc, delay)
+            if record:
+                record_panel_health(services.config.state_dir, WAITING, services.clock.now(),
+                                    f"{type(exc).__name__}: {exc}")
+            if not told_ready:
+                sdnotify.notify("READY=1")
+                told_ready = True
             sdnotify.notify(f"STATUS=waiting for GPIO: {exc}")
-            sdnotify.notify("WATCHDOG=1")
+            wait_feeding_watchdog(stop, delay)
             attempt += 1
-            stop.wait(delay)
+            continue
+        if record:
+            record_panel_health(services.config.state_dir, READY, services.clock.now())
+        return panel
     return None
+
+
+def wait_feeding_watchdog(stop: threading.Event, seconds: float) -> None:
+    """Wait `seconds` (or until `stop`), pinging systemd's watchdog at its interval: a wait
+    as long as WatchdogSec must not get the daemon killed."""
+    interval = sdnotify.watchdog_interval()
+    deadline = time.monotonic() + seconds
+    while True:
+        sdnotify.notify("WATCHDOG=1")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or stop.wait(min(remaining, interval or remaining)):
+            return
 
 
 def run_daemon(services: Services) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     panel = start_panel(services, make_pin_factory(services.config.panel.pin_factory), None,
-                        stop)
-    if panel is None:
-        return
-    with panel, contextlib.suppress(KeyboardInterrupt):
-        panel.run(stop)
+                        stop, record=True)
+    try:
+        if panel is None:
+            return
+        with panel, contextlib.suppress(KeyboardInterrupt):
+            panel.run(stop)
+    finally:
+        record_panel_health(services.config.state_dir, STOPPED, services.clock.now())
 
 
 def run_simulated(services: Services, lines=sys.stdin, out=sys.stdout) -> None:

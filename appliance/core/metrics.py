@@ -187,6 +187,11 @@ def collect(services: Services, tally: AuditTally, now: datetime | ClockReading,
         Family("appliance_drill_due", "gauge",
                "1 if an outage drill is due (drills.remind_after_days passed, or none yet).",
                [({}, int(status.drill.reminder_due))] if status.drill else []),
+        Family("appliance_panel_gpio_ready", "gauge",
+               "1 if the panel's button and LED work, 0 while its daemon waits for its GPIO "
+               "(`appliance status` says why); absent: no panel has run here.",
+               [({}, int(status.panel.gpio == "ready"))]
+               if status.panel and status.panel.gpio != "stopped" else []),
         Family("appliance_slots_missed_total", "counter",
                "Expected slots that passed (plus grace) without new data, by kind.",
                [({"kind": name}, missed.get(name, 0))

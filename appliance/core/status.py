@@ -22,6 +22,7 @@ from appliance.core.clock_trust import ClockReading
 from appliance.core.config import ApplianceConfig, Slot
 from appliance.core.drills import DrillStatus, drill_status
 from appliance.core.freshness import freshness
+from appliance.core.panel_health import PanelHealth, read_panel_health
 from appliance.core.printer import PrinterReport
 from appliance.core.store import Store, StoredDocument
 
@@ -88,6 +89,7 @@ class ApplianceStatus:
     printer: PrinterReport | None = None
     drill: DrillStatus | None = None  # the last outage drill; never part of `state`
     clock: ClockReading | None = None  # None: computed for a bare moment (tests)
+    panel: PanelHealth | None = None  # the button's GPIO, for IT; never part of `state`
 
     @property
     def kinds(self) -> dict[str, KindStatus]:
@@ -121,6 +123,8 @@ class ApplianceStatus:
             result["clock"] = self.clock.to_json()
         if self.drill is not None:
             result["drill"] = self.drill.to_json()
+        if self.panel is not None:
+            result["panel"] = self.panel.to_json()
         return result
 
 
@@ -153,7 +157,7 @@ def compute_status(config: ApplianceConfig, store: Store, now: datetime | ClockR
     elif printer is not None and printer.degraded and state is State.READY:
         state = State.DEGRADED
     return ApplianceStatus(state, now, tuple(checks), printer, drill_status(config, now),
-                           clock=clock)
+                           clock=clock, panel=read_panel_health(config.state_dir))
 
 
 def shown_state(status: ApplianceStatus, kit_on_its_way: bool) -> State:

@@ -47,6 +47,7 @@ class Overview:
     units: tuple[UnitSection, ...]
     printer_ok: bool
     printer_text: str
+    panel_text: str | None = None  # the button cannot work (no GPIO): print here instead
 
 
 def overview(status: ApplianceStatus, state: State, timezone, texts: Texts) -> Overview:
@@ -64,7 +65,8 @@ def overview(status: ApplianceStatus, state: State, timezone, texts: Texts) -> O
     hint = texts("hint.clock_unsure" if unsure and state is State.STALE else f"hint.{state}")
     return Overview(state, texts(f"state.{state}"), hint,
                     tuple(UnitSection(unit, tuple(rows)) for unit, rows in sections.items()),
-                    printer is None or printer.condition is Condition.READY, printer_text)
+                    printer is None or printer.condition is Condition.READY, printer_text,
+                    texts("panel.fault") if status.panel and status.panel.fault else None)
 
 
 def _row(check: KindStatus, now: datetime, timezone, texts: Texts, unsure: bool) -> ListRow:
