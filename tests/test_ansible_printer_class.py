@@ -5,56 +5,28 @@ converges. Skipped without the Ansible that scripts/test-deploy installs (.venv-
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from appliance.devtools.cups_harness.harness import PrivateCups
+from tests.ansible_runner import role_tasks_runner
 
-REPO = Path(__file__).resolve().parents[1]
-ANSIBLE_BIN = REPO / ".venv-ansible" / "bin"
-TASKS = REPO / "ansible" / "roles" / "appliance" / "tasks" / "printer_class.yml"
-PLAY = """\
-- hosts: localhost
-  connection: local
-  gather_facts: false
-  environment:
-    CUPS_SERVER: "{{ cups_server }}"
-  vars:
-    appliance_printer_queue: kit_by_role
-    appliance_printer_model: raw
-    appliance_printer_options: []
-    appliance_printer_capture_backend: false
-    appliance_user: appliance
-  tasks:
-    - name: The class
-      ansible.builtin.import_tasks: %s
-"""
+COMMON = {"appliance_printer_queue": "kit_by_role", "appliance_printer_model": "raw",
+          "appliance_printer_options": [], "appliance_printer_capture_backend": False,
+          "appliance_user": "appliance"}
 
 
 @pytest.fixture
 def apply(tmp_path: Path, private_cups: PrivateCups):
-    if not (ANSIBLE_BIN / "ansible-playbook").exists():
-        pytest.skip("no Ansible in .venv-ansible (scripts/test-deploy installs it)")
-    play = tmp_path / "play.yml"
-    play.write_text(PLAY % TASKS, encoding="utf-8")
-    env = dict(os.environ, PATH=f"{ANSIBLE_BIN}{os.pathsep}{os.environ['PATH']}",
-               ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"))
+    run_tasks = role_tasks_runner(tmp_path, "printer_class.yml",
+                                  {"CUPS_SERVER": private_cups.server})
 
     def run(members: list[dict], *args: str) -> int:
         """Apply with these class members; the number of tasks that changed something."""
-        result = subprocess.run(
-            [str(ANSIBLE_BIN / "ansible-playbook"), "-i", "localhost,", str(play),
-             "-e", f"cups_server={private_cups.server}",
-             "-e", "ansible_python_interpreter=/usr/bin/python3",
-             "-e", json.dumps({"appliance_printer_class_members": members}), *args],
-            capture_output=True, text=True, env=env, timeout=300, check=False)
-        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-        return int(re.search(r"localhost\s+: ok=\d+\s+changed=(\d+)", result.stdout).group(1))
+        result = run_tasks(dict(COMMON, appliance_printer_class_members=members), *args)
+        assert result.returncode == 0, result.output[-6000:]
+        return result.changed
 
     yield run
     for queue in ("kit_by_role", "role_exp", "role_rum2"):

@@ -129,6 +129,19 @@ def test_config_check_names_a_missing_queue_and_form(installation):
         result.output
 
 
+def test_config_check_file_only_judges_the_file_alone(tmp_path):
+    """What provisioning validates a new file with: no key, store or senders needed yet."""
+    config = tmp_path / "appliance.toml"
+    config.write_text(f'[appliance]\nname = "ny"\nstate_dir = "{tmp_path / "nothing-yet"}"\n')
+    result = run_cli(appliance_main, config, "config", "check", "--file-only")
+    assert f"config file ok: {config}" in result.output
+    assert not (tmp_path / "nothing-yet").exists()
+    config.write_text('[web]\nport = 0\n[units]\nnames = "Hemsjukvård Syd"\n')
+    result = run_cli(appliance_main, config, "config", "check", "--file-only", expect=2)
+    assert "web.port: must be a TCP port, got 0" in result.output
+    assert "units.names: must list the units" in result.output
+
+
 def test_config_error_names_key_and_exits_2(tmp_path):
     config = tmp_path / "appliance.toml"
     config.write_text('[web]\nprot = 8080\n')
