@@ -18,6 +18,7 @@ from appliance.cli.appliance_cli import main as appliance_main
 from appliance.cli.sender_cli import main as sender_main
 from appliance.core import keys, seal
 from appliance.core.config import load_appliance_config, load_sender_config
+from appliance.core.status import State
 from appliance.devtools.synthetic import make_document
 from appliance.devtools.webstack import WebStack
 from appliance.devtools.webstack import free_port as free_port  # tests import it from here
@@ -73,7 +74,21 @@ class Installation:
         return Services(self.config, clock, printer=self.printer() if self.queue else None)
 
     def appliance(self, *args: str, expect: int | None = 0):
+        if args[:1] == ("status",) and expect == 0:
+            return self.status(*args[1:])
         return run_cli(appliance_main, self.appliance_toml, *args, expect=expect)
+
+    def status(self, *args: str):
+        """`appliance status ARGS`, whose exit code must be its state's (0 ready/printing,
+        1 attention, 2 fault: State.exit_code), checked on every call."""
+        result = run_cli(appliance_main, self.appliance_toml, "status", "--json", expect=None)
+        state = State(json.loads(result.output)["state"])
+        assert result.exit_code == state.exit_code, (state, result.exit_code, result.output)
+        if "--json" in args:
+            return result
+        result = run_cli(appliance_main, self.appliance_toml, "status", *args, expect=None)
+        assert result.exit_code == state.exit_code, (state, result.exit_code, result.output)
+        return result
 
     def sender_cli(self, *args: str, expect: int | None = 0):
         return run_cli(sender_main, self.sender_toml, *args, expect=expect)

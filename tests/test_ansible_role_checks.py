@@ -36,6 +36,7 @@ def test_good_variables_pass(check) -> None:
     ("appliance_grace_minutes", 12.5, "a whole number"),
     ("appliance_kinds", ["todo"], "a mapping of kind names"),
     ("appliance_kiosk", "maybe", "true or false"),
+    ("appliance_kiosk", "true", "without quotes"),  # text: a `when:` would refuse it later
     ("appliance_printer_options", "media=iso_a4_210x297mm", "NAME=VALUE"),
     ("appliance_printer_media", "A4", "a PWG media name"),
     ("appliance_printer_class_members", [{"name": "exp"}], "uri"),
@@ -57,9 +58,9 @@ def test_every_wrong_variable_is_named_at_once(check) -> None:
         assert variable in result.output, result.output[-4000:]
 
 
-def test_values_as_extra_vars_give_are_accepted(check) -> None:
-    """`-e appliance_web_port=8080` arrives as text; the template's `| int`/`| bool` read it."""
-    result = check(dict(GOOD, appliance_web_port="8080", appliance_kiosk="true"))
+def test_a_number_as_extra_vars_give_it_is_accepted(check) -> None:
+    """`-e appliance_web_port=8080` arrives as text; the template's `| int` reads it."""
+    result = check(dict(GOOD, appliance_web_port="8080", appliance_kiosk=True))
     assert result.returncode == 0, result.output[-4000:]
 
 

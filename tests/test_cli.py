@@ -103,6 +103,17 @@ def test_status_json_and_text(installation):
     assert "state: no-data" in installation.appliance("status").output
 
 
+def test_status_exit_code_follows_the_state(installation):
+    """0 ready, 1 needs attention (here: no data yet), 2 fault (here: the queue is gone)."""
+    assert run_cli(appliance_main, installation.appliance_toml, "status", expect=1)
+    installation.ingest(installation.envelope("todo"))
+    ready = run_cli(appliance_main, installation.appliance_toml, "status", expect=0)
+    assert "state: ready" in ready.output
+    installation.cups.run("lpadmin", "-x", installation.queue.name)
+    fault = run_cli(appliance_main, installation.appliance_toml, "status", "--json", expect=2)
+    assert json.loads(fault.output)["state"] == "fault"
+
+
 def test_config_show_and_check(installation):
     shown = installation.appliance("config", "show").output
     assert "web.max_snapshot_mb = 64" in shown

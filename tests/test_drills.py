@@ -72,7 +72,7 @@ def test_a_drill_says_so_across_every_page_cover_and_forms_included(installation
     for page in range(1, pages + 1):
         assert DRILL_MARK in along_the_diagonal(pdf, page), f"page {page} of {pages}"
     assert "ÖVNING – INTE FÖR VÅRD. Det här är en övningsutskrift" in text_of(pdf, 1)
-    assert title.startswith("Övning button ")
+    assert title.startswith("Övning – Knappen: att göra-listor och blanketter ")
     # the lists under the mark are the real ones, still legible
     assert "Hemsjukvård Sölvesborg" in text_of(pdf, 2)
 
@@ -82,7 +82,7 @@ def test_a_drill_says_so_across_every_page_cover_and_forms_included(installation
     for page in range(1, pages + 1):
         assert "ÖVNING" not in along_the_diagonal(pdf, page)
         assert "ÖVNING" not in text_of(pdf, page)
-    assert title.startswith("Reservutskrift button ")
+    assert title.startswith("Reservutskrift – Knappen: att göra-listor och blanketter ")
 
 
 def test_a_drill_is_audited_as_a_drill_never_as_a_print(installation):
@@ -214,6 +214,9 @@ def test_status_metrics_and_kiosk_show_the_last_drill_and_the_reminder(installat
         _, metrics = fetch(server.url + "/metrics")
         assert "appliance_drill_due 0" in metrics
         assert re.search(r"^appliance_last_drill_age_seconds \d", metrics, re.MULTILINE)
+        # The drill button shows on a ready screen only: once the drill's kit is out.
+        inst.cups.wait_for(lambda: 'data-state="ready"' in fetch(server.url + "/kiosk/view")[1],
+                           timeout=30, what="the kiosk ready again after the drill")
         _, view = fetch(server.url + "/kiosk/view")
         assert "senast i dag" in view and "Dags att öva" not in view
         assert 'class="drill"' in view

@@ -101,9 +101,9 @@ def test_press_prints_one_kit_with_every_page_and_reports_its_progress(server):
     view = "&".join(f"{key}={value}" for key, value in answer["view"].items())
 
     def progress_done():
-        return "aria-current=\"step\">Klar<" in fetch(f"{server.url}/kiosk/view?{view}")[1]
+        return "aria-current=\"step\">Utskriven<" in fetch(f"{server.url}/kiosk/view?{view}")[1]
 
-    inst.cups.wait_for(progress_done, timeout=30, what="the progress view says Klar")
+    inst.cups.wait_for(progress_done, timeout=30, what="the progress view says Utskriven")
     assert f"{answer['pages']} sidor" in fetch(f"{server.url}/kiosk/view?{view}")[1]
 
 
@@ -182,7 +182,7 @@ def test_the_screen_shows_no_patient_data(server):
     for source in ("127.0.0.1", LAN_CLIENT):
         status, page = fetch(server.url + "/kiosk", source=source)
         assert status == 200
-        assert "Klar" in page and "min gamla" in page
+        assert "Redo" in page and "Ålder " in page
         assert "Testsson" not in page and "19121212" not in page
 
 
@@ -204,16 +204,17 @@ def test_every_asset_is_local(server):
 
 
 @pytest.mark.parametrize("lang, minutes, text", [
-    ("sv", 0, "0 min gamla"), ("sv", 59, "59 min gamla"), ("sv", 4 * 60 + 10, "4 h 10 min gamla"),
-    ("sv", 30 * 60, "1 dygn 6 h gamla"), ("sv", 49 * 60, "2 dygn gamla"),
-    ("en", 4 * 60 + 10, "4 h 10 min old"), ("en", 3 * 24 * 60, "3 days old"),
+    ("sv", 0, "Ålder 0 min"), ("sv", 59, "Ålder 59 min"), ("sv", 4 * 60 + 10, "Ålder 4 h 10 min"),
+    ("sv", 60, "Ålder 1 h"), ("sv", 30 * 60, "Ålder 30 h"),
+    ("sv", 71 * 60 + 59, "Ålder 2 dygn (71 h 59 min)"), ("sv", 72 * 60, "Ålder 3 dygn (72 h)"),
+    ("en", 4 * 60 + 10, "Age 4 h 10 min"), ("en", 3 * 24 * 60, "Age 3 days (72 h)"),
 ])
 def test_ages_in_plain_words(lang, minutes, text):
     assert Texts(lang).age(timedelta(minutes=minutes, seconds=59)) == text
 
 
 def test_an_unknown_language_is_swedish_and_every_message_exists_in_both():
-    assert Texts("xx").lang == "sv" and Texts(None)("state.ready") == "Klar"
+    assert Texts("xx").lang == "sv" and Texts(None)("state.ready") == "Redo"
     assert CATALOGUE["sv"].keys() == CATALOGUE["en"].keys()
 
 

@@ -104,9 +104,9 @@ def test_empty_store_then_a_push_then_ready_with_the_lists_age(kiosk, server):
     expect(page.locator("#lists")).to_contain_text("Saknas")
     screenshot(page, "no-data")
     push(server, hours_old=4 + 10 / 60)
-    expect(page.locator("#state")).to_have_text("Klar", timeout=UPDATE_DEADLINE_MS)
+    expect(page.locator("#state")).to_have_text("Redo", timeout=UPDATE_DEADLINE_MS)
     row = page.locator("#lists tr", has_text="Att göra-lista")
-    expect(row).to_contain_text("4 h 10 min gamla")
+    expect(row).to_contain_text("Ålder 4 h 10 min")
     expect(row).to_contain_text("kl. ")
     screenshot(page, "ready")
 
@@ -114,11 +114,11 @@ def test_empty_store_then_a_push_then_ready_with_the_lists_age(kiosk, server):
 def test_a_stale_list_shows_the_warning(kiosk, server):
     page = kiosk()
     push(server, hours_old=49)
-    expect(page.locator("#state")).to_have_text("Inaktuella uppgifter",
+    expect(page.locator("#state")).to_have_text("EJ AKTUELL",
                                                 timeout=UPDATE_DEADLINE_MS)
     row = page.locator("#lists tr", has_text="Att göra-lista")
-    expect(row).to_contain_text("2 dygn gamla")
-    expect(row).to_contain_text("Gammal")
+    expect(row).to_contain_text("Ålder 2 dygn (49 h)")
+    expect(row).to_contain_text("EJ AKTUELL")
     screenshot(page, "stale")
 
 
@@ -126,7 +126,7 @@ def test_out_of_paper_shows_the_fault_and_its_remedy_then_the_kit_completes(kios
     inst = server.installation
     push(server, pages=2)
     page = kiosk()
-    expect(page.locator("#state")).to_have_text("Klar")
+    expect(page.locator("#state")).to_have_text("Redo")
     inst.queue.set_fault("media-empty")
     page.get_by_role("button", name="Skriv ut att göra-listan").click()
     expect(page.locator("#progress")).to_contain_text("Skriv ut att göra-listan")
@@ -141,7 +141,7 @@ def test_out_of_paper_shows_the_fault_and_its_remedy_then_the_kit_completes(kios
     expect(page.locator("#message")).to_contain_text("fyll på papper")
     screenshot(page, "fault")
     inst.queue.clear_fault()
-    expect(page.locator("#progress li[aria-current=step]")).to_have_text("Klar",
+    expect(page.locator("#progress li[aria-current=step]")).to_have_text("Utskriven",
                                                                         timeout=SLOW_MS * 2)
     pages = inst.queue.captured()[0]
     expect(page.locator("#pages")).to_have_text(f"{audit_events(inst, 'printed')[0]['pages']} "
@@ -176,7 +176,7 @@ def test_polls_leave_an_unchanged_screen_alone(kiosk, server):
     """A redraw every second could swallow a press: the view is replaced only on change."""
     push(server)
     page = kiosk()
-    expect(page.locator("#state")).to_have_text("Klar")
+    expect(page.locator("#state")).to_have_text("Redo")
     # a property of the element object, not an attribute: it does not change the HTML
     page.evaluate("document.getElementById('screen').untouched = true")
     polls = "performance.getEntriesByType('resource').filter(r => r.name.includes('/kiosk/view'))"
@@ -196,7 +196,7 @@ def test_reconnects_by_itself_after_the_web_service_restarts(kiosk, server):
     server.start()
     push(server)
     expect(page.locator("#offline")).to_be_hidden(timeout=SLOW_MS)
-    expect(page.locator("#state")).to_have_text("Klar", timeout=SLOW_MS)
+    expect(page.locator("#state")).to_have_text("Redo", timeout=SLOW_MS)
 
 
 # ---------------------------------------------------------------- one kit
@@ -239,7 +239,7 @@ def layout_problems(page, width: int, height: int, px_per_mm: float, *,
             return r.top < box.top || r.bottom > box.bottom;
         })();
         const leaves = [...document.querySelectorAll(
-            '#view h1, #view h2, #view p, #view th, #view td, #view li, #view button')]
+            '#offline, #view h1, #view h2, #view p, #view th, #view td, #view li, #view button')]
             .filter(e => e.offsetParent !== null && !scrolledAway(e));
         return {
             scrollWidth: document.documentElement.scrollWidth,
@@ -290,20 +290,24 @@ def serious_axe_violations(page) -> list[str]:
 def test_layout_and_accessibility_in_every_state_and_screen(kiosk, server, screen):
     width, height, display_mm = SCREENS[screen]
     inst = server.installation
-    for kind in ALL_LISTS:  # the fullest single-unit screen: every list present
-        push(server, kind, hours_old=30 if kind == "todo" else 0.5)
     page = kiosk(width, height)
     checked = []
 
-    def check(name: str) -> None:
+    def check(name: str, *, lists_may_scroll: bool = False) -> None:
         screenshot(page, f"{width}x{height}-{name.replace(', ', '-').replace(' ', '-')}")
-        problems = layout_problems(page, width, height, width / display_mm)
+        problems = layout_problems(page, width, height, width / display_mm,
+                                   lists_may_scroll=lists_may_scroll)
         problems += serious_axe_violations(page)
         checked.append(name)
         assert not problems, f"{screen}, {name}: " + "\n".join(problems)
 
-    expect(page.locator("#state")).to_have_text("Inaktuella uppgifter")
+    expect(page.locator("#state")).to_have_text("Inga uppgifter")
+    check("no data")
+    for kind in ALL_LISTS:  # the fullest single-unit screen: every list present
+        push(server, kind, hours_old=30 if kind == "todo" else 0.5)
+    expect(page.locator("#state")).to_have_text("EJ AKTUELL", timeout=SLOW_MS)
     expect(page.locator("button[data-unit]")).to_have_count(0)  # one unit: no unit buttons
+    expect(page.locator("#drill")).to_have_count(0)  # never beside a real outage's buttons
     check("stale, every list")
     inst.queue.set_fault("media-empty")
     page.get_by_role("button", name="Skriv ut allt").click()
@@ -313,7 +317,19 @@ def test_layout_and_accessibility_in_every_state_and_screen(kiosk, server, scree
     page.get_by_role("button", name="Tillbaka").click()
     expect(page.locator("#lists")).to_be_visible()
     check("fault, overview")
-    assert len(checked) == 3
+    inst.queue.clear_fault()
+    push(server, "todo", hours_old=0.25)
+    expect(page.locator("#state")).to_have_text("Redo", timeout=SLOW_MS)
+    expect(page.locator("#drill")).to_have_count(1)
+    check("ready")
+    server.stop()  # no answer: the bar above, the last screen without colour
+    expect(page.locator("#offline")).to_be_visible(timeout=SLOW_MS)
+    assert page.evaluate("document.body.classList.contains('offline')")
+    for name in ("Skriv ut att göra-listan", "Skriv ut allt", "Bara blanketter"):
+        expect(page.get_by_role("button", name=name)).to_be_in_viewport(ratio=1)
+    check("offline", lists_may_scroll=True)  # the bar takes a line; the lists are old anyway
+    server.start()
+    assert len(checked) == 6
 
 
 # ---------------------------------------------------------------- several units
@@ -339,6 +355,11 @@ def test_several_units_each_with_its_button_fit_the_screen(units_kiosk, screen):
     page = units_kiosk(width, height)
     for unit in (NORR, SYD, VAST):
         expect(page.get_by_role("button", name=f"Skriv ut {unit}")).to_have_count(1)
+    # Väst has no lists and decides the state: named in the hint and first, on screen.
+    expect(page.locator("#state")).to_have_text("Inga uppgifter")
+    expect(page.locator("#hint")).to_contain_text(VAST)
+    expect(page.locator("#lists h2").first).to_have_text(VAST)
+    expect(page.locator("#lists h2").first).to_be_in_viewport(ratio=1)
     problems = layout_problems(page, width, height, width / display_mm, lists_may_scroll=True)
     problems += serious_axe_violations(page)
     assert not problems, f"{screen}: " + "\n".join(problems)
@@ -360,6 +381,6 @@ def test_a_units_button_prints_that_units_lists_only(units_kiosk, units_server):
     captured = inst.cups.wait_for(lambda: inst.queue.captured(), timeout=20, what="the kit")
     text = text_of(captured[0].data)
     assert MARKER_B in text and MARKER_A not in text and NORR not in text
-    expect(page.locator("#progress li[aria-current=step]")).to_have_text("Klar",
+    expect(page.locator("#progress li[aria-current=step]")).to_have_text("Utskriven",
                                                                         timeout=SLOW_MS)
     assert [entry["unit"] for entry in audit_events(inst, "printed")] == [SYD]

@@ -56,13 +56,14 @@ def test_button_kit_is_cover_then_stamped_todo_then_forms(installation):
     data_time = produced.astimezone(installation.config.timezone).strftime("%Y-%m-%d %H:%M")
     for page in (2, 3, 4):
         stamped = text_of(pdf, page)
-        assert f"Data {data_time}" in stamped and "Att göra-lista" in stamped
-        assert f"Sida {page} av 6" in stamped
+        assert f"Data från {data_time}" in stamped and "Att göra-lista" in stamped
+        assert f"Utskrift sida {page} av 6" in stamped
+        assert stamped.startswith("Ålder 2 h 5 min · Att göra-lista")
     assert "Läkemedelslista" not in text_of(pdf)  # medications belong to `full` only
     assert "Dokumentation under driftavbrott" in text_of(pdf, 5)
     assert "Införd i journal" in text_of(pdf, 5)
     assert "Avvikelserapport – driftavbrott" in text_of(pdf, 6)
-    assert job["title"].startswith("Reservutskrift button ")
+    assert job["title"].startswith("Reservutskrift – Knappen: att göra-listor och blanketter ")
 
 
 def test_full_kit_has_every_kind_in_config_order(installation):
@@ -102,7 +103,7 @@ def test_forms_profile_is_cover_and_forms_only(installation):
 def test_stale_todo_is_flagged_on_cover_and_every_page(installation):
     installation.ingest(installation.envelope(produced_at=NOW - timedelta(days=3), pages=2))
     pdf, _ = print_and_capture(installation)
-    assert "VARNING" in text_of(pdf, 1) and "3 dygn" in text_of(pdf, 1)
+    assert "EJ AKTUELL: Att göra-lista" in text_of(pdf, 1) and "3 dygn (72 h" in text_of(pdf, 1)
     assert all("EJ AKTUELL" in text_of(pdf, page) for page in (2, 3))
 
 
@@ -116,14 +117,15 @@ def test_odd_page_geometry_is_stamped_and_kept_whole(installation, variant):
     assert page_count(pdf) == 1 + 2 + 2
     for page in (2, 3):
         text = text_of(pdf, page)
-        assert "RESERVUTSKRIFT" in text and "KONTROLL-7" in text and f"Sida {page} av 5" in text
+        assert "Reservutskrift" in text and "KONTROLL-7" in text
+        assert f"Utskrift sida {page} av 5" in text
 
 
 def test_two_hundred_page_list(installation):
     installation.ingest(installation.envelope(pages=200))
     pdf, _ = print_and_capture(installation)
     assert page_count(pdf) == 1 + 200 + 2
-    assert "Sida 201 av 203" in text_of(pdf, 201)
+    assert "Utskrift sida 201 av 203" in text_of(pdf, 201)
 
 
 def test_out_of_paper_is_reported_and_the_kit_prints_once_after_refill(installation):

@@ -12,7 +12,7 @@ import pytest
 from reportlab.lib.units import mm
 
 from appliance.core.kit import SIGNOFF_FIELD
-from appliance.core.stamping import SIGNOFF_BAND_MM, Stamp
+from appliance.core.stamping import SIGNOFF_BAND_MM, SIGNOFF_ROW_SHARE, Stamp
 from appliance.devtools.synthetic import make_document
 from tests.test_printing import page_count, print_and_capture, text_of
 from tests.test_stamping import (
@@ -57,11 +57,13 @@ def test_the_field_sits_in_the_band_between_the_stamp_and_the_content(installati
     pdf, _ = print_and_capture(inst)
     for page in (2, 3):
         on_page = words(pdf, page)
-        stamp_row = next(w for w in on_page if w.text == "RESERVUTSKRIFT").y0
+        stamp_row = next(w for w in on_page if w.text == "Reservutskrift").y0
         first = next(i for i, w in enumerate(on_page) if w.text == "Införd")
         field = [w for w in on_page[first:] if w.y0 == on_page[first].y0]
         assert " ".join(w.text for w in field).startswith("Införd i journal: ___")
-        stamp = [w for w in on_page if w.y0 == stamp_row]
+        # The stamp's rows: the headline (the age) and the details row, above the field.
+        stamp = [w for w in on_page if w.y0 in (stamp_row, on_page[0].y0)]
+        assert on_page[0].text == "Ålder" and on_page[0].y0 < stamp_row
         content = [w for w in on_page if w not in field and w not in stamp]
         assert len(content) > 100  # the list itself, read back whole
         field_bottom = max(w.y1 for w in field)
@@ -114,10 +116,11 @@ def test_the_field_draws_in_the_band_only_and_stays_writable_on_an_alert_page(
     # Below the band the page is pixel for pixel the page without the field.
     assert with_field.pixels[(rows + 1) * row:] == without.pixels[(rows + 1) * row:]
     # The field is drawn in the band's lower row, on white: there is room to write.
-    lower = slice((rows // 2 + 1) * row, rows * row)
+    field_top = math.ceil(rows * (1 - SIGNOFF_ROW_SHARE))
+    lower = slice((field_top + 1) * row, rows * row)
     assert with_field.pixels[lower] != without.pixels[lower]
     light = sum(p > 192 for p in with_field.pixels[lower]) / (lower.stop - lower.start)
     assert light > 0.8
     if alert:  # the stamp row above it is still the black alert band
-        upper = with_field.pixels[:(rows // 2 - 1) * row]
+        upper = with_field.pixels[:(field_top - 1) * row]
         assert sum(p < 64 for p in upper) / len(upper) > 0.85

@@ -183,12 +183,19 @@ def check_page(source: bytes, out: bytes, page: int, size: tuple[float, float],
     in_band = sorted((w for w in out_words if w.y1 <= band), key=lambda w: w.x0)
     assert len(content) + len(in_band) == len(out_words), "a word straddles the band edge"
 
-    assert [w.text for w in content] == [w.text for w in source_words]
-    for before, after in zip(source_words, content, strict=True):
-        assert after.x0 == pytest.approx(offset + before.x0 * scale, abs=0.5), after
-        assert after.x1 == pytest.approx(offset + before.x1 * scale, abs=0.5), after
-        assert after.y0 == pytest.approx(band + before.y0 * scale, abs=0.5), after
-        assert after.y1 == pytest.approx(band + before.y1 * scale, abs=0.5), after
+    # Paired by position, not by pdftotext's reading order: on a page shown sideways that
+    # order follows heuristics that a change of scale can reshuffle. Each source word must
+    # be found, same text, where the placement (a uniform scale and a shift) puts it.
+    assert Counter(w.text for w in content) == Counter(w.text for w in source_words)
+    unmatched = list(content)
+    for before in source_words:
+        predicted = (offset + before.x0 * scale, band + before.y0 * scale,
+                     offset + before.x1 * scale, band + before.y1 * scale)
+        match = next((w for w in unmatched if w.text == before.text and all(
+            abs(got - want) <= 0.5 for got, want in zip((w.x0, w.y0, w.x1, w.y1), predicted,
+                                                         strict=True))), None)
+        assert match is not None, f"{before} not found at {predicted}"
+        unmatched.remove(match)
 
     expected = " ".join(f"{stamp.left} {stamp.right}".split())
     assert " ".join(w.text for w in in_band) == expected
@@ -441,8 +448,10 @@ def test_cropbox_is_what_is_shown_and_what_is_kept(rotate):
     width, height = expected
     scale = (height - BAND) / height
     px = plain.height / height
-    top, bottom, left, right_ = original.dark_box()
-    assert plain.dark_box() == pytest.approx((
+    # Any ink, not only dark pixels: at this resolution a thin stroke at the edge, shrunk,
+    # can render lighter than half grey and seem to vanish.
+    top, bottom, left, right_ = original.dark_box(threshold=250)
+    assert plain.dark_box(threshold=250) == pytest.approx((
         BAND * px + top * scale,
         BAND * px + bottom * scale,
         width * (1 - scale) / 2 * px + left * scale,

@@ -225,7 +225,7 @@ def test_one_stale_unit_makes_the_appliance_stale_and_the_cover_warns(
     kit = tmp_path / "kit.pdf"
     PrintService(a.services()).export("button", kit, trigger="test")
     cover = text_of(kit.read_bytes(), 1)
-    assert f"VARNING: Att göra-lista för {SYD} är inte aktuell" in cover
+    assert f"EJ AKTUELL: Att göra-lista för {SYD}" in cover
     assert f"för {NORR} är inte aktuell" not in cover
     assert "2 dygn" in cover  # the headline is the oldest to-do list
     text = text_of(kit.read_bytes())
@@ -281,7 +281,7 @@ def test_a_stored_document_from_the_future_never_gives_a_negative_age(installati
     documents, missing = PrintService(services).gather(button, back)
     assert [doc.stale for doc in documents] == [False] and missing == []
     cover = text_of(PrintService(services).compose(button, back).pdf, 1)
-    assert "uppgifterna är 0 h 0 min gamla" in cover
+    assert "uppgifterna är 0 min gamla" in cover
 
 
 # -- retention of units no longer configured -----------------------------------------------

@@ -34,6 +34,7 @@ from appliance.core.safe_text import bounded_text
 from appliance.core.services import Services
 from appliance.core.setup import write_appliance_config
 from appliance.core.status import compute_status
+from appliance.core.wording import age
 
 
 @click.group(cls=CleanGroup)
@@ -232,7 +233,7 @@ def _check_units(config: ApplianceConfig, units: tuple[str, ...]) -> None:
 
 
 @senders.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="The same, as JSON.")
 @click.pass_context
 def senders_list(ctx: click.Context, as_json: bool) -> None:
     """List enrolled senders, their key fingerprints and the units they may send for."""
@@ -304,12 +305,17 @@ def proxy_config(ctx: click.Context, output: str, host: str | None, port: int | 
 
 
 @main.command()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="The same, as one JSON object.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Show the appliance's state and how fresh each kind of document is."""
+    """Show the state and how fresh each list is. Exit 0 ready, 1 needs attention, 2 fault."""
     svc = _services(ctx)
     result = compute_status(svc.config, svc.store, svc.clock_reading(), svc.printer.report())
+    _show_status(svc, result, as_json)
+    sys.exit(result.state.exit_code)
+
+
+def _show_status(svc, result, as_json: bool) -> None:
     if as_json:
         echo_json(result.to_json() | {"appliance": svc.config.name,
                                       "last_import": last_import(svc.config.state_dir)})
@@ -347,8 +353,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     def line(kind) -> str:
         if kind.latest is None:
             return "no data" + (" (STALE: expected)" if kind.expected else "")
-        hours, minutes = divmod(int(kind.age(result.now).total_seconds()) // 60, 60)
-        return (f"produced {local(kind.latest.produced_at)} ({hours} h {minutes} min ago),"
+        return (f"produced {local(kind.latest.produced_at)} ({age(kind.age(result.now))} ago),"
                 f" received {local(kind.latest.received_at)}"
                 + (f" STALE: no data for the {local(kind.due_slot)} slot"
                    if kind.stale else ""))
@@ -364,7 +369,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="The same, as JSON.")
 @click.pass_context
 def snapshots(ctx: click.Context, as_json: bool) -> None:
     """List stored snapshots (metadata only), most recently received first."""
@@ -492,7 +497,7 @@ def _print_kit(service, profile: str, unit: str | None, wait: bool, *, drill: bo
 
 
 @main.command()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="The same, as JSON.")
 @click.pass_context
 def printer(ctx: click.Context, as_json: bool) -> None:
     """Show the CUPS queue in use, its condition and its state reasons."""

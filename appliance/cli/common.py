@@ -23,6 +23,16 @@ EXPECTED_ERRORS = (ConfigError, KeyFileError, RegistryError, SealError, StoreErr
 class CleanGroup(click.Group):
     """A click group that reports expected errors as one clear message and exit status 2."""
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Each command's first sentence whole, wrapped, not cut to the terminal's width
+        with "..." (click's default): the list is how a technician finds a command."""
+        rows = [(name, command.get_short_help_str(limit=1000))
+                for name in self.list_commands(ctx)
+                if (command := self.get_command(ctx, name)) is not None and not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)

@@ -303,7 +303,7 @@ def _describe_pass(report: PassReport, config: SenderConfig) -> list[str]:
 
 
 @main.command()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="The same, as JSON.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Per appliance the last success, what is pending and the last error; per kind the last

@@ -39,14 +39,23 @@ from appliance.core.stamping import (
     append_stamped,
 )
 from appliance.core.templating import render
+from appliance.core.wording import (
+    CLOCK_UNSURE,
+    DRILL_MARK,
+    NOT_CURRENT,
+    PRINTED,
+    age_bound,
+    data_from,
+    kit_page,
+    kit_title,
+    labelled_age,
+)
 
 COVER_TEMPLATE = "print/cover.txt.j2"
 FORM_TEMPLATE = "print/form-{name}.txt.j2"
 FORM_TITLES = {"dokumentation": "Dokumentation under driftavbrott",
                "avvikelse": "Avvikelserapport – driftavbrott"}
-CLOCK_UNSURE = "klockan är osäker"  # after every age that is only a lower bound
 COMPOSE_FAILED = "compose_failed"  # `left_out` reason of a document whose composing failed
-DRILL_MARK = "ÖVNING – INTE FÖR VÅRD"  # across every page of a drill kit
 SIGNOFF_FIELD = "Införd i journal: ________________  sign. ____________"
 
 log = logging.getLogger(__name__)
@@ -171,7 +180,7 @@ def _compose(profile: ProfileConfig, documents: list[KitDocument], missing: list
              left_out: list[_LeftOut], context: KitContext) -> Kit:
     forms = context.forms if profile.forms else ()
     local = _local_formatter(context.timezone)
-    footer_left = f"RESERVUTSKRIFT · {context.appliance} · utskrivet {local(context.printed_at)}"
+    footer_left = f"Reservutskrift · {context.appliance} · {PRINTED} {local(context.printed_at)}"
     document_pages = sum(doc.pages for doc in documents)
 
     def sheets(total: int) -> tuple[bytes, list[bytes]]:
@@ -187,7 +196,7 @@ def _compose(profile: ProfileConfig, documents: list[KitDocument], missing: list
             first += _page_count(form)
         return cover, rendered
 
-    # Sheets are laid out twice: once to count their pages, once with "Sida i av n" right.
+    # Sheets are laid out twice: once to count their pages, once with the page counter right.
     cover, rendered_forms = sheets(total=0)
     total = (_page_count(cover) + document_pages
              + sum(_page_count(form) for form in rendered_forms))
@@ -210,8 +219,8 @@ def _compose(profile: ProfileConfig, documents: list[KitDocument], missing: list
             kit.pages.extend(sources[-1].pages)
         if context.drill:
             add_watermark(kit, DRILL_MARK)
-        kit.docinfo["/Title"] = (f"{'Övning' if context.drill else 'Reservutskrift'} "
-                                 f"{profile.name}")  # no patient data in metadata
+        # no patient data in metadata: the title is the profile's
+        kit.docinfo["/Title"] = kit_title(profile.title, drill=context.drill)
         kit.save(out, min_version="1.7")  # pikepdf.new() alone would claim PDF 1.3
         for source in sources:
             source.close()
@@ -238,15 +247,19 @@ def _decode_limits(context: KitContext):
 
 
 def _stamper(doc: KitDocument, pages_before: int, total: int, local, context: KitContext):
+    """Each page's band: first and large, the data's age (and EJ AKTUELL on black when the
+    list is not current), then kind and unit; below, small, where the data is from, when it
+    was printed and the kit's own page counter."""
+    age = labelled_age(context.printed_at - doc.produced_at, at_least=context.clock_unsure)
+    headline = " · ".join([age, *([NOT_CURRENT] if doc.stale else []), doc.title, doc.unit])
+    left = f"Reservutskrift · {data_from(local(doc.produced_at))}"
+    if context.clock_unsure:
+        left += f" · {CLOCK_UNSURE}"
+
     def stamp(index: int, count: int) -> Stamp:
-        left = f"RESERVUTSKRIFT · {doc.title} · {doc.unit} · Data {local(doc.produced_at)}"
-        if context.clock_unsure:
-            left += f" · {_age(context, doc.produced_at)} gamla – {CLOCK_UNSURE}"
-        if doc.stale:
-            left += " · EJ AKTUELL"
         page = pages_before + index + 1
-        right = f"Utskrivet {local(context.printed_at)} · Sida {page} av {total}"
-        return Stamp(left, right, alert=doc.stale,
+        right = f"{PRINTED} {local(context.printed_at)} · {kit_page(page, total)}"
+        return Stamp(left, right, alert=doc.stale, headline=headline,
                      signoff=SIGNOFF_FIELD if doc.signoff else None)
 
     return stamp
@@ -293,18 +306,7 @@ def _cover_markup(profile: ProfileConfig, documents: list[KitDocument],
 def _age(context: KitContext, produced_at: datetime) -> str:
     """The data's age at printing: `5 h 12 min`, or `minst 5 h 12 min` when the clock
     cannot be trusted and `printed_at` is only a lower bound."""
-    text = age_text(context.printed_at - produced_at)
-    return f"minst {text}" if context.clock_unsure else text
-
-
-def age_text(age) -> str:
-    """`5 h 12 min`; ages of more than two days also in days, so weeks-old data stands out."""
-    minutes = max(0, int(age.total_seconds()) // 60)
-    hours, minutes = divmod(minutes, 60)
-    text = f"{hours} h {minutes} min"
-    if hours >= 48:
-        text = f"{hours // 24} dygn ({text})"
-    return text
+    return age_bound(context.printed_at - produced_at, at_least=context.clock_unsure)
 
 
 def _local_formatter(tz: ZoneInfo):

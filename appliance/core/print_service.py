@@ -39,6 +39,7 @@ from appliance.core.print_guard import GuardRecord, PrintGuard, SubmittedJob
 from appliance.core.printer import JobState, Printer, PrinterReport, PrinterUnavailable
 from appliance.core.services import Services
 from appliance.core.store import StoredDocument, StoreError
+from appliance.core.wording import kit_title
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +90,9 @@ def unit_named(config: ApplianceConfig, name: str | None) -> str | None:
 
 def job_title(profile: ProfileConfig, now: datetime, config: ApplianceConfig, *,
               drill: bool = False) -> str:
-    """`Reservutskrift button 23:10` (`Övning button 23:10` for a drill): no patient data
-    reaches CUPS job history."""
-    return (f"{'Övning' if drill else 'Reservutskrift'} {profile.name} "
-            f"{now.astimezone(config.timezone):%H:%M}")
+    """`Reservutskrift – Knappen: att göra-listor och blanketter 23:10` (`Övning – …` for a
+    drill): the kit's own title and the time; no patient data reaches CUPS job history."""
+    return f"{kit_title(profile.title, drill=drill)} {now.astimezone(config.timezone):%H:%M}"
 
 
 def _drill_fields(drill: bool) -> dict:

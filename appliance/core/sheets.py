@@ -47,6 +47,7 @@ from reportlab.platypus import (
 
 from appliance.core import fonts
 from appliance.core.errors import ApplianceError
+from appliance.core.wording import kit_page
 
 MARGIN = 15 * mm
 FOOTER_Y = 8 * mm
@@ -113,7 +114,7 @@ def _footer_painter(footer: Footer) -> Callable:
         canvas.setFont(fonts.REGULAR, 8)
         canvas.drawString(MARGIN, FOOTER_Y, footer.left)
         canvas.drawRightString(width - MARGIN, FOOTER_Y,
-                               f"Sida {number} av {footer.total_pages}")
+                               kit_page(number, footer.total_pages))
         canvas.restoreState()
 
     return paint

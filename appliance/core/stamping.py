@@ -49,17 +49,24 @@ from appliance.core import fonts
 __all__ = ["BAND_MM", "SIGNOFF_BAND_MM", "Stamp", "add_watermark", "append_stamped",
            "visible_size"]
 
-BAND_MM: float = 9.0
-"""Default height of the stamp band at the top of every page, in millimetres."""
+BAND_MM: float = 15.0
+"""Default height of the stamp band at the top of every page, in millimetres: the
+headline row (the data's age, large) and the details row under it."""
 
-SIGNOFF_BAND_MM: float = 16.0
-"""Band height for stamps with a sign-off field: the stamp row, and a row with room to
-write a date and a signature by hand."""
+SIGNOFF_BAND_MM: float = 22.0
+"""Band height for stamps with a sign-off field: the stamp's rows, and a row with room
+to write a date and a signature by hand."""
 
 FONT = fonts.REGULAR
 ALERT_FONT = fonts.BOLD
+HEADLINE_FONT = fonts.BOLD
 FONT_SIZE = 7.75
-"""The stamp's font size in points; smaller when the text would not fit the width."""
+"""The details' font size in points; smaller when the text would not fit the width."""
+HEADLINE_SIZE = 13.0
+"""The headline's font size in points (bold)."""
+HEADLINE_MIN_SIZE = 12.0
+"""The headline is never smaller than this on a page of ordinary size: a headline too
+long at this size loses its end ("…"), never its beginning, which is the age."""
 
 _MIN_BAND_MM = 4.0
 _MAX_BAND_MM = 30.0
@@ -68,6 +75,11 @@ _SIDE_INSET = 20.0  # points between the page edge and the stamp text (~7 mm)
 _GAP_EM = 2.0  # minimum space between the left and right parts, in ems
 _BASELINE_FRACTION = 0.28  # baseline height above the band's lower edge, share of band
 _MAX_SIZE_FRACTION = 0.4  # font size at most this share of the band height
+_HEADLINE_SHARE = 0.6  # the headline row's share of the rows above a sign-off field
+_HEADLINE_SIZE_FRACTION = 0.55  # headline font size at most this share of its row
+SIGNOFF_ROW_SHARE = 0.32
+"""The sign-off row's share of a band that has one (the rows above hold the stamp)."""
+_ELLIPSIS = "…"
 _ROTATIONS = (0, 90, 180, 270)
 _MAX_PARENT_DEPTH = 64  # page-tree depth searched for inherited attributes
 
@@ -76,9 +88,11 @@ _MAX_PARENT_DEPTH = 64  # page-tree depth searched for inherited attributes
 class Stamp:
     """The text stamped on one page: `left` left-aligned, `right` right-aligned.
 
+    `headline`, if given, is a row of its own above them, bold and large (at least
+    HEADLINE_MIN_SIZE on an ordinary page): what must be read from across the room.
     `alert` draws the band black with white bold text, for data too old to trust, so it
     cannot be missed on any page. `signoff`, if given, is a fill-in field drawn
-    right-aligned in a second row of the band (black on white, to be written on, even on
+    right-aligned in a last row of the band (black on white, to be written on, even on
     an alert page).
     """
 
@@ -86,6 +100,7 @@ class Stamp:
     right: str
     alert: bool = False
     signoff: str | None = None
+    headline: str = ""
 
 
 @dataclass(frozen=True)
@@ -322,18 +337,26 @@ def _render_stamps(
     for (width, height), stamp, band in zip(sizes, stamps, bands, strict=True):
         canvas.setPageSize((width, height))
         left, right = _one_line(stamp.left), _one_line(stamp.right)
+        headline = _one_line(stamp.headline)
         font = ALERT_FONT if stamp.alert else FONT
-        # With a sign-off field the band has two rows: the stamp above, the field below.
-        row = band / 2 if stamp.signoff else band
+        # Rows from the top: the headline, the details, the sign-off field.
+        signoff_row = band * SIGNOFF_ROW_SHARE if stamp.signoff else 0.0
+        text_rows = band - signoff_row
+        headline_row = text_rows * _HEADLINE_SHARE if headline else 0.0
+        row = text_rows - headline_row
+        canvas.setFillGray(0)
         if stamp.alert:
-            canvas.setFillGray(0)
-            canvas.rect(0, height - row, width, row, stroke=0, fill=1)
+            canvas.rect(0, height - text_rows, width, text_rows, stroke=0, fill=1)
             canvas.setFillGray(1)
-        else:
-            canvas.setFillGray(0)
         inset = min(_SIDE_INSET, width * 0.05)
-        size = _font_size(left, right, font, width - 2 * inset, row)
-        baseline = height - row + row * _BASELINE_FRACTION
+        available = width - 2 * inset
+        if headline:
+            size = _headline_size(headline, available, headline_row)
+            canvas.setFont(HEADLINE_FONT, size)
+            canvas.drawString(inset, height - headline_row + headline_row * _BASELINE_FRACTION,
+                              _fit(headline, HEADLINE_FONT, size, available))
+        size = _font_size(left, right, font, available, row)
+        baseline = height - text_rows + row * _BASELINE_FRACTION
         canvas.setFont(font, size)
         if left:
             canvas.drawString(inset, baseline, left)
@@ -342,12 +365,32 @@ def _render_stamps(
         if stamp.signoff:
             field = _one_line(stamp.signoff)
             canvas.setFillGray(0)
-            canvas.setFont(FONT, _font_size(field, "", FONT, width - 2 * inset, row))
-            canvas.drawRightString(width - inset, height - band + row * _BASELINE_FRACTION,
+            canvas.setFont(FONT, _font_size(field, "", FONT, available, signoff_row))
+            canvas.drawRightString(width - inset, height - band + signoff_row * _BASELINE_FRACTION,
                                    field)
         canvas.showPage()
     canvas.save()
     return buffer.getvalue()
+
+
+def _headline_size(text: str, available: float, row: float) -> float:
+    """HEADLINE_SIZE, less for a long text but not below HEADLINE_MIN_SIZE; on a page so
+    small that its row cannot hold that, what the row holds."""
+    size = min(HEADLINE_SIZE, row * _HEADLINE_SIZE_FRACTION)
+    ems = stringWidth(text, HEADLINE_FONT, 1)
+    if ems > 0 and size * ems > available:
+        size = max(min(size, HEADLINE_MIN_SIZE), available / ems * 0.999)
+    return size
+
+
+def _fit(text: str, font: str, size: float, available: float) -> str:
+    """`text`, cut at its end with "…" if it is wider than `available` at `size`."""
+    if stringWidth(text, font, size) <= available:
+        return text
+    words = text
+    while words and stringWidth(words + _ELLIPSIS, font, size) > available:
+        words = words[:-1]
+    return words.rstrip(" ·") + _ELLIPSIS
 
 
 def _one_line(text: str) -> str:

@@ -26,8 +26,12 @@ from appliance.core.panel_health import PanelHealth, read_panel_health
 from appliance.core.printer import PrinterReport
 from appliance.core.store import Store, StoredDocument
 
+EXIT_OK, EXIT_ATTENTION, EXIT_FAULT = 0, 1, 2
+
 
 class State(enum.StrEnum):
+    """The appliance's state, and (`exit_code`) what `appliance status` exits with."""
+
     # highest priority first; PRINTING and FAULT are set by the print path and panel
     FAULT = "fault"
     PRINTING = "printing"
@@ -35,6 +39,17 @@ class State(enum.StrEnum):
     STALE = "stale"
     DEGRADED = "degraded"  # ready, but a printer of the class cannot print: tell IT
     READY = "ready"
+
+    @property
+    def exit_code(self) -> int:
+        """The CLIs' one convention, that of monitoring plugins (docs/operations.md):
+        0 it prints current lists, 1 it needs attention but prints (stale, degraded,
+        no data yet), 2 it cannot print (fault; a broken configuration exits 2 too)."""
+        if self is State.FAULT:
+            return EXIT_FAULT
+        if self in (State.READY, State.PRINTING):
+            return EXIT_OK
+        return EXIT_ATTENTION
 
 
 @dataclass(frozen=True)

@@ -121,10 +121,11 @@ def describe(status: dict[str, Any], config: SenderConfig) -> list[str]:
     """The human-readable `status` lines, times in the schedule's time zone."""
 
     def when(text: str | None) -> str:
-        return local_time(parse_iso(text), config.schedule.timezone) if text else "never"
+        return (local_time(parse_iso(text), config.schedule.timezone, zone_abbreviation=True)
+                if text else "never")
 
-    lines = [f"sender {status['sender']} at {when(status['now'])} "
-             f"({config.schedule.timezone.key}), last pass {when(status['last_pass'])}",
+    lines = [f"sender {status['sender']} at {when(status['now'])}, "
+             f"last pass {when(status['last_pass'])}",
              "appliances:"]
     for name, info in status["appliances"].items():
         line = (f"  {name:<14} last success {when(info['last_success'])}, "

@@ -46,7 +46,7 @@ as_appliance snapshots >"$WORK/usb-snapshots.txt"
 grep -q "^$id " "$WORK/usb-snapshots.txt" || fail "the imported snapshot $id is not stored"
 in_pi grep -q '"event":"ingested".*"via":"usb"' /var/lib/appliance/audit.log \
   || fail "the audit log does not say usb"
-as_appliance status >"$WORK/usb-status.txt"
+status_of >"$WORK/usb-status.txt"
 grep -q 'last import (usb):.*1 accepted, 1 refused' "$WORK/usb-status.txt" || fail "status"
 [[ $(in_pi systemctl is-active "appliance-usb-mount@$instance.service") != active ]] \
   || fail "the mount unit is still active after the import"

@@ -16,7 +16,7 @@ clock = json.load(open(sys.argv[1]))["clock"]
 assert clock["state"] in ("trusted", "unsure") and clock["reason"], clock
 print("clock:", clock["state"], clock["reason"])
 EOF
-as_appliance status >"$WORK/clock-status.txt" || fail "appliance status"
+status_of >"$WORK/clock-status.txt"
 grep '^clock: ' "$WORK/clock-status.txt" || fail "appliance status has no clock line"
 for unit in appliance-web appliance-panel; do
   restarts=$(in_pi systemctl show -p NRestarts --value "$unit.service")

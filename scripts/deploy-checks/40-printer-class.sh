@@ -31,7 +31,7 @@ with_key print --wait | tee "$WORK/class-print.out"
 count() { in_pi sh -c "ls $1/*.pdf 2>/dev/null | wc -l"; }
 [[ $(count /var/spool/appliance-capture-b) == 1 && $(count /var/spool/appliance-capture-a) == 0 ]] \
   || fail "kit not exactly once at kit_b: a=$(count /var/spool/appliance-capture-a) b=$(count /var/spool/appliance-capture-b)"
-as_appliance status --json | contains '"condition": "degraded"' || fail "status not degraded"
+status_of --json | contains '"condition": "degraded"' || fail "status not degraded"
 
 step "printer class: back to the single queue"
 in_pi rm -f /var/spool/appliance-capture-a/fault

@@ -20,7 +20,7 @@ print("drill:", drill)
 EOF
 curl -fsS "http://127.0.0.1:$port/metrics" | contains -x 'appliance_drill_due 0' \
   || fail "/metrics does not show the drill"
-as_appliance status | contains '^drill: last ' || fail "appliance status has no drill line"
+status_of | contains '^drill: last ' || fail "appliance status has no drill line"
 in_pi systemctl restart appliance-jobs.service
 wait_active appliance-jobs
 in_pi test -f /var/lib/appliance/drills.json || fail "drills.json missing"

@@ -17,7 +17,7 @@ restarts_after=$(in_pi systemctl show -P NRestarts appliance-panel)
 panel_status=$(in_pi systemctl show -P StatusText appliance-panel)
 echo "panel StatusText: $panel_status"
 [[ $panel_status == "waiting for GPIO: "* ]] || fail "panel status text: $panel_status"
-as_appliance status | contains '^panel: waiting since .*FAULT' \
+status_of | contains '^panel: waiting since .*FAULT' \
   || fail "appliance status does not show the panel's fault"
 curl -fsS "http://127.0.0.1:$port/metrics" | contains -x 'appliance_panel_gpio_ready 0' \
   || fail "/metrics does not show the panel's fault"

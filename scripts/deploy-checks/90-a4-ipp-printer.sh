@@ -42,8 +42,8 @@ wait_kept() { # wait_kept COUNT: until the printer has kept COUNT documents
 }
 
 apply "$PI" a4 -e "appliance_printer_uri=$ipp_uri" -e appliance_printer_model=everywhere \
-  -e appliance_printer_capture_backend=false \
-  -e '{"appliance_cups_packages": ["cups-daemon", "cups-client", "cups-filters"]}'
+  -e '{"appliance_printer_capture_backend": false,
+       "appliance_cups_packages": ["cups-daemon", "cups-client", "cups-filters"]}'
 in_pi lpoptions -p kit | contains 'media=iso_a4_210x297mm' || fail "the queue's default paper is not A4"
 
 # The control: the same printer, a queue without the role's default paper.

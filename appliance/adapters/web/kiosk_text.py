@@ -10,35 +10,37 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from appliance.core import wording
+
 LANGUAGES = ("sv", "en")
 DEFAULT_LANGUAGE = "sv"
 
 CATALOGUE: dict[str, dict[str, str]] = {
     "sv": {
         "page_title": "Reservutskrift",
-        "state.ready": "Klar",
-        "state.stale": "Inaktuella uppgifter",
+        "state.ready": "Redo",
+        "state.stale": "EJ AKTUELL",
         "state.fault": "Skrivarfel",
         "state.printing": "Skriver ut",
         "state.no-data": "Inga uppgifter",
-        "state.degraded": "Klar – en skrivare ur funktion",
+        "state.degraded": "Redo – en skrivare ur funktion",
         "hint.ready": "Listorna är aktuella.",
-        "hint.stale": "En lista är gammal – kontrollera tiden på papperet.",
+        "hint.stale": "En lista är EJ AKTUELL – kontrollera tiden på papperet.",
         "hint.printing": "En utskrift är på väg.",
         "hint.no-data": "Listor saknas – ring IT-support om det inte ändras.",
+        "hint.no-data.units": "Listor saknas för {units} – ring IT-support om det inte ändras.",
+        "hint.stale.units": "EJ AKTUELL för {units} – kontrollera tiden på papperet.",
         "hint.fault": "Skrivaren kan inte skriva ut. Gör så här:",
         "hint.degraded": "Listorna är aktuella och utskrift fungerar. Meddela IT-support:",
         "hint.clock_unsure": "Klockan är osäker – åldrarna är minsta möjliga.",
         "printer": "Skrivare",
         "panel.fault": "Knappen fungerar inte just nu – skriv ut här på skärmen. Meddela IT.",
         "missing": "Saknas",
-        "stale": "Gammal",
+        "stale": "EJ AKTUELL",
         "no_time": "–",
-        "age.minutes": "{m} min gamla",
-        "age.hours": "{h} h {m} min gamla",
-        "age.day": "{d} dygn {h} h gamla",
-        "age.days": "{d} dygn gamla",
-        "age.at_least": "minst {age}",
+        "age": "Ålder {age}",
+        "age.at_least": "Ålder minst {age}",
+        "age.days_word": "dygn",
         "time.today": "kl. {time}",
         "time.other_day": "{day}/{month} kl. {time}",
         "profile.button": "Skriv ut att göra-listan",
@@ -47,7 +49,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "unit_button": "Skriv ut {unit}",
         "step.queued": "I kö",
         "step.printing": "Skrivs ut",
-        "step.done": "Klar",
+        "step.done": "Utskriven",
         "pages": "{n} sidor",
         "page": "1 sida",
         "destination": "Utskriften kommer ut på: {printer}",
@@ -75,6 +77,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "hint.stale": "A list is out of date: check the time printed on it.",
         "hint.printing": "A kit is on its way.",
         "hint.no-data": "Lists are missing: call IT support if this persists.",
+        "hint.no-data.units": "Lists are missing for {units}: call IT support if this persists.",
+        "hint.stale.units": "Out of date for {units}: check the time printed on it.",
         "hint.fault": "The printer cannot print. What to do:",
         "hint.degraded": "The lists are up to date and printing works. Tell IT support:",
         "hint.clock_unsure": "The clock is unsure: the ages are the least they can be.",
@@ -83,11 +87,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "missing": "Missing",
         "stale": "Out of date",
         "no_time": "–",
-        "age.minutes": "{m} min old",
-        "age.hours": "{h} h {m} min old",
-        "age.day": "{d} day {h} h old",
-        "age.days": "{d} days old",
-        "age.at_least": "at least {age}",
+        "age": "Age {age}",
+        "age.at_least": "Age at least {age}",
+        "age.days_word": "days",
         "time.today": "at {time}",
         "time.other_day": "{day}/{month} {time}",
         "profile.button": "Print the to-do list",
@@ -129,17 +131,11 @@ class Texts:
     def __call__(self, key: str, **values) -> str:
         return self._messages[key].format(**values)
 
-    def age(self, age: timedelta) -> str:
-        """"4 h 10 min gamla", "1 dygn 3 h gamla", "2 dygn gamla"."""
-        minutes = int(age.total_seconds()) // 60
-        hours, days = minutes // 60, minutes // (24 * 60)
-        if hours < 1:
-            return self("age.minutes", m=minutes)
-        if days < 1:
-            return self("age.hours", h=hours, m=minutes % 60)
-        if days < 2:
-            return self("age.day", d=days, h=hours % 24)
-        return self("age.days", d=days)
+    def age(self, age: timedelta, *, at_least: bool = False) -> str:
+        """"Ålder 4 h 10 min", "Ålder 2 dygn (71 h 59 min)": the paper's words
+        (appliance.core.wording), so screen and page agree to the minute."""
+        text = wording.age(age, days=self("age.days_word"))
+        return self("age.at_least" if at_least else "age", age=text)
 
     def time_of(self, moment: datetime, now: datetime | None) -> str:
         """When the data is from, local time: "kl. 07:45" today, "29/11 kl. 07:45" before,

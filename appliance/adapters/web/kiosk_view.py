@@ -28,9 +28,9 @@ def button_label(profile: str, unit: str | None, texts: Texts) -> str:
 @dataclass(frozen=True)
 class ListRow:
     title: str
-    age: str  # "4 h 10 min gamla", or "–"
+    age: str  # "Ålder 4 h 10 min", or "–"
     time: str  # "kl. 07:45", or "–"
-    warning: str | None  # "Gammal" / "Saknas"; None when the list is fine
+    warning: str | None  # "EJ AKTUELL" / "Saknas"; None when the list is fine
 
 
 @dataclass(frozen=True)
@@ -62,9 +62,19 @@ def overview(status: ApplianceStatus, state: State, timezone, texts: Texts) -> O
                 _row(check, now, timezone, texts, unsure))
     printer = status.printer
     printer_text = _printer_text(printer, texts) if printer is not None else ""
-    hint = texts("hint.clock_unsure" if unsure and state is State.STALE else f"hint.{state}")
+    # With several units, the ones that decide the state come first (never below the fold)
+    # and the hint names them: "Listor saknas för Hemsjukvård Väst".
+    troubled = [unit for unit, rows in sections.items()
+                if unit is not None and any(row.warning for row in rows)]
+    ordered = sorted(sections.items(), key=lambda item: item[0] not in troubled)
+    if unsure and state is State.STALE:
+        hint = texts("hint.clock_unsure")
+    elif troubled and state in (State.STALE, State.NO_DATA):
+        hint = texts(f"hint.{state}.units", units=", ".join(troubled))
+    else:
+        hint = texts(f"hint.{state}")
     return Overview(state, texts(f"state.{state}"), hint,
-                    tuple(UnitSection(unit, tuple(rows)) for unit, rows in sections.items()),
+                    tuple(UnitSection(unit, tuple(rows)) for unit, rows in ordered),
                     printer is None or printer.condition is Condition.READY, printer_text,
                     texts("panel.fault") if status.panel and status.panel.fault else None)
 
@@ -73,9 +83,7 @@ def _row(check: KindStatus, now: datetime, timezone, texts: Texts, unsure: bool)
     if check.latest is None:
         return ListRow(check.title, texts("no_time"), texts("no_time"), texts("missing"))
     produced = check.latest.produced_at.astimezone(timezone)
-    age = texts.age(check.age(now))
-    if unsure:
-        age = texts("age.at_least", age=age)
+    age = texts.age(check.age(now), at_least=unsure)
     return ListRow(check.title, age, texts.time_of(produced, None if unsure else now),
                    texts("stale") if check.stale else None)
 

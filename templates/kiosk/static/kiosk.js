@@ -13,6 +13,11 @@
   let backTimer = null;
   let touching = false;  // a finger (or mouse button) is down on the screen
 
+  function setOffline(isOffline) {
+    offline.hidden = !isOffline;
+    document.body.classList.toggle("offline", isOffline);
+  }
+
   function viewUrl() {
     const query = new URLSearchParams(progress || {});
     if (lang !== "sv") query.set("lang", lang);
@@ -26,7 +31,7 @@
       if (!response.ok) throw new Error(String(response.status));
       const incoming = document.createElement("template");
       incoming.innerHTML = await response.text();
-      offline.hidden = true;
+      setOffline(false);
       // Swapped only when it changed (compared as the browser serialises both), and never
       // while a finger is down: a button replaced between press and release gets no click,
       // and the nurse's tap would be lost.
@@ -38,7 +43,7 @@
         backTimer = setTimeout(back, BACK_AFTER_MS);
       }
     } catch (error) {
-      offline.hidden = false;
+      setOffline(true);
     }
   }
 
@@ -65,7 +70,7 @@
         progress = answer.view;
       }
     } catch (error) {
-      offline.hidden = false;
+      setOffline(true);
     } finally {
       sending = false;
     }

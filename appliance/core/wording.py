@@ -1,0 +1,87 @@
+"""What the nurse reads, written one way: an age, a time, "not current", a page counter.
+
+The cover, the page stamps, the kiosk and the CLI all say these things; each used to say
+them its own way ("0 h 30 min" on paper, "30 min" on screen, "Data" here and "Data från"
+there, "EJ AKTUELL", "inte aktuell", "Gammal"). Every place that shows one of them takes it
+from here, so a nurse comparing the screen with a page separated from the cover reads the
+same words and the same numbers. Swedish, for nurses; docs/wording.md lists every phrase
+and the choices behind it.
+
+Agreement: a list's title is configurable ("Att göra-lista", "Vårdplaner") and an adjective
+after it would have to agree with a noun the code does not know. So an age stands alone
+("Ålder 4 h 10 min"), or with the fixed plural subject "uppgifterna" ("uppgifterna är
+4 h 10 min gamla"), never as "Att göra-lista … gamla".
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+AGE = "Ålder"
+"""Label before an age that stands alone: "Ålder 4 h 10 min"."""
+
+AT_LEAST = "minst"
+"""Before every age that is only a lower bound (the clock cannot be trusted)."""
+
+CLOCK_UNSURE = "klockan är osäker"
+"""Said after "minst" ages, on every page and screen that shows one."""
+
+NOT_CURRENT = "EJ AKTUELL"
+"""A list older than its next expected delivery: in capitals, on black, wherever it shows."""
+
+DATA_FROM = "Data från"
+"""Before the time the data was taken from the record system."""
+
+PRINTED = "Utskrivet"
+"""Before the time the kit was printed."""
+
+DRILL_MARK = "ÖVNING – INTE FÖR VÅRD"
+"""Across every page of a drill kit."""
+
+DAYS_FROM_HOURS = 48
+"""From this many hours an age is also given in days, so weeks-old data stands out."""
+
+
+def age(elapsed: timedelta, *, days: str = "dygn") -> str:
+    """"30 min", "1 h", "4 h 10 min", "2 dygn (71 h 59 min)", "3 dygn (72 h)" (`days`:
+    the word for days, "days" for the kiosk's English).
+
+    Never rounded up and never shortened: the days are whole days, and the hours in
+    brackets keep the rest, so an age of 71 h 59 min is not read as 2 days."""
+    minutes = max(0, int(elapsed.total_seconds()) // 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours == 0:
+        text = f"{minutes} min"
+    elif minutes == 0:
+        text = f"{hours} h"
+    else:
+        text = f"{hours} h {minutes} min"
+    if hours >= DAYS_FROM_HOURS:
+        text = f"{hours // 24} {days} ({text})"
+    return text
+
+
+def age_bound(elapsed: timedelta, *, at_least: bool) -> str:
+    """`age()`, with "minst" in front when it is only a lower bound."""
+    text = age(elapsed)
+    return f"{AT_LEAST} {text}" if at_least else text
+
+
+def labelled_age(elapsed: timedelta, *, at_least: bool) -> str:
+    """"Ålder 4 h 10 min" / "Ålder minst 4 h 10 min": an age that stands alone."""
+    return f"{AGE} {age_bound(elapsed, at_least=at_least)}"
+
+
+def data_from(local_time: str) -> str:
+    return f"{DATA_FROM} {local_time}"
+
+
+def kit_page(number: int, total: int) -> str:
+    """The kit's own page counter, told apart from a document's own "Sida 1 av 3"."""
+    return f"Utskrift sida {number} av {total}"
+
+
+def kit_title(profile_title: str, *, drill: bool) -> str:
+    """The kit's PDF and CUPS job title: Swedish, and no patient data (CUPS keeps titles
+    in its job history)."""
+    return f"{'Övning' if drill else 'Reservutskrift'} – {profile_title}"
