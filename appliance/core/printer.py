@@ -42,7 +42,7 @@ class ConditionText:
 
 
 CONDITIONS: dict[Condition, ConditionText] = {
-    Condition.READY: ConditionText("Skrivaren fungerar.", "printer ready"),
+    Condition.READY: ConditionText("Skrivaren fungerar.", "ready"),
     Condition.OUT_OF_PAPER: ConditionText("Slut på papper – fyll på papper i skrivaren.",
                                           "out of paper"),
     Condition.PAPER_JAM: ConditionText("Pappersstopp – öppna skrivaren och ta bort papperet.",

@@ -28,8 +28,8 @@ def button_label(profile: str, unit: str | None, texts: Texts) -> str:
 @dataclass(frozen=True)
 class ListRow:
     title: str
-    age: str  # "Ålder 4 h 10 min", or "–"
-    time: str  # "kl. 07:45", or "–"
+    age: str  # "Ålder 4 h 10 min", or "" for a missing list (its warning says "Saknas")
+    time: str  # "kl. 07:45", or """
     warning: str | None  # "EJ AKTUELL" / "Saknas"; None when the list is fine
 
 
@@ -81,7 +81,7 @@ def overview(status: ApplianceStatus, state: State, timezone, texts: Texts) -> O
 
 def _row(check: KindStatus, now: datetime, timezone, texts: Texts, unsure: bool) -> ListRow:
     if check.latest is None:
-        return ListRow(check.title, texts("no_time"), texts("no_time"), texts("missing"))
+        return ListRow(check.title, "", "", texts("missing"))
     produced = check.latest.produced_at.astimezone(timezone)
     age = texts.age(check.age(now), at_least=unsure)
     return ListRow(check.title, age, texts.time_of(produced, None if unsure else now),
