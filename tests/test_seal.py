@@ -752,7 +752,7 @@ DOC2 = r"^manifest\.documents\[2\]"
 KIND_RULE = r"\.kind must match \[a-z\]\[a-z0-9_-\]\{0,31\}$"
 UNIT_RULE = r"\.unit must be printable text of 1\.\.120 characters$"
 TITLE_RULE = r"\.title must be printable text of 1\.\.200 characters$"
-TIME_RULE = r" must be an ISO 8601 time with a time zone$"
+TIME_RULE = r" must be an RFC 3339 time, .*docs/seal-format.md §2.5$"
 HEADER_CASES = {
     # fields present, absent, unknown
     "missing_field": (_delete("seq"), r"^header lacks seq$"),

@@ -45,8 +45,14 @@ def microseconds_since_epoch(moment: datetime) -> int:
 
 
 def isoformat_utc(moment: datetime) -> str:
-    """`2026-11-27T07:00:00Z`: the one timestamp format of the project's files and APIs."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """`2026-11-27T07:00:00Z`: the one timestamp format of the project's files and APIs.
+
+    Always four digits of year: `strftime("%Y")` writes year 999 as `999`, which
+    `parse_iso` (and every reader of the index) then refuses; and the index sorts these
+    strings as text, which is the time order only at a fixed width."""
+    t = moment.astimezone(UTC)
+    return (f"{t.year:04d}-{t.month:02d}-{t.day:02d}T"
+            f"{t.hour:02d}:{t.minute:02d}:{t.second:02d}Z")
 
 
 def local_time(moment: datetime, tz: ZoneInfo, *, zone_abbreviation: bool = False) -> str:

@@ -53,9 +53,13 @@ CONTENT_TYPES = ("application/pdf",)
 
 _KIND_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 _SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
-# One spelling of ISO 8601 only; `datetime.fromisoformat` alone accepts any separator for T.
+# One spelling of RFC 3339 only (docs/seal-format.md §2.5): `datetime.fromisoformat` alone
+# accepts any separator for T, and offsets such as +05:60. Four-digit years 0001-9999, hours
+# 00-23, minutes and seconds 00-59 (no leap second), 1-6 fractional digits, Z or +-HH:MM
+# with HH 00-23 and MM 00-59. Month and day lengths are left to fromisoformat.
 _TIMESTAMP_PATTERN = re.compile(
-    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})"
+    r"\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?"
+    r"(Z|[+-]([01]\d|2[0-3]):[0-5]\d)"
 )
 _TEXT_LIMITS = {"unit": 120, "title": 200}
 _HEADER_FIELDS = {"version", "sender", "recipient", "seq", "created", "suite"}
@@ -104,7 +108,9 @@ class DocumentEntry:
     def to_json(self) -> dict[str, object]:
         """The manifest line as the manifest carries it."""
         line = {name: getattr(self, name) for name in _DOCUMENT_FIELDS}
-        line["produced_at"] = self.produced_at_as_written or isoformat_utc(self.produced_at)
+        line["produced_at"] = (self.produced_at_as_written
+                               if self.produced_at_as_written is not None
+                               else isoformat_utc(self.produced_at))
         return line
 
 
@@ -404,4 +410,7 @@ def _timestamp(value: object, where: str) -> datetime:
             raise ValueError
         return parse_iso(value)
     except ValueError as exc:
-        raise MalformedSeal(f"{where} must be an ISO 8601 time with a time zone") from exc
+        raise MalformedSeal(
+            f"{where} must be an RFC 3339 time, YYYY-MM-DDTHH:MM:SS[.ffffff] then Z or +HH:MM "
+            "(year 0001-9999, hours 00-23, minutes and seconds 00-59, offset within -23:59 "
+            "and +23:59, in range once in UTC): docs/seal-format.md §2.5") from exc

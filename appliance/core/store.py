@@ -198,7 +198,9 @@ class Store:
                 db.execute("BEGIN IMMEDIATE")
                 db.execute(
                     "INSERT INTO snapshots VALUES (?,?,?,?,?,?,?)",
-                    (snapshot_id, sender, header.sender, header.seq, header.created,
+                    # `created` as one canonical UTC form, not as the sender spelt it
+                    (snapshot_id, sender, header.sender, header.seq,
+                     isoformat_utc(parse_iso(header.created)),
                      isoformat_utc(received), len(envelope)),
                 )
                 db.executemany(
@@ -407,11 +409,24 @@ def _journal_row(snap: StoredSnapshot) -> tuple[str, str, str, str]:
             json.dumps(sorted({d.unit for d in snap.documents}), ensure_ascii=False))
 
 
+def _time(row: sqlite3.Row, column: str, snapshot_id: str) -> datetime:
+    """A time of the index; one its reader cannot parse (written by a version before the
+    four-digit fix, or by hand) names the snapshot instead of ending in a traceback."""
+    try:
+        return parse_iso(row[column])
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"index: snapshot {snapshot_id} has an unreadable {column} "
+                         f"{row[column]!r}; call IT: the snapshot must be removed from the index "
+                         "and re-sent (docs/storage-and-audit.md)") from exc
+
+
 def _document(row: sqlite3.Row) -> StoredDocument:
+    snapshot_id = row["snapshot_id"]
     return StoredDocument(
-        snapshot_id=row["snapshot_id"], position=row["position"], sender=row["sender"],
+        snapshot_id=snapshot_id, position=row["position"], sender=row["sender"],
         kind=row["kind"], unit=row["unit"],
-        produced_at=parse_iso(row["produced_at"]), received_at=parse_iso(row["received_at"]),
+        produced_at=_time(row, "produced_at", snapshot_id),
+        received_at=_time(row, "received_at", snapshot_id),
         content_type=row["content_type"], size=row["size"], pages=row["pages"],
     )
 
@@ -419,6 +434,6 @@ def _document(row: sqlite3.Row) -> StoredDocument:
 def _snapshot(row: sqlite3.Row, documents: list[StoredDocument]) -> StoredSnapshot:
     return StoredSnapshot(
         id=row["id"], sender=row["sender"], sender_fp=row["sender_fp"], seq=row["seq"],
-        created=parse_iso(row["created"]), received_at=parse_iso(row["received_at"]),
+        created=_time(row, "created", row["id"]), received_at=_time(row, "received_at", row["id"]),
         size=row["size"], documents=tuple(sorted(documents, key=lambda d: d.position)),
     )

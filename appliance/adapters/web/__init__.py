@@ -12,6 +12,7 @@ from appliance.core.clock_trust import SyncState
 from appliance.core.config import ApplianceConfig
 from appliance.core.printer import Printer
 from appliance.core.services import Services
+from appliance.core.store import StoreError
 
 SERVICES_KEY = "appliance.core.services"
 
@@ -44,6 +45,14 @@ def create_app(config: ApplianceConfig, *, printer: Printer | None = None,
     def http_error(exc: HTTPException):
         error = (exc.name or "error").lower().replace(" ", "_")
         return jsonify(error=error, message=exc.description or exc.name), exc.code
+
+    @app.errorhandler(StoreError)
+    def store_error(exc: StoreError):
+        # The index or the disk: the operator reads which snapshot in the journal; the
+        # network gets the rule only (a 503, as /healthz gives), never the detail.
+        app.logger.error("store error while handling a request: %s", exc)
+        return jsonify(error="store_unreadable",
+                       message="the appliance's store cannot be read; see its log"), 503
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
