@@ -3,6 +3,8 @@
 # appliance_printer_media). The printer is an emulated IPP Everywhere printer whose default
 # paper is Letter: ippeveprinter from Debian's cups-ipp-utils, run in the sender container
 # (the containers share the host's network; Debian 12's ippeveprinter needs a running Avahi).
+# The printer keeps its documents under /var/lib (StateDirectory), not /run: the container's
+# /run is its own tmpfs, which the host cannot read through the rig's root path.
 # The role re-applied with that printer as the queue's device: the kit must arrive on A4
 # pages, unscaled; a control queue to the same printer without the role's default paper
 # shows the same document shrunk to Letter. Last of the checks: it leaves the queue on the
@@ -12,8 +14,8 @@ ipp_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)
 "$RIG" exec "$PC" env DEBIAN_FRONTEND=noninteractive bash -c 'apt-get install -y -qq \
   --no-install-recommends cups-ipp-utils avahi-daemon >/dev/null && systemctl start avahi-daemon' \
   || fail "ippeveprinter: install cups-ipp-utils avahi-daemon in $PC"
-"$RIG" exec "$PC" systemd-run --unit=letter-printer --collect -p RuntimeDirectory=letter-printer \
-  /usr/sbin/ippeveprinter -k -d /run/letter-printer -p "$ipp_port" -m "Letter Office" \
+"$RIG" exec "$PC" systemd-run --unit=letter-printer --collect -p StateDirectory=letter-printer \
+  /usr/sbin/ippeveprinter -k -d /var/lib/letter-printer -p "$ipp_port" -m "Letter Office" \
   -f application/pdf,image/pwg-raster -r off "Letter Office" >/dev/null
 ipp_uri="ipp://127.0.0.1:$ipp_port/ipp/print"
 deadline=$((SECONDS + 30))
@@ -25,7 +27,7 @@ done
 
 kept_pages() { # kept_pages: the page sizes (points) of the newest document the printer kept
   local newest
-  newest=$("$RIG" exec "$PC" bash -c 'ls -t /run/letter-printer/*.pdf 2>/dev/null | head -1')
+  newest=$("$RIG" exec "$PC" bash -c 'ls -t /var/lib/letter-printer/*.pdf 2>/dev/null | head -1')
   [[ -n $newest ]] || return 0
   cp "$("$RIG" root "$PC")$newest" "$WORK/kept.pdf"
   .venv/bin/python -c '
@@ -36,7 +38,7 @@ print(" ".join(sorted({"%dx%d" % (round(float(p.mediabox[2] - p.mediabox[0])),
 }
 wait_kept() { # wait_kept COUNT: until the printer has kept COUNT documents
   local deadline=$((SECONDS + 120))
-  until [[ $("$RIG" exec "$PC" bash -c 'ls /run/letter-printer/*.pdf 2>/dev/null | wc -l') -ge $1 ]]; do
+  until [[ $("$RIG" exec "$PC" bash -c 'ls /var/lib/letter-printer/*.pdf 2>/dev/null | wc -l') -ge $1 ]]; do
     ((SECONDS < deadline)) || fail "the emulated printer got no document ($1)"; sleep 1
   done
 }
