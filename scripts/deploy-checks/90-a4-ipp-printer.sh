@@ -57,7 +57,8 @@ control=$(kept_pages)
 echo "control queue (printer's default paper): $control"
 [[ $control == "612x792" ]] || fail "the control did not come out on Letter ($control): the check proves nothing"
 
-with_key print --wait >/dev/null || fail "print --wait to the IPP printer"
+printed=$(with_key print --wait 2>&1) || { echo "$printed"; in_pi lpstat -l -p -o || true
+  fail "print --wait to the IPP printer"; }
 wait_kept 2
 kit=$(kept_pages)
 echo "the appliance's queue: $kit"
