@@ -121,6 +121,16 @@ class Installation:
 
         return ingest(Services(self.config, clock), envelope, remote="test")
 
+    def refusal_detail(self) -> str:
+        """The message of the newest refusal in the audit log: the detail the network's
+        answer leaves out when it quotes what the envelope encrypts (docs/api.md)."""
+        from appliance.core.services import Services
+
+        refusals = [entry for entry in Services(self.config).audit.entries()
+                    if entry.get("event") == "refused"]
+        assert refusals, "no refusal in the audit log"
+        return refusals[-1]["message"]
+
     def store_state(self) -> dict:
         """Everything that makes up the store: files with content and every index row."""
         files = {p.name: p.read_bytes() for p in (self.state_dir / "snapshots").iterdir()}

@@ -4,6 +4,7 @@ with the store proven unchanged afterwards, and the last good snapshot still rea
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import socket
 import struct
@@ -52,10 +53,12 @@ def test_accepted_snapshot_is_described(installation: Installation, server: Serv
                                                                       pages=4))
     assert status == 201
     assert reply["sender"] == "kontor-norr"
-    assert reply["documents"] == [{"pages": 4}]  # the manifest is not echoed in clear
-    assert set(reply) == {"id", "sender", "documents", "received_at"}
+    # Nothing of the encrypted manifest is echoed in clear, not even the page count.
+    assert set(reply) == {"id", "sender", "received_at"}
     stored = installation.store_state()
     assert f"{reply['id']}.seal" in stored["files"]
+    listed = json.loads(installation.appliance("snapshots", "--json").output)
+    assert [(row["id"], row["documents"][0]["pages"]) for row in listed] == [(reply["id"], 4)]
 
 
 def test_wrong_content_type_is_415(shared):

@@ -58,10 +58,17 @@ def document(content: bytes, kind: str = "todo", title: str = "Att göra-lista")
     return seal.Document(seal.describe_document(kind, UNIT, title, CREATED, content), content)
 
 
+def small_padding(length: int) -> int:
+    """Pad to the next 256 bytes: padding is there to be flipped, the envelope stays small
+    enough for the every-bit tests (the sender's buckets start at 256 KiB)."""
+    return length + (-length) % 256
+
+
 def make_envelope(suite: str = "x25519", contents: tuple[bytes, ...] = (b"%PDF-1.4 one",),
                   seq: int = 1, signer: ed25519.Ed25519PrivateKey = SENDER) -> bytes:
     docs = [document(content) for content in contents]
-    return seal.seal(docs, signer, APPLIANCE[suite].public_key(), seq, CREATED)
+    return seal.seal(docs, signer, APPLIANCE[suite].public_key(), seq, CREATED,
+                     pad=small_padding)
 
 
 def open_envelope(data: bytes, suite: str = "x25519",
@@ -252,6 +259,7 @@ def test_vector_opens_to_the_expected_documents_and_header(suite):
     assert [doc.content for doc in documents] == contents
     assert [doc.entry.to_json() for doc in documents] == expected["manifest"]["documents"]
     plaintext = plaintext_of(canonical_json(expected["manifest"]), tuple(contents))
+    plaintext += bytes(expected["lengths"]["padding"])
     assert hashlib.sha256(plaintext).hexdigest() == expected["plaintext_sha256"]
     assert envelope.header.to_json() == expected["header"]
     assert bytes(envelope.header_span[seal.PREFIX.size:]) == canonical_json(
@@ -275,7 +283,9 @@ def test_vector_layout_matches_the_spec_offsets(suite):
     payload_length = int.from_bytes(data[header_end:header_end + 8], "big")
     assert payload_length == lengths["payload"]
     assert payload_length == lengths["enc"] + lengths["plaintext"] + 16
-    assert lengths["plaintext"] == 4 + lengths["manifest"] + sum(map(len, contents))
+    assert lengths["plaintext"] == (4 + lengths["manifest"] + sum(map(len, contents))
+                                    + lengths["padding"])
+    assert lengths["padding"] > 0 and lengths["plaintext"] % 1024 == 0
     payload = data[header_end + 8:header_end + 8 + payload_length]
     signature = data[header_end + 8 + payload_length:]
     assert len(signature) == 64 and signature.hex() == expected["signature_hex"]
@@ -288,7 +298,7 @@ def test_vector_layout_matches_the_spec_offsets(suite):
     manifest_length = int.from_bytes(plaintext[:4], "big")
     assert manifest_length == lengths["manifest"]
     assert json.loads(plaintext[4:4 + manifest_length]) == expected["manifest"]
-    assert plaintext[4 + manifest_length:] == b"".join(contents)
+    assert plaintext[4 + manifest_length:] == b"".join(contents) + bytes(lengths["padding"])
 
 
 @pytest.mark.parametrize("suite", VECTOR_SUITES)
@@ -450,8 +460,8 @@ def test_round_trip(suite, contents):
     assert header.recipient == recipient.fingerprint
     payload_length = len(seal.parse(data, max_payload=MAX_PAYLOAD).payload)
     manifest = seal.Manifest(tuple(doc.entry for doc in docs)).to_bytes()
-    assert payload_length == (SUITES[suite].kem.enc_length() + 4 + len(manifest)
-                              + sum(map(len, contents)) + 16)
+    unpadded = 4 + len(manifest) + sum(map(len, contents))
+    assert payload_length == SUITES[suite].kem.enc_length() + seal.padded_length(unpadded) + 16
 
 
 def test_seal_is_randomised_but_both_open():
@@ -904,7 +914,7 @@ def test_manifest_of_64_documents_opens():
 
 
 def test_a_huge_size_is_well_formed_but_does_not_match_the_payload():
-    with pytest.raises(ManifestMismatch, match="length differs from the manifest's sizes"):
+    with pytest.raises(ManifestMismatch, match="shorter than the manifest's sizes"):
         open_manifest(_set("documents.0.size", 2**70)(manifest_obj()))
 
 
@@ -1066,13 +1076,50 @@ def test_manifest_sizes_split_the_plaintext_in_order():
         open_manifest(manifest, (second, first))  # plaintext not in manifest order
 
 
-@pytest.mark.parametrize("delta", [-1, 1])
-def test_manifest_total_size_mismatch(delta):
+def test_manifest_sizes_beyond_the_payload():
     content = b"%PDF-1.4 sized"
-    manifest = _set("documents.0.size", len(content) + delta)(manifest_obj((content,)))
+    manifest = _set("documents.0.size", len(content) + 1)(manifest_obj((content,)))
     with pytest.raises(ManifestMismatch,
-                       match=r"^decrypted payload length differs from the manifest's sizes$"):
+                       match=r"^decrypted payload is shorter than the manifest's sizes$"):
         open_manifest(manifest, (content,))
+
+
+@pytest.mark.parametrize("tail", [b"d", b"\x00" * 99 + b"\x01", b"\x00\xff\x00"])
+def test_bytes_after_the_documents_must_be_zero_padding(tail):
+    content = b"%PDF-1.4 sized"
+    with pytest.raises(ManifestMismatch, match=r"not zero padding \(section 3.4\)$"):
+        open_manifest(manifest_obj((content,)), (content + tail,))
+
+
+@pytest.mark.parametrize("padding", [0, 1, 4096])
+def test_zero_padding_after_the_documents_is_accepted(padding):
+    content = b"%PDF-1.4 padded"
+    opened = open_manifest(manifest_obj((content,)), (content + bytes(padding),))
+    assert [doc.content for doc in opened] == [content]
+
+
+@pytest.mark.parametrize("length, padded", [
+    (1, 256 * 1024), (256 * 1024, 256 * 1024), (256 * 1024 + 1, 512 * 1024),
+    (5_000_000, 8 * 1024 * 1024), (32 * 1024 * 1024, 32 * 1024 * 1024),
+    (32 * 1024 * 1024 + 1, 32 * 1024 * 1024 + 1)])
+def test_padding_buckets(length, padded):
+    assert seal.padded_length(length) == padded
+
+
+def test_envelopes_of_different_lists_have_one_size():
+    """A to-do list and a medication list of different sizes, sealed by the reference
+    sender, are the same size on the wire: the bucket, not the lists, shows (section 3.4)."""
+    recipient = APPLIANCE["x25519"]
+    sizes = set()
+    for kind, content in (("todo", b"%PDF-1.4 " + b"t" * 3_000),
+                          ("medications", b"%PDF-1.4 " + b"m" * 90_000)):
+        entry = seal.describe_document(kind, UNIT, "Lista", CREATED, content)
+        envelope = seal.seal([seal.Document(entry, content)], SENDER,
+                             recipient.public_key(), 1, CREATED)
+        opened = seal.decrypt(seal.parse(envelope, max_payload=MAX_PAYLOAD), recipient)
+        assert [doc.content for doc in opened] == [content]
+        sizes.add(len(envelope))
+    assert len(sizes) == 1 and sizes.pop() > seal.PADDING_FLOOR
 
 
 # ---------------------------------------------------------------- every bit

@@ -24,7 +24,9 @@ UNIT = REPO / "systemd" / "appliance-usb-import@.service"
 MOUNT_UNIT = REPO / "systemd" / "appliance-usb-mount@.service"
 UDEV_RULE = REPO / "udev" / "90-appliance-usb-import.rules"
 INSTALLED_CLI = "/opt/appliance/venv/bin/appliance"
-SEAL_NAME = re.compile(r"(?P<appliance>[A-Za-z0-9_.-]+)-todo-\d{8}T\d{6}Z\.seal")
+# The appliance, the time and a random part; never the kind (issue 26: the stick's names are
+# readable by whoever holds it).
+SEAL_NAME = re.compile(r"(?P<appliance>[A-Za-z0-9_.-]+)-\d{8}T\d{6}Z-[0-9a-f]{6}\.seal")
 
 
 def export(tmp_path: Path, marker: str) -> Path:
@@ -69,6 +71,7 @@ def test_seal_to_dir_writes_one_envelope_per_appliance_and_nothing_in_plaintext(
     assert sorted(SEAL_NAME.fullmatch(p.name)["appliance"] for p in written) == [
         "vxo-norr", "vxo-syd"]
     for path in written:
+        assert "todo" not in path.name
         assert b"USBMARKER1" not in path.read_bytes() and b"%PDF" not in path.read_bytes()
     mine = next(p for p in written if p.name.startswith("vxo-norr-"))
     theirs = next(p for p in written if p.name.startswith("vxo-syd-"))
@@ -80,7 +83,7 @@ def test_seal_to_dir_writes_one_envelope_per_appliance_and_nothing_in_plaintext(
 
     only = tmp_path / "only"
     only.mkdir()
-    assert [p.name.split("-todo-")[0] for p in
+    assert [SEAL_NAME.fullmatch(p.name)["appliance"] for p in
             seal_to(installation, only, export(tmp_path, "X"), "--to", "vxo-syd")] == ["vxo-syd"]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -157,9 +158,9 @@ def push(ctx: click.Context, files, kind, unit, title, produced_at, to_name) -> 
         envelope = sender.seal_for(documents, target.public_key)
         result = push_envelope(target.snapshots_url, envelope, config.push_timeout_seconds)
         if result.accepted:
-            pages = sum(d.get("pages", 0) for d in result.body.get("documents", []))
+            # The answer says only accepted and the id: the manifest travels encrypted.
             click.echo(f"{target.name}: accepted as {result.body.get('id')} "
-                       f"({len(documents)} document(s), {pages} page(s))")
+                       f"({len(documents)} document(s))")
         else:
             failures += 1
             status = result.status if result.status is not None else "-"
@@ -175,7 +176,8 @@ def push(ctx: click.Context, files, kind, unit, title, produced_at, to_name) -> 
               help="Where to write the envelope (with --recipient).")
 @click.option("--to-dir", "to_dir", type=click.Path(exists=True, file_okay=False),
               help="Write one envelope per configured appliance into this folder (a USB "
-                   "stick), named APPLIANCE-KIND-TIME.seal.")
+                   "stick), named APPLIANCE-TIME-RANDOM.seal: no kind, since anyone holding "
+                   "the stick reads the names.")
 @click.option("--to", "to_name", help="With --to-dir: only for this appliance.")
 @click.pass_context
 def seal_command(ctx, files, kind, unit, title, produced_at, recipient, output, to_dir,
@@ -200,9 +202,11 @@ def seal_command(ctx, files, kind, unit, title, produced_at, recipient, output, 
         if not appliances:
             raise RegistryError("no appliances configured: run `appliance-sender appliances "
                                 "add`")
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        targets = [(Path(to_dir) / f"{appliance.name}-{kind}-{stamp}.seal",
-                    appliance.public_key) for appliance in appliances]
+        # The time and a random part keep two kinds sealed in one second apart; the import
+        # orders files by their sequence numbers, not by name.
+        stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+        targets = [(Path(to_dir) / f"{appliance.name}-{stamp}.seal", appliance.public_key)
+                   for appliance in appliances]
     for path, recipient_key in targets:
         envelope = sender.seal_for(documents, recipient_key)
         atomic_write(path, envelope)

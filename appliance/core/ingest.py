@@ -35,6 +35,32 @@ VIA_HTTP = "http"  # the network way in; the only one anyone can use without a k
 log = logging.getLogger(__name__)
 
 
+# What the network is told of a refusal found in what the envelope encrypts (seal format v2):
+# the rule and the setting only. The detail (the kind, the unit, the time, the counts) goes
+# to the audit log and the journal, where the operator reads it; a LAN listener, or a sender
+# probing the appliance, learns nothing of the manifest from the answer (issue 26 §3).
+PUBLIC_REFUSALS = {
+    "undecryptable": "the payload cannot be opened with this appliance's key",
+    "malformed": "the encrypted manifest breaks the seal format (docs/seal-format.md)",
+    "unknown_kind": "a document's kind is not configured on this appliance ([kinds])",
+    "too_many_units": "the snapshot names more units than allowed "
+                      "(ingest.max_units_per_snapshot)",
+    "unknown_unit": "a unit named is not configured on this appliance (units.names)",
+    "unit_not_allowed": "this sender may not send for a unit named "
+                        "(appliance senders units)",
+    "from_the_future": "a document was produced too far ahead of the appliance's clock "
+                       "(ingest.max_clock_skew_minutes); check both clocks (NTP)",
+    "too_many_pages": "the snapshot has more pages than allowed (ingest.max_pages_per_snapshot)",
+}
+PUBLIC_PDF_REFUSAL = "a document is outside the appliance's PDF limits"
+SEE_AUDIT_LOG = "; the appliance's audit log has the detail"
+
+
+def public_refusal(error: str) -> str:
+    """What the network is told of a refusal found inside the envelope, coded `error`."""
+    return PUBLIC_REFUSALS.get(error, PUBLIC_PDF_REFUSAL) + SEE_AUDIT_LOG
+
+
 class Refusal(ApplianceError, ValueError):
     """A snapshot refused: HTTP status, a stable error code and a message safe to show."""
 
@@ -48,7 +74,8 @@ def max_envelope_bytes(services: Services) -> int:
 
 
 def refuse(services: Services, status: int, error: str, message: str, *, remote: str,
-           size: int | None, sender: str | None = None, via: str = VIA_HTTP) -> Refusal:
+           size: int | None, sender: str | None = None, via: str = VIA_HTTP,
+           public: str | None = None) -> Refusal:
     """Audit a refusal and return the exception to raise.
 
     Over HTTP, a reason anyone can cause without a key (`refusal_counts.UNVERIFIED`) is
@@ -57,18 +84,26 @@ def refuse(services: Services, status: int, error: str, message: str, *, remote:
     someone standing at the appliance, so each one is worth a line. The message may quote
     what the client sent, so it is escaped and capped. A refusal is answered even when the
     audit log cannot take it (a full disk): that is logged, never turned into a 500.
+    `public`, when given, is what an HTTP answer says instead of `message`: the message then
+    quotes what the envelope encrypts, and only the audit log and the journal get it. A USB
+    import is answered in full: whoever runs it stands at the appliance.
     """
     message = bounded_text(message, MAX_MESSAGE_CHARS)
+    answer = public if public is not None and via == VIA_HTTP else message
     remote = bounded_text(remote, refusal_counts.MAX_REMOTE_CHARS)
-    if via == VIA_HTTP and error in refusal_counts.UNVERIFIED:
+    # A refusal with a public text was found inside a verified envelope: an enrolled
+    # sender's, audited one by one even when its code (malformed) is also one anyone can cause.
+    if via == VIA_HTTP and error in refusal_counts.UNVERIFIED and public is None:
         refusal_counts.RefusalCounts.of(services).add(error, message, remote)
-        return Refusal(status, error, message)
+        return Refusal(status, error, answer)
+    if public is not None and via == VIA_HTTP:
+        log.warning("refused %s from sender %s: %s", error, sender, message)
     try:
         services.audit.append("refused", reason=error, message=message, remote=remote,
                               bytes=size, sender=sender, via=via)
     except AuditError as exc:
         log.error("a %s refusal could not be audited: %s", error, exc)
-    return Refusal(status, error, message)
+    return Refusal(status, error, answer)
 
 
 def ingest(services: Services, body: bytes, remote: str, *,
@@ -79,6 +114,12 @@ def ingest(services: Services, body: bytes, remote: str, *,
     def fail(status: int, error: str, message: str, sender: str | None = None) -> Refusal:
         return refuse(services, status, error, message, remote=remote, size=len(body),
                       sender=sender, via=via)
+
+    def fail_inside(status: int, error: str, message: str, sender: str) -> Refusal:
+        """A refusal found in the decrypted part: the answer names only the rule."""
+        return refuse(services, status, error, message, remote=remote, size=len(body),
+                      sender=sender, via=via,
+                      public=public_refusal(error))
 
     try:
         envelope = seal.parse(body, max_payload=config.max_snapshot_bytes)
@@ -111,35 +152,36 @@ def ingest(services: Services, body: bytes, remote: str, *,
     try:
         documents = seal.decrypt(envelope, services.private_key)
     except (seal.DecryptionFailed, seal.ManifestMismatch) as exc:
-        raise fail(422, "undecryptable", str(exc), sender.name) from None
+        raise fail_inside(422, "undecryptable", str(exc), sender.name) from None
     except seal.MalformedSeal as exc:
-        raise fail(400, "malformed", str(exc), sender.name) from None
+        raise fail_inside(400, "malformed", str(exc), sender.name) from None
     entries = tuple(document.entry for document in documents)
     unknown = sorted({entry.kind for entry in entries} - config.kinds.keys())
     if unknown:
-        raise fail(422, "unknown_kind", f"unknown document kind(s): {', '.join(unknown)}",
-                   sender.name)
+        raise fail_inside(422, "unknown_kind",
+                          f"unknown document kind(s): {', '.join(unknown)}", sender.name)
     units = len({entry.unit for entry in entries})
     if units > config.max_units_per_snapshot:
-        raise fail(422, "too_many_units", f"the snapshot names {units} units, more than the "
-                   f"{config.max_units_per_snapshot} allowed (ingest.max_units_per_snapshot)",
-                   sender.name)
+        raise fail_inside(422, "too_many_units", f"the snapshot names {units} units, more "
+                          f"than the {config.max_units_per_snapshot} allowed "
+                          "(ingest.max_units_per_snapshot)", sender.name)
     problem = manifest_problem(services, sender, entries)
     if problem is not None:
-        raise fail(*problem, sender.name)
+        raise fail_inside(*problem, sender.name)
     pages = []
     for number, document in enumerate(documents, start=1):
         try:
             pages.append(count_pages(document.content, PdfLimits.of(config)))
         except UnreadablePdf as exc:
             setting = LIMIT_SETTINGS.get(exc.reason)
-            raise fail(422, exc.reason, f"document {number} ({document.entry.kind}) {exc}"
-                       + (f" ({setting})" if setting else ""), sender.name) from None
+            raise fail_inside(422, exc.reason, f"document {number} ({document.entry.kind}) "
+                              f"{exc}" + (f" ({setting})" if setting else ""),
+                              sender.name) from None
     del documents  # plaintext lives only as long as the checks need it
     if sum(pages) > config.max_pages_per_snapshot:
-        raise fail(422, "too_many_pages", f"the snapshot has {sum(pages)} pages, more than the "
-                   f"{config.max_pages_per_snapshot} allowed (ingest.max_pages_per_snapshot)",
-                   sender.name)
+        raise fail_inside(422, "too_many_pages", f"the snapshot has {sum(pages)} pages, more "
+                          f"than the {config.max_pages_per_snapshot} allowed "
+                          "(ingest.max_pages_per_snapshot)", sender.name)
     try:
         snapshot = services.store.add(body, header, entries, sender.name, pages)
     except SequenceNotNewer as exc:  # a concurrent ingest of the same sender won the race

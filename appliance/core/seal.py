@@ -26,6 +26,7 @@ import hashlib
 import json
 import re
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 
@@ -49,6 +50,8 @@ MAX_MANIFEST_LENGTH = 64 * 1024
 MAX_DOCUMENTS = 64
 MAX_SEQUENCE = 2**63 - 1
 AEAD_TAG_LENGTH = 16
+PADDING_FLOOR = 256 * 1024  # section 3.4: the smallest padded plaintext
+PADDING_CEILING = 32 * 1024 * 1024  # above this, plaintexts are not padded
 CONTENT_TYPES = ("application/pdf",)
 
 _KIND_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
@@ -184,8 +187,11 @@ def seal(
     recipient: keys.AppliancePublicKey,
     seq: int,
     created: datetime,
+    pad: Callable[[int], int] | None = None,
 ) -> bytes:
-    """Build an envelope for `recipient`. Validates what it writes with the parser's rules."""
+    """Build an envelope for `recipient`. Validates what it writes with the parser's rules.
+    `pad` gives the padded plaintext length for a length (default `padded_length`; the test
+    vectors use a smaller step to stay small)."""
     header = Header(
         version=VERSION,
         sender=keys.sender_fingerprint(sender_key.public_key()),
@@ -205,8 +211,10 @@ def seal(
     for doc in documents:
         _check_content(doc.entry, doc.content)
     header_span = PREFIX.pack(MAGIC, VERSION, len(header_bytes)) + header_bytes
-    plaintext = b"".join([MANIFEST_LENGTH.pack(len(manifest_bytes)), manifest_bytes,
-                          *(doc.content for doc in documents)])
+    parts = [MANIFEST_LENGTH.pack(len(manifest_bytes)), manifest_bytes,
+             *(doc.content for doc in documents)]
+    length = sum(map(len, parts))
+    plaintext = b"".join([*parts, bytes((pad or padded_length)(length) - length)])
     payload = keys.hpke_suite(recipient.suite).encrypt(
         plaintext, recipient.hpke_key(), info=hpke_info(header_span),
     )
@@ -215,6 +223,19 @@ def seal(
 
 
 # ---------------------------------------------------------------- opening
+
+
+def padded_length(length: int) -> int:
+    """The length a plaintext of `length` bytes is padded to (docs/seal-format.md §3.4): the
+    next power of two from 256 KiB, so an envelope's size tells only its bucket, not which
+    lists it holds; above 32 MiB no padding, so padding never pushes an envelope over the
+    appliance's 64 MiB default limit."""
+    if length > PADDING_CEILING:
+        return length
+    bucket = PADDING_FLOOR
+    while bucket < length:
+        bucket *= 2
+    return bucket
 
 
 def parse(data: bytes | memoryview, max_payload: int) -> Envelope:
@@ -285,8 +306,12 @@ def decrypt(envelope: Envelope, recipient: keys.AppliancePrivateKey) -> list[Doc
     except (InvalidTag, ValueError) as exc:
         raise DecryptionFailed("payload cannot be decrypted with this appliance's key") from exc
     entries, offset = _read_manifest(plaintext)
-    if len(plaintext) - offset != sum(entry.size for entry in entries):
-        raise ManifestMismatch("decrypted payload length differs from the manifest's sizes")
+    documents_end = offset + sum(entry.size for entry in entries)
+    if documents_end > len(plaintext):
+        raise ManifestMismatch("decrypted payload is shorter than the manifest's sizes")
+    if plaintext.count(0, documents_end) != len(plaintext) - documents_end:
+        raise ManifestMismatch("decrypted payload has bytes after the documents that are not "
+                               "zero padding (section 3.4)")
     documents = []
     for number, entry in enumerate(entries, start=1):
         content = plaintext[offset : offset + entry.size]

@@ -3,8 +3,11 @@
 # appliance_printer_media). The printer is an emulated IPP Everywhere printer whose default
 # paper is Letter: ippeveprinter from Debian's cups-ipp-utils, run in the sender container
 # (the containers share the host's network; Debian 12's ippeveprinter needs a running Avahi).
-# The printer keeps its documents under /var/lib (StateDirectory), not /run: the container's
-# /run is its own tmpfs, which the host cannot read through the rig's root path.
+# The printer prints both sides (-2), as the example inventory's appliance_print_options
+# (sides: two-sided-long-edge) needs: a one-sided IPP printer cancels such a job ("Printer
+# cannot print with supplied options", docs/printing.md). It keeps its documents under
+# /var/lib (StateDirectory), not /run: the container's /run is its own tmpfs, which the
+# host cannot read through the rig's root path.
 # The role re-applied with that printer as the queue's device: the kit must arrive on A4
 # pages, unscaled; a control queue to the same printer without the role's default paper
 # shows the same document shrunk to Letter. Last of the checks: it leaves the queue on the
@@ -15,7 +18,7 @@ ipp_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)
   --no-install-recommends cups-ipp-utils avahi-daemon >/dev/null && systemctl start avahi-daemon' \
   || fail "ippeveprinter: install cups-ipp-utils avahi-daemon in $PC"
 "$RIG" exec "$PC" systemd-run --unit=letter-printer --collect -p StateDirectory=letter-printer \
-  /usr/sbin/ippeveprinter -k -d /var/lib/letter-printer -p "$ipp_port" -m "Letter Office" \
+  /usr/sbin/ippeveprinter -2 -k -d /var/lib/letter-printer -p "$ipp_port" -m "Letter Office" \
   -f application/pdf,image/pwg-raster -r off "Letter Office" >/dev/null
 ipp_uri="ipp://127.0.0.1:$ipp_port/ipp/print"
 deadline=$((SECONDS + 30))

@@ -29,6 +29,13 @@ from appliance.core import keys, seal  # noqa: E402
 CREATED = datetime(2026, 11, 27, 6, 55, 0, tzinfo=UTC)
 SEQ = 1_795_762_500_000_000  # microseconds since the epoch at CREATED, as the sender uses
 UNIT = "Hemsjukvård Sölvesborg"
+PADDING_STEP = 1024  # the vectors pad to the next KiB (section 9); the sender pads to buckets
+
+
+def vector_padding(length: int) -> int:
+    return -(-length // PADDING_STEP) * PADDING_STEP
+
+
 HPKE_IDS = {  # RFC 9180 / draft-ietf-hpke-pq registry values
     "mlkem768-x25519": {"kem": "MLKEM768-X25519 (X-Wing)", "kem_id": 0x647A},
     "x25519": {"kem": "DHKEM(X25519, HKDF-SHA256)", "kem_id": 0x0020},
@@ -87,7 +94,8 @@ def write_vector(out: Path, suite: keys.KemSuite, sender: ed25519.Ed25519Private
         sealed_documents.append(seal.Document(entry, content))
         names.append(f"document-{number}.pdf")
         (directory / names[-1]).write_bytes(content)
-    envelope_bytes = seal.seal(sealed_documents, sender, public, SEQ, CREATED)
+    envelope_bytes = seal.seal(sealed_documents, sender, public, SEQ, CREATED,
+                               pad=vector_padding)
     (directory / "envelope.seal").write_bytes(envelope_bytes)
 
     envelope = seal.parse(envelope_bytes, max_payload=1 << 20)
@@ -95,8 +103,9 @@ def write_vector(out: Path, suite: keys.KemSuite, sender: ed25519.Ed25519Private
     opened = seal.decrypt(envelope, private)
     assert [doc.content for doc in opened] == [content for _, _, content in documents]
     manifest = seal.Manifest(tuple(doc.entry for doc in sealed_documents)).to_bytes()
-    plaintext = (seal.MANIFEST_LENGTH.pack(len(manifest)) + manifest
-                 + b"".join(content for _, _, content in documents))
+    unpadded = (seal.MANIFEST_LENGTH.pack(len(manifest)) + manifest
+                + b"".join(content for _, _, content in documents))
+    plaintext = unpadded + bytes(vector_padding(len(unpadded)) - len(unpadded))
     expected = {
         "description": f"Envelope format v2, suite {suite.name}, {len(documents)} document(s); "
                        "see docs/seal-format.md, section Test vectors",
@@ -122,6 +131,7 @@ def write_vector(out: Path, suite: keys.KemSuite, sender: ed25519.Ed25519Private
             "enc": suite.kem.enc_length(),
             "manifest": len(manifest),
             "plaintext": len(plaintext),
+            "padding": len(plaintext) - len(unpadded),
         },
         "header_span_sha256": hashlib.sha256(envelope.header_span).hexdigest(),
         "info_hex": seal.hpke_info(envelope.header_span).hex(),

@@ -40,8 +40,7 @@ def post_snapshot():
         id=snap.id,
         sender=snap.sender,
         received_at=isoformat_utc(snap.received_at),
-        # Only counts: the manifest travels encrypted, so the answer must not repeat it.
-        documents=[{"pages": d.pages} for d in snap.documents],
+        # Nothing of the manifest, not even counts: it travels encrypted (issue 26 §3).
     ), 201
 
 
