@@ -146,6 +146,9 @@ def test_a_stored_time_its_reader_cannot_parse_is_named_not_a_traceback(tmp_path
     result = inst.appliance("status", expect=2)
     assert "unreadable produced_at '999-06-01T00:00:00Z'" in result.output
     assert "snapshot " in result.output and "Traceback" not in result.output
+    verified = inst.appliance("audit", "verify", expect=1)
+    assert "store index: index: snapshot " in verified.output
+    assert "unreadable produced_at" in verified.output and "Traceback" not in verified.output
     srv = Server(inst).start()
     try:
         with pytest.raises(urllib.error.HTTPError) as refused:
