@@ -496,10 +496,13 @@ def _default_title(kind: str) -> str:
     return DEFAULT_KINDS.get(kind, {}).get("title", kind)
 
 
-def run_forever(agent: Agent, poll_seconds: float,
-                sleep: Callable[[float], None] = time.sleep) -> None:
-    """Pass after pass until interrupted (Ctrl+C, a service stop sending Ctrl+C/SIGINT).
-    `schedule` times the passes; the first runs at once."""
+def run_forever(agent: Agent, poll_seconds: float, stop: threading.Event) -> None:
+    """Pass after pass until `stop` is set; `schedule` times the passes, the first runs at
+    once. The `run` command sets `stop` from its Ctrl+C/SIGINT/SIGTERM handler: the signal
+    only sets the event and the pass in progress ends normally. A KeyboardInterrupt raised
+    mid-pass could leave the agent's lock held (Python may deliver it between acquiring a
+    lock and entering its `with`), and `Agent.stop` would then wait for it forever: a `run`
+    that ignored Ctrl+C, seen under load."""
     scheduler = schedule.Scheduler()
 
     def one_pass() -> None:
@@ -508,6 +511,5 @@ def run_forever(agent: Agent, poll_seconds: float,
 
     scheduler.every(poll_seconds).seconds.do(one_pass)
     scheduler.run_all()
-    while True:
-        sleep(max(0.05, min(poll_seconds, scheduler.idle_seconds or poll_seconds)))
+    while not stop.wait(max(0.05, min(poll_seconds, scheduler.idle_seconds or poll_seconds))):
         scheduler.run_pending()
