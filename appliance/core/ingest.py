@@ -75,7 +75,7 @@ def max_envelope_bytes(services: Services) -> int:
 
 def refuse(services: Services, status: int, error: str, message: str, *, remote: str,
            size: int | None, sender: str | None = None, via: str = VIA_HTTP,
-           public: str | None = None) -> Refusal:
+           inside: bool = False) -> Refusal:
     """Audit a refusal and return the exception to raise.
 
     Over HTTP, a reason anyone can cause without a key (`refusal_counts.UNVERIFIED`) is
@@ -84,19 +84,20 @@ def refuse(services: Services, status: int, error: str, message: str, *, remote:
     someone standing at the appliance, so each one is worth a line. The message may quote
     what the client sent, so it is escaped and capped. A refusal is answered even when the
     audit log cannot take it (a full disk): that is logged, never turned into a 500.
-    `public`, when given, is what an HTTP answer says instead of `message`: the message then
-    quotes what the envelope encrypts, and only the audit log and the journal get it. A USB
-    import is answered in full: whoever runs it stands at the appliance.
+    `inside`: the refusal was found in what a verified envelope encrypts, so the message
+    quotes it; an HTTP answer then says only `public_refusal(error)`, and the message goes
+    to the audit log and the journal. Such a refusal is an enrolled sender's, audited one by
+    one even when its code (malformed) is also one anyone can cause. A USB import is
+    answered in full: whoever runs it stands at the appliance.
     """
     message = bounded_text(message, MAX_MESSAGE_CHARS)
-    answer = public if public is not None and via == VIA_HTTP else message
     remote = bounded_text(remote, refusal_counts.MAX_REMOTE_CHARS)
-    # A refusal with a public text was found inside a verified envelope: an enrolled
-    # sender's, audited one by one even when its code (malformed) is also one anyone can cause.
-    if via == VIA_HTTP and error in refusal_counts.UNVERIFIED and public is None:
+    if via == VIA_HTTP and error in refusal_counts.UNVERIFIED and not inside:
         refusal_counts.RefusalCounts.of(services).add(error, message, remote)
-        return Refusal(status, error, answer)
-    if public is not None and via == VIA_HTTP:
+        return Refusal(status, error, message)
+    answer = message
+    if inside and via == VIA_HTTP:
+        answer = public_refusal(error)
         log.warning("refused %s from sender %s: %s", error, sender, message)
     try:
         services.audit.append("refused", reason=error, message=message, remote=remote,
@@ -111,15 +112,14 @@ def ingest(services: Services, body: bytes, remote: str, *,
     """Verify, store and audit one envelope, then apply retention; raise Refusal if not."""
     config = services.config
 
-    def fail(status: int, error: str, message: str, sender: str | None = None) -> Refusal:
+    def fail(status: int, error: str, message: str, sender: str | None = None, *,
+             inside: bool = False) -> Refusal:
         return refuse(services, status, error, message, remote=remote, size=len(body),
-                      sender=sender, via=via)
+                      sender=sender, via=via, inside=inside)
 
     def fail_inside(status: int, error: str, message: str, sender: str) -> Refusal:
         """A refusal found in the decrypted part: the answer names only the rule."""
-        return refuse(services, status, error, message, remote=remote, size=len(body),
-                      sender=sender, via=via,
-                      public=public_refusal(error))
+        return fail(status, error, message, sender, inside=True)
 
     try:
         envelope = seal.parse(body, max_payload=config.max_snapshot_bytes)
