@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from gpiozero import LED, RGBLED, Button
 
 from appliance.adapters import sdnotify
+from appliance.adapters.stop_signals import StopFlag
 from appliance.core.config import PanelConfig
 from appliance.core.print_service import Busy, PrintService
 from appliance.core.printer import PrinterUnavailable
@@ -246,7 +247,7 @@ class Panel:
                 self.on_state(state)
         return state
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: StopFlag) -> None:
         """Keep the LED true until `stop` is set: every poll interval, and at once after a
         press or a finished print."""
         watchdog = sdnotify.watchdog_interval()

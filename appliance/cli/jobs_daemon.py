@@ -16,13 +16,13 @@ A failing job is logged and tried again at its next turn: the service keeps runn
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
 import schedule
 
 from appliance.adapters import sdnotify
+from appliance.adapters.stop_signals import StopFlag
 from appliance.adapters.webhook import webhook_poster
 from appliance.core.drills import DrillReminder
 from appliance.core.print_service import PrintService
@@ -58,7 +58,7 @@ def build_scheduler(services: Services) -> schedule.Scheduler:
     return scheduler
 
 
-def run_jobs(services: Services, stop_event: threading.Event) -> None:
+def run_jobs(services: Services, stop_event: StopFlag) -> None:
     """Run every job at once, then on schedule until `stop_event` is set."""
     scheduler = build_scheduler(services)
     scheduler.run_all()

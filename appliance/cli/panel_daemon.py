@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import signal
 import sys
 import tempfile
 import threading
@@ -14,6 +12,7 @@ from collections.abc import Callable
 
 from appliance.adapters import sdnotify
 from appliance.adapters.panel import Panel
+from appliance.adapters.stop_signals import SignalStop, StopFlag
 from appliance.core.panel_health import READY, STOPPED, WAITING, record_panel_health
 from appliance.core.print_service import PrintService
 from appliance.core.services import Services
@@ -56,7 +55,7 @@ def run_selftest(services: Services, *, press_timeout: float, step_seconds: floa
 
 
 def start_panel(services: Services, pin_factory, on_state: Callable[[State], None] | None,
-                stop: threading.Event, *, record: bool = False) -> Panel | None:
+                stop: StopFlag, *, record: bool = False) -> Panel | None:
     """Build the panel, retrying GPIO failures (busy pins, missing driver, no GPIO at all)
     until `stop`. While it waits the daemon is up for systemd (READY=1 once, the reason as
     its STATUS, the watchdog fed), so a Pi without working GPIO is no crash loop and no
@@ -86,7 +85,7 @@ def start_panel(services: Services, pin_factory, on_state: Callable[[State], Non
     return None
 
 
-def wait_feeding_watchdog(stop: threading.Event, seconds: float) -> None:
+def wait_feeding_watchdog(stop: StopFlag, seconds: float) -> None:
     """Wait `seconds` (or until `stop`), pinging systemd's watchdog at its interval: a wait
     as long as WatchdogSec must not get the daemon killed."""
     interval = sdnotify.watchdog_interval()
@@ -99,17 +98,16 @@ def wait_feeding_watchdog(stop: threading.Event, seconds: float) -> None:
 
 
 def run_daemon(services: Services) -> None:
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    panel = start_panel(services, make_pin_factory(services.config.panel.pin_factory), None,
-                        stop, record=True)
-    try:
-        if panel is None:
-            return
-        with panel, contextlib.suppress(KeyboardInterrupt):
-            panel.run(stop)
-    finally:
-        record_panel_health(services.config.state_dir, STOPPED, services.clock.now())
+    with SignalStop() as stop:  # SIGTERM (systemd) and SIGINT (Ctrl+C)
+        panel = start_panel(services, make_pin_factory(services.config.panel.pin_factory),
+                            None, stop, record=True)
+        try:
+            if panel is None:
+                return
+            with panel:
+                panel.run(stop)
+        finally:
+            record_panel_health(services.config.state_dir, STOPPED, services.clock.now())
 
 
 def run_simulated(services: Services, lines=sys.stdin, out=sys.stdout) -> None:

@@ -5,15 +5,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-import signal
 import sys
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
+from appliance.adapters.stop_signals import SignalStop
 from appliance.cli.common import CleanGroup, echo_json
 from appliance.cli.config_cli import sender_config
 from appliance.core import keys
@@ -262,14 +261,10 @@ def run(ctx: click.Context, log_file: str | None) -> None:
         logging.getLogger("appliance.sender").info(
             "sender %s started: outbox %s, a pass every %s s, policy %s", config.name,
             config.outbox.dir, config.outbox.poll_seconds, config.outbox.after_delivery)
-        stop = threading.Event()
-        previous = {number: signal.signal(number, lambda *_: stop.set())
-                    for number in (signal.SIGINT, signal.SIGTERM)}
         try:
-            run_forever(agent, config.outbox.poll_seconds, stop)
+            with SignalStop() as stop:
+                run_forever(agent, config.outbox.poll_seconds, stop)
         finally:
-            for number, handler in previous.items():
-                signal.signal(number, handler)
             agent.stop()
         logging.getLogger("appliance.sender").info("sender %s stopped", config.name)
 

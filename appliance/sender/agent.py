@@ -48,6 +48,7 @@ from typing import Any
 
 import schedule
 
+from appliance.adapters.stop_signals import StopFlag
 from appliance.adapters.webhook import webhook_poster
 from appliance.core import seal
 from appliance.core.alert_queue import AlertPoster
@@ -496,13 +497,14 @@ def _default_title(kind: str) -> str:
     return DEFAULT_KINDS.get(kind, {}).get("title", kind)
 
 
-def run_forever(agent: Agent, poll_seconds: float, stop: threading.Event) -> None:
+def run_forever(agent: Agent, poll_seconds: float, stop: StopFlag) -> None:
     """Pass after pass until `stop` is set; `schedule` times the passes, the first runs at
-    once. The `run` command sets `stop` from its Ctrl+C/SIGINT/SIGTERM handler: the signal
-    only sets the event and the pass in progress ends normally. A KeyboardInterrupt raised
-    mid-pass could leave the agent's lock held (Python may deliver it between acquiring a
-    lock and entering its `with`), and `Agent.stop` would then wait for it forever: a `run`
-    that ignored Ctrl+C, seen under load."""
+    once. The `run` command's stop is a `SignalStop`: Ctrl+C/SIGINT/SIGTERM only set a flag
+    and the pass in progress ends normally. A KeyboardInterrupt raised mid-pass could leave
+    the agent's lock held (Python may deliver it between acquiring a lock and entering its
+    `with`), and `Agent.stop` would then wait for it forever: a `run` that ignored Ctrl+C,
+    seen under load. (A handler that sets a `threading.Event` can deadlock too: see
+    `adapters.stop_signals`.)"""
     scheduler = schedule.Scheduler()
 
     def one_pass() -> None:
