@@ -236,7 +236,7 @@ def bench_printer(cupsd, queue: str):
 
 def print_service(config, printer):
     """The one `PrintService` of a benchmark process, built as a daemon builds it."""
-    from appliance.core.print_service import PrintService
+    from appliance.core.printing.print_service import PrintService
     from appliance.core.services import Services
 
     return PrintService(Services(config, printer=printer))

@@ -90,7 +90,7 @@ def bench_app(config):
 
 def run_server(config_path: str, socket_path: str) -> None:
     from appliance.adapters.web.server import serve
-    from appliance.core.config import load_appliance_config
+    from appliance.core.config.settings import load_appliance_config
 
     config = load_appliance_config(Path(config_path))
     serve(config, Path(socket_path), app_factory=lambda: bench_app(config))
@@ -144,7 +144,7 @@ def build_pdf(target_bytes: int, produced: datetime) -> tuple[bytes, int]:
 
 def bench_size(size_mb: int, repeat: int, inst, sender, recipient, url: str,
                log: Callable[[str], None]) -> dict:
-    from appliance.core import seal
+    from appliance.core.crypto import seal
     from appliance.sender.client import push
 
     produced = datetime.now(UTC)
@@ -194,10 +194,10 @@ def breakdown(result: dict, repeat: int, inst, sender, recipient) -> list[dict]:
     Rows marked `sub` are parts of the row above them. `ingest()` is the appliance's whole
     ingest function called directly (it stores a snapshot in the throwaway installation).
     """
-    from appliance.core import keys, seal
-    from appliance.core.fsutil import atomic_write
-    from appliance.core.ingest import ingest
-    from appliance.core.pdf import PdfLimits, count_pages
+    from appliance.core.base.fsutil import atomic_write
+    from appliance.core.crypto import keys, seal
+    from appliance.core.intake.ingest import ingest
+    from appliance.core.intake.pdf import PdfLimits, count_pages
     from appliance.core.services import Services
     from appliance.devtools.synthetic import make_document
     from appliance.sender.sequence import next_sequence
@@ -401,7 +401,7 @@ def run_benchmark(args: argparse.Namespace, tmp: Path, date: str) -> int:
         log(f"installation in {tmp}, server {server.url} (gunicorn pid {server.web.pid})")
 
         # Warm both sync workers (imports, SQLite, keys) so no timed run pays for it.
-        from appliance.core import seal
+        from appliance.core.crypto import seal
         from appliance.devtools.synthetic import make_document
         from appliance.sender.client import push
 

@@ -142,7 +142,7 @@ class RequestTimer:
     job). `records` holds one dict per request, in order."""
 
     def __init__(self, service) -> None:
-        from appliance.core.print_service import Busy
+        from appliance.core.printing.print_service import Busy
 
         self.records: list[dict] = []
         self._moments: dict[str, float] = {}
@@ -320,7 +320,7 @@ def bench_presses(bench: PanelBench, repeat: int, hold: float) -> dict:
 
 def bench_poll(bench: PanelBench, polls: int) -> list[dict]:
     """What one iteration of the idle loop costs, and its parts (loop thread stopped)."""
-    from appliance.core.status import compute_status
+    from appliance.core.watch.status import compute_status
 
     panel, service, services = bench.panel, bench.service, bench.services
     if service.guard.read().job is not None:
@@ -372,7 +372,7 @@ def bench_poll_in_flight(bench: PanelBench, polls: int) -> list[dict]:
 
 def started_job(outcome) -> int:
     """The job id of a request that must have started a kit."""
-    from appliance.core.print_service import Busy
+    from appliance.core.printing.print_service import Busy
 
     if isinstance(outcome, Busy):
         raise RuntimeError(f"the print service answered Busy: {outcome.reason}")
@@ -394,7 +394,7 @@ def bench_growth(bench: PanelBench, calls: int) -> list[dict]:
 
     import cups
 
-    from appliance.core.status import compute_status
+    from appliance.core.watch.status import compute_status
 
     services, printer = bench.services, bench.printer
     queue = printer.queue
@@ -612,7 +612,7 @@ def idle_window(daemon: Daemon, cupsd_pid: int, seconds: float, poll_seconds: fl
 
 def bench_daemon(cupsd, capture, config: Path, folder: Path, idle_seconds: float,
                  after_press_seconds: float, log: Callable[[str], None]) -> dict:
-    from appliance.core.config import load_appliance_config
+    from appliance.core.config.settings import load_appliance_config
 
     poll_seconds = load_appliance_config(config).panel.poll_seconds
     daemon = Daemon(config, cupsd.env(), folder / "panel-daemon.stderr")

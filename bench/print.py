@@ -117,7 +117,7 @@ def run_child(config_path: str) -> None:
     import tracemalloc
 
     from appliance.adapters.cups import printer_for
-    from appliance.core.config import load_appliance_config
+    from appliance.core.config.settings import load_appliance_config
 
     config = load_appliance_config(Path(config_path))  # as `appliance print` builds it
     service = common.print_service(
@@ -184,7 +184,7 @@ def make_bench_installation(root: Path, queue: str):
 
 def started(outcome):
     """The `Started` of a request; a `Busy` one means the benchmark let a job overlap."""
-    from appliance.core.print_service import Busy
+    from appliance.core.printing.print_service import Busy
 
     if isinstance(outcome, Busy):
         raise RuntimeError(f"the print service answered Busy: {outcome.reason}")
@@ -372,10 +372,10 @@ def breakdown(bench: Bench, content: bytes, pages: int, repeat: int) -> list[dic
     """
     import pikepdf
 
-    from appliance.core import seal
-    from appliance.core.kit import KitContext, compose
-    from appliance.core.print_service import profile_named
-    from appliance.core.stamping import Stamp, append_stamped
+    from appliance.core.crypto import seal
+    from appliance.core.printing.kit import KitContext, compose
+    from appliance.core.printing.print_service import profile_named
+    from appliance.core.printing.stamping import Stamp, append_stamped
 
     services, service, guard = bench.services, bench.service, bench.service.guard
     bench.instrumented.restore()  # time the originals; the wrappers come back at the end

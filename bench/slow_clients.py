@@ -58,7 +58,7 @@ MODES = ("proxy", "direct")
 def baseline_app():
     """`direct` mode's app for gunicorn's command line (config from $APPLIANCE_CONFIG)."""
     from appliance.adapters.web import create_app
-    from appliance.core.config import load_appliance_config
+    from appliance.core.config.settings import load_appliance_config
 
     return create_app(load_appliance_config(os.environ["APPLIANCE_CONFIG"]))
 
@@ -67,7 +67,7 @@ class DirectGunicorn(WebStack):
     """gunicorn's sync workers alone on 127.0.0.1, no proxy: the appliance before nginx."""
 
     def start(self, timeout: float = 30.0) -> DirectGunicorn:
-        from appliance.core.config import load_appliance_config
+        from appliance.core.config.settings import load_appliance_config
 
         config = load_appliance_config(self.config_path)
         os.environ["APPLIANCE_CONFIG"] = str(self.config_path)

@@ -16,9 +16,9 @@ from click.testing import CliRunner
 
 from appliance.cli.appliance_cli import main as appliance_main
 from appliance.cli.sender_cli import main as sender_main
-from appliance.core import keys, seal
-from appliance.core.config import load_appliance_config, load_sender_config
-from appliance.core.status import State
+from appliance.core.config.settings import load_appliance_config, load_sender_config
+from appliance.core.crypto import keys, seal
+from appliance.core.watch.status import State
 from appliance.devtools.synthetic import make_document
 from appliance.devtools.webstack import WebStack
 from appliance.devtools.webstack import free_port as free_port  # tests import it from here
@@ -116,7 +116,7 @@ class Installation:
     def ingest(self, envelope: bytes, clock=None):
         """Ingest in-process, exactly as the web service would, received at `clock`'s now
         (the system clock without one)."""
-        from appliance.core.ingest import ingest
+        from appliance.core.intake.ingest import ingest
         from appliance.core.services import Services
 
         return ingest(Services(self.config, clock), envelope, remote="test")

@@ -60,7 +60,7 @@ def another_process_holding(lock: str, inst, seconds: float = 600) -> Iterator[N
     """A separate process holding one of the print guard's locks ("composing" or
     "record_lock") of `inst` for `seconds`; killed with SIGKILL on leaving, as a crash."""
     script = ("import sys, time\n"
-              "from appliance.core.print_guard import PrintGuard\n"
+              "from appliance.core.printing.print_guard import PrintGuard\n"
               f"with PrintGuard(sys.argv[1]).{lock}():\n"
               "    print('holding', flush=True)\n"
               f"    time.sleep({seconds})\n")

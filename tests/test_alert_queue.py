@@ -1,4 +1,4 @@
-"""The one alert queue of both sides (`core.alert_queue`), posted by the real webhook poster
+"""The one alert queue of both sides (`core.base.alert_queue`), posted by the real webhook poster
 to a real receiver on 127.0.0.1: in order, bounded, persisted across restarts, never a
 delivered alert twice, no URL in the log."""
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from appliance.adapters.webhook import WebhookPoster
-from appliance.core.alert_queue import MAX_WAITING, AlertQueue
+from appliance.core.base.alert_queue import MAX_WAITING, AlertQueue
 from tests.conftest import free_port
 from tests.webhook_receiver import WebhookReceiver
 

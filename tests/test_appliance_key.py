@@ -1,4 +1,4 @@
-"""Where the appliance's private key comes from (`appliance.core.appliance_key`): the systemd
+"""Where the appliance's private key comes from (`appliance.core.intake.appliance_key`): the systemd
 credential in `$CREDENTIALS_DIRECTORY` when `keys.private_key_credential` names one, otherwise the
 key file; errors that name the setting and the fix; the `appliance key` commands that make the
 pair as a stream for `systemd-creds`. docs/key-protection.md."""
@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from appliance.cli.appliance_cli import main as appliance_main
-from appliance.core import keys
-from appliance.core.appliance_key import CredentialNotGiven, load_private_key
-from appliance.core.config import load_appliance_config
+from appliance.core.config.settings import load_appliance_config
+from appliance.core.crypto import keys
+from appliance.core.intake.appliance_key import CredentialNotGiven, load_private_key
 from tests.conftest import run_cli
 
 CREDENTIAL = "appliance-key"

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appliance.core.audit import (
+from appliance.core.base.clock import FixedClock
+from appliance.core.records.audit import (
     MAX_PROBLEMS,
     ZERO_HASH,
     AuditError,
@@ -22,7 +23,6 @@ from appliance.core.audit import (
     entry_hash,
     format_report,
 )
-from appliance.core.clock import FixedClock
 from tests.together import run_together
 
 START = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)

@@ -11,10 +11,10 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from appliance.core import seal
-from appliance.core.audit import AuditLog
-from appliance.core.clock import FixedClock
-from appliance.core.refusal_counts import EVENT, MAX_REMOTES, WINDOW, RefusalCounts
+from appliance.core.base.clock import FixedClock
+from appliance.core.crypto import seal
+from appliance.core.intake.refusal_counts import EVENT, MAX_REMOTES, WINDOW, RefusalCounts
+from appliance.core.records.audit import AuditLog
 from tests.conftest import post
 from tests.test_metrics import parse, value
 from tests.together import run_together

@@ -15,13 +15,13 @@ from appliance.adapters.panel import PATTERNS, Panel
 from appliance.adapters.timesync import kernel_synchronised
 from appliance.adapters.web.kiosk_text import Texts
 from appliance.adapters.web.kiosk_view import overview
-from appliance.core.clock import FixedClock
-from appliance.core.clock_trust import PERSIST_EVERY, STATE_FILE, Reason
-from appliance.core.ingest import ingest
-from appliance.core.metrics import AuditTally, collect
-from appliance.core.print_service import PrintService
+from appliance.core.base.clock import FixedClock
+from appliance.core.intake.ingest import ingest
+from appliance.core.printing.print_service import PrintService
 from appliance.core.services import Services
-from appliance.core.status import State, compute_status, shown_state
+from appliance.core.time.clock_trust import PERSIST_EVERY, STATE_FILE, Reason
+from appliance.core.watch.metrics import AuditTally, collect
+from appliance.core.watch.status import State, compute_status, shown_state
 from tests.conftest import TRUSTED_CLOCK
 from tests.test_printing import page_count, text_of
 

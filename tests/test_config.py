@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from appliance.cli.sender_cli import main as sender_main
-from appliance.core import keys
-from appliance.core.config import (
+from appliance.core.base.errors import ApplianceError
+from appliance.core.config.schema import settings_in_force, walk_settings
+from appliance.core.config.settings import (
     APPLIANCE_CONFIG_ENV,
     DEFAULT_APPLIANCE_CONFIG,
     DEFAULT_KINDS,
@@ -26,9 +27,8 @@ from appliance.core.config import (
     load_sender_config,
     resolve_path,
 )
-from appliance.core.config_schema import settings_in_force, walk_settings
-from appliance.core.errors import ApplianceError
-from appliance.core.setup import write_appliance_config, write_sender_config
+from appliance.core.config.setup import write_appliance_config, write_sender_config
+from appliance.core.crypto import keys
 
 
 def write(directory: Path, text: str, name: str = "appliance.toml") -> Path:

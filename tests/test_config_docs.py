@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from appliance.core.config import ApplianceConfig, SenderConfig
-from appliance.core.config_docs import DOCS_PAGE, StaleDocs, blocks, main, render
-from appliance.core.config_schema import walk_settings
+from appliance.core.config.reference import DOCS_PAGE, StaleDocs, blocks, main, render
+from appliance.core.config.schema import walk_settings
+from appliance.core.config.settings import ApplianceConfig, SenderConfig
 
-STALE_HINT = "python -m appliance.core.config_docs --write"
+STALE_HINT = "python -m appliance.core.config.reference --write"
 
 
 def test_the_committed_page_is_current() -> None:

@@ -14,14 +14,14 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from appliance.core import keys, seal
-from appliance.core.audit import AuditLog
-from appliance.core.clock import SystemClock
-from appliance.core.drills import record_drill
-from appliance.core.pdf import PdfLimits, count_pages
-from appliance.core.retention import apply_retention
+from appliance.core.base.clock import SystemClock
+from appliance.core.crypto import keys, seal
+from appliance.core.intake.pdf import PdfLimits, count_pages
+from appliance.core.intake.retention import apply_retention
+from appliance.core.intake.store import Store
+from appliance.core.records.audit import AuditLog
 from appliance.core.services import Services
-from appliance.core.store import Store
+from appliance.core.time.drills import record_drill
 from tests.conftest import BIN, Server, make_installation, post
 
 ROUNDS = 8

@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 import pikepdf
 
 from appliance.adapters.webhook import WebhookPoster
-from appliance.core.clock import FixedClock
-from appliance.core.drills import DrillReminder
-from appliance.core.kit import DRILL_MARK
-from appliance.core.print_guard import PrintGuard
-from appliance.core.print_service import Busy, PrintService, Started
-from appliance.core.printer import JobState
-from appliance.core.status import compute_status
+from appliance.core.base.clock import FixedClock
+from appliance.core.printing.kit import DRILL_MARK
+from appliance.core.printing.print_guard import PrintGuard
+from appliance.core.printing.print_service import Busy, PrintService, Started
+from appliance.core.printing.printer import JobState
+from appliance.core.time.drills import DrillReminder
+from appliance.core.watch.status import compute_status
 from tests.conftest import Server, get_json
 from tests.print_helpers import audit_events, with_guard_config
 from tests.test_kiosk import LAN_CLIENT, fetch, page_token, press

@@ -8,17 +8,17 @@ from datetime import UTC, datetime
 import pytest
 
 from appliance.adapters.webhook import WebhookError
-from appliance.core.alert_queue import AlertNotDelivered
-from appliance.core.audit import AuditError, AuditLog
-from appliance.core.clock import FixedClock
-from appliance.core.errors import ApplianceError
-from appliance.core.ingest import Refusal
-from appliance.core.keys import KeyFileError
-from appliance.core.pdf import UnreadablePdf
-from appliance.core.registry import RegistryError
-from appliance.core.seal import SealError
-from appliance.core.sheets import SheetError
-from appliance.core.store import SequenceNotNewer, StoreError
+from appliance.core.base.alert_queue import AlertNotDelivered
+from appliance.core.base.clock import FixedClock
+from appliance.core.base.errors import ApplianceError
+from appliance.core.crypto.keys import KeyFileError
+from appliance.core.crypto.seal import SealError
+from appliance.core.intake.ingest import Refusal
+from appliance.core.intake.pdf import UnreadablePdf
+from appliance.core.intake.registry import RegistryError
+from appliance.core.intake.store import SequenceNotNewer, StoreError
+from appliance.core.printing.sheets import SheetError
+from appliance.core.records.audit import AuditError, AuditLog
 
 
 @pytest.mark.parametrize(("error", "builtin"), [

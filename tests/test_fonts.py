@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from reportlab.pdfgen.canvas import Canvas
 
-from appliance.core import fonts
-from appliance.core.config import ProfileConfig
-from appliance.core.kit import KitContext, KitDocument, MissingList, compose
-from appliance.core.templating import templates_dir
+from appliance.core.base.templating import templates_dir
+from appliance.core.config.settings import ProfileConfig
+from appliance.core.printing import fonts
+from appliance.core.printing.kit import KitContext, KitDocument, MissingList, compose
 from appliance.devtools.synthetic import FOOTER_NOTICE, KINDS, make_document
 
 NOW = datetime(2026, 11, 27, 13, 30, tzinfo=UTC)

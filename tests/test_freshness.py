@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance.core.clock import FixedClock
-from appliance.core.config import Slot
-from appliance.core.freshness import Freshness, freshness, slot_times
+from appliance.core.base.clock import FixedClock
+from appliance.core.config.settings import Slot
+from appliance.core.time.freshness import Freshness, freshness, slot_times
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 TODO_SLOTS = (Slot(7, 0), Slot(14, 30))

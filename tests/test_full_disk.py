@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance.core.audit import AuditLog
-from appliance.core.clock import SystemClock
+from appliance.core.base.clock import SystemClock
+from appliance.core.records.audit import AuditLog
 from tests.conftest import Server, make_installation, post
 from tests.test_audit_flood import scrape
 from tests.test_metrics import value

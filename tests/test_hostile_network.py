@@ -12,8 +12,8 @@ import urllib.request
 
 import pytest
 
-from appliance.core.audit import AuditLog
-from appliance.core.clock import SystemClock
+from appliance.core.base.clock import SystemClock
+from appliance.core.records.audit import AuditLog
 from appliance.devtools.slow_clients import BODY, HEADERS, SlowClients
 from appliance.devtools.webstack import signal_group
 from tests.conftest import Installation, Server, get_json, make_installation, post

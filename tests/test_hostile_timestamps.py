@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appliance.core import seal
-from appliance.core.clock import parse_iso
+from appliance.core.base.clock import parse_iso
+from appliance.core.crypto import seal
 from appliance.devtools.synthetic import make_document
 from tests.conftest import Server, make_installation, post
 

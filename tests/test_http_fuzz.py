@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appliance.core import seal
+from appliance.core.crypto import seal
 from tests.conftest import Server, make_installation, post
 from tests.test_audit_flood import with_header
 

@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from appliance.core import keys, seal
-from appliance.core.clock import SystemClock
-from appliance.core.store import Store
+from appliance.core.base.clock import SystemClock
+from appliance.core.crypto import keys, seal
+from appliance.core.intake.store import Store
 from appliance.devtools.synthetic import make_document
 from tests.conftest import Installation, Server, get_json, make_installation, post
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance.core import keys, seal
-from appliance.core.appliance_key import load_private_key
-from appliance.core.config import load_appliance_config
+from appliance.core.config.settings import load_appliance_config
+from appliance.core.crypto import keys, seal
+from appliance.core.intake.appliance_key import load_private_key
 from tests.conftest import BIN
 
 NAME = "appliance-key"

@@ -1,4 +1,4 @@
-"""Key files (`appliance.core.keys`): PEM formats, fingerprints, writing, and refusals that name
+"""Key files (`core.crypto.keys`): PEM formats, fingerprints, writing, and refusals that name
 the file they are about. `docs/seal-format.md` ("Key files") specifies the formats."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pytest
 from cryptography.hazmat.primitives import hpke, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mlkem, rsa, x25519
 
-from appliance.core import keys
-from appliance.core.keys import KeyFileError
+from appliance.core.crypto import keys
+from appliance.core.crypto.keys import KeyFileError
 
 SUITES = [keys.MLKEM768_X25519, keys.X25519]
 SUITE_IDS = [suite.name for suite in SUITES]

@@ -18,7 +18,7 @@ import pytest
 
 from appliance.adapters.web.kiosk_text import CATALOGUE, Texts
 from appliance.adapters.web.kiosk_token import SECRET_NAME, kiosk_token
-from appliance.core.status import ApplianceStatus, State, shown_state
+from appliance.core.watch.status import ApplianceStatus, State, shown_state
 from tests.conftest import Server
 from tests.print_helpers import (
     audit_events,

@@ -12,11 +12,11 @@ import pytest
 
 from appliance.adapters.cups import CupsPrinter
 from appliance.adapters.web import create_app
-from appliance.core.audit import AuditLog
-from appliance.core.clock import FixedClock
-from appliance.core.metrics import CONTENT_TYPE, AuditTally
+from appliance.core.base.clock import FixedClock
+from appliance.core.records.audit import AuditLog
 from appliance.core.services import Services
-from appliance.core.slots import SlotWatch
+from appliance.core.watch.metrics import CONTENT_TYPE, AuditTally
+from appliance.core.watch.slots import SlotWatch
 from tests.conftest import Server, post
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")

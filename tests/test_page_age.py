@@ -20,10 +20,10 @@ import pytest
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
-from appliance.core import fonts
-from appliance.core.config import ProfileConfig
-from appliance.core.kit import KitContext, KitDocument, compose
-from appliance.core.stamping import BAND_MM, SIGNOFF_BAND_MM
+from appliance.core.config.settings import ProfileConfig
+from appliance.core.printing import fonts
+from appliance.core.printing.kit import KitContext, KitDocument, compose
+from appliance.core.printing.stamping import BAND_MM, SIGNOFF_BAND_MM
 from appliance.devtools.synthetic import make_document
 
 AT_LEAST_POINTS = 12  # the floor, not the module's constant: this test judges it

@@ -14,9 +14,9 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from appliance.adapters.panel import PATTERNS, Panel, StatusLight
-from appliance.core.config import PanelConfig
-from appliance.core.print_service import PrintService
-from appliance.core.status import State
+from appliance.core.config.settings import PanelConfig
+from appliance.core.printing.print_service import PrintService
+from appliance.core.watch.status import State
 from tests.conftest import BIN
 
 PANEL_CONFIG = """

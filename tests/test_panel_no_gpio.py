@@ -23,7 +23,7 @@ import pytest
 
 from appliance.adapters.web import create_app
 from appliance.adapters.web.kiosk_text import Texts
-from appliance.core.panel_health import STATE_FILE
+from appliance.core.records.panel_health import STATE_FILE
 from tests.conftest import BIN
 
 WATCHDOG_SECONDS = 4  # the unit's WatchdogSec, as the test gives it

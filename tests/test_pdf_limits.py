@@ -21,8 +21,8 @@ from pathlib import Path
 import pikepdf
 import pytest
 
-from appliance.core import seal
-from appliance.core.ingest import public_refusal
+from appliance.core.crypto import seal
+from appliance.core.intake.ingest import public_refusal
 from appliance.devtools.synthetic import make_document
 from tests import hostile_pdfs
 from tests.conftest import Installation, Server, make_installation, post

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.core.print_service import PrintService, Started, UnknownUnit
+from appliance.core.printing.print_service import PrintService, Started, UnknownUnit
 from tests.print_helpers import audit_events
 from tests.test_printing import print_and_capture, text_of
 from tests.test_units import MARKER_A, MARKER_B, NORR, SYD, configure_units, second_sender

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from appliance.core.clock import FixedClock
-from appliance.core.print_guard import PrintGuard
-from appliance.core.print_service import Busy, PrintService, Started
-from appliance.core.printer import JobState
+from appliance.core.base.clock import FixedClock
+from appliance.core.printing.print_guard import PrintGuard
+from appliance.core.printing.print_service import Busy, PrintService, Started
+from appliance.core.printing.printer import JobState
 from tests.conftest import BIN
 from tests.print_helpers import (
     another_process_holding,

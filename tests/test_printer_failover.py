@@ -15,7 +15,7 @@ import json
 import re
 
 from appliance.adapters.cups import CupsPrinter
-from appliance.core.printer import Condition, JobState
+from appliance.core.printing.printer import Condition, JobState
 from appliance.devtools.cups_harness.harness import CaptureQueue, PrivateCups
 from tests.conftest import Server, make_installation
 from tests.test_kiosk import fetch, page_token, press

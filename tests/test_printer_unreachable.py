@@ -19,9 +19,9 @@ import pikepdf
 import pytest
 
 from appliance.adapters.cups import CupsPrinter
-from appliance.core.metrics import AuditTally, collect, render
-from appliance.core.printer import Condition
+from appliance.core.printing.printer import Condition
 from appliance.core.services import Services
+from appliance.core.watch.metrics import AuditTally, collect, render
 from appliance.devtools.cups_harness.harness import (
     PrivateCups,
     backend_unavailable_reason,

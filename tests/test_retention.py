@@ -7,10 +7,10 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
-from appliance.core.audit import AuditLog
-from appliance.core.clock import FixedClock
-from appliance.core.ingest import ingest
-from appliance.core.retention import apply_retention
+from appliance.core.base.clock import FixedClock
+from appliance.core.intake.ingest import ingest
+from appliance.core.intake.retention import apply_retention
+from appliance.core.records.audit import AuditLog
 from appliance.core.services import Services
 from tests.conftest import make_installation
 

@@ -1,4 +1,4 @@
-"""Envelope format v2 (`appliance.core.seal`, specified in `docs/seal-format.md`).
+"""Envelope format v2 (`appliance.core.crypto.seal`, specified in `docs/seal-format.md`).
 
 Test vectors (checked also with an independent RFC 9180 implementation written from the
 spec), round trips, every structural rule of the strict parser, a bit flip at every
@@ -24,16 +24,16 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appliance.core import keys, seal
-from appliance.core.canonical import canonical_json
-from appliance.core.pdf import PdfLimits, count_pages
-from appliance.core.seal import (
+from appliance.core.base.canonical import canonical_json
+from appliance.core.crypto import keys, seal
+from appliance.core.crypto.seal import (
     BadSignature,
     DecryptionFailed,
     MalformedSeal,
     ManifestMismatch,
     SealError,
 )
+from appliance.core.intake.pdf import PdfLimits, count_pages
 
 VECTORS = Path(__file__).parent / "vectors"
 VECTOR_SUITES = ["mlkem768-x25519", "x25519"]

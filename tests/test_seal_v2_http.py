@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from appliance.core import keys, seal
-from appliance.core.audit import AuditLog
-from appliance.core.canonical import canonical_json
-from appliance.core.clock import SystemClock
+from appliance.core.base.canonical import canonical_json
+from appliance.core.base.clock import SystemClock
+from appliance.core.crypto import keys, seal
+from appliance.core.records.audit import AuditLog
 from appliance.devtools.synthetic import make_document
 from tests.conftest import Installation, Server, make_installation, post
 

@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appliance.core.clock import FixedClock, isoformat_utc
-from appliance.core.config import load_sender_config
+from appliance.core.base.clock import FixedClock, isoformat_utc
+from appliance.core.config.settings import load_sender_config
 from appliance.devtools.synthetic import make_document
 from appliance.sender import outbox as outbox_module
 from appliance.sender.agent import Agent, run_forever

@@ -23,7 +23,7 @@ from datetime import timedelta
 import pikepdf
 import pytest
 
-from appliance.core.clock import FixedClock, isoformat_utc
+from appliance.core.base.clock import FixedClock, isoformat_utc
 from appliance.devtools.synthetic import make_document
 from appliance.devtools.webstack import signal_group
 from appliance.sender.agent import Agent

@@ -11,8 +11,8 @@ import re
 import pytest
 from reportlab.lib.units import mm
 
-from appliance.core.kit import SIGNOFF_FIELD
-from appliance.core.stamping import SIGNOFF_BAND_MM, SIGNOFF_ROW_SHARE, Stamp
+from appliance.core.printing.kit import SIGNOFF_FIELD
+from appliance.core.printing.stamping import SIGNOFF_BAND_MM, SIGNOFF_ROW_SHARE, Stamp
 from appliance.devtools.synthetic import make_document
 from tests.test_printing import page_count, print_and_capture, text_of
 from tests.test_stamping import (

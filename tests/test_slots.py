@@ -19,11 +19,11 @@ import pytest
 
 from appliance.adapters.webhook import webhook_poster
 from appliance.cli.jobs_daemon import run_jobs
-from appliance.core.audit import AuditLog
-from appliance.core.clock import FixedClock, isoformat_utc
-from appliance.core.ingest import ingest
+from appliance.core.base.clock import FixedClock, isoformat_utc
+from appliance.core.intake.ingest import ingest
+from appliance.core.records.audit import AuditLog
 from appliance.core.services import Services
-from appliance.core.slots import STATE_FILE, AlertState, SlotWatch, missed_totals
+from appliance.core.watch.slots import STATE_FILE, AlertState, SlotWatch, missed_totals
 from tests.conftest import BIN, Installation, free_port, make_installation
 from tests.webhook_receiver import WebhookReceiver as Receiver
 
@@ -289,7 +289,7 @@ def test_run_jobs_checks_slots_and_applies_retention_at_once(site: Site,
         thread.join(timeout=20)
     assert not thread.is_alive()
 
-    # the same webhook also gets the reminder of a first drill (never drilled: core.drills)
+    # the same webhook also gets the reminder of a first drill (never drilled: core.time.drills)
     assert [(alert["event"], alert.get("slot")) for alert in receiver.received] == [
         ("slot_missed", isoformat_utc(local(27, 14, 30))), ("drill_due", None)]
     assert len(site.audited("retention_deleted")) == 1

@@ -1,4 +1,4 @@
-"""Tests for appliance.core.stamping: every page upright, stamped in a top band, nothing covered.
+"""Tests for core.printing.stamping: every page upright, stamped in a top band, nothing covered.
 
 The PDFs are checked with poppler (pdfinfo, pdftotext, pdftoppm), read from stdin, so the
 checks see the pages the way a viewer or printer would.
@@ -25,7 +25,7 @@ import pytest
 from reportlab.lib.pagesizes import A4, LETTER
 from reportlab.lib.units import mm
 
-from appliance.core.stamping import BAND_MM, Stamp, append_stamped, visible_size
+from appliance.core.printing.stamping import BAND_MM, Stamp, append_stamped, visible_size
 from appliance.devtools.synthetic import FOOTER_NOTICE, make_document
 
 pytestmark = pytest.mark.skipif(

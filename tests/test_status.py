@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appliance.core.clock import FixedClock, isoformat_utc
-from appliance.core.config import ApplianceConfig, Slot, load_appliance_config
-from appliance.core.seal import DocumentEntry, Header
-from appliance.core.status import KindStatus, State, compute_status, overall_state
-from appliance.core.store import Store, StoredDocument
+from appliance.core.base.clock import FixedClock, isoformat_utc
+from appliance.core.config.settings import ApplianceConfig, Slot, load_appliance_config
+from appliance.core.crypto.seal import DocumentEntry, Header
+from appliance.core.intake.store import Store, StoredDocument
+from appliance.core.watch.status import KindStatus, State, compute_status, overall_state
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 UNIT = "Hemtjänst Gröna Dalen"

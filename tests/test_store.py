@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from appliance.core.clock import FixedClock, isoformat_utc
-from appliance.core.seal import DocumentEntry, Header
-from appliance.core.store import (
+from appliance.core.base.clock import FixedClock, isoformat_utc
+from appliance.core.crypto.seal import DocumentEntry, Header
+from appliance.core.intake.store import (
     SequenceNotNewer,
     Store,
     StoredSnapshot,

@@ -16,12 +16,12 @@ import pytest
 
 from appliance.adapters.web import create_app
 from appliance.adapters.web.kiosk_text import Texts
-from appliance.core.clock import FixedClock, local_time
-from appliance.core.ingest import ingest
-from appliance.core.print_service import PrintService
+from appliance.core.base.clock import FixedClock, local_time
+from appliance.core.intake.ingest import ingest
+from appliance.core.printing.print_service import PrintService
+from appliance.core.printing.wording import age as age_text
 from appliance.core.services import Services
-from appliance.core.slots import SlotWatch
-from appliance.core.wording import age as age_text
+from appliance.core.watch.slots import SlotWatch
 from tests.conftest import make_installation
 from tests.test_printing import text_of
 

@@ -9,14 +9,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from appliance.core.audit import AuditLog
-from appliance.core.clock import FixedClock
-from appliance.core.ingest import Refusal, ingest
-from appliance.core.metrics import AuditTally, collect
-from appliance.core.print_service import PrintService, profile_named
-from appliance.core.retention import apply_retention
+from appliance.core.base.clock import FixedClock
+from appliance.core.intake.ingest import Refusal, ingest
+from appliance.core.intake.retention import apply_retention
+from appliance.core.printing.print_service import PrintService, profile_named
+from appliance.core.records.audit import AuditLog
 from appliance.core.services import Services
-from appliance.core.status import State, compute_status
+from appliance.core.watch.metrics import AuditTally, collect
+from appliance.core.watch.status import State, compute_status
 from tests.conftest import Installation, Server, get_json, post
 from tests.test_panel import panel  # noqa: F401 - the fixture, used by name below
 from tests.test_printing import text_of

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.core.ingest import max_envelope_bytes
+from appliance.core.intake.ingest import max_envelope_bytes
 from appliance.core.services import Services
 from appliance.devtools.synthetic import make_document
 from tests.conftest import BIN, get_json, make_installation, post

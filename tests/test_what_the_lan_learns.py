@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from appliance.core.ingest import public_refusal
+from appliance.core.intake.ingest import public_refusal
 from tests.test_units import NORR, now, push, two_units, units_server  # noqa: F401 - fixtures
 
 SECRET_UNIT = "Hemlig Patientenhet"

@@ -1,4 +1,4 @@
-"""The printer port (`appliance.core.printer.Printer`) implemented with CUPS through pycups.
+"""The printer port (`core.printing.printer.Printer`) implemented with CUPS through pycups.
 
 Printer and job states from CUPS are mapped through one explicit table each, with
 "unknown"/"printer error" as the fallback, to the core's conditions. A printer that is off,
@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 import cups
 
-from appliance.core.printer import (
-    STALLED_AFTER_SECONDS,
+from appliance.core.config.settings import STALLED_AFTER_SECONDS
+from appliance.core.printing.printer import (
     Condition,
     JobState,
     MemberReport,

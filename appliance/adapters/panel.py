@@ -24,10 +24,10 @@ from gpiozero import LED, RGBLED, Button
 
 from appliance.adapters import sdnotify
 from appliance.adapters.stop_signals import StopFlag
-from appliance.core.config import PanelConfig
-from appliance.core.print_service import Busy, PrintService
-from appliance.core.printer import PrinterUnavailable
-from appliance.core.status import State, compute_status, shown_state
+from appliance.core.config.settings import PanelConfig
+from appliance.core.printing.print_service import Busy, PrintService
+from appliance.core.printing.printer import PrinterUnavailable
+from appliance.core.watch.status import State, compute_status, shown_state
 
 log = logging.getLogger(__name__)
 

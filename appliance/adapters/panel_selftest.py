@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from gpiozero import Button
 
 from appliance.adapters.panel import PATTERNS, Pattern, StatusLight
-from appliance.core.config import PanelConfig
+from appliance.core.config.settings import PanelConfig
 
 COLOR_NAMES = {  # a pattern's colour, per wiring: which pins are lit, in words
     "rgb": {(0, 1, 0): "green", (1, 1, 0): "amber (red + green)", (0, 0, 1): "blue",

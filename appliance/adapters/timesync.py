@@ -12,7 +12,7 @@ A process under a systemd unit may ask only if its unit allows the call (`System
 adjtimex clock_adjtime`: glibc's `adjtimex()` is the `clock_adjtime` system call; the web
 service and the panel; without CAP_SYS_TIME it can only read); elsewhere seccomp would kill
 it. Other processes get no sync state, and their
-clock is then unsure unless `clock.has_rtc` (appliance.core.clock_trust).
+clock is then unsure unless `clock.has_rtc` (appliance.core.time.clock_trust).
 """
 
 from __future__ import annotations

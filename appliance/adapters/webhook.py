@@ -1,5 +1,5 @@
 """POST JSON alerts to a webhook (chat bridge, monitoring system, on-call pager): the
-poster of both the appliance's and the sender's alert queue (`core.alert_queue`).
+poster of both the appliance's and the sender's alert queue (`core.base.alert_queue`).
 
 Plain urllib, no dependency, no POSIX-only call (the sender runs on Windows). Redirects are
 not followed: an alert answered with a redirect counts as not delivered, so it is retried
@@ -14,7 +14,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from appliance.core.alert_queue import Alert, AlertNotDelivered
+from appliance.core.base.alert_queue import Alert, AlertNotDelivered
 
 
 class WebhookError(AlertNotDelivered):

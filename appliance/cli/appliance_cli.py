@@ -15,27 +15,27 @@ from appliance.cli.common import CleanGroup, echo_json
 from appliance.cli.config_cli import appliance_config_group
 from appliance.cli.jobs_cli import jobs
 from appliance.cli.key_cli import key
-from appliance.core import keys
-from appliance.core.appliance_key import CredentialNotGiven, read_public_key
-from appliance.core.audit import format_report
-from appliance.core.clock import isoformat_utc, local_time, parse_iso
-from appliance.core.config import (
+from appliance.core.base.clock import isoformat_utc, local_time, parse_iso
+from appliance.core.base.errors import ApplianceError
+from appliance.core.base.safe_text import bounded_text
+from appliance.core.config.settings import (
     APPLIANCE_CONFIG_ENV,
     DEFAULT_APPLIANCE_CONFIG,
     ApplianceConfig,
     load_appliance_config,
     resolve_path,
 )
-from appliance.core.errors import ApplianceError
-from appliance.core.importing import VIA_CHOICES, import_paths, last_import
-from appliance.core.printer import JobState
-from appliance.core.registry import RegistryError
-from appliance.core.safe_text import bounded_text
+from appliance.core.config.setup import write_appliance_config
+from appliance.core.crypto import keys
+from appliance.core.intake.appliance_key import CredentialNotGiven, read_public_key
+from appliance.core.intake.importing import VIA_CHOICES, import_paths, last_import
+from appliance.core.intake.registry import RegistryError
+from appliance.core.intake.store import StoreError
+from appliance.core.printing.printer import JobState
+from appliance.core.printing.wording import age
+from appliance.core.records.audit import format_report
 from appliance.core.services import Services
-from appliance.core.setup import write_appliance_config
-from appliance.core.status import compute_status
-from appliance.core.store import StoreError
-from appliance.core.wording import age
+from appliance.core.watch.status import compute_status
 
 
 @click.group(cls=CleanGroup)
@@ -116,7 +116,7 @@ def _services(ctx: click.Context) -> Services:
 
 
 def _print_service(ctx: click.Context):
-    from appliance.core.print_service import PrintService
+    from appliance.core.printing.print_service import PrintService
 
     return PrintService(_services(ctx))
 
@@ -439,7 +439,7 @@ def print_command(ctx: click.Context, profile: str, unit: str | None, wait: bool
     2 usage error, 3 not started because a kit is already on its way (from the button,
     the kiosk or another `appliance print`).
     """
-    from appliance.core.print_service import UnknownProfile, UnknownUnit
+    from appliance.core.printing.print_service import UnknownProfile, UnknownUnit
 
     service = _print_service(ctx)
     if output:
@@ -472,8 +472,8 @@ def drill(ctx: click.Context, profile: str, unit: str | None, wait: bool) -> Non
 def _print_kit(service, profile: str, unit: str | None, wait: bool, *, drill: bool) -> None:
     """Request the kit (a drill, or the real one) and say what came of it; exits 1 or 3
     when it was not started, and with --wait as the job ended."""
-    from appliance.core.print_service import Busy, UnknownProfile, UnknownUnit
-    from appliance.core.printer import PrinterUnavailable
+    from appliance.core.printing.print_service import Busy, UnknownProfile, UnknownUnit
+    from appliance.core.printing.printer import PrinterUnavailable
 
     try:
         outcome = service.request(profile, trigger="cli", unit=unit, drill=drill)

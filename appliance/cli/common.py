@@ -7,13 +7,13 @@ import sys
 
 import click
 
-from appliance.core.config import ConfigError
-from appliance.core.keys import KeyFileError
-from appliance.core.registry import RegistryError
-from appliance.core.seal import SealError
+from appliance.core.config.settings import ConfigError
+from appliance.core.crypto.keys import KeyFileError
+from appliance.core.crypto.seal import SealError
+from appliance.core.intake.registry import RegistryError
 
 try:
-    from appliance.core.store import StoreError
+    from appliance.core.intake.store import StoreError
 except ModuleNotFoundError:  # no fcntl on Windows, where only the sender runs (no store)
     StoreError = OSError
 

@@ -1,6 +1,6 @@
 """`appliance config` and `appliance-sender config`: show or check the configuration in force.
 
-`show` comes from the settings' declarations (appliance.core.config_schema): every setting,
+`show` comes from the settings' declarations (appliance.core.config.schema): every setting,
 defaults included, as `key.path = value` lines that are themselves valid TOML; secrets (the
 webhook URLs, which may carry a token) are only said to be set.
 The appliance's store is imported inside `appliance config check` only: the sender also
@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING
 import click
 
 from appliance.cli.common import CleanGroup
-from appliance.core import keys
-from appliance.core.config import (
+from appliance.core.config.schema import settings_in_force
+from appliance.core.config.settings import (
     ApplianceConfig,
     SenderConfig,
     load_appliance_config,
     load_sender_config,
 )
-from appliance.core.config_schema import settings_in_force
+from appliance.core.crypto import keys
 
 if TYPE_CHECKING:
     from appliance.core.services import Services
@@ -64,7 +64,7 @@ def appliance_config_group(services: Callable[[click.Context], Services]) -> cli
 
 
 def _appliance_problems(svc: Services) -> list[str]:
-    from appliance.core.store import StoreError
+    from appliance.core.intake.store import StoreError
 
     problems = _key_problems(svc)
     try:
@@ -84,7 +84,7 @@ def _appliance_problems(svc: Services) -> list[str]:
 def _key_problems(svc: Services) -> list[str]:
     """The public key, and the private key where this process may read it (outside the
     services a credential is not given: they check it when they start)."""
-    from appliance.core.appliance_key import (
+    from appliance.core.intake.appliance_key import (
         CREDENTIAL_SETTING,
         CredentialNotGiven,
         plaintext_key_beside_credential,
@@ -121,7 +121,7 @@ def _key_problems(svc: Services) -> list[str]:
 
 def _unit_problems(svc: Services) -> list[str]:
     """Say which unit rule is in force, and name senders that cannot send what they should."""
-    from appliance.core.registry import RegistryError
+    from appliance.core.intake.registry import RegistryError
 
     configured = svc.config.units
     click.echo(f"units: {', '.join(configured)}" if configured else
@@ -150,8 +150,8 @@ def _printing_problems(svc: Services) -> list[str]:
     from jinja2 import TemplateNotFound
 
     from appliance.adapters.cups import Condition
-    from appliance.core.kit import FORM_TEMPLATE
-    from appliance.core.templating import environment
+    from appliance.core.base.templating import environment
+    from appliance.core.printing.kit import FORM_TEMPLATE
 
     problems = []
     for name in svc.config.printing.forms:

@@ -9,7 +9,7 @@ import click
 from appliance.adapters.cups import printer_for
 from appliance.adapters.stop_signals import SignalStop
 from appliance.cli.jobs_daemon import run_jobs
-from appliance.core.config import load_appliance_config
+from appliance.core.config.settings import load_appliance_config
 from appliance.core.services import Services
 
 

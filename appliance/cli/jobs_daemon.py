@@ -1,7 +1,7 @@
 """`appliance jobs`: the periodic work, as its own service.
 
 Every `SLOT_CHECK_SECONDS` the slot watch runs (missed-slot alerts and their webhook
-retries), the drill reminder (`core.drills`: one alert when a drill is due) and the print
+retries), the drill reminder (`core.time.drills`: one alert when a drill is due) and the print
 service's follow-up (the end of a kit's job is audited even when the panel, which usually
 sees it first, is not running); every `RETENTION_HOURS`, retention
 (ingest applies it too, but an appliance that receives nothing during an outage still has to
@@ -24,12 +24,12 @@ import schedule
 from appliance.adapters import sdnotify
 from appliance.adapters.stop_signals import StopFlag
 from appliance.adapters.webhook import webhook_poster
-from appliance.core.drills import DrillReminder
-from appliance.core.print_service import PrintService
-from appliance.core.refusal_counts import RefusalCounts
-from appliance.core.retention import apply_retention
+from appliance.core.intake.refusal_counts import RefusalCounts
+from appliance.core.intake.retention import apply_retention
+from appliance.core.printing.print_service import PrintService
 from appliance.core.services import Services
-from appliance.core.slots import SlotWatch
+from appliance.core.time.drills import DrillReminder
+from appliance.core.watch.slots import SlotWatch
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ import sys
 import click
 
 from appliance.cli.common import CleanGroup
-from appliance.core import keys
-from appliance.core.config import load_appliance_config
+from appliance.core.config.settings import load_appliance_config
+from appliance.core.crypto import keys
 
 STDIN_SOURCE = "standard input"
 

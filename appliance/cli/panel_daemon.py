@@ -13,10 +13,10 @@ from collections.abc import Callable
 from appliance.adapters import sdnotify
 from appliance.adapters.panel import Panel
 from appliance.adapters.stop_signals import SignalStop, StopFlag
-from appliance.core.panel_health import READY, STOPPED, WAITING, record_panel_health
-from appliance.core.print_service import PrintService
+from appliance.core.printing.print_service import PrintService
+from appliance.core.records.panel_health import READY, STOPPED, WAITING, record_panel_health
 from appliance.core.services import Services
-from appliance.core.status import State
+from appliance.core.watch.status import State
 
 log = logging.getLogger(__name__)
 START_RETRY_SECONDS = (1, 2, 5, 10, 30)  # then every 30 s, for ever
@@ -60,7 +60,7 @@ def start_panel(services: Services, pin_factory, on_state: Callable[[State], Non
     until `stop`. While it waits the daemon is up for systemd (READY=1 once, the reason as
     its STATUS, the watchdog fed), so a Pi without working GPIO is no crash loop and no
     failed start; web, kiosk and printing go on. With `record`, the state is recorded for
-    IT (core.panel_health: `status`, `/metrics`, the kiosk)."""
+    IT (core.records.panel_health: `status`, `/metrics`, the kiosk)."""
     attempt = 0
     told_ready = False
     while not stop.is_set():

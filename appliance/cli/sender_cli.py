@@ -15,18 +15,18 @@ import click
 from appliance.adapters.stop_signals import SignalStop
 from appliance.cli.common import CleanGroup, echo_json
 from appliance.cli.config_cli import sender_config
-from appliance.core import keys
-from appliance.core.clock import SystemClock, local_time, parse_iso
-from appliance.core.config import (
+from appliance.core.base.clock import SystemClock, local_time, parse_iso
+from appliance.core.base.fsutil import atomic_write
+from appliance.core.config.settings import (
     DEFAULT_SENDER_CONFIG,
     SENDER_CONFIG_ENV,
     SenderConfig,
     load_sender_config,
     resolve_path,
 )
-from appliance.core.fsutil import atomic_write
-from appliance.core.registry import RegistryError
-from appliance.core.setup import write_sender_config
+from appliance.core.config.setup import write_sender_config
+from appliance.core.crypto import keys
+from appliance.core.intake.registry import RegistryError
 from appliance.sender.agent import Agent, PassReport, run_forever
 from appliance.sender.appliances import ApplianceFolder
 from appliance.sender.client import push as push_envelope

@@ -11,44 +11,17 @@ config says the appliance has a real-time clock (`clock_trust`).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
-from cryptography.hazmat.primitives.asymmetric import ed25519
-
-from appliance.core import keys
-from appliance.core.appliance_key import load_private_key
-from appliance.core.audit import AuditLog
-from appliance.core.clock import Clock, SystemClock
-from appliance.core.clock_trust import ClockReading, ClockTrust, SyncState
-from appliance.core.config import ApplianceConfig
-from appliance.core.errors import ApplianceError
-from appliance.core.printer import Printer
-from appliance.core.registry import RegistryError, SenderFolder
-from appliance.core.store import Store
-
-
-@dataclass(frozen=True)
-class EnrolledSender:
-    name: str
-    key: ed25519.Ed25519PublicKey
-    fingerprint: str
-    units: frozenset[str] | None = None  # from NAME.units; None: it has no such file
-
-    def may_send_for(self, unit: str, configured_units: tuple[str, ...]) -> bool:
-        """The unit rule: the units in NAME.units; without that file, any unit in
-        single-unit mode (no `units.names` configured) and none otherwise."""
-        if self.units is None:
-            return not configured_units
-        return unit in self.units
-
-    def describe_units(self, configured_units: tuple[str, ...]) -> str:
-        """What it may send for, in words, for `senders list` and `config check`."""
-        if self.units is None and not configured_units:
-            return "any unit (single-unit mode: no units.names configured)"
-        if not self.units:
-            return (f"NO unit: every snapshot it sends is refused (no or an empty "
-                    f"{self.name}.units; appliance senders units {self.name} --unit ...)")
-        return ", ".join(sorted(self.units))
+from appliance.core.base.clock import Clock, SystemClock
+from appliance.core.base.errors import ApplianceError
+from appliance.core.config.settings import ApplianceConfig
+from appliance.core.crypto import keys
+from appliance.core.intake.appliance_key import load_private_key
+from appliance.core.intake.registry import EnrolledSender, RegistryError, SenderFolder
+from appliance.core.intake.store import Store
+from appliance.core.printing.printer import Printer
+from appliance.core.records.audit import AuditLog
+from appliance.core.time.clock_trust import ClockReading, ClockTrust, SyncState
 
 
 class NoPrinter(ApplianceError, RuntimeError):

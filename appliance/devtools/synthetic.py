@@ -15,7 +15,7 @@ arguments always give byte-identical output, and an ASCII ``marker`` appears lit
 PDF bytes as well as in the text ``pdftotext`` extracts (tests use it to search disks for
 leaked plaintext).
 
-The text is set in Liberation Sans, embedded (see `appliance.core.fonts`), so a page looks
+The text is set in Liberation Sans, embedded (see `appliance.core.printing.fonts`), so a page looks
 the same, glyph for glyph, on every machine that renders it.
 """
 
@@ -34,8 +34,8 @@ from reportlab.lib.pagesizes import landscape as _landscape
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
-from appliance.core import fonts
-from appliance.core.clock import local_time
+from appliance.core.base.clock import local_time
+from appliance.core.printing import fonts
 
 __all__ = ["FOOTER_NOTICE", "KINDS", "fictional_personal_number", "make_document"]
 

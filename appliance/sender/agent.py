@@ -50,11 +50,11 @@ import schedule
 
 from appliance.adapters.stop_signals import StopFlag
 from appliance.adapters.webhook import webhook_poster
-from appliance.core import seal
-from appliance.core.alert_queue import AlertPoster
-from appliance.core.clock import Clock, SystemClock, local_time
-from appliance.core.config import DEFAULT_KINDS, ConfigError, ScheduleConfig, SenderConfig
-from appliance.core.freshness import freshness
+from appliance.core.base.alert_queue import AlertPoster
+from appliance.core.base.clock import Clock, SystemClock, local_time
+from appliance.core.config.settings import DEFAULT_KINDS, ConfigError, ScheduleConfig, SenderConfig
+from appliance.core.crypto import seal
+from appliance.core.time.freshness import freshness
 from appliance.sender import alerts
 from appliance.sender.appliances import Appliance, ApplianceFolder
 from appliance.sender.client import PushResult

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from appliance.core.clock import isoformat_utc, local_time
+from appliance.core.base.clock import isoformat_utc, local_time
 
 MISSING = "missing_export"
 RECOVERED = "export_recovered"

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from appliance.core import keys
-from appliance.core.fsutil import atomic_write
-from appliance.core.registry import KeyFolder, RegistryError
+from appliance.core.base.fsutil import atomic_write
+from appliance.core.crypto import keys
+from appliance.core.intake.registry import KeyFolder, RegistryError
 
 URL_SUFFIX = ".url"
 

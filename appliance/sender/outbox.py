@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from appliance.core.clock import Clock
-from appliance.core.config import OutboxConfig, OutboxRule
+from appliance.core.base.clock import Clock
+from appliance.core.config.settings import OutboxConfig, OutboxRule
 
 log = logging.getLogger("appliance.sender")
 READ_CHUNK = 1024 * 1024

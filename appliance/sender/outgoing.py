@@ -8,8 +8,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from appliance.core import keys, seal
-from appliance.core.config import DEFAULT_KINDS, SenderConfig
+from appliance.core.config.settings import DEFAULT_KINDS, SenderConfig
+from appliance.core.crypto import keys, seal
 from appliance.sender.sequence import next_sequence
 
 

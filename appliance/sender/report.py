@@ -17,8 +17,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from appliance.core.clock import Clock, local_time, parse_iso
-from appliance.core.config import SenderConfig
+from appliance.core.base.clock import Clock, local_time, parse_iso
+from appliance.core.config.settings import SenderConfig
 from appliance.sender.agent import describe_error, missing_slot
 from appliance.sender.appliances import ApplianceFolder
 from appliance.sender.queue import DeliveryQueue, Entry

@@ -16,8 +16,8 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
-from appliance.core.clock import microseconds_since_epoch
-from appliance.core.fsutil import atomic_write
+from appliance.core.base.clock import microseconds_since_epoch
+from appliance.core.base.fsutil import atomic_write
 
 _LOCK = threading.Lock()
 

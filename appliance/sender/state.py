@@ -21,9 +21,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from appliance.core.alert_queue import AlertQueue
-from appliance.core.clock import isoformat_utc, parse_iso
-from appliance.core.fsutil import atomic_write
+from appliance.core.base.alert_queue import AlertQueue
+from appliance.core.base.clock import isoformat_utc, parse_iso
+from appliance.core.base.fsutil import atomic_write
 
 log = logging.getLogger("appliance.sender")
 

@@ -50,7 +50,7 @@ snapshot=$(find "$root/var/lib/appliance/snapshots" -name '*.seal' | head -1)
 cp "$snapshot" "$copy/snapshot.seal"
 cat >"$copy/open.py" <<'EOF'
 import sys
-from appliance.core import keys, seal
+from appliance.core.crypto import keys, seal
 key = keys.parse_appliance_private_pem(sys.stdin.buffer.read(), "stdin")
 envelope = seal.parse(open(sys.argv[1], "rb").read(), 1 << 26)
 print(len(seal.decrypt(envelope, key)), "document(s) opened")

@@ -7,12 +7,12 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from appliance.adapters.timesync import kernel_synchronised
-from appliance.core.clock import Clock
-from appliance.core.clock_trust import SyncState
-from appliance.core.config import ApplianceConfig
-from appliance.core.printer import Printer
+from appliance.core.base.clock import Clock
+from appliance.core.config.settings import ApplianceConfig
+from appliance.core.intake.store import StoreError
+from appliance.core.printing.printer import Printer
 from appliance.core.services import Services
-from appliance.core.store import StoreError
+from appliance.core.time.clock_trust import SyncState
 
 SERVICES_KEY = "appliance.core.services"
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from appliance.core.clock import isoformat_utc
-from appliance.core.importing import last_import
-from appliance.core.ingest import Refusal, ingest, max_envelope_bytes, refuse
+from appliance.core.base.clock import isoformat_utc
+from appliance.core.intake.importing import last_import
+from appliance.core.intake.ingest import Refusal, ingest, max_envelope_bytes, refuse
+from appliance.core.intake.store import StoreError
 from appliance.core.services import Services
-from appliance.core.status import compute_status
-from appliance.core.store import StoreError
+from appliance.core.watch.status import compute_status
 
 bp = Blueprint("api", __name__)
 ENVELOPE_TYPE = "application/octet-stream"

@@ -38,10 +38,10 @@ from appliance.adapters.web.kiosk_view import (
     not_started,
     overview,
 )
-from appliance.core.print_service import Busy, PrintService, UnknownUnit
-from appliance.core.printer import PrinterReport, PrinterUnavailable
-from appliance.core.status import compute_status, shown_state
-from appliance.core.templating import templates_dir
+from appliance.core.base.templating import templates_dir
+from appliance.core.printing.print_service import Busy, PrintService, UnknownUnit
+from appliance.core.printing.printer import PrinterReport, PrinterUnavailable
+from appliance.core.watch.status import compute_status, shown_state
 
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
 TOKEN_HEADER = "X-Kiosk-Token"

@@ -2,7 +2,7 @@
 `?lang=en`), in one catalogue: templates and code name a message, never write one.
 
 The printer's condition texts are not here: they come from the one condition table in
-`appliance.core.printer` (`PrinterReport.swedish` / `.english`), shared with the LED, the
+`appliance.core.printing.printer` (`PrinterReport.swedish` / `.english`), shared with the LED, the
 cover sheet and the CLI.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from appliance.core import wording
+from appliance.core.printing import wording
 
 LANGUAGES = ("sv", "en")
 DEFAULT_LANGUAGE = "sv"
@@ -131,7 +131,7 @@ class Texts:
 
     def age(self, age: timedelta, *, at_least: bool = False) -> str:
         """"Ålder 4 h 10 min", "Ålder 2 dygn (71 h 59 min)": the paper's words
-        (appliance.core.wording), so screen and page agree to the minute."""
+        (appliance.core.printing.wording), so screen and page agree to the minute."""
         text = wording.age(age, days=self("age.days_word"))
         return self("age.at_least" if at_least else "age", age=text)
 

@@ -17,7 +17,7 @@ import hmac
 import secrets
 from pathlib import Path
 
-from appliance.core.fsutil import write_new_private
+from appliance.core.base.fsutil import write_new_private
 
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 SECRET_NAME = "kiosk-token.key"

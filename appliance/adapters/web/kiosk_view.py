@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from appliance.adapters.web.kiosk_text import Texts
-from appliance.core.drills import DrillStatus
-from appliance.core.printer import Condition, JobState, PrinterReport
-from appliance.core.status import ApplianceStatus, KindStatus, State
+from appliance.core.printing.printer import Condition, JobState, PrinterReport
+from appliance.core.time.drills import DrillStatus
+from appliance.core.watch.status import ApplianceStatus, KindStatus, State
 
 # The print buttons, in the order shown (profile names; labels are `profile.NAME`).
 PROFILE_BUTTONS = ("button", "full", "forms")

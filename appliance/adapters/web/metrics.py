@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app
 
 from appliance.adapters.web.api import services
-from appliance.core.metrics import CONTENT_TYPE, AuditTally, collect, render
+from appliance.core.watch.metrics import CONTENT_TYPE, AuditTally, collect, render
 
 bp = Blueprint("metrics", __name__)
 TALLY_KEY = "appliance.audit_tally"

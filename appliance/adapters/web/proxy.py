@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from appliance.core import templating
-from appliance.core.config import ApplianceConfig
-from appliance.core.fsutil import atomic_write
-from appliance.core.ingest import ENVELOPE_OVERHEAD
+from appliance.core.base import templating
+from appliance.core.base.fsutil import atomic_write
+from appliance.core.config.settings import ApplianceConfig
+from appliance.core.intake.ingest import ENVELOPE_OVERHEAD
 
 TEMPLATE = "nginx/appliance.conf.j2"
 # One nginx worker; a proxied request holds two connections (client and gunicorn).

@@ -9,7 +9,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from appliance.core.config import ApplianceConfig
+from appliance.core.config.settings import ApplianceConfig
 
 # Who may connect to the socket: the owner and its group (the proxy), nobody else.
 SOCKET_UMASK = 0o007

@@ -1,0 +1,242 @@
+"""Printed sheets (cover sheet, blank forms) from a tiny line-based markup.
+
+The wording lives in Jinja templates under `templates/print/`, so a municipality can adapt
+it without touching code. A template renders to lines of the form `DIRECTIVE text`:
+
+    PAGE landscape            orientation of the sheet (first line; default portrait)
+    TITLE text                very large, bold
+    HUGE text                 the data's age: the largest type on the page
+    BIG text                  large
+    ALERT text                white bold text on black, for warnings nobody may miss
+    HEADING text              section heading
+    TEXT text / SMALL text    paragraphs
+    BULLET text               bulleted item
+    NOTICE text               framed notice (confidentiality)
+    TABLE a | b | c           table header; following ROW lines are its rows
+    ROW a | b | c
+    GRID Label:2 | Label:1    a ruled form table, relative column widths after the colon
+    BLANKROWS 14              that many empty rows for the GRID above
+    FIELD label | 3           a labelled box with 3 ruled lines to write on
+    SPACE 6                   vertical space in mm
+
+`**bold**` works inside text. Everything else is escaped, so document titles coming from a
+sender cannot inject markup. Lines that are empty or start with `#` are ignored.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from xml.sax.saxutils import escape
+
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_CENTER
+from reportlab.lib.pagesizes import A4, landscape
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.platypus import (
+    KeepTogether,
+    Paragraph,
+    SimpleDocTemplate,
+    Spacer,
+    Table,
+    TableStyle,
+)
+
+from appliance.core.base.errors import ApplianceError
+from appliance.core.printing import fonts
+from appliance.core.printing.wording import kit_page
+
+MARGIN = 15 * mm
+FOOTER_Y = 8 * mm
+
+_BASE = ParagraphStyle("base", fontName=fonts.REGULAR, bulletFontName=fonts.REGULAR,
+                       fontSize=10.5, leading=14)
+STYLES = {
+    "TITLE": ParagraphStyle("title", _BASE, fontName=fonts.BOLD, fontSize=22, leading=27,
+                            spaceAfter=4 * mm),
+    "HUGE": ParagraphStyle("huge", _BASE, fontName=fonts.BOLD, fontSize=40, leading=46,
+                           alignment=TA_CENTER, spaceBefore=3 * mm, spaceAfter=3 * mm),
+    "BIG": ParagraphStyle("big", _BASE, fontName=fonts.BOLD, fontSize=15, leading=19,
+                          alignment=TA_CENTER, spaceAfter=2 * mm),
+    "ALERT": ParagraphStyle("alert", _BASE, fontName=fonts.BOLD, fontSize=13, leading=17,
+                            textColor=colors.white, backColor=colors.black, borderPadding=6,
+                            spaceBefore=3 * mm, spaceAfter=4 * mm),
+    "HEADING": ParagraphStyle("heading", _BASE, fontName=fonts.BOLD, fontSize=13,
+                              leading=17, spaceBefore=4 * mm, spaceAfter=1.5 * mm),
+    "TEXT": ParagraphStyle("text", _BASE, spaceAfter=1.5 * mm),
+    "SMALL": ParagraphStyle("small", _BASE, fontSize=8.5, leading=11),
+    "BULLET": ParagraphStyle("bullet", _BASE, leftIndent=5 * mm, bulletIndent=1 * mm,
+                             spaceAfter=1 * mm),
+    "NOTICE": ParagraphStyle("notice", _BASE, fontName=fonts.BOLD, fontSize=11,
+                             leading=15, borderColor=colors.black, borderWidth=1.2,
+                             borderPadding=5, alignment=TA_CENTER, spaceBefore=5 * mm),
+    "CELL": ParagraphStyle("cell", _BASE, fontSize=9.5, leading=12),
+    "CELLHEAD": ParagraphStyle("cellhead", _BASE, fontName=fonts.BOLD, fontSize=9.5,
+                               leading=12),
+}
+
+
+class SheetError(ApplianceError, ValueError):
+    """A template produced a line the renderer does not understand; names the line."""
+
+
+@dataclass(frozen=True)
+class Footer:
+    """What every sheet page carries at the bottom; page numbers count across the kit."""
+
+    left: str
+    first_page: int  # number of this sheet's first page within the kit
+    total_pages: int
+
+
+def render_sheet(markup: str, footer: Footer | None = None) -> bytes:
+    """Lay out a sheet and return it as PDF bytes (in memory)."""
+    orientation, flowables = _parse(markup)
+    buffer = io.BytesIO()
+    pagesize = landscape(A4) if orientation == "landscape" else A4
+    doc = SimpleDocTemplate(buffer, pagesize=pagesize, leftMargin=MARGIN, rightMargin=MARGIN,
+                            topMargin=MARGIN, bottomMargin=MARGIN + 4 * mm, invariant=1,
+                            initialFontName=fonts.REGULAR,
+                            title="Reservutskrift", author="", subject="", creator="")
+    decorate = _footer_painter(footer) if footer else (lambda canvas, doc: None)
+    doc.build(flowables, onFirstPage=decorate, onLaterPages=decorate)
+    return buffer.getvalue()
+
+
+def _footer_painter(footer: Footer) -> Callable:
+    def paint(canvas, doc) -> None:
+        width = doc.pagesize[0]
+        number = footer.first_page + doc.page - 1
+        canvas.saveState()
+        canvas.setFont(fonts.REGULAR, 8)
+        canvas.drawString(MARGIN, FOOTER_Y, footer.left)
+        canvas.drawRightString(width - MARGIN, FOOTER_Y,
+                               kit_page(number, footer.total_pages))
+        canvas.restoreState()
+
+    return paint
+
+
+def _inline(text: str) -> str:
+    return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", escape(text.strip()))
+
+
+def _parse(markup: str):
+    orientation = "portrait"
+    flowables: list = []
+    table: list[list[str]] | None = None
+    grid: tuple[list[str], list[float]] | None = None
+
+    def flush_table() -> None:
+        nonlocal table
+        if table:
+            flowables.append(_data_table(table))
+        table = None
+
+    for number, raw in enumerate(markup.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        directive, _, text = line.partition(" ")
+        if directive != "ROW":
+            flush_table()
+        if directive == "PAGE":
+            if text not in ("portrait", "landscape"):
+                raise SheetError(f"line {number}: PAGE must be portrait or landscape")
+            orientation = text
+        elif directive in STYLES and directive not in ("CELL", "CELLHEAD", "BULLET"):
+            flowables.append(Paragraph(_inline(text), STYLES[directive]))
+        elif directive == "BULLET":
+            flowables.append(Paragraph(_inline(text), STYLES["BULLET"], bulletText="•"))
+        elif directive == "TABLE":
+            table = [_cells(text)]
+        elif directive == "ROW":
+            if table is None:
+                raise SheetError(f"line {number}: ROW without a TABLE above it")
+            table.append(_cells(text))
+        elif directive == "GRID":
+            grid = _grid_columns(text, number)
+        elif directive == "BLANKROWS":
+            if grid is None or not text.isdigit():
+                raise SheetError(f"line {number}: BLANKROWS needs a GRID above and a number")
+            flowables.append(_form_grid(*grid, int(text), orientation))
+        elif directive == "FIELD":
+            label, _, lines = text.rpartition("|")
+            if not lines.strip().isdigit():
+                raise SheetError(f"line {number}: FIELD needs 'label | number of lines'")
+            flowables.append(_field(label.strip(), int(lines), orientation))
+        elif directive == "SPACE":
+            flowables.append(Spacer(1, float(text) * mm))
+        else:
+            raise SheetError(f"line {number}: unknown directive {directive!r}")
+    flush_table()
+    return orientation, flowables
+
+
+def _cells(text: str) -> list[str]:
+    return [cell.strip() for cell in text.split("|")]
+
+
+def _frame_width(orientation: str) -> float:
+    page = landscape(A4) if orientation == "landscape" else A4
+    return page[0] - 2 * MARGIN
+
+
+def _table_style(*commands: tuple) -> TableStyle:
+    """`commands`, with the cells' font set to ours: reportlab sets a cell's font before
+    drawing it, even a Paragraph or an empty cell, and would otherwise pull in Helvetica
+    (not embedded) just for that."""
+    return TableStyle([("FONTNAME", (0, 0), (-1, -1), fonts.REGULAR), *commands])
+
+
+def _data_table(rows: list[list[str]]) -> Table:
+    head, *body = rows
+    data = [[Paragraph(_inline(c), STYLES["CELLHEAD"]) for c in head]]
+    data += [[Paragraph(_inline(c), STYLES["CELL"]) for c in row] for row in body]
+    table = Table(data, repeatRows=1, hAlign="LEFT")
+    table.setStyle(_table_style(
+        ("LINEBELOW", (0, 0), (-1, 0), 1, colors.black),
+        ("LINEBELOW", (0, 1), (-1, -1), 0.3, colors.grey),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+    ))
+    return table
+
+
+def _grid_columns(text: str, number: int) -> tuple[list[str], list[float]]:
+    labels, weights = [], []
+    for cell in _cells(text):
+        label, _, weight = cell.rpartition(":")
+        try:
+            weights.append(float(weight))
+        except ValueError:
+            raise SheetError(f"line {number}: GRID cells are 'Label:width'") from None
+        labels.append(label)
+    return labels, weights
+
+
+def _form_grid(labels: list[str], weights: list[float], rows: int, orientation: str) -> Table:
+    width = _frame_width(orientation)
+    widths = [width * w / sum(weights) for w in weights]
+    data = [[Paragraph(_inline(label), STYLES["CELLHEAD"]) for label in labels]]
+    data += [[""] * len(labels) for _ in range(rows)]
+    table = Table(data, colWidths=widths, rowHeights=[None] + [9.5 * mm] * rows, repeatRows=1)
+    table.setStyle(_table_style(
+        ("GRID", (0, 0), (-1, -1), 0.6, colors.black),
+        ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.88, 0.88, 0.88)),
+        ("VALIGN", (0, 0), (-1, 0), "MIDDLE"),
+    ))
+    return table
+
+
+def _field(label: str, lines: int, orientation: str) -> KeepTogether:
+    width = _frame_width(orientation)
+    data = [[Paragraph(_inline(label), STYLES["CELLHEAD"])]] + [[""] for _ in range(lines)]
+    table = Table(data, colWidths=[width], rowHeights=[None] + [8 * mm] * lines)
+    table.setStyle(_table_style(
+        ("BOX", (0, 0), (-1, -1), 0.8, colors.black),
+        ("LINEBELOW", (0, 1), (-1, -2), 0.3, colors.grey),
+    ))
+    return KeepTogether([table, Spacer(1, 3 * mm)])
