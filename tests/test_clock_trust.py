@@ -114,7 +114,7 @@ def test_a_boot_at_1970_gives_no_negative_age_and_prints_the_data_time(inst, tmp
     later = RECEIVED + timedelta(hours=2)
     services(inst, FixedClock(later), Sync(True)).clock_reading()  # remembered as trusted
     assert json.loads((inst.state_dir / STATE_FILE).read_text()) == {
-        "last_trusted": "2026-11-27T08:05:00Z"}
+        "last_trusted": "2026-11-27T08:05:00Z", "version": 1}
 
     svc = services(inst, FixedClock(datetime(1970, 1, 1, tzinfo=UTC)), Sync(False))
     reading = svc.clock_reading()

@@ -267,6 +267,8 @@ def test_a_damaged_state_file_means_a_fresh_start(site: Site, receiver: Receiver
     site.at(local(27, 15, 2))  # an alert repeated beats one never sent
 
     assert len(receiver.received) == 2
+    [aside] = site.inst.state_dir.glob(f"{STATE_FILE}.damaged-*")  # kept for IT
+    assert aside.read_text() == "{not json"
 
 
 # -- the jobs service -----------------------------------------------------------------------

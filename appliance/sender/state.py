@@ -11,11 +11,7 @@ private to the sender (mode 0600).
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import os
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,53 +19,31 @@ from typing import Any
 
 from appliance.core.base.alert_queue import AlertQueue
 from appliance.core.base.clock import isoformat_utc, parse_iso
-from appliance.core.base.fsutil import atomic_write
+from appliance.core.base.statefile import StateFile
 
 log = logging.getLogger("appliance.sender")
 
 AGENT_STATE_FILE = "agent.json"
 STATE_VERSION = 1
 RECENT_LIMIT = 20  # dropped deliveries and raised alerts kept for `status`
-REPLACE_ATTEMPTS = 10
-REPLACE_PAUSE_SECONDS = 0.05
 HEARTBEAT_SAVE = timedelta(seconds=30)
+
+
+def state_file(path: Path) -> StateFile:
+    """`agent.json` or `queue.json`: private to the sender (0600), format STATE_VERSION."""
+    return StateFile(path, STATE_VERSION, mode=0o600)
 
 
 def load_json(path: Path) -> dict[str, Any] | None:
     """The object stored at `path`, or None when there is none yet. A damaged file is moved
     aside (and logged) rather than trusted or fatal: starting afresh may send a file twice,
-    but never loses one."""
-    try:
-        data = json.loads(path.read_bytes())
-    except FileNotFoundError:
-        return None
-    except (ValueError, UnicodeDecodeError):
-        aside = path.with_name(f"{path.name}.damaged-{time.time_ns()}")
-        with contextlib.suppress(OSError):
-            os.replace(path, aside)
-        log.error("state file %s is damaged; moved aside to %s and starting afresh",
-                  path, aside.name)
-        return None
-    if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
-        log.error("state file %s has an unknown format; ignoring it", path)
-        return None
-    return data
+    but never loses one. A file a newer release wrote raises `StateFileError`: the agent
+    does not start until it is upgraded again or the file is moved aside."""
+    return state_file(path).load_or_set_aside("a file may be sent twice, none is lost")
 
 
 def save_json(path: Path, data: dict[str, Any]) -> None:
-    """Replace `path` atomically. On Windows a reader (`status`) holding the file open makes
-    the rename fail for a moment; try again briefly before giving up."""
-    payload = json.dumps({"version": STATE_VERSION, **data}, indent=1, sort_keys=True,
-                         ensure_ascii=False).encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for attempt in range(REPLACE_ATTEMPTS):
-        try:
-            atomic_write(path, payload, mode=0o600)
-            return
-        except PermissionError:
-            if attempt == REPLACE_ATTEMPTS - 1:
-                raise
-            time.sleep(REPLACE_PAUSE_SECONDS)
+    state_file(path).save(data)
 
 
 def to_iso(moment: datetime | None) -> str | None:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from appliance.core.base.clock import isoformat_utc
-from appliance.core.base.fsutil import atomic_write
+from appliance.core.base.statefile import StateFile, StateFileError
 from appliance.core.crypto import seal
 from appliance.core.intake.ingest import Refusal, ingest, max_envelope_bytes, refuse
 from appliance.core.records.audit import AuditError
@@ -96,14 +96,20 @@ def import_file(services: Services, path: Path, via: str) -> Outcome:
     return Outcome(path, "accepted", snapshot=snapshot.id, digest=digest)
 
 
+def last_import_file(state_dir: Path) -> StateFile:
+    """`last-import.json`: 0640, readable by the web service's group; written before it had
+    a version, hence unversioned_is."""
+    return StateFile(Path(state_dir) / LAST_IMPORT_FILE, mode=0o640, unversioned_is=1)
+
+
 def last_import(state_dir: Path) -> dict | None:
-    """The record of the last import run (counts and reasons, no names), or None."""
+    """The record of the last import run (counts and reasons, no names), or None. A damaged
+    record is logged and read as none: the next import writes a new one (the audit log
+    keeps every import's `import_finished` anyway)."""
     try:
-        return json.loads((state_dir / LAST_IMPORT_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        log.error("last import record unreadable: %s", exc)
+        return last_import_file(state_dir).load()
+    except StateFileError as exc:
+        log.error("%s; the last import is shown as none until the next one", exc)
         return None
 
 
@@ -212,5 +218,4 @@ def _record(services: Services, via: str, outcomes: list[Outcome]) -> None:
     except AuditError as exc:
         log.error("an import could not be audited: %s", exc)
     record["time"] = isoformat_utc(services.clock.now())
-    atomic_write(services.config.state_dir / LAST_IMPORT_FILE,
-                 json.dumps(record, sort_keys=True).encode() + b"\n", mode=0o640)
+    last_import_file(services.config.state_dir).save(record)

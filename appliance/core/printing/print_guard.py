@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -28,7 +28,9 @@ from datetime import datetime
 from pathlib import Path
 
 from appliance.core.base.clock import isoformat_utc, parse_iso
-from appliance.core.base.fsutil import atomic_write
+from appliance.core.base.statefile import StateFile, StateFileError
+
+log = logging.getLogger(__name__)
 
 COMPOSE_LOCK_NAME = "print.lock"
 RECORD_LOCK_NAME = "print-record.lock"
@@ -66,6 +68,8 @@ class PrintGuard:
         self.compose_lock_path = self.state_dir / COMPOSE_LOCK_NAME
         self.record_lock_path = self.state_dir / RECORD_LOCK_NAME
         self.record_path = self.state_dir / RECORD_NAME
+        # written before it had a version, hence unversioned_is
+        self._state = StateFile(self.record_path, mode=0o600, unversioned_is=1)
 
     @contextlib.contextmanager
     def composing(self) -> Iterator[bool]:
@@ -99,19 +103,27 @@ class PrintGuard:
             os.close(fd)  # closing the only descriptor releases the lock
 
     def read(self) -> GuardRecord:
-        """The record; an unreadable one (torn by a power cut, edited) counts as empty, so
-        a damaged file can never block printing."""
+        """The record, only while holding `record_lock`. A damaged one (edited, a disk
+        error, or one a newer release wrote) is moved aside with an error logged and counts
+        as empty: a damaged file can never block printing."""
         try:
-            data = json.loads(self.record_path.read_bytes())
-            job = SubmittedJob.from_json(data["job"]) if data.get("job") else None
-            last = data.get("last_started_at")
+            data = self._state.load()
+        except StateFileError as exc:
+            aside = self._state.set_aside()
+            log.error("%s; moved aside to %s: the next kit does not wait for its job", exc,
+                      aside.name if aside else "(not moved)")
+            data = None
+        try:
+            job = SubmittedJob.from_json(data["job"]) if data and data.get("job") else None
+            last = data.get("last_started_at") if data else None
             return GuardRecord(job, parse_iso(last) if last else None)
-        except (OSError, ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError):
+            log.error("print record %s holds no usable job; it counts as empty",
+                      self.record_path)
             return GuardRecord(None, None)
 
     def write(self, record: GuardRecord) -> None:
         """Only while holding `record_lock`."""
-        data = {"job": record.job.to_json() if record.job else None,
-                "last_started_at": isoformat_utc(record.last_started_at)
-                if record.last_started_at else None}
-        atomic_write(self.record_path, json.dumps(data).encode(), mode=0o600)
+        self._state.save({"job": record.job.to_json() if record.job else None,
+                          "last_started_at": isoformat_utc(record.last_started_at)
+                          if record.last_started_at else None})

@@ -9,15 +9,14 @@ an appliance without a panel), which is no fault.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from appliance.core.base.clock import isoformat_utc, parse_iso
-from appliance.core.base.fsutil import atomic_write
 from appliance.core.base.safe_text import bounded_text
+from appliance.core.base.statefile import StateFile, StateFileError
 
 log = logging.getLogger(__name__)
 
@@ -44,21 +43,23 @@ class PanelHealth:
                 "fault": self.fault}
 
 
+def _state_file(state_dir: Path) -> StateFile:
+    return StateFile(Path(state_dir) / STATE_FILE, STATE_VERSION, mode=FILE_MODE)
+
+
 def read_panel_health(state_dir: Path) -> PanelHealth | None:
     """The last recorded health, or None (no panel ran here, or a damaged file: quiet, as
-    status is read every second)."""
+    status is read every second; the panel daemon writes a new one at its next change)."""
     try:
-        data = json.loads((Path(state_dir) / STATE_FILE).read_text(encoding="utf-8"))
-        if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
-            raise ValueError("unknown format")
+        data = _state_file(state_dir).load()
+        if data is None:
+            return None
         if data.get("gpio") not in (WAITING, READY, STOPPED):
             raise ValueError("unknown gpio state")
         reason = data.get("reason")
         return PanelHealth(data["gpio"], parse_iso(data["since"]),
                            reason if isinstance(reason, str) else None)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, TypeError, KeyError):
+    except (StateFileError, ValueError, TypeError, KeyError):
         return None
 
 
@@ -71,12 +72,10 @@ def record_panel_health(state_dir: Path, gpio: str, now: datetime,
     if current is not None and (current.gpio, current.reason) == (gpio, reason):
         return current
     health = PanelHealth(gpio, now, reason)
-    data = {"version": STATE_VERSION, **health.to_json()}
+    data = health.to_json()
     del data["fault"]
     try:
-        atomic_write(Path(state_dir) / STATE_FILE,
-                     (json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n").encode(),
-                     mode=FILE_MODE)
+        _state_file(state_dir).save(data)
     except OSError as exc:  # a full disk must not stop the panel from retrying its GPIO
         log.warning("cannot record the panel's state (%s)", exc)
     return health

@@ -21,7 +21,6 @@ and never negative; the printed ages then say "minst" (docs/clinical-safety.md).
 from __future__ import annotations
 
 import enum
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from appliance.core.base.clock import Clock, isoformat_utc, parse_iso
-from appliance.core.base.fsutil import atomic_write
+from appliance.core.base.statefile import StateFile, StateFileError
 
 STATE_FILE = "clock.json"
 PERSIST_EVERY = timedelta(minutes=5)
@@ -97,7 +96,9 @@ class ClockTrust:
         self._clock = clock
         self._sync = sync
         self._has_rtc = has_rtc
-        self._path = Path(state_dir) / STATE_FILE
+        # 0644: every service reads it; written before it had a version, hence unversioned_is
+        self._state = StateFile(Path(state_dir) / STATE_FILE, mode=0o644, unversioned_is=1)
+        self._warned = False
         self._newest_received = newest_received
 
     def read(self) -> ClockReading:
@@ -124,19 +125,25 @@ class ClockTrust:
         return Reason.SYNC_UNKNOWN if synchronised is None else Reason.NOT_SYNCHRONISED
 
     def last_trusted(self) -> datetime | None:
-        """The last trusted time persisted; None if none was, or the file is unreadable."""
+        """The last trusted time persisted; None if none was, or the file is damaged (logged
+        once per process: the next trusted reading replaces it, and until then a clock set
+        back is caught only by the newest snapshot's time)."""
         try:
-            return parse_iso(json.loads(self._path.read_text(encoding="utf-8"))["last_trusted"])
-        except (OSError, ValueError, KeyError, TypeError):
+            data = self._state.load()
+            return parse_iso(data["last_trusted"]) if data is not None else None
+        except (StateFileError, KeyError, TypeError, ValueError) as exc:
+            if not self._warned:
+                log.warning("the last trusted time is not usable (%s); it is written again "
+                            "at the next trusted reading", exc)
+                self._warned = True
             return None
 
     def _remember(self, reading: datetime, last_trusted: datetime | None) -> None:
         """Persist `reading` if the file is `PERSIST_EVERY` old; never move it back."""
         if last_trusted is not None and reading < last_trusted + PERSIST_EVERY:
             return
-        data = json.dumps({"last_trusted": isoformat_utc(reading)}).encode()
         try:
-            atomic_write(self._path, data)
+            self._state.save({"last_trusted": isoformat_utc(reading)})
         except OSError as exc:  # a read-only user running `appliance status`, a full disk
-            log.warning("cannot record the last trusted time in %s: %s", self._path,
+            log.warning("cannot record the last trusted time in %s: %s", self._state.path,
                         exc.strerror)

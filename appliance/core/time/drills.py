@@ -21,7 +21,7 @@ and the appliance's name only.
 from __future__ import annotations
 
 import contextlib
-import json
+import copy
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from appliance.core.base.alert_queue import AlertPoster, AlertQueue
 from appliance.core.base.clock import isoformat_utc, local_time, parse_iso
-from appliance.core.base.fsutil import atomic_write, exclusive_lock
+from appliance.core.base.fsutil import exclusive_lock
+from appliance.core.base.statefile import StateFile, StateFileError
 from appliance.core.config.settings import ApplianceConfig
 
 if TYPE_CHECKING:  # the type only: services.py is above every wing
@@ -55,30 +56,30 @@ class DrillState:
 
     @classmethod
     def load(cls, path: Path, *, quiet: bool = False) -> DrillState:
-        """The saved state; none yet is a fresh start, and so (with a warning, unless
-        `quiet`: readers that poll every second) is a damaged file: the reminder may then
-        come again, which beats never coming."""
+        """The saved state; none yet is a fresh start. A damaged file is moved aside with an
+        error logged and drills start afresh: the reminder may then come again, which beats
+        never coming. `quiet` readers (status, polled every second) leave a damaged file to
+        the jobs service and read it as empty. A file a newer release wrote raises
+        `StateFileError`, except for `quiet` readers."""
+        state_file = StateFile(path, STATE_VERSION, mode=FILE_MODE)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
-                raise ValueError("unknown format")
-            return cls(_time(data.get("last_drill_at")), _time(data.get("reminded_at")),
-                       AlertQueue.from_json(data.get("queue")))
-        except FileNotFoundError:
-            return cls()
-        except (OSError, ValueError, TypeError) as exc:
+            data = (state_file.load() if quiet else
+                    state_file.load_or_set_aside("the drill reminder may come again"))
+        except StateFileError:
             if not quiet:
-                log.warning("%s is unreadable (%s); drills start afresh", path, exc)
+                raise
+            data = None
+        if data is None:
             return cls()
+        return cls(_time(data.get("last_drill_at")), _time(data.get("reminded_at")),
+                   AlertQueue.from_json(data.get("queue")))
 
-    def to_json(self) -> str:
-        data = {"version": STATE_VERSION,
-                "last_drill_at": _iso(self.last_drill_at), "reminded_at": _iso(self.reminded_at),
+    def to_dict(self) -> dict[str, Any]:
+        return {"last_drill_at": _iso(self.last_drill_at), "reminded_at": _iso(self.reminded_at),
                 "queue": self.queue.to_json()}
-        return json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
 
     def save(self, path: Path) -> None:
-        atomic_write(path, self.to_json().encode("utf-8"), mode=FILE_MODE)
+        StateFile(path, STATE_VERSION, mode=FILE_MODE).save(self.to_dict())
 
 
 def _time(value: object) -> datetime | None:
@@ -155,7 +156,7 @@ class DrillReminder:
         now = self.services.clock.now()
         with _locked(config.state_dir) as path:
             state = DrillState.load(path)
-            before = state.to_json()
+            before = copy.deepcopy(state.to_dict())
             status = DrillStatus(state.last_drill_at,
                                  timedelta(days=config.drills.remind_after_days), now)
             alert = None
@@ -164,7 +165,7 @@ class DrillReminder:
                 alert = self._raise(status)
                 if self.poster is not None:
                     state.queue.add(alert, now)
-            if state.to_json() != before:  # no write (SD card wear) when nothing happened
+            if state.to_dict() != before:  # no write (SD card wear) when nothing happened
                 state.save(path)
             state.queue.deliver(self.poster, now, retry_delay=lambda attempts: RETRY_SECONDS,
                                 persist=lambda: state.save(path))

@@ -12,9 +12,10 @@ alert for the newest.
 What was alerted lives in `slot-alerts.json` in the state dir, so a restart neither repeats
 nor forgets an alert. A small JSON file rather than a table in the SQLite index: the state
 is a few hundred bytes that a technician can read with `cat`, it belongs to this module
-alone (the index schema stays the store's), and `atomic_write` makes each update all or
-nothing. Every evaluation holds an exclusive `flock` on `slot-alerts.lock` from reading the
-state to writing it back, so two processes running the watch alert once, not twice.
+alone (the index schema stays the store's), and `StateFile` (core.base.statefile) makes
+each update all or nothing. Every evaluation holds an exclusive `flock` on
+`slot-alerts.lock` from reading the state to writing it back, so two processes running the
+watch alert once, not twice.
 
 Webhook alerts wait in an `AlertQueue` saved in the same file and are sent oldest first
 by the injected poster (`SlotWatch(services, poster)`; None: no webhook). A failure is
@@ -27,7 +28,7 @@ times and data times.
 
 from __future__ import annotations
 
-import json
+import copy
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,7 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 from appliance.core.base.alert_queue import AlertPoster, AlertQueue
 from appliance.core.base.clock import isoformat_utc, local_time, parse_iso
-from appliance.core.base.fsutil import atomic_write, exclusive_lock
+from appliance.core.base.fsutil import exclusive_lock
+from appliance.core.base.statefile import StateFile
 from appliance.core.records.audit import AuditError
 from appliance.core.watch.status import KindStatus, compute_status
 
@@ -64,17 +66,12 @@ class AlertState:
 
     @classmethod
     def load(cls, path: Path) -> AlertState:
-        """The saved state; an absent file is a fresh start, and so (with a warning) is a
-        damaged one: an alert repeated beats an alert never sent."""
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return cls()
-        except (OSError, ValueError) as exc:
-            log.warning("%s is unreadable (%s); starting afresh, alerts may repeat", path, exc)
-            return cls()
-        if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
-            log.warning("%s has an unknown format; starting afresh, alerts may repeat", path)
+        """The saved state; an absent file is a fresh start, and so is a damaged one, moved
+        aside with an error logged: an alert repeated beats an alert never sent. A file a
+        newer release wrote raises `StateFileError` (the slot check logs it every turn)."""
+        data = StateFile(path, STATE_VERSION, mode=FILE_MODE).load_or_set_aside(
+            "missed-slot alerts may repeat")
+        if data is None:
             return cls()
         return cls(
             open={kind: entry for kind, entry in _dict(data.get("open")).items()
@@ -84,13 +81,12 @@ class AlertState:
             queue=AlertQueue.from_json(data.get("queue")),
         )
 
-    def to_json(self) -> str:
-        data = {"version": STATE_VERSION, "open": self.open, "missed_total": self.missed_total,
+    def to_dict(self) -> dict[str, Any]:
+        return {"open": self.open, "missed_total": self.missed_total,
                 "queue": self.queue.to_json()}
-        return json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
 
     def save(self, path: Path) -> None:
-        atomic_write(path, self.to_json().encode("utf-8"), mode=FILE_MODE)
+        StateFile(path, STATE_VERSION, mode=FILE_MODE).save(self.to_dict())
 
 
 def _named(kind: KindStatus) -> str:
@@ -134,7 +130,7 @@ class SlotWatch:
             reading = self.services.clock_reading()  # an unsure clock: its lower bound
             now = reading.now
             state = AlertState.load(self.state_path)
-            before = state.to_json()
+            before = copy.deepcopy(state.to_dict())
             status = compute_status(self.services.config, self.services.store, reading)
             raised = []
             for kind in status.checks:
@@ -145,7 +141,7 @@ class SlotWatch:
             if self.poster is not None:
                 for alert in raised:
                     state.queue.add(alert, now)
-            if state.to_json() != before:  # no write (SD card wear) when nothing happened
+            if state.to_dict() != before:  # no write (SD card wear) when nothing happened
                 state.save(self.state_path)
             state.queue.deliver(self.poster, now, retry_delay=lambda attempts: RETRY_SECONDS,
                                 persist=lambda: state.save(self.state_path))
