@@ -27,7 +27,7 @@ from appliance.adapters.stop_signals import StopFlag
 from appliance.core.config.settings import PanelConfig
 from appliance.core.printing.print_service import Busy, PrintService
 from appliance.core.printing.printer import PrinterUnavailable
-from appliance.core.watch.status import State, compute_status, shown_state
+from appliance.core.watch.status import State, shown_state
 
 log = logging.getLogger(__name__)
 
@@ -227,9 +227,7 @@ class Panel:
     def current_state(self) -> State:
         try:
             self._in_flight = self.print_service.follow_up()
-            status = compute_status(self.services.config, self.services.store,
-                                    self.services.clock_reading(),
-                                    self.services.printer.report())
+            status = self.services.status(self.services.printer.report())
         except Exception:
             log.exception("cannot compute the appliance's state")
             return State.FAULT

@@ -19,9 +19,10 @@ from appliance.core.crypto import keys
 from appliance.core.intake.appliance_key import load_private_key
 from appliance.core.intake.registry import EnrolledSender, RegistryError, SenderFolder
 from appliance.core.intake.store import Store
-from appliance.core.printing.printer import Printer
+from appliance.core.printing.printer import Printer, PrinterReport
 from appliance.core.records.audit import AuditLog
 from appliance.core.time.clock_trust import ClockReading, ClockTrust, SyncState
+from appliance.core.watch.status import ApplianceStatus, compute_status
 
 
 class NoPrinter(ApplianceError, RuntimeError):
@@ -60,6 +61,14 @@ class Services:
     def clock_reading(self) -> ClockReading:
         """The time to judge ages by, and whether the clock can be trusted."""
         return self.clock_trust.read()
+
+    def status(self, printer: PrinterReport | None = None, *,
+               reading: ClockReading | None = None) -> ApplianceStatus:
+        """The one state of the appliance, for the LED, the kiosk, the API, the CLI, the slot
+        watch and metrics alike: by `reading` (default: the clock now, as trusted), with the
+        printer's report when the caller has one (`self.printer.report()`)."""
+        return compute_status(self.config, self.store, reading or self.clock_reading(),
+                              printer)
 
     @functools.cached_property
     def audit(self) -> AuditLog:

@@ -7,14 +7,13 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from appliance.adapters.timesync import kernel_synchronised
+from appliance.adapters.web import services as web_services
 from appliance.core.base.clock import Clock
 from appliance.core.config.settings import ApplianceConfig
 from appliance.core.intake.store import StoreError
 from appliance.core.printing.printer import Printer
 from appliance.core.services import Services
 from appliance.core.time.clock_trust import SyncState
-
-SERVICES_KEY = "appliance.core.services"
 
 
 def create_app(config: ApplianceConfig, *, printer: Printer | None = None,
@@ -35,8 +34,7 @@ def create_app(config: ApplianceConfig, *, printer: Printer | None = None,
     app.json.ensure_ascii = False  # Swedish titles as UTF-8, not \u escapes
     if clock is None and clock_sync is None:
         clock_sync = kernel_synchronised
-    app.extensions[SERVICES_KEY] = Services(config, clock, printer=printer,
-                                            clock_sync=clock_sync)
+    web_services.attach(app, Services(config, clock, printer=printer, clock_sync=clock_sync))
     app.register_blueprint(api.bp)
     app.register_blueprint(metrics.bp)
     app.register_blueprint(kiosk.bp)

@@ -4,22 +4,16 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
+from appliance.adapters.web.services import services
 from appliance.core.base.clock import isoformat_utc
 from appliance.core.intake.importing import last_import
 from appliance.core.intake.ingest import Refusal, ingest, max_envelope_bytes, refuse
 from appliance.core.intake.store import StoreError
 from appliance.core.services import Services
-from appliance.core.watch.status import compute_status
 
 bp = Blueprint("api", __name__)
 ENVELOPE_TYPE = "application/octet-stream"
 READ_CHUNK = 1024 * 1024
-
-
-def services() -> Services:
-    from appliance.adapters.web import SERVICES_KEY
-
-    return current_app.extensions[SERVICES_KEY]
 
 
 @bp.post("/api/v1/snapshots")
@@ -80,7 +74,7 @@ def _read_body_within(limit: int, svc: Services, remote: str) -> bytes:
 @bp.get("/api/v1/status")
 def get_status():
     svc = services()
-    status = compute_status(svc.config, svc.store, svc.clock_reading(), svc.printer.report())
+    status = svc.status(svc.printer.report())
     return jsonify(status.to_json() | {"appliance": svc.config.name,
                                        "limits": _limits(svc),
                                        "last_import": last_import(svc.config.state_dir)})

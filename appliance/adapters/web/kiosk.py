@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 
-from appliance.adapters.web.api import services
 from appliance.adapters.web.kiosk_text import Texts
 from appliance.adapters.web.kiosk_token import kiosk_token, matches
 from appliance.adapters.web.kiosk_view import (
@@ -38,10 +37,11 @@ from appliance.adapters.web.kiosk_view import (
     not_started,
     overview,
 )
+from appliance.adapters.web.services import services
 from appliance.core.base.templating import templates_dir
 from appliance.core.printing.print_service import Busy, PrintService, UnknownUnit
 from appliance.core.printing.printer import PrinterReport, PrinterUnavailable
-from appliance.core.watch.status import compute_status, shown_state
+from appliance.core.watch.status import shown_state
 
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
 TOKEN_HEADER = "X-Kiosk-Token"
@@ -131,7 +131,7 @@ def _view(texts: Texts) -> dict:
     svc = services()
     report = svc.printer.report()
     kit_on_its_way = print_service().follow_up()
-    status = compute_status(svc.config, svc.store, svc.clock_reading(), report)
+    status = svc.status(report)
     state = shown_state(status, kit_on_its_way)
     actions = on_this_appliance()
     return {"overview": overview(status, state, svc.config.timezone, texts),

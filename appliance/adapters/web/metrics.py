@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app
 
-from appliance.adapters.web.api import services
+from appliance.adapters.web.services import services
 from appliance.core.watch.metrics import CONTENT_TYPE, AuditTally, collect, render
 
 bp = Blueprint("metrics", __name__)

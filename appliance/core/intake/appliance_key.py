@@ -100,3 +100,22 @@ def _current_user() -> str:
         return pwd.getpwuid(os.geteuid()).pw_name
     except KeyError:
         return str(os.geteuid())
+
+
+def ensure_appliance_key(config: ApplianceConfig) -> bool:
+    """Create the appliance's key pair unless it exists (`init`); True if created. With
+    `keys.private_key_credential` set no plaintext key is ever written: the error says how
+    the credential is made instead."""
+    if config.private_key_path.exists():
+        return False
+    if config.private_key_credential:
+        if config.public_key_path.exists():
+            return False
+        raise CredentialNotGiven(
+            f"keys.private_key_credential is set, so `init` writes no plaintext key: make the "
+            f"key pair with `appliance key generate | systemd-creds encrypt "
+            f"--name={config.private_key_credential} - {config.private_key_credential_file}` "
+            "and `appliance key public` (the Ansible role does both; docs/key-protection.md)")
+    private = keys.generate_appliance_key(config.kem)
+    keys.write_key_pair(config.private_key_path, private.to_pem(), private.public_key().to_pem())
+    return True

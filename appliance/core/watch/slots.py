@@ -40,7 +40,7 @@ from appliance.core.base.clock import isoformat_utc, local_time, parse_iso
 from appliance.core.base.fsutil import exclusive_lock
 from appliance.core.base.statefile import StateFile
 from appliance.core.records.audit import AuditError
-from appliance.core.watch.status import KindStatus, compute_status
+from appliance.core.watch.status import KindStatus
 
 if TYPE_CHECKING:  # the type only: services.py is above every wing
     from appliance.core.services import Services
@@ -131,7 +131,7 @@ class SlotWatch:
             now = reading.now
             state = AlertState.load(self.state_path)
             before = copy.deepcopy(state.to_dict())
-            status = compute_status(self.services.config, self.services.store, reading)
+            status = self.services.status(reading=reading)
             raised = []
             for kind in status.checks:
                 alert = self._check(kind, state, now)
