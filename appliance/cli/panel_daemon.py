@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import os
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 
+from gpiozero.pins import Factory
+
 from appliance.adapters import sdnotify
 from appliance.adapters.panel import Panel
+from appliance.adapters.pins import build_pin_factory
 from appliance.adapters.stop_signals import SignalStop, StopFlag
 from appliance.core.printing.print_service import PrintService
 from appliance.core.records.panel_health import READY, STOPPED, WAITING, record_panel_health
@@ -23,21 +25,6 @@ START_RETRY_SECONDS = (1, 2, 5, 10, 30)  # then every 30 s, for ever
 SIMULATED_PRESS_SECONDS = 0.15
 
 
-def make_pin_factory(name: str | None):
-    """gpiozero's pin factory: MockFactory for "mock", else the named or default one."""
-    if name == "mock":
-        from gpiozero.pins.mock import MockFactory
-
-        return MockFactory()
-    if name:
-        os.environ["GPIOZERO_PIN_FACTORY"] = name
-    # lgpio writes a pipe into its working folder when imported: under the unit that is
-    # LG_WD (the unit's runtime folder); by hand (--selftest), a private temp folder.
-    if "LG_WD" not in os.environ:
-        os.environ["LG_WD"] = tempfile.mkdtemp(prefix="appliance-lgpio-")
-    return None  # gpiozero picks GPIOZERO_PIN_FACTORY or the best available (lgpio first)
-
-
 def run_selftest(services: Services, *, press_timeout: float, step_seconds: float = 3.0,
                  pin_factory=None, out=sys.stdout) -> bool:
     """`appliance panel --selftest`: the hardware acceptance test, printed and audited."""
@@ -45,7 +32,7 @@ def run_selftest(services: Services, *, press_timeout: float, step_seconds: floa
 
     config = services.config.panel
     if pin_factory is None:
-        pin_factory = make_pin_factory(config.pin_factory)
+        pin_factory = build_pin_factory(config.pin_factory)
     result = walk(config, pin_factory, lambda line: print(line, file=out, flush=True),
                   step_seconds=step_seconds, press_timeout=press_timeout)
     services.audit.append("panel_selftest", **result.to_json())
@@ -54,19 +41,26 @@ def run_selftest(services: Services, *, press_timeout: float, step_seconds: floa
     return result.passed
 
 
-def start_panel(services: Services, pin_factory, on_state: Callable[[State], None] | None,
-                stop: StopFlag, *, record: bool = False) -> Panel | None:
-    """Build the panel, retrying GPIO failures (busy pins, missing driver, no GPIO at all)
-    until `stop`. While it waits the daemon is up for systemd (READY=1 once, the reason as
-    its STATUS, the watchdog fed), so a Pi without working GPIO is no crash loop and no
-    failed start; web, kiosk and printing go on. With `record`, the state is recorded for
-    IT (core.records.panel_health: `status`, `/metrics`, the kiosk)."""
+def start_panel(services: Services, make_pin_factory: Callable[[], Factory],
+                on_state: Callable[[State], None] | None, stop: StopFlag, *,
+                record: bool = False) -> Panel | None:
+    """Build the pin factory and the panel, retrying GPIO failures (busy pins, missing
+    driver, no GPIO at all) until `stop`. While it waits the daemon is up for systemd
+    (READY=1 once, the reason as its STATUS, the watchdog fed), so a Pi without working
+    GPIO is no crash loop and no failed start; web, kiosk and printing go on. With
+    `record`, the state is recorded for IT (core.records.panel_health: `status`,
+    `/metrics`, the kiosk)."""
     attempt = 0
     told_ready = False
     while not stop.is_set():
+        factory = None
         try:
-            panel = Panel(PrintService(services), pin_factory, on_state)
+            factory = make_pin_factory()
+            panel = Panel(PrintService(services), factory, on_state)
         except Exception as exc:  # any GPIO library error: log, wait, try again
+            if factory is not None:
+                with contextlib.suppress(Exception):
+                    factory.close()  # the next attempt builds a new one
             delay = START_RETRY_SECONDS[min(attempt, len(START_RETRY_SECONDS) - 1)]
             log.error("GPIO not usable (%s); retrying in %s s", exc, delay)
             if record:
@@ -99,8 +93,9 @@ def wait_feeding_watchdog(stop: StopFlag, seconds: float) -> None:
 
 def run_daemon(services: Services) -> None:
     with SignalStop() as stop:  # SIGTERM (systemd) and SIGINT (Ctrl+C)
-        panel = start_panel(services, make_pin_factory(services.config.panel.pin_factory),
-                            None, stop, record=True)
+        name = services.config.panel.pin_factory
+        panel = start_panel(services, lambda: build_pin_factory(name), None, stop,
+                            record=True)
         try:
             if panel is None:
                 return
@@ -120,7 +115,7 @@ def run_simulated(services: Services, lines=sys.stdin, out=sys.stdout) -> None:
     def show(state: State) -> None:
         print(f"led: {state}", file=out, flush=True)
 
-    panel = start_panel(services, factory, show, stop)
+    panel = start_panel(services, lambda: factory, show, stop)
     loop = threading.Thread(target=panel.run, args=(stop,), daemon=True, name="panel-loop")
     loop.start()
     config = services.config.panel

@@ -174,7 +174,7 @@ class PanelConfig:
     pin_factory: str | None = setting(
         "panel.pin_factory", OrEmpty(Choice(names("mock", "lgpio", "rpigpio", "pigpio",
                                                   "native"))), "",
-        "gpiozero pin factory; empty: gpiozero's default (`GPIOZERO_PIN_FACTORY`).",
+        "gpiozero pin factory; empty: `GPIOZERO_PIN_FACTORY`, else lgpio, rpigpio, pigpio, native.",
         must="must name a gpiozero pin factory, or be empty for the default")
     button_pin: int = setting(
         "panel.button_pin", Integer(0, 53), 17, "Button GPIO (BCM number).",

@@ -1,0 +1,48 @@
+"""The pin factory is built by the appliance and passed in (adapters.pins), never chosen by
+setting GPIOZERO_PIN_FACTORY in the process's environment."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from gpiozero.pins.mock import MockFactory
+
+from appliance.adapters import pins
+
+
+def test_a_named_factory_is_built_and_the_environment_is_left_alone(monkeypatch):
+    monkeypatch.delenv("GPIOZERO_PIN_FACTORY", raising=False)
+    factory = pins.build_pin_factory("mock")
+    try:
+        assert isinstance(factory, MockFactory)
+        assert "GPIOZERO_PIN_FACTORY" not in os.environ
+    finally:
+        factory.close()
+
+
+def test_empty_honours_gpiozero_pin_factory_as_gpiozero_does(monkeypatch):
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "Mock")  # gpiozero matches case-insensitively
+    factory = pins.build_pin_factory(None)
+    try:
+        assert isinstance(factory, MockFactory)
+    finally:
+        factory.close()
+
+
+def test_the_default_order_goes_on_past_a_factory_that_cannot_start(monkeypatch):
+    monkeypatch.delenv("GPIOZERO_PIN_FACTORY", raising=False)
+    monkeypatch.setattr(pins, "PREFERENCE", ("nosuchfactory", "mock"))
+    factory = pins.build_pin_factory(None)
+    try:
+        assert isinstance(factory, MockFactory)
+    finally:
+        factory.close()
+
+
+def test_when_none_starts_every_reason_is_named(monkeypatch):
+    monkeypatch.delenv("GPIOZERO_PIN_FACTORY", raising=False)
+    monkeypatch.setattr(pins, "PREFERENCE", ("nosuchfactory", "othermissing"))
+    with pytest.raises(pins.NoPinFactory, match=r"^nosuchfactory: not installed \(gpiozero "
+                       r"knows .*mock.*\); othermissing: not installed"):
+        pins.build_pin_factory(None)
