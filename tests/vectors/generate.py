@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, mlkem, x25519
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # run from anywhere, with or without an install
 
-from appliance.core import keys, seal  # noqa: E402
+from appliance.core.crypto import keys, seal  # noqa: E402
 
 CREATED = datetime(2026, 11, 27, 6, 55, 0, tzinfo=UTC)
 SEQ = 1_795_762_500_000_000  # microseconds since the epoch at CREATED, as the sender uses
