@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import io
 import itertools
 import subprocess
@@ -201,17 +202,31 @@ def test_crash_in_print_path_keeps_daemon_running_with_fault(panel):
     assert p.thread.is_alive() and p.recorder.states[-1] == State.FAULT
 
 
-@pytest.mark.parametrize("wiring,pins", [("rgb", (5, 6, 13)), ("two", (5, 6)), ("single", (5,))])
-def test_led_patterns_on_every_wiring(wiring, pins):
+WIRINGS = {"rgb": (5, 6, 13), "two": (5, 6), "single": (5,)}
+
+
+def test_led_patterns_on_every_wiring():
+    """Every state's pattern, observed on the mock pins in real time (blinks take seconds):
+    the three wirings side by side, each on its own factory, so the test takes as long as
+    the slowest wiring rather than all three in a row."""
+    with concurrent.futures.ThreadPoolExecutor(len(WIRINGS)) as pool:
+        results = {wiring: pool.submit(patterns_shown, wiring, pins)
+                   for wiring, pins in WIRINGS.items()}
+    for wiring, result in results.items():
+        seen = result.result()  # re-raises the wiring's failure
+        assert set(seen) == set(State), wiring  # degraded included (issue 13)
+        assert len(set(seen.values())) == len(seen), f"{wiring}: patterns not distinct: {seen}"
+
+
+def patterns_shown(wiring: str, pins: tuple[int, ...]) -> dict:
     factory = MockFactory()
     light = StatusLight(PanelConfig(led=wiring, led_pins=pins), factory)
     try:
-        assert set(PATTERNS[wiring]) == set(State)  # degraded included (issue 13)
         seen = {}
         for state, pattern in PATTERNS[wiring].items():
             light.show(state)
             seen[state] = observe(factory, pins, pattern)
-        assert len(set(seen.values())) == len(seen), f"patterns not distinct: {seen}"
+        return seen
     finally:
         light.close()
 
