@@ -29,7 +29,6 @@ MB = 10**6
 KIND = "todo"
 UNIT = "Hemsjukvård Sölvesborg"
 JOB_TIMEOUT = 120.0  # seconds to wait for a CUPS job to be accepted, captured and completed
-JOB_COMPLETED = 9  # IPP job-state "completed"
 KEEP_ALL_RETENTION = "[retention]\nkeep_per_unit_kind = 10000\nmax_age_hours = 87600\n"
 # The print service answers `Busy` within `repeat_guard_seconds` (default 15) of the last
 # kit started; a benchmark printing kit after kit turns that off and lets each job end.
@@ -253,9 +252,11 @@ def cups_version(cupsd, queue: str) -> str:
 def settle(cupsd, capture, job_id: int, expected: bytes | None = None) -> bytes:
     """Wait until the job is captured and completed; check its bytes against `expected` if
     given; delete the capture; return the bytes."""
+    import cups
+
     def done():
         job = capture.captured_job(job_id)
-        return job if job and cupsd.job_state(job_id) == JOB_COMPLETED else None
+        return job if job and cupsd.job_state(job_id) == cups.IPP_JOB_COMPLETED else None
 
     job = cupsd.wait_for(done, timeout=JOB_TIMEOUT, what=f"job {job_id} completed")
     data = job.data

@@ -14,9 +14,10 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "appliance"
 
-# Libraries that tie code to a framework or to hardware: only adapters (and the composition
-# in cli/, devtools/) may use them.
-FRAMEWORKS = {"flask", "werkzeug", "gunicorn", "cups", "gpiozero"}
+# Libraries that tie code to a framework, to hardware or to a wire format (prometheus_client:
+# the core computes the metrics, the web adapter writes them): only adapters (and the
+# composition in cli/, devtools/) may use them.
+FRAMEWORKS = {"flask", "werkzeug", "gunicorn", "cups", "gpiozero", "prometheus_client"}
 # What each layer may not import, by top-level package under appliance/ or library name.
 FORBIDDEN: dict[str, set[str]] = {
     "core": {"appliance.adapters", "appliance.cli", "appliance.devtools", "appliance.sender",

@@ -14,14 +14,7 @@ import pytest
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 
-from appliance.devtools.cups_harness.harness import (
-    JOB_COMPLETED,
-    JOB_HELD,
-    JOB_PENDING,
-    JOB_PROCESSING,
-    PRINTER_PROCESSING,
-    PrivateCups,
-)
+from appliance.devtools.cups_harness.harness import PrivateCups
 
 cups = pytest.importorskip("cups", reason="pycups is not installed")
 
@@ -75,7 +68,7 @@ def test_lp_pdf_is_captured_byte_for_byte(private_cups, capture_queue, sample_pd
     assert "Testlista sida 1" in text and "Testlista sida 2" in text
     assert job.title == "Lista natt – område 3"
     assert job.user == getpass.getuser()
-    private_cups.wait_for(lambda: private_cups.job_state(job_id) == JOB_COMPLETED, 5)
+    private_cups.wait_for(lambda: private_cups.job_state(job_id) == cups.IPP_JOB_COMPLETED, 5)
     assert [c.job_id for c in capture_queue.captured()] == [job_id]
 
 
@@ -87,7 +80,7 @@ def test_media_empty_holds_job_then_prints_it_once(private_cups, capture_queue, 
     def held_for_paper() -> bool:
         job = private_cups.job_attributes(job_id)
         reasons = private_cups.printer_state_reasons(capture_queue.name)
-        return job["job-state"] == JOB_HELD and "media-empty-error" in reasons
+        return job["job-state"] == cups.IPP_JOB_HELD and "media-empty-error" in reasons
 
     private_cups.wait_for(held_for_paper, CAPTURE_TIMEOUT, what="job held, media-empty-error")
     job = private_cups.job_attributes(job_id)
@@ -102,7 +95,7 @@ def test_media_empty_holds_job_then_prints_it_once(private_cups, capture_queue, 
     private_cups.wait_for(
         lambda: capture_queue.captured_job(job_id), RETRY_RECOVERY_TIMEOUT, what="the retry"
     )
-    private_cups.wait_for(lambda: private_cups.job_state(job_id) == JOB_COMPLETED, 5)
+    private_cups.wait_for(lambda: private_cups.job_state(job_id) == cups.IPP_JOB_COMPLETED, 5)
     assert private_cups.printer_state_reasons(capture_queue.name) == ["none"]
     assert [(c.job_id, c.meta["delivery"]) for c in capture_queue.captured()] == [(job_id, 1)]
 
@@ -118,13 +111,14 @@ def test_wait_mode_fault_keeps_job_processing(private_cups, sample_pdf, keyword)
     private_cups.wait_for(
         lambda: reason in private_cups.printer_state_reasons(queue.name), CAPTURE_TIMEOUT
     )
-    assert private_cups.job_state(job_id) == JOB_PROCESSING
-    assert private_cups.printer_attributes(queue.name)["printer-state"] == PRINTER_PROCESSING
+    assert private_cups.job_state(job_id) == cups.IPP_JOB_PROCESSING
+    printer_state = private_cups.printer_attributes(queue.name)["printer-state"]
+    assert printer_state == cups.IPP_PRINTER_PROCESSING
     assert queue.captured() == []
 
     queue.clear_fault()
     private_cups.wait_for(lambda: queue.captured_job(job_id), CAPTURE_TIMEOUT)
-    private_cups.wait_for(lambda: private_cups.job_state(job_id) == JOB_COMPLETED, 5)
+    private_cups.wait_for(lambda: private_cups.job_state(job_id) == cups.IPP_JOB_COMPLETED, 5)
     assert private_cups.printer_state_reasons(queue.name) == ["none"]
     assert len(queue.captured()) == 1
 
@@ -148,13 +142,13 @@ def test_completed_job_keeps_title_in_history_but_no_document(
     private_cups, capture_queue, sample_pdf
 ):
     job_id = private_cups.lp(capture_queue.name, sample_pdf, title="Historiktest")
-    private_cups.wait_for(lambda: private_cups.job_state(job_id) == JOB_COMPLETED, 10)
+    private_cups.wait_for(lambda: private_cups.job_state(job_id) == cups.IPP_JOB_COMPLETED, 10)
 
     completed = private_cups.connect().getJobs(
         which_jobs="completed", requested_attributes=["job-id", "job-name", "job-state"]
     )
     assert completed[job_id]["job-name"] == "Historiktest"
-    assert completed[job_id]["job-state"] == JOB_COMPLETED
+    assert completed[job_id]["job-state"] == cups.IPP_JOB_COMPLETED
     # PreserveJobFiles No: the document (d#####-###) is gone, only history (c#####) stays.
     private_cups.wait_for(lambda: not private_cups.spool_data_files(), 5, what="no d* files")
     assert private_cups.spool_data_files() == []
@@ -187,11 +181,11 @@ def test_job_submitted_while_faulted_survives_cupsd_restart(sample_pdf):
         queue = cupsd.add_capture_queue("survivor")
         queue.set_fault("media-jam")
         job_id = cupsd.lp("survivor", sample_pdf, title="Survivor")
-        cupsd.wait_for(lambda: cupsd.job_state(job_id) == JOB_HELD, CAPTURE_TIMEOUT)
+        cupsd.wait_for(lambda: cupsd.job_state(job_id) == cups.IPP_JOB_HELD, CAPTURE_TIMEOUT)
 
         cupsd.restart()
         state = cupsd.job_state(job_id)
-        assert state in (JOB_PENDING, JOB_HELD, JOB_PROCESSING)
+        assert state in (cups.IPP_JOB_PENDING, cups.IPP_JOB_HELD, cups.IPP_JOB_PROCESSING)
         queue.clear_fault()
         cupsd.wait_for(lambda: queue.captured_job(job_id), RETRY_RECOVERY_TIMEOUT)
         assert len(queue.captured()) == 1

@@ -1,21 +1,25 @@
 """`/metrics`: Prometheus text format, via Flask's test client with a FixedClock where timing
-matters and via the real server (gunicorn, several workers) for the counters."""
+matters and via the real server (gunicorn, several workers) for the counters; prometheus_client
+writes it (escaping included) from the core's families."""
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from appliance.adapters.cups import CupsPrinter
 from appliance.adapters.web import create_app
+from appliance.adapters.web.metrics import CONTENT_TYPE, render
 from appliance.core.base.clock import FixedClock
 from appliance.core.records.audit import AuditLog
 from appliance.core.services import Services
-from appliance.core.watch.metrics import CONTENT_TYPE, AuditTally
+from appliance.core.watch.metrics import AuditTally, Family, collect
 from appliance.core.watch.slots import SlotWatch
 from tests.conftest import Server, post
 
@@ -87,6 +91,47 @@ def scrape(client) -> tuple[Samples, str]:
     assert response.headers["Content-Type"] == CONTENT_TYPE
     text = response.get_data(as_text=True)
     return parse(text)[0], text
+
+
+def library_parse(text: str) -> Samples:
+    """The samples as prometheus_client's own parser reads them: label values unescaped."""
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def test_the_library_escapes_a_quote_a_backslash_and_a_newline() -> None:
+    reason = 'bad "quote" \\ back\nslash'  # not a reason code the core has: injected
+    text = render([Family("appliance_refusals_total", "counter", "Refused \\ by\nreason.",
+                          [({"reason": reason}, 2)]),
+                   Family("appliance_drill_due", "gauge", "Due.", [({}, 1)])])
+    assert text == ('# HELP appliance_refusals_total Refused \\\\ by\\nreason.\n'
+                    '# TYPE appliance_refusals_total counter\n'
+                    'appliance_refusals_total{reason="bad \\"quote\\" \\\\ back\\nslash"} 2.0\n'
+                    '# HELP appliance_drill_due Due.\n'
+                    '# TYPE appliance_drill_due gauge\n'
+                    'appliance_drill_due 1.0\n')
+    parse(text)  # valid exposition format, by this module's checker too
+    assert library_parse(text) == {("appliance_refusals_total", (("reason", reason),)): 2,
+                                   ("appliance_drill_due", ()): 1}
+    assert CONTENT_TYPE == "text/plain; version=0.0.4; charset=utf-8"
+
+
+def test_a_unit_name_with_a_quote_and_a_backslash_is_escaped_and_help_is_the_cores(
+        inst) -> None:
+    unit = 'Hemsjukvård "Norr" \\ Syd'  # units.names allows both (printable, no newline)
+    with open(inst.appliance_toml, "a", encoding="utf-8") as handle:
+        handle.write(f"\n[units]\nnames = {json.dumps([unit], ensure_ascii=False)}\n")
+    clock = FixedClock(MORNING)
+    _, text = scrape(make_app(inst, clock).test_client())
+
+    assert ('appliance_unit_document_stale{kind="todo",unit="Hemsjukvård \\"Norr\\" \\\\ Syd"} 1.0'
+            in text.splitlines())
+    assert library_parse(text)[("appliance_unit_document_stale",
+                                (("kind", "todo"), ("unit", unit)))] == 1
+    families = collect(Services(inst.config, clock), AuditTally(inst.state_dir / "audit.log"),
+                       clock.now())
+    helps = dict(re.findall(r"^# HELP (\S+) (.*)$", text, re.MULTILINE))
+    assert helps == {family.name: family.help for family in families}
 
 
 def test_metrics_follow_ingests_refusals_time_and_missed_slots(inst) -> None:

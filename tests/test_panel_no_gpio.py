@@ -25,6 +25,7 @@ from appliance.adapters.web import create_app
 from appliance.adapters.web.kiosk_text import Texts
 from appliance.core.records.panel_health import STATE_FILE
 from tests.conftest import BIN
+from tests.test_metrics import parse, value
 
 WATCHDOG_SECONDS = 4  # the unit's WatchdogSec, as the test gives it
 LISTEN_SECONDS = 9  # past the retries after 1, 2 and into the 5 s wait
@@ -102,7 +103,7 @@ def test_without_gpio_the_daemon_is_up_feeds_the_watchdog_and_says_why(panel_dae
     app = create_app(inst.config, printer=inst.printer())
     client = app.test_client()
     metrics = client.get("/metrics").get_data(as_text=True)
-    assert "\nappliance_panel_gpio_ready 0\n" in metrics
+    assert value(parse(metrics)[0], "appliance_panel_gpio_ready") == 0
     view = client.get("/kiosk/view").get_data(as_text=True)
     assert Texts("sv")("panel.fault") in view  # nurses: print on the screen instead
     assert client.get("/api/v1/status").get_json()["panel"]["fault"] is True

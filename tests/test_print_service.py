@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 from datetime import UTC, datetime, timedelta
 
+import cups
 import pytest
 
 from appliance.core.base.clock import FixedClock
@@ -76,8 +77,8 @@ def test_a_kit_in_the_queue_makes_every_caller_wait_and_its_end_is_audited_once(
     assert audit_events(inst, "print_job_ended") == []
 
     inst.queue.clear_fault()
-    inst.cups.wait_for(lambda: inst.cups.job_state(started.job_id) == 9, timeout=40,
-                       what="the held job completed")
+    inst.cups.wait_for(lambda: inst.cups.job_state(started.job_id) == cups.IPP_JOB_COMPLETED,
+                       timeout=40, what="the held job completed")
     other_process_view = PrintService(inst.services())  # e.g. the panel, polling
     assert other_process_view.follow_up() is False
     assert service.follow_up() is False  # seen already: not audited twice
@@ -166,7 +167,7 @@ def test_the_jobs_service_audits_the_end_of_a_kit_nobody_waited_for(installation
     inst = installation
     inst.ingest(inst.envelope(pages=1))
     job_id = int(inst.appliance("print").output.split()[1])  # no --wait, and no panel runs
-    inst.cups.wait_for(lambda: inst.cups.job_state(job_id) == 9, timeout=30,
+    inst.cups.wait_for(lambda: inst.cups.job_state(job_id) == cups.IPP_JOB_COMPLETED, timeout=30,
                        what="the job completed")
     assert audit_events(inst, "print_job_ended") == []
     stop = threading.Event()

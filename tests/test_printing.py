@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pikepdf
 import pytest
+from cups import IPP_JOB_COMPLETED
 
 from appliance.devtools.synthetic import make_document
 
@@ -146,7 +147,8 @@ def test_out_of_paper_is_reported_and_the_kit_prints_once_after_refill(installat
     installation.queue.clear_fault()
     cups.wait_for(lambda: installation.queue.captured_job(job_id), timeout=40,
                   what="job printed after the refill")
-    cups.wait_for(lambda: cups.job_state(job_id) == 9, timeout=20, what="job completed")
+    cups.wait_for(lambda: cups.job_state(job_id) == IPP_JOB_COMPLETED, timeout=20,
+                  what="job completed")
     assert [c.job_id for c in installation.queue.captured()] == [job_id]
     assert json.loads(installation.appliance("printer", "--json").output)["condition"] == \
         "ready"
@@ -178,7 +180,8 @@ def test_no_patient_data_in_cups_titles_history_or_spool(installation):
     assert marker in text_of(pdf)  # the kit itself carries the data...
     assert marker not in job["title"]  # ...but nothing around it does
     history = installation.cups.job_attributes(job["job_id"])  # CUPS job history
-    assert history["job-state"] == 9 and history["job-name"].startswith("Reservutskrift")
+    assert history["job-state"] == IPP_JOB_COMPLETED
+    assert history["job-name"].startswith("Reservutskrift")
     assert marker not in json.dumps(history, default=str)
     assert installation.cups.spool_data_files() == []
     for path in installation.cups.spool_dir.rglob("*"):

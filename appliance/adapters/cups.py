@@ -105,14 +105,15 @@ PROBE_TIMEOUT_SECONDS = 2.0
 JOB_ATTRIBUTES = ["job-id", "job-printer-uri", "job-printer-uri-actual", "job-state",
                   "job-printer-state-message", "time-at-processing", "job-printer-up-time",
                   "job-impressions-completed", "job-media-sheets-completed"]
-JOB_PROCESSING, JOB_HELD = 5, 4
-PRINTER_STATES = {3: "idle", 4: "processing", 5: "stopped"}
+PRINTER_STATES = {cups.IPP_PRINTER_IDLE: "idle", cups.IPP_PRINTER_PROCESSING: "processing",
+                  cups.IPP_PRINTER_STOPPED: "stopped"}
 
 
-# CUPS job-state integers (RFC 8011 5.3.7) -> JobState; anything else is UNKNOWN.
-JOB_STATES = {3: JobState.PENDING, 4: JobState.HELD, 5: JobState.PROCESSING,
-              6: JobState.STOPPED, 7: JobState.CANCELED, 8: JobState.ABORTED,
-              9: JobState.COMPLETED}
+# CUPS job states (RFC 8011 5.3.7, as pycups names them) -> JobState; anything else is UNKNOWN.
+JOB_STATES = {cups.IPP_JOB_PENDING: JobState.PENDING, cups.IPP_JOB_HELD: JobState.HELD,
+              cups.IPP_JOB_PROCESSING: JobState.PROCESSING,
+              cups.IPP_JOB_STOPPED: JobState.STOPPED, cups.IPP_JOB_CANCELED: JobState.CANCELED,
+              cups.IPP_JOB_ABORTED: JobState.ABORTED, cups.IPP_JOB_COMPLETED: JobState.COMPLETED}
 
 
 def condition_from(reasons: tuple[str, ...], state: str, accepting: bool,
@@ -160,8 +161,9 @@ class JobView:
         message = str(attributes.get("job-printer-state-message", ""))
         since = attributes.get("time-at-processing")
         now = attributes.get("job-printer-up-time")
-        processing = (float(now - since) if state == JOB_PROCESSING and isinstance(since, int)
-                      and isinstance(now, int) and since > 0 else None)
+        processing = (float(now - since) if state == cups.IPP_JOB_PROCESSING
+                      and isinstance(since, int) and isinstance(now, int) and since > 0
+                      else None)
         progressed = (int(attributes.get("job-impressions-completed", 0) or 0) > 0
                       or int(attributes.get("job-media-sheets-completed", 0) or 0) > 0
                       or _says(message, PROGRESS_MESSAGES))
@@ -183,7 +185,8 @@ def jobs_condition(jobs: list[JobView], printer_message: str, printer_state: str
     an unreachable job alike, and `resources-are-not-ready` for a job held for a retry, which
     after a refill lasts until the retry and must not keep the LED red."""
     for job in jobs:
-        if job.state in (JOB_PROCESSING, JOB_HELD) and _says(job.message, UNREACHABLE_MESSAGES):
+        if (job.state in (cups.IPP_JOB_PROCESSING, cups.IPP_JOB_HELD)
+                and _says(job.message, UNREACHABLE_MESSAGES)):
             return Condition.UNREACHABLE, f"job {job.job_id}: {job.message}"
     if printer_state == "processing" and _says(printer_message, UNREACHABLE_MESSAGES):
         return Condition.UNREACHABLE, printer_message

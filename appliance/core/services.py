@@ -11,6 +11,7 @@ config says the appliance has a real-time clock (`clock_trust`).
 from __future__ import annotations
 
 import functools
+from datetime import datetime
 
 from appliance.core.base.clock import Clock, SystemClock
 from appliance.core.base.errors import ApplianceError
@@ -63,10 +64,11 @@ class Services:
         return self.clock_trust.read()
 
     def status(self, printer: PrinterReport | None = None, *,
-               reading: ClockReading | None = None) -> ApplianceStatus:
+               reading: ClockReading | datetime | None = None) -> ApplianceStatus:
         """The one state of the appliance, for the LED, the kiosk, the API, the CLI, the slot
-        watch and metrics alike: by `reading` (default: the clock now, as trusted), with the
-        printer's report when the caller has one (`self.printer.report()`)."""
+        watch and metrics alike: by `reading` (default: the clock now, as trusted; a bare
+        datetime is taken as is), with the printer's report when the caller has one
+        (`self.printer.report()`)."""
         return compute_status(self.config, self.store, reading or self.clock_reading(),
                               printer)
 

@@ -20,7 +20,9 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from appliance.devtools.cups_harness.harness import JOB_COMPLETED, PrivateCups
+import cups
+
+from appliance.devtools.cups_harness.harness import PrivateCups
 from appliance.devtools.synthetic import make_document
 from appliance.devtools.webstack import WebStack, WebStackError
 
@@ -131,8 +133,8 @@ def _run_with_printer(root, cupsd, appliance, sender, appliance_toml, url, port,
                                     what="the button's kit")[0]
         kits = [root / "kit-button.pdf"]
         shutil.copyfile(button_kit.path, kits[0])
-        cupsd.wait_for(lambda: cupsd.job_state(button_kit.job_id) == JOB_COMPLETED, timeout=30,
-                       what="the button's job completed")
+        cupsd.wait_for(lambda: cupsd.job_state(button_kit.job_id) == cups.IPP_JOB_COMPLETED,
+                       timeout=30, what="the button's job completed")
         time.sleep(DEMO_REPEAT_GUARD_SECONDS)  # or `appliance print` says: already on its way
         _step("The same path from the command line, profile `full` (all lists and forms)")
         appliance("print", "--profile", "full", "--wait")  # completed = captured

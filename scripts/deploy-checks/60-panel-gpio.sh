@@ -19,7 +19,7 @@ echo "panel StatusText: $panel_status"
 [[ $panel_status == "waiting for GPIO: "* ]] || fail "panel status text: $panel_status"
 status_of | contains '^panel: waiting since .*FAULT' \
   || fail "appliance status does not show the panel's fault"
-curl -fsS "http://127.0.0.1:$port/metrics" | contains -x 'appliance_panel_gpio_ready 0' \
+curl -fsS "http://127.0.0.1:$port/metrics" | contains -xE 'appliance_panel_gpio_ready 0(\.0)?' \
   || fail "/metrics does not show the panel's fault"
 in_pi journalctl -u appliance-panel -o cat | contains 'GPIO not usable' \
   || fail "the panel's journal does not say why"

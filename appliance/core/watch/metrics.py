@@ -1,4 +1,6 @@
-"""Prometheus metrics in the text exposition format (0.0.4), written by hand (stdlib only).
+"""The figures `/metrics` shows: metric families (name, type, help text, samples with their
+labels and values), plain data. Writing them in Prometheus' text format is the web adapter's
+job (`appliance.adapters.web.metrics`, with prometheus_client), so the core knows no format.
 
 No patient data: label values are kind names, configured unit names, reason codes and state
 names only. Per kind, the document gauges show the kind's worst unit (as `/api/v1/status`'s
@@ -16,11 +18,9 @@ come from the slot watch's own persisted state (`appliance.core.watch.slots`).
 from __future__ import annotations
 
 import json
-import math
 import os
 import threading
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -32,12 +32,10 @@ from appliance.core.printing.printer import Condition, PrinterReport
 from appliance.core.records.audit import segment_paths
 from appliance.core.time.clock_trust import ClockReading
 from appliance.core.watch.slots import missed_totals
-from appliance.core.watch.status import State, compute_status
+from appliance.core.watch.status import State
 
 if TYPE_CHECKING:  # the type only: services.py is above every wing
     from appliance.core.services import Services
-
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class AuditTally:
@@ -129,6 +127,9 @@ Labels = dict[str, str]
 
 @dataclass
 class Family:
+    """One metric family as exposed: `name` in full (a counter's ends in `_total`), `type`
+    "gauge" or "counter", and its samples, each with the same label names."""
+
     name: str
     type: str  # gauge or counter
     help: str
@@ -137,9 +138,9 @@ class Family:
 
 def collect(services: Services, tally: AuditTally, now: datetime | ClockReading,
             printer: PrinterReport | None = None) -> list[Family]:
-    """`now`: as `compute_status` takes it; ages are then by the clock's lower bound."""
+    """`now`: as `Services.status` takes it; ages are then by the clock's lower bound."""
     config = services.config
-    status = compute_status(config, services.store, now, printer)
+    status = services.status(printer, reading=now)
     now = status.now
     with RefusalCounts.of(services).pending() as pending:  # exact: no window moves meanwhile
         tally.update()
@@ -200,37 +201,3 @@ def collect(services: Services, tally: AuditTally, now: datetime | ClockReading,
                 for name in sorted({*expected, *missed})]),
     ]
 
-
-def render(families: Iterable[Family]) -> str:
-    lines = []
-    for family in families:
-        lines.append(f"# HELP {family.name} {_escape_help(family.help)}")
-        lines.append(f"# TYPE {family.name} {family.type}")
-        for labels, value in family.samples:
-            lines.append(f"{family.name}{_labels(labels)} {_number(value)}")
-    return "\n".join(lines) + "\n"
-
-
-def _labels(labels: Labels) -> str:
-    if not labels:
-        return ""
-    inner = ",".join(f'{key}="{_escape_label(value)}"' for key, value in labels.items())
-    return "{" + inner + "}"
-
-
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def _escape_label(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _number(value: float) -> str:
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(value)

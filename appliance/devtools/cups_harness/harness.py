@@ -49,20 +49,6 @@ SBIN_DIRS = ("/usr/sbin", "/sbin", "/usr/local/sbin")
 SYSTEM_BACKENDS = ("ipp", "ipps", "http", "https", "socket", "lpd", "usb")
 MAX_UNIX_SOCKET_PATH = 107  # sizeof(sun_path) - 1 on Linux
 
-# IPP enum values (RFC 8011), so callers need not import pycups for them.
-JOB_PENDING, JOB_HELD, JOB_PROCESSING, JOB_STOPPED = 3, 4, 5, 6
-JOB_CANCELED, JOB_ABORTED, JOB_COMPLETED = 7, 8, 9
-PRINTER_IDLE, PRINTER_PROCESSING, PRINTER_STOPPED = 3, 4, 5
-JOB_STATE_NAMES = {
-    3: "pending",
-    4: "pending-held",
-    5: "processing",
-    6: "processing-stopped",
-    7: "canceled",
-    8: "aborted",
-    9: "completed",
-}
-
 _PR_SET_PDEATHSIG = 1
 
 
@@ -597,6 +583,7 @@ JobRetryLimit {self.job_retry_limit}
         return self.connect().getJobAttributes(job_id)
 
     def job_state(self, job_id: int) -> int:
+        """CUPS' `job-state`, as pycups names them: `cups.IPP_JOB_COMPLETED` and so on."""
         return int(self.job_attributes(job_id)["job-state"])
 
     def spool_files(self) -> list[Path]:
