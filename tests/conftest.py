@@ -48,6 +48,7 @@ class Installation:
     extra_config: str = ""
     queue: object = None  # the capture queue (devtools.cups_harness) this appliance prints to
     cups: object = None  # the private cupsd
+    memory_printer: object = None  # a MemoryPrinter instead of CUPS (memory_installation)
 
     @property
     def config(self):
@@ -62,7 +63,10 @@ class Installation:
         return self.root / "appliance" / "state"
 
     def printer(self):
-        """The CUPS adapter aimed at this installation's capture queue."""
+        """The CUPS adapter aimed at this installation's capture queue, or its memory
+        printer."""
+        if self.memory_printer is not None:
+            return self.memory_printer
         from appliance.adapters.cups import CupsPrinter
 
         return CupsPrinter(self.queue.name, server=self.cups.server)
@@ -71,7 +75,8 @@ class Installation:
         """This installation's parts, built as a daemon builds them, printer included."""
         from appliance.core.services import Services
 
-        return Services(self.config, clock, printer=self.printer() if self.queue else None)
+        has_printer = self.queue is not None or self.memory_printer is not None
+        return Services(self.config, clock, printer=self.printer() if has_printer else None)
 
     def appliance(self, *args: str, expect: int | None = 0):
         if args[:1] == ("status",) and expect == 0:
@@ -168,6 +173,20 @@ def installation(tmp_path: Path, private_cups, capture_queue, monkeypatch) -> In
     inst = make_installation(tmp_path, f'[printing]\nqueue = "{capture_queue.name}"\n')
     inst.queue = capture_queue
     inst.cups = private_cups
+    return inst
+
+
+@pytest.fixture
+def memory_installation(tmp_path: Path, monkeypatch) -> Installation:
+    """An installation whose printer is in memory (tests/memory_printer.py), for tests that
+    need a printer but none of CUPS' behaviour; no cupsd is involved. `CUPS_SERVER` points
+    at a socket that does not exist, so a CLI command that does reach for CUPS finds it
+    unreachable here rather than the machine's own cupsd."""
+    from tests.memory_printer import MemoryPrinter
+
+    monkeypatch.setenv("CUPS_SERVER", str(tmp_path / "no-cupsd-here.sock"))
+    inst = make_installation(tmp_path, '[printing]\nqueue = "memory"\n')
+    inst.memory_printer = MemoryPrinter()
     return inst
 
 

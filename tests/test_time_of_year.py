@@ -48,7 +48,8 @@ NIGHTS = {
 
 
 @pytest.mark.parametrize("night", list(NIGHTS))
-def test_the_kit_prints_the_true_age_and_local_times(installation, tmp_path, night):
+def test_the_kit_prints_the_true_age_and_local_times(memory_installation, tmp_path, night):
+    installation = memory_installation
     produced, printed, age = NIGHTS[night]
     assert printed - produced == age  # the table itself is right
     clock = FixedClock(produced)
@@ -63,7 +64,8 @@ def test_the_kit_prints_the_true_age_and_local_times(installation, tmp_path, nig
 
 
 @pytest.mark.parametrize("night", list(NIGHTS))
-def test_the_kiosk_and_the_status_show_the_true_age(installation, night):
+def test_the_kiosk_and_the_status_show_the_true_age(memory_installation, night):
+    installation = memory_installation
     produced, printed, age = NIGHTS[night]
     clock = FixedClock(produced)
     installation.ingest(installation.envelope(pages=1, clock=clock), clock)
