@@ -1,4 +1,5 @@
 # shellcheck shell=bash disable=SC2154  # sourced by scripts/test-deploy: its variables
+# needs: 10-update 21-push
 # A4 on a Letter printer (docs/deployment.md, step 5; ansible/roles/appliance/README.md,
 # appliance_printer_media). The printer is an emulated IPP Everywhere printer whose default
 # paper is Letter: ippeveprinter from Debian's cups-ipp-utils, run in the sender container

@@ -1,4 +1,5 @@
 # shellcheck shell=bash disable=SC2154  # sourced by scripts/test-deploy: its variables
+# needs: 11-first-apply
 # The panel as installed (docs/panel.md, "No GPIO" and "The pin factory"). This container
 # is amd64 without /dev/gpiochip*: a Pi whose GPIO does not work. The daemon must be up, not
 # restarted by its watchdog, and say why on status and /metrics; and lgpio must import in the

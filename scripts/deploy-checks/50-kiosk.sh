@@ -1,3 +1,5 @@
+# shellcheck shell=bash disable=SC2154  # sourced by scripts/test-deploy: its variables
+# needs: 23-power-cut
 # The kiosk screen (appliance_kiosk: true; docs/kiosk.md). Sourced by scripts/test-deploy.
 # A container has no display: the unit must be installed, enabled and skipped cleanly by its
 # ConditionPathExists=/dev/dri (no start, no restart loop). Then the same unit, hardening
@@ -7,6 +9,7 @@
 kiosk=appliance-kiosk.service
 
 for package in cage xwayland chromium fonts-liberation; do
+  # shellcheck disable=SC2016  # dpkg-query's own ${Status}, not the shell's
   [[ $(in_pi dpkg-query -W -f='${Status}' "$package" 2>/dev/null) == "install ok installed" ]] \
     || fail "kiosk: $package not installed"
 done
@@ -27,7 +30,7 @@ echo "exposure appliance-kiosk $score" | tee -a "$WORK/times"
 # what the others do not); its bound is 2.2, so any loosening fails here.
 awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 2.2) }' || fail "kiosk exposure $score > 2.2"
 
-# No display: booted (the power cut above) and started by hand, it is skipped, not failed.
+# No display: booted (23-power-cut) and started by hand, it is skipped, not failed.
 in_pi test ! -e /dev/dri || fail "kiosk: this container has /dev/dri; the skip check is moot"
 in_pi systemctl start "$kiosk"
 [[ $(in_pi systemctl show -P ConditionResult "$kiosk") == no ]] || fail "kiosk: condition not false"

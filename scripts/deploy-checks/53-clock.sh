@@ -1,4 +1,5 @@
 # shellcheck shell=bash disable=SC2154  # sourced by scripts/test-deploy: its variables
+# needs: 11-first-apply
 # Clock trust (docs/clinical-safety.md): the role writes [clock] has_rtc, and the web service
 # and the panel ask the kernel whether the clock is synchronised (adjtimex, allowed by their
 # units' SystemCallFilter; without it seccomp would kill them). What the kernel answers

@@ -1,4 +1,5 @@
 # shellcheck shell=bash disable=SC2154  # sourced by scripts/test-deploy: its variables
+# needs: 11-first-apply
 # Drills (docs/printing.md#drills): `appliance drill` prints through the installed CUPS queue
 # as the service user, is audited as a drill and never as a print, and the services see it:
 # the jobs service (its sandbox must let it write drills.json), /api/v1/status and /metrics.

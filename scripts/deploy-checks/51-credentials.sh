@@ -1,7 +1,8 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2154  # sourced by scripts/test-deploy: its variables
+# needs: 21-push 30-sender
 # Issue 13, part 2: the appliance's private key is a systemd credential (docs/key-protection.md).
-# Sourced by scripts/test-deploy after its push and print (which ran with the credential: the
-# web service decrypted the push, `with_key print --wait` printed the kit).
+# The push and print before it (21-push, 22-print) ran with the credential: the web service
+# decrypted the push, `with_key print --wait` printed the kit.
 CRED=/etc/appliance/credentials/appliance-key.cred
 PEM_HEADER='-----BEGIN APPLIANCE HPKE PRIVATE KEY-----'
 

@@ -1,4 +1,5 @@
 # shellcheck shell=bash disable=SC2154  # sourced by scripts/test-deploy: its variables
+# needs: 11-first-apply
 # Printer failover (docs/printing.md, "Failover: a class of printers"): the role applied again
 # with appliance_printer_class_members turns the queue `kit` into a class of two capture
 # printers, idempotently; one printer jammed, the kit comes out of the other, once, and the

@@ -1,4 +1,5 @@
 # shellcheck shell=bash disable=SC2154  # sourced by scripts/test-deploy: its variables
+# needs: 21-push
 # USB stick import (docs/usb-import.md), installed by appliance_usb_import: true. An ext4
 # image stands in for the stick (the test host's kernel has no vfat or exfat: the FAT mount
 # options are not exercised here): the host sender seals onto it with `seal --to-dir`, plus

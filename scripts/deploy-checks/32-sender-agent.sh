@@ -1,0 +1,15 @@
+# shellcheck shell=bash disable=SC2154  # sourced by scripts/test-deploy: its variables
+# needs: 21-push 31-enrol
+# The enrolled sender's agent delivers the to-do list dropped into its outbox within 60 s;
+# its unit passes `systemd-analyze verify` and scores at most 2.0.
+step "the enrolled sender's agent delivers an export from its outbox"
+cp "$WORK/todo.pdf" "$("$RIG" root "$PC")/srv/exports/todo-agent.pdf"
+deadline=$((SECONDS + 60))
+until as_appliance snapshots | contains "$PC"; do
+  ((SECONDS < deadline)) || fail "the sender agent's export did not arrive"; sleep 1
+done
+"$RIG" exec "$PC" systemd-analyze verify appliance-sender.service || fail "verify appliance-sender"
+score=$("$RIG" exec "$PC" systemd-analyze security --offline=true appliance-sender.service \
+        | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p')
+echo "exposure appliance-sender $score" | tee -a "$WORK/times"
+awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 2.0) }' || fail "appliance-sender exposure $score"
