@@ -6,8 +6,5 @@ step "installed units: systemd-analyze verify and exposure (at most 2.0)"
 for unit in appliance-web appliance-proxy appliance-panel appliance-jobs; do
   in_pi systemd-analyze verify "/etc/systemd/system/$unit.service" \
     || fail "systemd-analyze verify $unit"
-  score=$(in_pi systemd-analyze security --offline=true "/etc/systemd/system/$unit.service" \
-          | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p')
-  echo "exposure $unit $score" | tee -a "$WORK/times"
-  awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 2.0) }' || fail "$unit exposure $score > 2.0"
+  exposure_at_most 2.0 "$unit" "$PI" "/etc/systemd/system/$unit.service"
 done

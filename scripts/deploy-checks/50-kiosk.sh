@@ -23,12 +23,9 @@ in_pi test -f /etc/pam.d/appliance-kiosk || fail "kiosk: no /etc/pam.d/appliance
 in_pi systemctl show -P Environment "$kiosk" | contains "KIOSK_URL=http://127.0.0.1:$port/kiosk" \
   || fail "kiosk: KIOSK_URL is not the web port $port"
 in_pi systemd-analyze verify "/etc/systemd/system/$kiosk" || fail "kiosk: systemd-analyze verify"
-score=$(in_pi systemd-analyze security --offline=true "/etc/systemd/system/$kiosk" \
-        | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p')
-echo "exposure appliance-kiosk $score" | tee -a "$WORK/times"
 # The one unit above 2.0 (docs/kiosk.md, "Hardening": Chromium's sandbox and a display need
 # what the others do not); its bound is 2.2, so any loosening fails here.
-awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 2.2) }' || fail "kiosk exposure $score > 2.2"
+exposure_at_most 2.2 appliance-kiosk "$PI" "/etc/systemd/system/$kiosk"
 
 # No display: booted (23-power-cut) and started by hand, it is skipped, not failed.
 in_pi test ! -e /dev/dri || fail "kiosk: this container has /dev/dri; the skip check is moot"

@@ -13,11 +13,7 @@ in_pi systemd-analyze verify appliance-usb-import@sdb1.service appliance-usb-mou
 # The import (as the service user) within 2.0; the mount helper, root without a mount
 # namespace by necessity (see its unit), within 3.5.
 for unit_limit in appliance-usb-import@:2.0 appliance-usb-mount@:3.5; do
-  score=$(in_pi systemd-analyze security --offline=true "${unit_limit%:*}sdb1.service" \
-          | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p')
-  echo "exposure ${unit_limit%:*} $score" | tee -a "$WORK/times"
-  awk -v s="$score" -v max="${unit_limit#*:}" 'BEGIN { exit !(s != "" && s <= max) }' \
-    || fail "${unit_limit%:*} exposure $score"
+  exposure_at_most "${unit_limit#*:}" "${unit_limit%:*}" "$PI" "${unit_limit%:*}sdb1.service"
 done
 
 "${SENDER[@]}" appliances add "$PI" "http://127.0.0.1:$port" "$WORK/keys/$PI.pub" >/dev/null

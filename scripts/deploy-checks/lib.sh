@@ -32,3 +32,14 @@ apply() { # apply MACHINE LOG [ANSIBLE_PLAYBOOK_ARG...]: site.yml with $VARS, it
   local machine=$1 log=$2; shift 2
   (cd ansible && "$RIG" ansible "$machine" site.yml "${VARS[@]}" "$@") >"$WORK/$log.log" 2>&1 \
     || { tail -40 "$WORK/$log.log"; fail "site.yml ($log)"; }; }
+# exposure_at_most MAX LABEL MACHINE UNIT: `systemd-analyze security --offline=true` scores
+# UNIT (a unit name or file in MACHINE) at most MAX; the score goes to the summary as
+# "exposure LABEL SCORE".
+exposure_at_most() {
+  local max=$1 label=$2 machine=$3 unit=$4 score
+  score=$("$RIG" exec "$machine" systemd-analyze security --offline=true "$unit" \
+          | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p')
+  echo "exposure $label $score" | tee -a "$WORK/times"
+  awk -v s="$score" -v max="$max" 'BEGIN { exit !(s != "" && s <= max) }' \
+    || fail "$label exposure ${score:-unknown} > $max"
+}
