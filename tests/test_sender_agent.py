@@ -39,12 +39,17 @@ RETRY_INITIAL = 30
 ALERT_KEY = ("event", "kind", "slot")
 
 
+# Taken once, when the module is imported: a run that crosses midnight (test-clock starts
+# 30 s before the year's end) must not see "yesterday" change between two calls of a test.
+YESTERDAY = datetime.now(TZ).date() - timedelta(days=1)
+
+
 def local(hour: int, minute: int = 0, days: int = 0) -> datetime:
-    """Yesterday (in Stockholm) at HH:MM local time, as UTC: always in the past, so the
-    appliance (on the real clock) never refuses it as produced in the future
-    (`ingest.max_clock_skew_minutes`), and recent, so its retention (by age) leaves the
-    test's documents alone."""
-    day = datetime.now(TZ).date() + timedelta(days=days - 1)
+    """Yesterday (in Stockholm, as of the run's start) at HH:MM local time, as UTC: always
+    in the past, so the appliance (on the real clock) never refuses it as produced in the
+    future (`ingest.max_clock_skew_minutes`), and recent, so its retention (by age) leaves
+    the test's documents alone."""
+    day = YESTERDAY + timedelta(days=days)
     return datetime.combine(day, time(hour, minute), tzinfo=TZ).astimezone(UTC)
 
 
