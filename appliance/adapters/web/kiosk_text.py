@@ -132,8 +132,17 @@ class Texts:
     def age(self, age: timedelta, *, at_least: bool = False) -> str:
         """"Ålder 4 h 10 min", "Ålder 2 dygn (71 h 59 min)": the paper's words
         (appliance.core.printing.wording), so screen and page agree to the minute."""
-        text = wording.age(age, days=self("age.days_word"))
-        return self("age.at_least" if at_least else "age", age=text)
+        return " ".join(self.age_parts(age, at_least=at_least))
+
+    def age_parts(self, age: timedelta, *, at_least: bool = False) -> tuple[str, ...]:
+        """`age()` in the pieces a line may break between, never inside one: "Ålder",
+        "2 dygn", "(71 h 59 min)". A narrow column wraps "Ålder 2 dygn" / "(71 h 59 min)",
+        never "Ålder 2 dygn (71" / "h 59 min)"."""
+        days, _, hours = wording.age(age, days=self("age.days_word")).partition(" (")
+        before, _, after = self._messages["age.at_least" if at_least else "age"].partition(
+            "{age}")
+        return tuple(part.strip() for part in (before, days, f"({hours}" if hours else "", after)
+                     if part.strip())
 
     def time_of(self, moment: datetime, now: datetime | None) -> str:
         """When the data is from, local time: "kl. 07:45" today, "29/11 kl. 07:45" before,
