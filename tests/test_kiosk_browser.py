@@ -567,3 +567,71 @@ def test_the_overviews_columns_stay_put_in_every_state(browser, staged_apps, scr
     assert sum(len(buttons) for _, buttons in measured.values()) == 6  # 3 units, 2 states
     assert not problems, f"{screen}: the columns move\n" + "\n".join(problems)
 
+
+PRINT_BUTTONS = ("Skriv ut att göra-listan", "Skriv ut allt", "Bara blanketter")
+# Where the lists may scroll in their box: several units (by design), the offline bar's
+# line, and two-line ages at 800x480 (six lists of 2 dygn (54 h 12 min) are 12 lines).
+LISTS_MAY_SCROLL = {"several units", "several units, fault", "offline", "weekend"}
+DRILL_SHOWN = {"ready", "degraded", "button broken", "offline"}  # the screen said Redo
+STAGE_SCREENSHOTS = {"printing": "kit-on-its-way", "degraded": "degraded",
+                     "weekend": "weekend", "button broken": "button-broken"}
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+def test_every_state_fits_and_the_drill_never_competes_with_printing(browser, staged_apps,
+                                                                     screen):
+    """The review of 2026-12-07 (docs/kiosk.md) as a test: in every state the deciding
+    state, the first flagged list and every print button in full view, nothing outside the
+    screen or overlapping, axe content; the drill only beside a ready screen, last, grey
+    and narrower than any print button."""
+    width, height, display_mm = SCREENS[screen]
+    failures = []
+    for name, app in staged_apps.items():
+        page = staged_kiosk(browser, app, name, width, height)
+        try:
+            if name in STAGE_SCREENSHOTS:
+                screenshot(page, f"{width}x{height}-{STAGE_SCREENSHOTS[name]}")
+            problems = layout_problems(page, width, height, width / display_mm,
+                                       lists_may_scroll=name in LISTS_MAY_SCROLL)
+            problems += serious_axe_violations(page)
+            for must_show in (page.locator("#state"), page.locator("#lists tr.warn").first,
+                              *(page.get_by_role("button", name=label, exact=True)
+                                for label in PRINT_BUTTONS)):
+                if must_show.count() and not fully_in_view(must_show):
+                    problems.append(f"not in full view: {must_show.inner_text()!r}")
+            problems += drill_problems(page, shown=name in DRILL_SHOWN)
+        finally:
+            page.close()
+        failures += [f"{name}: {problem}" for problem in problems]
+    assert not failures, f"{screen}:\n" + "\n".join(failures)
+
+
+def fully_in_view(locator) -> bool:
+    """Wholly on the screen and, inside the lists, not scrolled out of their box."""
+    return locator.evaluate("""e => {
+        const r = e.getBoundingClientRect(), lists = e.closest('#lists');
+        const box = lists ? lists.getBoundingClientRect()
+                          : {top: 0, bottom: innerHeight};
+        return r.top >= Math.max(0, box.top) && r.bottom <= Math.min(innerHeight, box.bottom)
+            && r.left >= 0 && r.right <= innerWidth;
+    }""")
+
+
+def drill_problems(page, *, shown: bool) -> list[str]:
+    drill = page.locator("#drill")
+    if not shown:
+        return ["the drill beside a screen that is not ready"] if drill.count() else []
+    if not drill.count():
+        return ["no drill on a ready screen"]
+    buttons = page.locator("nav.actions button").all()
+    drill_box = drill.bounding_box()
+    problems = []
+    if buttons[-1].get_attribute("id") != "drill":
+        problems.append("the drill is not last in the row")
+    if "primary" in (drill.get_attribute("class") or ""):
+        problems.append("the drill looks like the main print button")
+    narrowest = min(button.bounding_box()["width"] for button in buttons[:-1])
+    if drill_box["width"] >= narrowest:
+        problems.append(f"the drill ({drill_box['width']:.0f} px) is as wide as a print "
+                        f"button ({narrowest:.0f} px)")
+    return problems
