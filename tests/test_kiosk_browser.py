@@ -12,12 +12,20 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Server, post
+from appliance.adapters.web import create_app
+from appliance.core.base.clock import FixedClock
+from appliance.core.printing.print_service import PrintService
+from appliance.core.printing.printer import Condition, JobState, MemberReport, PrinterReport
+from appliance.core.records.panel_health import WAITING, record_panel_health
+from appliance.core.services import Services
+from tests.conftest import Server, make_installation, post
+from tests.memory_printer import MemoryPrinter
 from tests.print_helpers import (
     audit_events,
     first_kit_then_quit,
@@ -28,7 +36,7 @@ from tests.print_helpers import (
 from tests.test_kiosk import LAN_CLIENT, fetch
 from tests.test_print_one_unit import VAST, with_three_units
 from tests.test_printing import text_of
-from tests.test_units import MARKER_A, MARKER_B, NORR, SYD
+from tests.test_units import MARKER_A, MARKER_B, NORR, SYD, configure_units, second_sender
 
 sync_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = Path("/usr/bin/chromium")
@@ -388,3 +396,242 @@ def test_a_units_button_prints_that_units_lists_only(units_kiosk, units_server):
     expect(page.locator("#progress li[aria-current=step]")).to_have_text("Utskriven",
                                                                         timeout=SLOW_MS)
     assert [entry["unit"] for entry in audit_events(inst, "printed")] == [SYD]
+
+
+# ---------------------------------------------------------------- the overview's columns
+#
+# Every state of the overview, staged in-process: the real app, templates and CSS, with the
+# printer port in memory (what is measured is the same with any printer) and a fixed clock,
+# served to Chromium through page.route. Fast enough to stage each state at both sizes.
+
+KIOSK_ORIGIN = "http://kiosk.test"
+NIGHT = datetime(2026, 12, 7, 2, 10, tzinfo=UTC)  # 03:10 in Stockholm
+FRESH_HOURS, STALE_HOURS, WEEKEND_HOURS = 3.4, 30, 54.2
+
+
+@dataclass
+class StagedPrinter(MemoryPrinter):
+    """The printer in memory, in the condition a test sets; a kit stays on its way while
+    `in_flight`."""
+
+    condition: Condition = Condition.READY
+    members: tuple[MemberReport, ...] = ()
+    in_flight: bool = False
+
+    def report(self) -> PrinterReport:
+        return PrinterReport(self.queue, self.condition, (), "idle", True, 0,
+                             members=self.members)
+
+    def job_state(self, job_id: int) -> JobState:
+        if self.in_flight and job_id in self.jobs:
+            return JobState.PROCESSING
+        return super().job_state(job_id)
+
+    def job_printer(self, job_id: int) -> str | None:
+        return None
+
+
+DEGRADED_CLASS = (MemberReport("expedition", "Skrivaren i expeditionen", Condition.OUT_OF_PAPER),
+                  MemberReport("rum-2", "Skrivaren i rum 2", Condition.READY))
+
+
+@dataclass(frozen=True)
+class Stage:
+    lists: str = "fresh"  # none, fresh, stale (the to-do list 30 h), weekend (all 54 h)
+    printer: Condition = Condition.READY
+    kit_on_its_way: bool = False  # started elsewhere (the button): the overview shows it
+    several_units: bool = False  # Norr every list, Syd a stale to-do list, Väst none
+    button_broken: bool = False  # the panel waits for its GPIO: "Knappen fungerar inte …"
+
+
+STAGES = {
+    "no data": Stage(lists="none"),
+    "ready": Stage(),
+    "stale": Stage(lists="stale"),
+    "fault": Stage(lists="stale", printer=Condition.OUT_OF_PAPER),
+    "printing": Stage(kit_on_its_way=True),
+    "degraded": Stage(printer=Condition.DEGRADED),
+    "offline": Stage(),  # the app stops answering once the page is up
+    "weekend": Stage(lists="weekend"),  # every list 2 days old: ages on two lines at 800
+    "button broken": Stage(button_broken=True),
+    "several units": Stage(several_units=True),
+    "several units, fault": Stage(several_units=True, printer=Condition.OUT_OF_PAPER),
+}
+
+
+def staged_app(root: Path, stage: Stage):
+    """The kiosk's app in `stage`, at 03:10 on the night of the outage."""
+    inst = make_installation(root)
+    clock = FixedClock(NIGHT)
+    senders = [(inst, {})]
+    if stage.several_units:
+        configure_units(inst, NORR, SYD, VAST)
+        inst.appliance("senders", "units", "kontor-norr", "--unit", NORR)
+        senders = [(inst, {"unit": NORR})]
+        syd = second_sender(inst, "kontor-syd", SYD)
+        inst.ingest(syd.envelope(unit=SYD, pages=1, clock=clock,
+                                 produced_at=NIGHT - timedelta(hours=STALE_HOURS)), clock)
+    for sender, unit in senders if stage.lists != "none" else ():
+        for kind in ALL_LISTS:
+            hours = {"fresh": FRESH_HOURS, "weekend": WEEKEND_HOURS}.get(
+                stage.lists, STALE_HOURS if kind == "todo" else FRESH_HOURS)
+            inst.ingest(sender.envelope(kind, pages=1, clock=clock, **unit,
+                                        produced_at=NIGHT - timedelta(hours=hours)), clock)
+    if stage.button_broken:
+        record_panel_health(inst.state_dir, WAITING, NIGHT, "no GPIO here")
+    printer = StagedPrinter(condition=stage.printer, members=DEGRADED_CLASS
+                            if stage.printer is Condition.DEGRADED else ())
+    app = create_app(inst.config, printer=printer, clock=clock)
+    if stage.kit_on_its_way:
+        printer.in_flight = True
+        PrintService(Services(inst.config, clock, printer=printer)).request("button", "button")
+    return app
+
+
+def staged_kiosk(browser, app, stage: str, width: int, height: int):
+    """A page showing `app` at WIDTHxHEIGHT; for "offline" the app stops answering."""
+    client = app.test_client()
+    answering = True
+
+    def answer(route) -> None:
+        if not answering:
+            route.abort()
+            return
+        request = route.request
+        response = client.open(request.url.removeprefix(KIOSK_ORIGIN), method=request.method,
+                               headers=request.headers)
+        route.fulfill(status=response.status_code, body=response.get_data(),
+                      headers={name: value for name, value in response.headers.items()
+                               if name.lower() != "content-length"})
+
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.route(KIOSK_ORIGIN + "/**", answer)
+    page.goto(KIOSK_ORIGIN + "/kiosk")
+    expect(page.locator("#lists")).to_be_visible()
+    if stage == "offline":
+        answering = False
+        expect(page.locator("#offline")).to_be_visible(timeout=SLOW_MS)
+    return page
+
+
+@pytest.fixture(scope="module")
+def staged_apps(tmp_path_factory):
+    return {name: staged_app(tmp_path_factory.mktemp("stage"), stage)
+            for name, stage in STAGES.items()}
+
+
+Box = tuple[float, float]  # left x, width
+
+
+def column_boxes(page) -> tuple[list[list[Box]], list[Box]]:
+    """(left x, width) of every cell of every list row, and of every unit's button."""
+    rows = [[(box["x"], box["width"]) for box in
+             (cell.bounding_box() for cell in row.locator("th, td").all())]
+            for row in page.locator("#lists tr").all()]
+    buttons = [(box["x"], box["width"]) for box in
+               (button.bounding_box() for button in page.locator(".unit-head button").all())]
+    return rows, buttons
+
+
+def moved(what: str, box: Box, reference: Box) -> list[str]:
+    if abs(box[0] - reference[0]) <= 1 and abs(box[1] - reference[1]) <= 1:
+        return []
+    return [f"{what}: x {box[0]:.1f} width {box[1]:.1f}, in ready x {reference[0]:.1f} "
+            f"width {reference[1]:.1f}"]
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+def test_the_overviews_columns_stay_put_in_every_state(browser, staged_apps, screen):
+    """Title, age, time and flag at the same x and width (within 1 px) in every state, and
+    a unit's button over time and flag: after a change of state the eye finds each column
+    where it left it."""
+    width, height, _ = SCREENS[screen]
+    measured = {}
+    for stage, app in staged_apps.items():
+        page = staged_kiosk(browser, app, stage, width, height)
+        try:
+            measured[stage] = column_boxes(page)
+        finally:
+            page.close()
+    title, age, time_, flag = measured["ready"][0][0]
+    button_column = (time_[0], flag[0] + flag[1] - time_[0])
+    problems = []
+    for stage, (rows, buttons) in measured.items():
+        assert rows, f"{stage}: no list rows"
+        for number, row in enumerate(rows):
+            for column, box, reference in zip(("title", "age", "time", "flag"), row,
+                                              (title, age, time_, flag), strict=True):
+                problems += moved(f"{stage}, row {number}, {column}", box, reference)
+        for number, box in enumerate(buttons):
+            problems += moved(f"{stage}, unit {number}'s button", box, button_column)
+    assert sum(len(buttons) for _, buttons in measured.values()) == 6  # 3 units, 2 states
+    assert not problems, f"{screen}: the columns move\n" + "\n".join(problems)
+
+
+PRINT_BUTTONS = ("Skriv ut att göra-listan", "Skriv ut allt", "Bara blanketter")
+# Where the lists may scroll in their box: several units (by design), the offline bar's
+# line, and two-line ages at 800x480 (six lists of 2 dygn (54 h 12 min) are 12 lines).
+LISTS_MAY_SCROLL = {"several units", "several units, fault", "offline", "weekend"}
+DRILL_SHOWN = {"ready", "degraded", "button broken", "offline"}  # the screen said Redo
+STAGE_SCREENSHOTS = {"printing": "kit-on-its-way", "degraded": "degraded",
+                     "weekend": "weekend", "button broken": "button-broken"}
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+def test_every_state_fits_and_the_drill_never_competes_with_printing(browser, staged_apps,
+                                                                     screen):
+    """The review of 2026-12-07 (docs/kiosk.md) as a test: in every state the deciding
+    state, the first flagged list and every print button in full view, nothing outside the
+    screen or overlapping, axe content; the drill only beside a ready screen, last, grey
+    and narrower than any print button."""
+    width, height, display_mm = SCREENS[screen]
+    failures = []
+    for name, app in staged_apps.items():
+        page = staged_kiosk(browser, app, name, width, height)
+        try:
+            if name in STAGE_SCREENSHOTS:
+                screenshot(page, f"{width}x{height}-{STAGE_SCREENSHOTS[name]}")
+            problems = layout_problems(page, width, height, width / display_mm,
+                                       lists_may_scroll=name in LISTS_MAY_SCROLL)
+            problems += serious_axe_violations(page)
+            for must_show in (page.locator("#state"), page.locator("#lists tr.warn").first,
+                              *(page.get_by_role("button", name=label, exact=True)
+                                for label in PRINT_BUTTONS)):
+                if must_show.count() and not fully_in_view(must_show):
+                    problems.append(f"not in full view: {must_show.inner_text()!r}")
+            problems += drill_problems(page, shown=name in DRILL_SHOWN)
+        finally:
+            page.close()
+        failures += [f"{name}: {problem}" for problem in problems]
+    assert not failures, f"{screen}:\n" + "\n".join(failures)
+
+
+def fully_in_view(locator) -> bool:
+    """Wholly on the screen and, inside the lists, not scrolled out of their box."""
+    return locator.evaluate("""e => {
+        const r = e.getBoundingClientRect(), lists = e.closest('#lists');
+        const box = lists ? lists.getBoundingClientRect()
+                          : {top: 0, bottom: innerHeight};
+        return r.top >= Math.max(0, box.top) && r.bottom <= Math.min(innerHeight, box.bottom)
+            && r.left >= 0 && r.right <= innerWidth;
+    }""")
+
+
+def drill_problems(page, *, shown: bool) -> list[str]:
+    drill = page.locator("#drill")
+    if not shown:
+        return ["the drill beside a screen that is not ready"] if drill.count() else []
+    if not drill.count():
+        return ["no drill on a ready screen"]
+    buttons = page.locator("nav.actions button").all()
+    drill_box = drill.bounding_box()
+    problems = []
+    if buttons[-1].get_attribute("id") != "drill":
+        problems.append("the drill is not last in the row")
+    if "primary" in (drill.get_attribute("class") or ""):
+        problems.append("the drill looks like the main print button")
+    narrowest = min(button.bounding_box()["width"] for button in buttons[:-1])
+    if drill_box["width"] >= narrowest:
+        problems.append(f"the drill ({drill_box['width']:.0f} px) is as wide as a print "
+                        f"button ({narrowest:.0f} px)")
+    return problems

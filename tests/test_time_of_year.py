@@ -23,6 +23,7 @@ from appliance.core.printing.wording import age as age_text
 from appliance.core.services import Services
 from appliance.core.watch.slots import SlotWatch
 from tests.conftest import make_installation
+from tests.test_kiosk import screen_text
 from tests.test_printing import text_of
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -75,7 +76,7 @@ def test_the_kiosk_and_the_status_show_the_true_age(memory_installation, night):
     status = client.get("/api/v1/status").get_json()
     assert status["kinds"]["todo"]["age_seconds"] == age.total_seconds()
     view = client.get("/kiosk/view").get_data(as_text=True)
-    assert Texts("sv").age(age) in view
+    assert Texts("sv").age(age) in screen_text(view)
 
 
 # -- the missed-slot alert with a slot inside the clock change ---------------------------

@@ -23,7 +23,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "state.fault": "Skrivarfel",
         "state.printing": "Skriver ut",
         "state.no-data": "Inga uppgifter",
-        "state.degraded": "Redo – en skrivare ur funktion",
+        "state.degraded": "Redo – en skrivare fungerar inte",
         "hint.ready": "Listorna är aktuella.",
         "hint.stale": "En lista är EJ AKTUELL – kontrollera tiden på papperet.",
         "hint.printing": "En utskrift är på väg.",
@@ -31,10 +31,14 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "hint.no-data.units": "Listor saknas för {units} – ring IT-support om det inte ändras.",
         "hint.stale.units": "EJ AKTUELL för {units} – kontrollera tiden på papperet.",
         "hint.fault": "Skrivaren kan inte skriva ut. Gör så här:",
-        "hint.degraded": "Listorna är aktuella och utskrift fungerar. Meddela IT-support:",
+        # No hint: the state ("Redo – en skrivare fungerar inte") and the printer line under it
+        # ("… utskrifterna kommer ut på en annan. Meddela IT-support. …") say it all, and
+        # without the line six lists fit at 800x480 beside a class's three-line printer text.
+        "hint.degraded": "",
         "hint.clock_unsure": "Klockan är osäker – åldrarna är minsta möjliga.",
         "printer": "Skrivare",
-        "panel.fault": "Knappen fungerar inte just nu – skriv ut här på skärmen. Meddela IT.",
+        # One line at 800x480 (two pushed the last list out of view), "IT-support" as elsewhere
+        "panel.fault": "Knappen fungerar inte – skriv ut på skärmen. Meddela IT-support.",
         "missing": "Saknas",
         "stale": "EJ AKTUELL",
         "age": "Ålder {age}",
@@ -79,10 +83,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "hint.no-data.units": "Lists are missing for {units}: call IT support if this persists.",
         "hint.stale.units": "Out of date for {units}: check the time printed on it.",
         "hint.fault": "The printer cannot print. What to do:",
-        "hint.degraded": "The lists are up to date and printing works. Tell IT support:",
+        "hint.degraded": "",
         "hint.clock_unsure": "The clock is unsure: the ages are the least they can be.",
         "printer": "Printer",
-        "panel.fault": "The button does not work right now: print here on the screen. Tell IT.",
+        "panel.fault": "The button does not work: print on the screen. Tell IT support.",
         "missing": "Missing",
         "stale": "Out of date",
         "age": "Age {age}",
@@ -132,8 +136,17 @@ class Texts:
     def age(self, age: timedelta, *, at_least: bool = False) -> str:
         """"Ålder 4 h 10 min", "Ålder 2 dygn (71 h 59 min)": the paper's words
         (appliance.core.printing.wording), so screen and page agree to the minute."""
-        text = wording.age(age, days=self("age.days_word"))
-        return self("age.at_least" if at_least else "age", age=text)
+        return " ".join(self.age_parts(age, at_least=at_least))
+
+    def age_parts(self, age: timedelta, *, at_least: bool = False) -> tuple[str, ...]:
+        """`age()` in the pieces a line may break between, never inside one: "Ålder",
+        "2 dygn", "(71 h 59 min)". A narrow column wraps "Ålder 2 dygn" / "(71 h 59 min)",
+        never "Ålder 2 dygn (71" / "h 59 min)"."""
+        days, _, hours = wording.age(age, days=self("age.days_word")).partition(" (")
+        before, _, after = self._messages["age.at_least" if at_least else "age"].partition(
+            "{age}")
+        return tuple(part.strip() for part in (before, days, f"({hours}" if hours else "", after)
+                     if part.strip())
 
     def time_of(self, moment: datetime, now: datetime | None) -> str:
         """When the data is from, local time: "kl. 07:45" today, "29/11 kl. 07:45" before,

@@ -28,9 +28,16 @@ def button_label(profile: str, unit: str | None, texts: Texts) -> str:
 @dataclass(frozen=True)
 class ListRow:
     title: str
-    age: str  # "Ålder 4 h 10 min", or "" for a missing list (its warning says "Saknas")
-    time: str  # "kl. 07:45", or """
+    # "Ålder", "2 dygn", "(71 h 59 min)": the age in the pieces a line may break between
+    # (Texts.age_parts); empty for a missing list (its warning says "Saknas")
+    age_parts: tuple[str, ...]
+    time: str  # "kl. 07:45", or ""
     warning: str | None  # "EJ AKTUELL" / "Saknas"; None when the list is fine
+
+    @property
+    def age(self) -> str:
+        """"Ålder 2 dygn (71 h 59 min)", or "" for a missing list."""
+        return " ".join(self.age_parts)
 
 
 @dataclass(frozen=True)
@@ -81,9 +88,9 @@ def overview(status: ApplianceStatus, state: State, timezone, texts: Texts) -> O
 
 def _row(check: KindStatus, now: datetime, timezone, texts: Texts, unsure: bool) -> ListRow:
     if check.latest is None:
-        return ListRow(check.title, "", "", texts("missing"))
+        return ListRow(check.title, (), "", texts("missing"))
     produced = check.latest.produced_at.astimezone(timezone)
-    age = texts.age(check.age(now), at_least=unsure)
+    age = texts.age_parts(check.age(now), at_least=unsure)
     return ListRow(check.title, age, texts.time_of(produced, None if unsure else now),
                    texts("stale") if check.stale else None)
 
