@@ -41,6 +41,15 @@ def test_good_variables_pass(check) -> None:
     ("appliance_printer_media", "A4", "a PWG media name"),
     ("appliance_printer_class_members", [{"name": "exp"}], "uri"),
     ("appliance_sender_networks", "10.0.0.0/8", "a list of texts"),
+    ("appliance_contacts", ["cib"], "a mapping of updated, stale_after_days"),
+    ("appliance_contacts", {"ec": {"phone": "0456-123 45"}}, "a mapping of updated"),
+    # YAML reads 0701234567 (no quotes) as an octal number: the number would be wrong
+    ("appliance_contacts", {"it_support": {"phone": 117785463}}, "phone: a text in quotes"),
+    ("appliance_contacts", {"unit_manager": {"name": "Anna"}}, "phone: a text in quotes"),
+    ("appliance_contacts", {"pas": {"phone": "070-111 22 33"}}, "pas: a list of mappings"),
+    ("appliance_contacts", {"updated": "3 november"}, "updated: a date"),
+    ("appliance_contacts", {"day_ends": 990}, "day_starts and day_ends"),  # YAML's 16:30
+    ("appliance_contacts", {"stale_after_days": "ett halvår"}, "stale_after_days"),
 ])
 def test_a_wrong_type_is_named_as_the_inventory_spells_it(check, variable, value,
                                                           expected) -> None:
@@ -56,6 +65,15 @@ def test_every_wrong_variable_is_named_at_once(check) -> None:
     assert result.returncode != 0
     for variable in ("appliance_units", "appliance_web_port", "appliance_has_rtc"):
         assert variable in result.output, result.output[-4000:]
+
+
+def test_contacts_as_the_readme_writes_them_pass(check) -> None:
+    result = check(dict(GOOD, appliance_contacts={
+        "updated": "2026-11-03", "day_ends": "16:00", "stale_after_days": 90,
+        "manager_on_call": {"phone": "070-123 45 67"},
+        "unit_manager": {"name": "Anna Andersson", "phone": "0456-123 45"},
+        "pas": [{"unit": "Hemsjukvård Syd", "phone": "070-111 22 33"}]}))
+    assert result.returncode == 0, result.output[-4000:]
 
 
 def test_a_number_as_extra_vars_give_it_is_accepted(check) -> None:

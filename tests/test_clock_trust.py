@@ -23,7 +23,7 @@ from appliance.core.time.clock_trust import PERSIST_EVERY, STATE_FILE, Reason
 from appliance.core.watch.metrics import AuditTally, collect
 from appliance.core.watch.status import State, compute_status, shown_state
 from tests.conftest import TRUSTED_CLOCK
-from tests.test_printing import page_count, text_of
+from tests.test_printing import FRONT, page_count, text_of
 
 PRODUCED = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)  # 07:00 in Stockholm
 RECEIVED = PRODUCED + timedelta(minutes=5)
@@ -69,8 +69,9 @@ def printed(inst, svc: Services) -> bytes:
 
 
 def stamps_of(pdf: bytes) -> list[str]:
-    """The stamped to-do pages: after the cover, before the two blank forms."""
-    return [text_of(pdf, page) for page in range(2, page_count(pdf) - 1)]
+    """The stamped to-do pages: after the cover and the contacts sheet, before the two
+    blank forms."""
+    return [text_of(pdf, page) for page in range(FRONT + 1, page_count(pdf) - 1)]
 
 
 @pytest.fixture

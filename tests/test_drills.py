@@ -23,7 +23,7 @@ from appliance.core.watch.status import compute_status
 from tests.conftest import Server, get_json
 from tests.print_helpers import audit_events, with_guard_config
 from tests.test_kiosk import LAN_CLIENT, fetch, page_token, press
-from tests.test_printing import page_count, text_of
+from tests.test_printing import CONTACTS_PAGE, FRONT, page_count, text_of
 from tests.webhook_receiver import WebhookReceiver
 
 START = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -68,13 +68,14 @@ def test_a_drill_says_so_across_every_page_cover_and_forms_included(installation
     pdf, title = captured(inst, inst.appliance("drill", "--wait").output)
 
     pages = page_count(pdf)
-    assert pages == 1 + 2 + 2  # cover, the to-do list, two forms
+    assert pages == FRONT + 2 + 2  # cover, contacts, the to-do list, two forms
     for page in range(1, pages + 1):
         assert DRILL_MARK in along_the_diagonal(pdf, page), f"page {page} of {pages}"
     assert "ÖVNING – INTE FÖR VÅRD. Det här är en övningsutskrift" in text_of(pdf, 1)
     assert title.startswith("Övning – Knappen: att göra-listor och blanketter ")
     # the lists under the mark are the real ones, still legible
-    assert "Hemsjukvård Sölvesborg" in text_of(pdf, 2)
+    assert "Hemsjukvård Sölvesborg" in text_of(pdf, FRONT + 1)
+    assert "VEM RINGER JAG?" in text_of(pdf, CONTACTS_PAGE)  # the contacts sheet too
 
     # and a real kit, right after (a drill never holds one back), carries no mark
     pdf, title = captured(inst, inst.appliance("print").output)
@@ -95,7 +96,7 @@ def test_a_drill_is_audited_as_a_drill_never_as_a_print(installation):
     assert audit_events(inst, "printed") == []
     [drill] = audit_events(inst, "drill_printed")
     assert (drill["trigger"], drill["profile"], drill["job"], drill["pages"]) == \
-        ("cli", "button", job_id, 5)
+        ("cli", "button", job_id, FRONT + 2 + 2)
     assert drill["time"]  # when: every audit entry has its time
     [ended] = audit_events(inst, "print_job_ended")
     assert (ended["job"], ended["state"], ended["drill"]) == (job_id, "completed", True)

@@ -19,6 +19,7 @@ from appliance.core.config.settings import PanelConfig
 from appliance.core.printing.print_service import PrintService
 from appliance.core.watch.status import State
 from tests.conftest import BIN
+from tests.test_printing import FRONT
 
 PANEL_CONFIG = """
 [panel]
@@ -108,7 +109,7 @@ def test_press_prints_exactly_one_button_kit(panel):
     p.installation.ingest(p.installation.envelope(pages=2))
     p.recorder.wait_for(State.READY)
     press(p)
-    assert captured_pages(p.installation) == [1 + 2 + 2]
+    assert captured_pages(p.installation) == [FRONT + 2 + 2]
     p.recorder.wait_for(State.READY, timeout=5)
     assert State.PRINTING in p.recorder.states
 
@@ -125,7 +126,7 @@ def test_twenty_presses_in_two_seconds_print_one_kit(panel, installation):
     for _ in range(20):
         press(p, 0.03)
         time.sleep(0.05)
-    assert captured_pages(p.installation) == [4]
+    assert captured_pages(p.installation) == [FRONT + 1 + 2]
     wait_until_handled(p, 20)
     assert p.kits_started == 1 and p.presses_ignored == 19
     p.recorder.wait_for(State.READY, timeout=5)
@@ -137,7 +138,7 @@ def test_long_press_prints_the_full_kit(panel):
     for kind in ("todo", "medications", "relatives"):
         p.installation.ingest(p.installation.envelope(kind, pages=1))
     press(p, p.config.hold_seconds + 0.3)
-    assert captured_pages(p.installation) == [1 + 3 + 2]
+    assert captured_pages(p.installation) == [FRONT + 3 + 2]
     assert p.kits_started == 1, "the release after a long press must not print again"
 
 
@@ -155,7 +156,7 @@ def test_out_of_paper_shows_fault_then_ready_after_refill(panel):
     p.recorder.wait_for(State.FAULT)
     inst.queue.clear_fault()
     p.recorder.wait_for(State.READY, timeout=40)
-    assert captured_pages(inst) == [4]
+    assert captured_pages(inst) == [FRONT + 1 + 2]
 
 
 def test_stale_todo_shows_stale(panel):

@@ -26,7 +26,7 @@ from appliance.core.intake.ingest import public_refusal
 from appliance.devtools.synthetic import make_document
 from tests import hostile_pdfs
 from tests.conftest import Installation, Server, make_installation, post
-from tests.test_printing import page_count, text_of
+from tests.test_printing import FRONT, page_count, text_of
 
 PANEL_MEMORY_MAX = 256 * 1024 * 1024  # stricter than the panel's MemoryMax=640M
 MARKER = "PATIENTMARKOR"
@@ -128,7 +128,7 @@ def test_a_permissions_only_encrypted_pdf_prints_every_page_unencrypted(installa
     kit = print_limited(installation, "button")
     with pikepdf.open(io.BytesIO(kit)) as pdf:
         assert not pdf.is_encrypted  # nothing stops the CUPS filters
-    assert page_count(kit) == 1 + 3 + 2
+    assert page_count(kit) == FRONT + 3 + 2
     assert text_of(kit).count(MARKER) == 3  # every page, text extractable
 
 
@@ -177,10 +177,10 @@ def assert_kit_without_the_hostile_documents(kit: bytes) -> None:
     cover = text_of(kit, 1)
     assert "UTELÄMNAD: Läkemedelslista för Hemsjukvård Sölvesborg kunde inte skrivas ut" in cover
     assert "UTELÄMNAD: Beläggningslista för Hemsjukvård Sölvesborg kunde inte skrivas ut" in cover
-    assert page_count(kit) == 1 + 2 + 2  # cover, the to-do list, the forms
+    assert page_count(kit) == FRONT + 2 + 2  # cover, contacts, the to-do list, the forms
     assert text_of(kit).count(MARKER) == 2
-    assert "Dokumentation under driftavbrott" in text_of(kit, 4)
-    assert "Avvikelserapport – driftavbrott" in text_of(kit, 5)
+    assert "Dokumentation under driftavbrott" in text_of(kit, FRONT + 3)
+    assert "Avvikelserapport – driftavbrott" in text_of(kit, FRONT + 4)
 
 
 def test_documents_stored_before_the_limits_are_left_out_and_the_rest_prints(installation):
@@ -225,5 +225,5 @@ def test_a_snapshot_too_big_to_decrypt_within_the_memory_still_lets_the_rest_pri
     todo = make_document("todo", produced_at=datetime.now(UTC), pages=2, marker=MARKER)
     store_directly(installation, ("todo", "Hemsjukvård Sölvesborg", todo, 2))
     kit = print_limited(installation, "full")
-    assert page_count(kit) == 1 + 2 + 2
+    assert page_count(kit) == FRONT + 2 + 2
     assert text_of(kit).count(MARKER) == 2

@@ -14,6 +14,8 @@ from cups import IPP_JOB_COMPLETED
 from appliance.devtools.synthetic import make_document
 
 NOW = datetime.now(UTC)
+CONTACTS_PAGE = 2  # the contacts sheet comes right after the cover (docs/printing.md)
+FRONT = 2  # the cover and the contacts sheet: a kit's documents start on page FRONT + 1
 
 
 def layout_of(pdf: bytes, page: int | None = None) -> str:
@@ -43,27 +45,30 @@ def print_and_capture(inst, *args: str) -> tuple[bytes, dict]:
     return captured.data, {"job_id": job_id, "title": captured.title, "output": result.output}
 
 
-def test_button_kit_is_cover_then_stamped_todo_then_forms(installation):
+def test_button_kit_is_cover_then_contacts_then_stamped_todo_then_forms(installation):
     produced = datetime.now(UTC) - timedelta(hours=2, minutes=5, seconds=5)
     installation.ingest(installation.envelope("todo", produced_at=produced, pages=3))
     installation.ingest(installation.envelope("medications", pages=2))  # not in `button`
     pdf, job = print_and_capture(installation, "--profile", "button")
 
-    assert page_count(pdf) == 1 + 3 + 2
+    assert page_count(pdf) == FRONT + 3 + 2
     cover = text_of(pdf, 1)
     assert "RESERVUTSKRIFT – DRIFTAVBROTT JOURNALSYSTEM" in cover
     assert "2 h 5 min" in cover
     assert "innehåller sekretessbelagda patientuppgifter".lower() in cover.lower()
+    assert "Vem ringer jag? Se kontaktlistan, utskrift sida 2." in cover
+    contacts = text_of(pdf, CONTACTS_PAGE)
+    assert contacts.startswith("VEM RINGER JAG?") and "Utskrift sida 2 av 7" in contacts
     data_time = produced.astimezone(installation.config.timezone).strftime("%Y-%m-%d %H:%M")
-    for page in (2, 3, 4):
+    for page in (3, 4, 5):
         stamped = text_of(pdf, page)
         assert f"Data från {data_time}" in stamped and "Att göra-lista" in stamped
-        assert f"Utskrift sida {page} av 6" in stamped
+        assert f"Utskrift sida {page} av 7" in stamped
         assert stamped.startswith("Ålder 2 h 5 min · Att göra-lista")
     assert "Läkemedelslista" not in text_of(pdf)  # medications belong to `full` only
-    assert "Dokumentation under driftavbrott" in text_of(pdf, 5)
-    assert "Införd i journal" in text_of(pdf, 5)
-    assert "Avvikelserapport – driftavbrott" in text_of(pdf, 6)
+    assert "Dokumentation under driftavbrott" in text_of(pdf, 6)
+    assert "Införd i journal" in text_of(pdf, 6)
+    assert "Avvikelserapport – driftavbrott" in text_of(pdf, 7)
     assert job["title"].startswith("Reservutskrift – Knappen: att göra-listor och blanketter ")
 
 
@@ -71,10 +76,11 @@ def test_full_kit_has_every_kind_in_config_order(installation):
     for kind in ("relatives", "todo", "occupancy", "medications"):
         installation.ingest(installation.envelope(kind, pages=1))
     pdf, _ = print_and_capture(installation, "--profile", "full")
-    stamps = [layout_of(pdf, page).strip().splitlines()[0] for page in range(2, 6)]
+    stamps = [layout_of(pdf, page).strip().splitlines()[0]
+              for page in range(FRONT + 1, FRONT + 5)]
     titles = ["Att göra-lista", "Läkemedelslista", "Beläggningslista", "Anhöriglista"]
     assert all(title in stamp for title, stamp in zip(titles, stamps, strict=True)), stamps
-    assert page_count(pdf) == 1 + 4 + 2
+    assert page_count(pdf) == FRONT + 4 + 2
 
 
 def test_newest_per_unit_is_printed_for_each_unit(installation):
@@ -83,29 +89,30 @@ def test_newest_per_unit_is_printed_for_each_unit(installation):
     installation.ingest(installation.envelope(unit="Team Norr", pages=2))
     installation.ingest(installation.envelope(unit="Team Syd", pages=1))
     pdf, _ = print_and_capture(installation)
-    assert page_count(pdf) == 1 + 2 + 1 + 2
-    assert "Team Norr" in text_of(pdf, 2) and "Team Syd" in text_of(pdf, 4)
+    assert page_count(pdf) == FRONT + 2 + 1 + 2
+    assert "Team Norr" in text_of(pdf, FRONT + 1) and "Team Syd" in text_of(pdf, FRONT + 3)
 
 
 def test_button_without_any_todo_prints_cover_saying_so_and_forms(installation):
     pdf, _ = print_and_capture(installation)
-    assert page_count(pdf) == 1 + 2
+    assert page_count(pdf) == FRONT + 2
     cover = text_of(pdf, 1)
     assert "INGA ATT GÖRA-LISTOR" in cover and "SAKNAS" in cover
 
 
-def test_forms_profile_is_cover_and_forms_only(installation):
+def test_forms_profile_is_cover_contacts_and_forms_only(installation):
     installation.ingest(installation.envelope(pages=2))
     pdf, _ = print_and_capture(installation, "--profile", "forms")
-    assert page_count(pdf) == 3
-    assert "Att göra-lista" not in text_of(pdf, 2)
+    assert page_count(pdf) == FRONT + 2
+    assert "VEM RINGER JAG?" in text_of(pdf, CONTACTS_PAGE)
+    assert "Att göra-lista" not in text_of(pdf, FRONT + 1)
 
 
 def test_stale_todo_is_flagged_on_cover_and_every_page(installation):
     installation.ingest(installation.envelope(produced_at=NOW - timedelta(days=3), pages=2))
     pdf, _ = print_and_capture(installation)
     assert "EJ AKTUELL: Att göra-lista" in text_of(pdf, 1) and "3 dygn (72 h" in text_of(pdf, 1)
-    assert all("EJ AKTUELL" in text_of(pdf, page) for page in (2, 3))
+    assert all("EJ AKTUELL" in text_of(pdf, page) for page in (FRONT + 1, FRONT + 2))
 
 
 @pytest.mark.parametrize("variant", [
@@ -115,18 +122,18 @@ def test_odd_page_geometry_is_stamped_and_kept_whole(installation, variant):
     content = make_document("todo", produced_at=NOW, pages=2, marker="KONTROLL-7", **variant)
     installation.ingest(installation.envelope(content=content))
     pdf, _ = print_and_capture(installation)
-    assert page_count(pdf) == 1 + 2 + 2
-    for page in (2, 3):
+    assert page_count(pdf) == FRONT + 2 + 2
+    for page in (FRONT + 1, FRONT + 2):
         text = text_of(pdf, page)
         assert "Reservutskrift" in text and "KONTROLL-7" in text
-        assert f"Utskrift sida {page} av 5" in text
+        assert f"Utskrift sida {page} av 6" in text
 
 
 def test_two_hundred_page_list(installation):
     installation.ingest(installation.envelope(pages=200))
     pdf, _ = print_and_capture(installation)
-    assert page_count(pdf) == 1 + 200 + 2
-    assert "Utskrift sida 201 av 203" in text_of(pdf, 201)
+    assert page_count(pdf) == FRONT + 200 + 2
+    assert "Utskrift sida 202 av 204" in text_of(pdf, 202)
 
 
 def test_out_of_paper_is_reported_and_the_kit_prints_once_after_refill(installation):
@@ -167,7 +174,7 @@ def test_cupsd_down_is_a_clear_error_and_nothing_is_lost(installation):
         installation.cups.start()
     assert installation.store_state() == before
     pdf, _ = print_and_capture(installation)
-    assert page_count(pdf) == 4
+    assert page_count(pdf) == FRONT + 1 + 2
     events = [json.loads(line)["event"] for line in
               (installation.state_dir / "audit.log").read_text().splitlines()]
     assert "print_failed" in events and events[-1] == "printed"
@@ -197,7 +204,7 @@ def test_wait_exits_zero_when_completed_and_audit_records_it(installation):
                (installation.state_dir / "audit.log").read_text().splitlines()]
     printed = [e for e in entries if e["event"] == "printed"][-1]
     assert printed["profile"] == "button" and printed["trigger"] == "cli"
-    assert printed["pages"] == 4 and printed["documents"][0]["kind"] == "todo"
+    assert printed["pages"] == FRONT + 1 + 2 and printed["documents"][0]["kind"] == "todo"
     ended = entries[-1]
     assert ended["event"] == "print_job_ended" and ended["state"] == "completed"
 
@@ -208,7 +215,7 @@ def test_output_writes_the_kit_to_a_private_file(installation, tmp_path):
     result = installation.appliance("print", "--profile", "full", "--output", str(out))
     assert "patient data" in result.output
     assert out.stat().st_mode & 0o777 == 0o600
-    assert page_count(out.read_bytes()) == 1 + 2 + 2
+    assert page_count(out.read_bytes()) == FRONT + 2 + 2
     assert installation.queue.captured() == []
 
 

@@ -14,7 +14,7 @@ from reportlab.lib.units import mm
 from appliance.core.printing.kit import SIGNOFF_FIELD
 from appliance.core.printing.stamping import SIGNOFF_BAND_MM, SIGNOFF_ROW_SHARE, Stamp
 from appliance.devtools.synthetic import make_document
-from tests.test_printing import page_count, print_and_capture, text_of
+from tests.test_printing import FRONT, page_count, print_and_capture, text_of
 from tests.test_stamping import (
     LEFT,
     PRODUCED,
@@ -42,10 +42,10 @@ def test_every_todo_page_and_only_those_carry_the_field_and_the_cover_counts_the
     inst.ingest(inst.envelope("medications", pages=2))
     pdf, _ = print_and_capture(inst, "--profile", "full")
 
-    assert page_count(pdf) == 1 + 3 + 2 + 2  # cover, to-do, medications, forms
+    assert page_count(pdf) == FRONT + 3 + 2 + 2  # cover, contacts, to-do, medications, forms
     with_field = [page for page in range(1, page_count(pdf) + 1)
                   if FIELD in text_of(pdf, page)]
-    assert with_field == [2, 3, 4]
+    assert with_field == [FRONT + 1, FRONT + 2, FRONT + 3]
     for page in with_field:
         assert re.search(r"Införd i journal: _{6,} sign\. _{6,}", text_of(pdf, page))
     assert "3 sidor att signera efter avbrottet" in text_of(pdf, 1)
@@ -55,7 +55,7 @@ def test_the_field_sits_in_the_band_between_the_stamp_and_the_content(installati
     inst = installation
     inst.ingest(inst.envelope("todo", pages=2))
     pdf, _ = print_and_capture(inst)
-    for page in (2, 3):
+    for page in (FRONT + 1, FRONT + 2):
         on_page = words(pdf, page)
         stamp_row = next(w for w in on_page if w.text == "Reservutskrift").y0
         first = next(i for i, w in enumerate(on_page) if w.text == "Införd")
@@ -84,7 +84,7 @@ def test_sign_off_is_configured_per_kind(installation):
     inst.ingest(inst.envelope("medications", pages=2))
     pdf, _ = print_and_capture(inst, "--profile", "full", "--wait")
     assert [page for page in range(1, page_count(pdf) + 1)
-            if FIELD in text_of(pdf, page)] == [3, 4]
+            if FIELD in text_of(pdf, page)] == [FRONT + 2, FRONT + 3]
     assert "2 sidor att signera efter avbrottet" in text_of(pdf, 1)
 
     # the button kit (to-do lists only) has nothing to sign now, and says nothing of it

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import click
@@ -51,16 +52,28 @@ def appliance_config_group(services: Callable[[click.Context], Services]) -> cli
     def check(ctx: click.Context, file_only: bool) -> None:
         """Check the config, the key, the store and the enrolled senders; exit 1 on problems."""
         if file_only:
-            load_appliance_config(ctx.obj)  # a ConfigError names each key and its rule
+            config = load_appliance_config(ctx.obj)  # a ConfigError names each key and its rule
+            _echo_contact_warnings(config, datetime.now(UTC))
             click.echo(f"config file ok: {ctx.obj}")
             return
-        problems = _appliance_problems(services(ctx))
+        svc = services(ctx)
+        problems = _appliance_problems(svc)
+        _echo_contact_warnings(svc.config, svc.clock.now())
         for problem in problems:
             click.echo(f"problem: {problem}", err=True)
         click.echo("config ok" if not problems else f"{len(problems)} problem(s)")
         sys.exit(1 if problems else 0)
 
     return config
+
+
+def _echo_contact_warnings(config: ApplianceConfig, now: datetime) -> None:
+    """What the contacts sheet lacks: warnings, which leave the exit code alone (a kit
+    without a number still prints, and says so)."""
+    from appliance.core.printing.contacts import contact_warnings
+
+    for warning in contact_warnings(config, now.astimezone(config.timezone).date()):
+        click.echo(f"warning: {warning}", err=True)
 
 
 def _appliance_problems(svc: Services) -> list[str]:

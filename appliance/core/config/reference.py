@@ -3,7 +3,8 @@
 The page keeps its hand-written prose; each table sits between two marker comments,
 `<!-- BEGIN GENERATED: appliance.toml [web] -->` and `<!-- END GENERATED: ... -->`, and is
 rewritten from appliance.core.config.settings. A block is generated per section, per sub-table
-(`[kinds.NAME]`, `[[outbox.rules]]`) and one example file per program.
+(`[kinds.NAME]`, `[[outbox.rules]]`, `[contacts.ROLE]`: one for the tables that share its
+keys) and one example file per program.
 
     python -m appliance.core.config.reference          # exit 1 if the page is not current
     python -m appliance.core.config.reference --write  # bring it up to date
@@ -19,17 +20,17 @@ import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from appliance.core.config.schema import (
     REQUIRED,
-    Group,
     ListOf,
     Setting,
+    SubTable,
     TableOf,
     nodes,
     toml_key,
     toml_value,
+    walk_nodes,
 )
 from appliance.core.config.settings import ApplianceConfig, SenderConfig
 
@@ -74,7 +75,7 @@ def _sections(cls: type) -> Iterator[tuple[str, str]]:
     """("[web]", its table) for each section, then each sub-table's own block."""
     tables: dict[str, list[str]] = {}
     subtables: list[tuple[str, str]] = []
-    for node in _flat(cls):
+    for node in walk_nodes(cls):
         section, _, key = node.key.partition(".")
         if isinstance(node, TableOf):
             subtables.append((f"[{node.key}.NAME]", _table_of(node)))
@@ -82,19 +83,17 @@ def _sections(cls: type) -> Iterator[tuple[str, str]]:
             tables.setdefault(section, []).append(_row(
                 key, f"`[[{node.key}]]` tables", "none", f"{node.doc} See below."))
             subtables.append((f"[[{node.key}]]", _entry_table(node.entry)))
+        elif isinstance(node, SubTable):
+            tables.setdefault(section, []).append(_row(
+                key, f"`[{node.key}]` table", "none",
+                f"{node.doc} Its keys: `{node.doc_title}` below."))
+            if all(title != node.doc_title for title, _ in subtables):  # shared: listed once
+                subtables.append((node.doc_title, _entry_table(node.entry)))
         else:
             tables.setdefault(section, []).append(_setting_row(key, node))
     for section, rows in tables.items():
         yield f"[{section}]", _table(rows)
     yield from subtables
-
-
-def _flat(cls: type) -> Iterator[Any]:
-    for _, node in nodes(cls):
-        if isinstance(node, Group):
-            yield from _flat(node.cls)
-        else:
-            yield node
 
 
 def _table_of(node: TableOf) -> str:
@@ -148,7 +147,7 @@ def _example(cls: type) -> str:
     """A file with every plain setting at its default, section by section."""
     lines = ["```toml"]
     section = None
-    for node in _flat(cls):
+    for node in walk_nodes(cls):
         if not isinstance(node, Setting):
             continue
         here, _, key = node.key.partition(".")

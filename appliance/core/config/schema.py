@@ -8,7 +8,8 @@ once, one line each: key path, what it must be, the value found and why it was r
 (appliance.core.config.reference).
 
 Keys are dotted paths from the top of the file (`web.port`), except inside an entry of a
-`table_of` or `list_of`, where they are relative to the entry (`title` in `[kinds.NAME]`).
+`table_of`, `list_of` or `sub_table`, where they are relative to the entry (`title` in
+`[kinds.NAME]`, `phone` in `[contacts.it_support]`).
 Defaults are written as they would be in the file (`"Europe/Stockholm"`, `64` MiB) and the
 type turns them into the dataclass's value (a ZoneInfo, bytes), once, at import, so a wrong
 default fails the first test that imports the module.
@@ -24,6 +25,7 @@ import re
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -277,6 +279,13 @@ class Slot:
         return f"{self.hour:02d}:{self.minute:02d}"
 
 
+def _time_of_day(item: Any) -> Slot:
+    """"07:00" as a Slot, or Invalid."""
+    if not isinstance(item, str) or not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", item):
+        raise Invalid(f'{item!r} is not a time from "00:00" to "23:59"')
+    return Slot(int(item[:2]), int(item[3:]))
+
+
 @dataclass(frozen=True)
 class Times:
     """A list of "HH:MM" times of day: sorted, without repeats, in code."""
@@ -286,13 +295,76 @@ class Times:
     def parse(self, value: Any, base: Path) -> tuple[Slot, ...]:
         if not isinstance(value, list):
             raise Invalid('expected a list, even of one time: ["08:00"]')
-        for item in value:
-            if not isinstance(item, str) or not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", item):
-                raise Invalid(f'{item!r} is not a time from "00:00" to "23:59"')
-        return tuple(sorted({Slot(int(s[:2]), int(s[3:])) for s in value}))
+        return tuple(sorted({_time_of_day(item) for item in value}))
 
     def dump(self, value: tuple[Slot, ...]) -> list[str]:
         return [str(slot) for slot in value]
+
+
+@dataclass(frozen=True)
+class TimeOfDay:
+    """One "HH:MM" time of day (a Slot in code)."""
+
+    label = '"HH:MM"'
+
+    def parse(self, value: Any, base: Path) -> Slot:
+        return _time_of_day(value)
+
+    def dump(self, value: Slot) -> str:
+        return str(value)
+
+
+@dataclass(frozen=True)
+class IsoDate:
+    """A calendar date: TOML's own (`2026-11-03`) or the same in quotes (a date in code)."""
+
+    label = "date, e.g. `2026-11-03`"
+
+    def parse(self, value: Any, base: Path) -> date:
+        if isinstance(value, datetime):  # a TOML date-time is a date too: say what is wrong
+            raise Invalid("expected a date without a time, e.g. 2026-11-03")
+        if isinstance(value, date):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                raise Invalid("not a date in the calendar") from None
+        raise Invalid("expected a date, e.g. 2026-11-03")
+
+    def dump(self, value: date) -> str:
+        return value.isoformat()
+
+
+PHONE_CHARACTERS = "0123456789 +-()"
+PHONE_MIN_DIGITS = 6
+PHONE_MAX_LENGTH = 30
+
+
+@dataclass(frozen=True)
+class PhoneNumber:
+    """A phone number as people write it ("0456-123 45", "+46 70 123 45 67"): digits,
+    spaces, `+`, `-` and parentheses, at least 6 digits, kept as written."""
+
+    label = "phone number"
+
+    def parse(self, value: Any, base: Path) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise Invalid("expected a phone number in quotes, e.g. \"0456-123 45\"")
+        wrong = sorted({c for c in value if c not in PHONE_CHARACTERS}, key=value.index)
+        if wrong:
+            dashes = " (write - for a dash)" if any(c in "\u2010\u2011\u2012\u2013\u2014\u2212"
+                                                    for c in wrong) else ""
+            raise Invalid("only digits, spaces, +, - and parentheses, not "
+                          + " ".join(repr(c) for c in wrong) + dashes)
+        if sum(c.isdigit() for c in value) < PHONE_MIN_DIGITS:
+            raise Invalid(f"at least {PHONE_MIN_DIGITS} digits")
+        if len(value) > PHONE_MAX_LENGTH:
+            raise Invalid(f"at most {PHONE_MAX_LENGTH} characters")
+        return value.strip()
+
+    def dump(self, value: str) -> str:
+        return value
 
 
 @dataclass(frozen=True)
@@ -430,6 +502,32 @@ class ListOf:
         return tuple(entries)
 
 
+@dataclass(frozen=True)
+class SubTable:
+    """`[key]`: one table of an `entry` dataclass's settings, or nothing (None in code) when
+    the file has no such table. Several may share an entry type (`[contacts.cosafe]`,
+    `[contacts.it_support]`): docs/configuration.md then lists its keys once, under
+    `doc_title`."""
+
+    key: str
+    entry: type
+    doc: str
+    doc_title: str  # the heading of the entry's keys in the docs, e.g. `[contacts.ROLE]`
+    aliases: tuple[str, ...] = ()  # names people may write instead (`ec`): the error says
+
+    def read(self, scope: Mapping, where: str, base: Path, problems: list[str]) -> Any:
+        here = join(where, self.key)
+        table = dig(scope, self.key)
+        if table is _MISSING:
+            return None
+        if not isinstance(table, dict):
+            problems.append(f"{here}: must be a table ([{here}]) with "
+                            f"{_and(entry_keys(self.entry))}, got {table!r}")
+            return None
+        check_unknown(table, dict.fromkeys(entry_keys(self.entry)), here, {}, problems)
+        return read_dataclass(self.entry, table, here, base, problems)
+
+
 def setting(key: str, type: Any, default: Any, doc: str, *, must: str,
             default_doc: str | None = None, secret: bool = False,
             formerly: tuple[str, ...] = (), same_meaning: bool = True) -> Any:
@@ -456,6 +554,12 @@ def table_of(key: str, entry: type, doc: str, *, name_pattern: str, name_rule: s
 
 def list_of(key: str, entry: type, doc: str) -> Any:
     return dataclasses.field(default=(), metadata={_NODE: ListOf(key, entry, doc)})
+
+
+def sub_table(key: str, entry: type, doc: str, *, doc_title: str | None = None,
+              aliases: tuple[str, ...] = ()) -> Any:
+    node = SubTable(key, entry, doc, doc_title or f"[{key}]", aliases)
+    return dataclasses.field(default=None, metadata={_NODE: node})
 
 
 def nodes(cls: type) -> Iterator[tuple[dataclasses.Field, Any]]:
@@ -487,6 +591,9 @@ def load(cls: type, path: Path | str,
         problems += check(config, data)
     renamed = {old: node.successor_note() for node in walk_settings(cls)
                for old in node.formerly}
+    renamed |= {f"{node.key.rpartition('.')[0]}.{alias}".lstrip("."):
+                f"unknown key: write [{node.key}] ({node.doc.rstrip('.')})"
+                for node in walk_nodes(cls) if isinstance(node, SubTable) for alias in node.aliases}
     check_unknown(data, known_keys(cls), "", renamed, problems)
     if problems:
         raise ConfigError(path, problems)
@@ -537,10 +644,17 @@ def join(where: str, key: str) -> str:
 
 def walk_settings(cls: type) -> Iterator[Setting]:
     """Every Setting of `cls` and its groups (not inside table or list entries)."""
+    for node in walk_nodes(cls):
+        if isinstance(node, Setting):
+            yield node
+
+
+def walk_nodes(cls: type) -> Iterator[Any]:
+    """Every declaration of `cls` and its groups, the groups themselves left out."""
     for _, node in nodes(cls):
         if isinstance(node, Group):
-            yield from walk_settings(node.cls)
-        elif isinstance(node, Setting):
+            yield from walk_nodes(node.cls)
+        else:
             yield node
 
 
@@ -613,6 +727,9 @@ def settings_in_force(config: Any, where: str = "") -> Iterator[str]:
         elif isinstance(node, ListOf):
             tables = [dict(_dumped(entry)) for entry in value]
             yield f"{join(where, node.key)} = {toml_value(tables)}"
+        elif isinstance(node, SubTable):
+            if value is not None:  # no table in the file: none shown, none read back
+                yield from settings_in_force(value, join(where, node.key))
         elif node.secret and value:
             yield f"# {join(where, node.key)}: set (secret, not shown)"
         else:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +32,16 @@ from appliance.core.config.schema import (
     Choice,
     FilePath,
     Integer,
+    IsoDate,
     ListOfIntegers,
     ListOfText,
     Number,
     OrEmpty,
+    PhoneNumber,
     Slot,
     TableOfText,
     Text,
+    TimeOfDay,
     Times,
     TimeZone,
     Url,
@@ -46,6 +50,7 @@ from appliance.core.config.schema import (
     load,
     names,
     setting,
+    sub_table,
     table_of,
 )
 from appliance.core.config.schema import ConfigError as ConfigError
@@ -233,6 +238,92 @@ class DrillsConfig:
         "webhook alert is sent.", must="must be days between drills before a reminder")
 
 
+# The roles of the routine's chain on the contacts sheet, in the order of `[contacts]`.
+CONTACT_ROLES = ("cosafe", "unit_manager", "manager_on_call", "it_support")
+# What a name or note may be: one line of printable text, no `|` (the sheet's table cells).
+_LINE_PATTERN = r"[^\x00-\x1f\x7f-\x9f|]{1,80}"
+_LINE_RULE = "one line of at most 80 characters, without |"
+
+
+@dataclass(frozen=True)
+class ContactConfig:
+    """One role on the contacts sheet: `[contacts.ROLE]`, or a unit's PAS in `[[contacts.pas]]`."""
+
+    phone: str = setting(
+        "phone", PhoneNumber(), REQUIRED, 'The number to call, in quotes: digits, spaces, '
+        '`+`, `-` and parentheses, at least 6 digits, at most 30 characters '
+        '(`"0456-123 45"`, `"+46 70 123 45 67"`).', must="must be the phone number to call")
+    name: str | None = setting(
+        "name", OrEmpty(Text(_LINE_PATTERN, _LINE_RULE)), "", "Who answers, or the "
+        "function's name (`Växeln`, `Anna Andersson`); printed beside the number.",
+        must="must be who answers the phone, or empty")
+    note: str | None = setting(
+        "note", OrEmpty(Text(_LINE_PATTERN, _LINE_RULE)), "", "A short Swedish note "
+        "printed with it (`Larma via Cosafe-appen`, `Knappval 2`).",
+        must="must be a short note, or empty")
+
+
+@dataclass(frozen=True)
+class PasContactConfig(ContactConfig):
+    """A unit's PAS (patient-responsible nurses): whom the night nurse phones for patient
+    information."""
+
+    unit: str | None = setting(
+        "unit", OrEmpty(Text(UNIT_NAME_PATTERN, UNIT_NAME_RULE)), "", "The unit, as in "
+        "`units.names` (each configured unit once); empty in single-unit mode.",
+        must="must be one of units.names, or empty in single-unit mode")
+
+
+@dataclass(frozen=True)
+class ContactsConfig:
+    """Who to call, printed on the contacts sheet of every kit (printing.md)."""
+
+    updated: date | None = setting(
+        "contacts.updated", OrEmpty(IsoDate()), "", "The day the contacts below were last "
+        "changed or checked (`2026-11-03`); printed on the sheet (\"Uppgifterna ändrades "
+        "2026-11-03\"). Required when any contact is set.",
+        must="must be the date the contacts were last checked")
+    stale_after_days: int = setting(
+        "contacts.stale_after_days", Integer(1, 3650), 180, "When `updated` is more days ago "
+        "than this, the sheet tells nurses under a black bar to check the numbers, and "
+        "`appliance config check` warns.",
+        must="must be days after which the contacts need checking")
+    day_starts: Slot = setting(
+        "contacts.day_starts", TimeOfDay(), "07:00", "Start of the unit manager's (EC) day, "
+        "local time, Monday to Friday except Swedish public holidays; other times are on-call "
+        "hours (jourtid: the manager on call, CIB). The one in force when the kit is printed "
+        "comes first on the sheet, marked \"Ring nu\".",
+        must='must be the time the day starts, "HH:MM"')
+    day_ends: Slot = setting(
+        "contacts.day_ends", TimeOfDay(), "16:30", "End of the unit manager's day (the "
+        "on-call hours start then).", must='must be the time the day ends, "HH:MM"')
+    cosafe: ContactConfig | None = sub_table(
+        "contacts.cosafe", ContactConfig, "Cosafe: how the outage alert goes out.",
+        doc_title="[contacts.ROLE]")
+    unit_manager: ContactConfig | None = sub_table(
+        "contacts.unit_manager", ContactConfig, "The unit manager (EC, enhetschef), "
+        "by day.", doc_title="[contacts.ROLE]", aliases=("ec", "enhetschef"))
+    manager_on_call: ContactConfig | None = sub_table(
+        "contacts.manager_on_call", ContactConfig, "The manager on call (CIB, chef i "
+        "beredskap), in on-call hours.", doc_title="[contacts.ROLE]",
+        aliases=("cib", "jour"))
+    it_support: ContactConfig | None = sub_table(
+        "contacts.it_support", ContactConfig, "IT support.", doc_title="[contacts.ROLE]",
+        aliases=("it",))
+    pas: tuple[PasContactConfig, ...] = list_of(
+        "contacts.pas", PasContactConfig, "Each unit's PAS (patientansvarig sjuksköterska): "
+        "one per configured unit, or one in single-unit mode.")
+
+    @property
+    def roles(self) -> dict[str, ContactConfig | None]:
+        return {role: getattr(self, role) for role in CONTACT_ROLES}
+
+    @property
+    def configured(self) -> bool:
+        """Whether any contact is set (otherwise the sheet says none is)."""
+        return any(self.roles.values()) or bool(self.pas)
+
+
 @dataclass(frozen=True)
 class ApplianceConfig:
     source: Path
@@ -377,6 +468,7 @@ class ApplianceConfig:
     panel: PanelConfig = group(PanelConfig)
     alerts: AlertsConfig = group(AlertsConfig)
     drills: DrillsConfig = group(DrillsConfig)
+    contacts: ContactsConfig = group(ContactsConfig)
 
     @property
     def keys_dir(self) -> Path:
@@ -398,7 +490,7 @@ class ApplianceConfig:
 
 def load_appliance_config(path: Path | str) -> ApplianceConfig:
     return load(ApplianceConfig, path, checks=(_profiles_name_known_kinds, _led_pins_fit_wiring,
-                                               _units_are_distinct))
+                                               _units_are_distinct, _contacts_fit_together))
 
 
 def _profiles_name_known_kinds(config: ApplianceConfig, data: dict) -> list[str]:
@@ -419,6 +511,38 @@ def _units_are_distinct(config: ApplianceConfig, data: dict) -> list[str]:
     repeated = sorted({unit for unit in config.units if config.units.count(unit) > 1})
     return [f"units.names: must list the units this appliance prints for, got "
             f"{unit!r} more than once" for unit in repeated]
+
+
+def _contacts_fit_together(config: ApplianceConfig, data: dict) -> list[str]:
+    """The day ends after it starts; a date when contacts are set; each PAS names a
+    configured unit once (or, in single-unit mode, there is one at most)."""
+    contacts, problems = config.contacts, []
+    if contacts.day_ends <= contacts.day_starts:
+        problems.append(f"contacts.day_ends: must be the time the day ends, after "
+                        f"contacts.day_starts ({contacts.day_starts}), got "
+                        f"{str(contacts.day_ends)!r}")
+    if contacts.configured and contacts.updated is None:
+        problems.append("contacts.updated: must be the date the contacts were last checked "
+                        "(e.g. 2026-11-03), but it is missing: it is printed on the sheet so "
+                        "that an old number shows")
+    if not config.units and len(contacts.pas) > 1:
+        problems.append(f"contacts.pas: must be one PAS contact in single-unit mode, got "
+                        f"{len(contacts.pas)} (list the units in units.names to give each "
+                        "its own)")
+    seen: set[str] = set()
+    for number, pas in enumerate(contacts.pas, start=1):
+        if not config.units:
+            break
+        rule = f"contacts.pas[{number}].unit: must be one of units.names"
+        if pas.unit is None:
+            problems.append(f"{rule}, but it is missing (configured: "
+                            f"{', '.join(config.units)})")
+        elif pas.unit not in config.units:
+            problems.append(f"{rule}, got {pas.unit!r} (configured: {', '.join(config.units)})")
+        elif pas.unit in seen:
+            problems.append(f"{rule}, got {pas.unit!r} more than once")
+        seen.add(pas.unit or "")
+    return problems
 
 
 def _led_pins_fit_wiring(config: ApplianceConfig, data: dict) -> list[str]:

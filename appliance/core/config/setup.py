@@ -35,6 +35,20 @@ grace_minutes = 30
 [kinds.todo]
 title = "Att göra-lista"
 slots = ["07:00", "14:30"]
+
+# Who to call: the contacts sheet after every kit's cover (docs/configuration.md,
+# "Contacts"). Until some are set it says "Inga kontakter är inställda – ring IT-support."
+# [contacts]
+# updated = 2026-11-03             # the day the numbers were last changed or checked
+# [contacts.manager_on_call]       # CIB, on-call hours
+# phone = "070-123 45 67"
+# [contacts.unit_manager]          # EC, by day
+# name = "Anna Andersson"
+# phone = "0456-123 45"
+# [contacts.it_support]
+# phone = "0456-816 00"
+# [[contacts.pas]]                 # one per unit of units.names
+# phone = "0456-123 50"
 """
 
 SENDER_TOML = """\

@@ -1,9 +1,10 @@
 """The kit: what one press of the button prints, as one PDF.
 
 Order: cover sheet (age of the data in big type, warnings, contents, the routine's
-reminders), then each document with every page stamped in a margin band (kind, unit, data
-time, print time, page i/n of the kit), then the blank forms. Everything happens in memory;
-the result holds patient data and is handed straight to CUPS.
+reminders), the contacts sheet (who to call: `contacts`), then each document with every
+page stamped in a margin band (kind, unit, data time, print time, page i/n of the kit),
+then the blank forms. Everything happens in memory; the result holds patient data and is
+handed straight to CUPS.
 
 Pages of a kind with `signoff` get the field "Införd i journal: ____ sign." in a taller
 stamp band, and the cover says how many pages there are to sign. A drill kit
@@ -45,6 +46,7 @@ from appliance.core.printing.wording import (
     NOT_CURRENT,
     PRINTED,
     age_bound,
+    contacts_pointer,
     data_from,
     kit_page,
     kit_title,
@@ -128,6 +130,9 @@ class KitContext:
     # A class of printers: the members the kit may come out of, as ready when it was
     # ordered (CUPS picks one only once the job is queued; PrinterReport.destinations).
     destinations: tuple[str, ...] = ()
+    # The contacts sheet's markup (contacts.contacts_sheet), printed right after the cover;
+    # the print service always gives one. None: a kit without it (tests of other pages).
+    contacts_sheet: str | None = None
 
 
 @dataclass(frozen=True)
@@ -183,29 +188,36 @@ def _compose(profile: ProfileConfig, documents: list[KitDocument], missing: list
     footer_left = f"Reservutskrift · {context.appliance} · {PRINTED} {local(context.printed_at)}"
     document_pages = sum(doc.pages for doc in documents)
 
-    def sheets(total: int) -> tuple[bytes, list[bytes]]:
+    def sheets(total: int, cover_pages: int) -> tuple[list[bytes], list[bytes]]:
+        """The cover and the contacts sheet (the sheets before the documents), and the
+        forms; `cover_pages` says where the contacts sheet starts, for the cover."""
+        contacts_page = cover_pages + 1 if context.contacts_sheet is not None else None
         cover_markup = _cover_markup(profile, documents, missing, left_out, forms, context,
-                                     total)
-        cover = render_sheet(cover_markup, Footer(footer_left, 1, total))
-        first = 1 + _page_count(cover) + document_pages
+                                     total, contacts_page)
+        front = [render_sheet(cover_markup, Footer(footer_left, 1, total))]
+        if context.contacts_sheet is not None:
+            front.append(render_sheet(context.contacts_sheet,
+                                      Footer(footer_left, 1 + _page_count(front[0]), total)))
+        first = 1 + sum(map(_page_count, front)) + document_pages
         rendered = []
         for name in forms:
             form = render_sheet(render(FORM_TEMPLATE.format(name=name)),
                                 Footer(footer_left, first, total))
             rendered.append(form)
             first += _page_count(form)
-        return cover, rendered
+        return front, rendered
 
     # Sheets are laid out twice: once to count their pages, once with the page counter right.
-    cover, rendered_forms = sheets(total=0)
-    total = (_page_count(cover) + document_pages
+    front, rendered_forms = sheets(total=0, cover_pages=1)
+    total = (sum(map(_page_count, front)) + document_pages
              + sum(_page_count(form) for form in rendered_forms))
-    cover, rendered_forms = sheets(total=total)
+    front, rendered_forms = sheets(total=total, cover_pages=_page_count(front[0]))
 
     out = io.BytesIO()
     with _decode_limits(context), pikepdf.new() as kit:
-        sources = [pikepdf.open(io.BytesIO(cover))]
-        kit.pages.extend(sources[0].pages)
+        sources = [pikepdf.open(io.BytesIO(sheet)) for sheet in front]
+        for source in sources:
+            kit.pages.extend(source.pages)
         page_number = len(kit.pages)
         for doc in documents:
             try:
@@ -271,7 +283,8 @@ def _signoff_pages(documents: list[KitDocument]) -> int:
 
 def _cover_markup(profile: ProfileConfig, documents: list[KitDocument],
                   missing: list[MissingList], left_out: list[_LeftOut],
-                  forms: tuple[str, ...], context: KitContext, total: int) -> str:
+                  forms: tuple[str, ...], context: KitContext, total: int,
+                  contacts_page: int | None) -> str:
     local = _local_formatter(context.timezone)
     # The oldest to-do list (of any unit) is the headline: a fresh unit never hides a stale one.
     todo = [d for d in documents if d.kind == "todo"]
@@ -300,6 +313,7 @@ def _cover_markup(profile: ProfileConfig, documents: list[KitDocument],
         signoff_pages=_signoff_pages(documents),
         drill=context.drill,
         destinations=list(context.destinations),
+        contacts_pointer=None if contacts_page is None else contacts_pointer(contacts_page),
     )
 
 

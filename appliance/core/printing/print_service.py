@@ -33,6 +33,7 @@ from appliance.core.config.settings import ApplianceConfig, ProfileConfig
 from appliance.core.crypto import seal
 from appliance.core.intake.pdf import PdfLimits
 from appliance.core.intake.store import StoredDocument, StoreError
+from appliance.core.printing.contacts import contacts_sheet
 from appliance.core.printing.kit import (
     Kit,
     KitContext,
@@ -268,7 +269,9 @@ class PrintService:
             forms=self.config.printing.forms, limits=PdfLimits.of(self.config),
             printer_fault=printer.swedish if printer is not None and printer.blocking
             else None, drill=drill, clock_unsure=clock_unsure,
-            destinations=printer.destinations if printer is not None else ()))
+            destinations=printer.destinations if printer is not None else (),
+            contacts_sheet=contacts_sheet(self.config, now, unit=unit,
+                                          clock_unsure=clock_unsure)))
 
     def gather(self, profile: ProfileConfig, now: datetime, *, unit: str | None = None
                ) -> tuple[list[KitDocument], list[MissingList]]:

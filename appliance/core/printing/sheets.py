@@ -14,6 +14,8 @@ it without touching code. A template renders to lines of the form `DIRECTIVE tex
     NOTICE text               framed notice (confidentiality)
     TABLE a | b | c           table header; following ROW lines are its rows
     ROW a | b | c
+    BIGTABLE a:3 | b:2        the same in larger type across the page, relative column
+                              widths after the colon (the contacts sheet)
     GRID Label:2 | Label:1    a ruled form table, relative column widths after the colon
     BLANKROWS 14              that many empty rows for the GRID above
     FIELD label | 3           a labelled box with 3 ruled lines to write on
@@ -76,7 +78,11 @@ STYLES = {
     "CELL": ParagraphStyle("cell", _BASE, fontSize=9.5, leading=12),
     "CELLHEAD": ParagraphStyle("cellhead", _BASE, fontName=fonts.BOLD, fontSize=9.5,
                                leading=12),
+    "BIGCELL": ParagraphStyle("bigcell", _BASE, fontSize=12, leading=15),
+    "BIGCELLHEAD": ParagraphStyle("bigcellhead", _BASE, fontName=fonts.BOLD, fontSize=11,
+                                  leading=14),
 }
+_NOT_PARAGRAPHS = ("CELL", "CELLHEAD", "BIGCELL", "BIGCELLHEAD", "BULLET")
 
 
 class SheetError(ApplianceError, ValueError):
@@ -128,13 +134,14 @@ def _parse(markup: str):
     orientation = "portrait"
     flowables: list = []
     table: list[list[str]] | None = None
+    widths: list[float] | None = None  # a BIGTABLE's relative column widths
     grid: tuple[list[str], list[float]] | None = None
 
     def flush_table() -> None:
-        nonlocal table
+        nonlocal table, widths
         if table:
-            flowables.append(_data_table(table))
-        table = None
+            flowables.append(_data_table(table, widths, orientation))
+        table, widths = None, None
 
     for number, raw in enumerate(markup.splitlines(), start=1):
         line = raw.strip()
@@ -147,12 +154,15 @@ def _parse(markup: str):
             if text not in ("portrait", "landscape"):
                 raise SheetError(f"line {number}: PAGE must be portrait or landscape")
             orientation = text
-        elif directive in STYLES and directive not in ("CELL", "CELLHEAD", "BULLET"):
+        elif directive in STYLES and directive not in _NOT_PARAGRAPHS:
             flowables.append(Paragraph(_inline(text), STYLES[directive]))
         elif directive == "BULLET":
             flowables.append(Paragraph(_inline(text), STYLES["BULLET"], bulletText="•"))
         elif directive == "TABLE":
             table = [_cells(text)]
+        elif directive == "BIGTABLE":
+            labels, widths = _grid_columns(text, number)
+            table = [labels]
         elif directive == "ROW":
             if table is None:
                 raise SheetError(f"line {number}: ROW without a TABLE above it")
@@ -192,15 +202,23 @@ def _table_style(*commands: tuple) -> TableStyle:
     return TableStyle([("FONTNAME", (0, 0), (-1, -1), fonts.REGULAR), *commands])
 
 
-def _data_table(rows: list[list[str]]) -> Table:
+def _data_table(rows: list[list[str]], weights: list[float] | None = None,
+                orientation: str = "portrait") -> Table:
+    """A TABLE; with `weights`, a BIGTABLE: across the page, in larger type, its columns
+    as weighted."""
+    big = weights is not None
+    head_style, cell_style = ("BIGCELLHEAD", "BIGCELL") if big else ("CELLHEAD", "CELL")
     head, *body = rows
-    data = [[Paragraph(_inline(c), STYLES["CELLHEAD"]) for c in head]]
-    data += [[Paragraph(_inline(c), STYLES["CELL"]) for c in row] for row in body]
-    table = Table(data, repeatRows=1, hAlign="LEFT")
+    data = [[Paragraph(_inline(c), STYLES[head_style]) for c in head]]
+    data += [[Paragraph(_inline(c), STYLES[cell_style]) for c in row] for row in body]
+    widths = [_frame_width(orientation) * w / sum(weights) for w in weights] if big else None
+    table = Table(data, colWidths=widths, repeatRows=1, hAlign="LEFT")
+    padding = [("TOPPADDING", (0, 1), (-1, -1), 4), ("BOTTOMPADDING", (0, 1), (-1, -1), 5)]
     table.setStyle(_table_style(
         ("LINEBELOW", (0, 0), (-1, 0), 1, colors.black),
-        ("LINEBELOW", (0, 1), (-1, -1), 0.3, colors.grey),
+        ("LINEBELOW", (0, 1), (-1, -1), 0.5 if big else 0.3, colors.grey),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        *(padding if big else []),
     ))
     return table
 

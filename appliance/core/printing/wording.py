@@ -1,4 +1,5 @@
-"""What the nurse reads, written one way: an age, a time, "not current", a page counter.
+"""What the nurse reads, written one way: an age, a time, "not current", a page counter,
+who to call.
 
 The cover, the page stamps, the kiosk and the CLI all say these things; each used to say
 them its own way ("0 h 30 min" on paper, "30 min" on screen, "Data" here and "Data från"
@@ -85,3 +86,67 @@ def kit_title(profile_title: str, *, drill: bool) -> str:
     """The kit's PDF and CUPS job title: Swedish, and no patient data (CUPS keeps titles
     in its job history)."""
     return f"{'Övning' if drill else 'Reservutskrift'} – {profile_title}"
+
+
+# ---------------------------------------------------------------- who to call
+# The contacts sheet of every kit (core/printing/contacts.py), and next the kiosk's
+# "Vem ringer jag?" view: the same role names, hours and warnings on paper and screen.
+
+CONTACTS_TITLE = "VEM RINGER JAG? – KONTAKTER VID DRIFTAVBROTT"
+CALL_NOW = "Ring nu:"
+"""Before the manager whose hours it is when the kit is printed (listed first)."""
+
+NO_CONTACTS = "Inga kontakter är inställda – ring IT-support."
+NOT_SET = "inte inställt"
+"""In the phone column of a role or unit the configuration leaves out."""
+
+ROLES = {
+    "unit_manager": "EC – enhetschef (eller den som ersätter)",
+    "manager_on_call": "CIB – chef i beredskap",
+    "pas": "PAS",
+    "it_support": "IT-support",
+    "cosafe": "Cosafe – larm",
+}
+CONTACT_COLUMNS = ("Vem", "Telefon", "Namn", "När och övrigt")
+MANAGERS_HEADING = "Chef – meddelar sjuksköterskorna och återkommer med information"
+PAS_HEADING = "PAS, patientansvarig sjuksköterska – ring för patientinformation"
+SUPPORT_HEADING = "Larm och IT"
+ON_CALL_HOURS = "Jourtid: kvällar, nätter, helger och helgdagar"
+
+
+def day_hours(starts: str, ends: str) -> str:
+    """"Dagtid: måndag–fredag 07:00–16:30, inte helgdagar": the unit manager's hours."""
+    return f"Dagtid: måndag–fredag {starts}–{ends}, inte helgdagar"
+
+
+def contacts_clock_unsure(starts: str, ends: str) -> str:
+    """Instead of "Ring nu" when the clock cannot be trusted to say whose hours it is."""
+    return (f"Klockan är osäker: ring EC dagtid (måndag–fredag {starts}–{ends}, inte "
+            "helgdagar), annars CIB.")
+
+
+def contacts_updated(day: str) -> str:
+    """"Uppgifterna ändrades 2026-11-03": how old the numbers are, on every sheet."""
+    return f"Uppgifterna ändrades {day}"
+
+
+def contacts_stale(days: int) -> str:
+    """The black line of a contacts sheet not checked for `days` (contacts.stale_after_days):
+    "KONTROLLERA – uppgifterna är äldre än 6 månader. …"."""
+    return (f"KONTROLLERA – uppgifterna är äldre än {_period(days)}. Stämmer ett nummer "
+            "inte: meddela enhetschefen.")
+
+
+def contacts_pointer(page: int) -> str:
+    """On the cover: where the contacts sheet is, by the kit's own page counter."""
+    return f"Vem ringer jag? Se kontaktlistan, utskrift sida {page}."
+
+
+def _period(days: int) -> str:
+    """180 → "6 månader", 365 → "1 år", 45 → "45 dagar"."""
+    if days % 365 == 0:
+        return f"{days // 365} år"
+    if days % 30 == 0:
+        months = days // 30
+        return f"{months} {'månad' if months == 1 else 'månader'}"
+    return f"{days} {'dag' if days == 1 else 'dagar'}"
