@@ -1,4 +1,4 @@
-"""What the benchmark scripts (`bench/ingest.py`, `bench/print.py`, `bench/panel.py`) share.
+"""What the benchmark scripts (`bench/ingest.py`, `bench/print.py`, `bench/panel.py`, …) share.
 
 Timing and statistics, the machine description, argument and output helpers, the
 throwaway installation and the private cupsd with its capture queue. Each script imports
