@@ -17,8 +17,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from appliance.adapters.web import create_app
 from appliance.adapters.web.kiosk_text import CATALOGUE, Texts
 from appliance.adapters.web.kiosk_token import SECRET_NAME, kiosk_token
+from appliance.core.base.clock import FixedClock
 from appliance.core.watch.status import ApplianceStatus, State, shown_state
 from tests.conftest import Server
 from tests.print_helpers import (
@@ -232,3 +234,84 @@ def test_an_unknown_language_is_swedish_and_every_message_exists_in_both():
 def test_the_screen_and_the_led_show_one_state(computed, on_its_way, shown):
     status = ApplianceStatus(computed, datetime.now(UTC), ())
     assert shown_state(status, on_its_way) is shown
+
+
+# ---------------------------------------------------------------- Vem ringer jag?
+#
+# The view in-process (the real app and templates, the printer in memory), at the same
+# fixed moments as the paper's tests: what the screen says against what the kit's
+# contacts sheet says, from the config of tests/test_contacts.py.
+
+
+def contacts_view(inst, now: datetime, source: str = "127.0.0.1") -> str:
+    """What "Vem ringer jag?" says at `now` (a FixedClock), as text."""
+    app = create_app(inst.config, printer=inst.memory_printer, clock=FixedClock(now))
+    response = app.test_client().get("/kiosk/view?contacts=1",
+                                      environ_base={"REMOTE_ADDR": source})
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def phones_on(page: str) -> list[str]:
+    return [html.unescape(number) for number in
+            re.findall(r'<td class="phone">([^<]+)</td>', page)]
+
+
+@pytest.mark.parametrize("moment", ["day", "night"])
+def test_the_contacts_on_screen_are_the_configs_and_ring_nu_is_the_papers(tmp_path, moment):
+    from tests.test_contacts import (
+        CIB,
+        DAY,
+        EC,
+        NIGHT,
+        NUMBERS,
+        exported,
+        first_manager,
+        installation,
+        sheet_of,
+    )
+
+    inst = installation(tmp_path / "installation")
+    now, expected = {"day": (DAY, EC), "night": (NIGHT, CIB)}[moment]
+    page = contacts_view(inst, now)
+    text = screen_text(page)
+    sheet = sheet_of(exported(inst, "forms", now, tmp_path))
+    # every number of the config, once, and nothing else in the phone column
+    assert sorted(phones_on(page)) == sorted(NUMBERS)
+    assert first_manager(text) == first_manager(sheet) == f"Ring nu: {expected}"
+    assert text.count("Ring nu") == sheet.count("Ring nu") == 1
+    assert re.search(r'<tr class="now">\s*<th scope="row">Ring nu: ' + re.escape(expected),
+                     page)
+    for words in ("Anna Andersson", "PAS Hemsjukvård Syd", "PAS-telefon Syd",
+                  "PAS Hemsjukvård Norr", "IT-servicedesk", "Cosafe – larm",
+                  "Larma via Cosafe-appen", "Uppgifterna ändrades 2026-11-03",
+                  "Dagtid: måndag–fredag 07:00–16:30, inte helgdagar",
+                  "Jourtid: kvällar, nätter, helger och helgdagar"):
+        assert words in text and words in sheet, words
+    assert "KONTROLLERA" not in text
+    # the same on the LAN's read-only view: staff numbers, no patient data
+    assert phones_on(contacts_view(inst, now, LAN_CLIENT)) == phones_on(page)
+
+
+def test_the_contacts_with_an_unsure_clock_old_numbers_and_none(tmp_path):
+    from tests.test_contacts import CONTACTS, DAY, SYD, installation
+
+    inst = installation(tmp_path / "unsure")
+    later = FixedClock(DAY + timedelta(hours=5))  # a list received after "now"
+    inst.ingest(inst.envelope(unit=SYD, pages=1, clock=later), later)
+    text = screen_text(contacts_view(inst, DAY))
+    assert "Ring nu" not in text
+    assert ("Klockan är osäker: ring EC dagtid (måndag–fredag 07:00–16:30, inte helgdagar), "
+            "annars CIB.") in text
+
+    old = installation(tmp_path / "old", CONTACTS.replace("updated = 2026-11-03",
+                                                          "updated = 2025-01-01"))
+    text = screen_text(contacts_view(old, DAY))
+    assert "Uppgifterna ändrades 2025-01-01" in text
+    assert ("KONTROLLERA – uppgifterna är äldre än 6 månader. Stämmer ett nummer inte: "
+            "meddela enhetschefen.") in text
+
+    none = installation(tmp_path / "none", "", units="")
+    page = contacts_view(none, DAY)
+    assert "Inga kontakter är inställda – ring IT-support." in screen_text(page)
+    assert phones_on(page) == [] and "Tillbaka" in page

@@ -17,6 +17,10 @@ The state shown is the LED's (`status.shown_state`), and a press goes through th
 the one kit in flight for all of them. The "Övning" button prints the button kit as an
 outage drill (`drill=True`), under the same rules. With several units (`units.names`), each unit's
 section has its own button: that unit's button kit (`unit=` of the print service).
+
+"Vem ringer jag?" (`/kiosk/view?contacts=1`, on every screen, for the LAN too: staff phone
+numbers, no patient data) shows the contacts sheet's contacts at the appliance's clock,
+from the same `who_to_call` as the paper.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from appliance.adapters.web.kiosk_view import (
 )
 from appliance.adapters.web.services import services
 from appliance.core.base.templating import templates_dir
+from appliance.core.printing.contacts import who_to_call
 from appliance.core.printing.print_service import Busy, PrintService, UnknownUnit
 from appliance.core.printing.printer import PrinterReport, PrinterUnavailable
 from appliance.core.watch.status import shown_state
@@ -46,6 +51,7 @@ from appliance.core.watch.status import shown_state
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
 TOKEN_HEADER = "X-Kiosk-Token"
 POLL_MILLISECONDS = 1000
+CONTACTS_BACK_MILLISECONDS = 120_000  # the contacts give way to the state screen by themselves
 PRINT_SERVICE_KEY = "appliance.kiosk.print_service"
 TOKEN_KEY = "appliance.kiosk.token"
 # Nothing from elsewhere, nothing inline but style attributes: the page works with the LAN
@@ -90,6 +96,7 @@ def page_headers(response: Response) -> Response:
 def page():
     texts = Texts(request.args.get("lang"))
     return render_template("kiosk/page.html", texts=texts, poll=POLL_MILLISECONDS,
+                           contacts_back=CONTACTS_BACK_MILLISECONDS,
                            token=token() if on_this_appliance() else None,
                            **_view(texts))
 
@@ -127,8 +134,13 @@ def print_kit():
 
 
 def _view(texts: Texts) -> dict:
-    """The overview and, after a press on this screen, the kit's progress."""
+    """The overview and, after a press on this screen, the kit's progress; or who to call,
+    as the paper says it now (an unsure clock marks no manager "Ring nu", as on paper)."""
     svc = services()
+    if request.args.get("contacts"):
+        reading = svc.clock_reading()
+        return {"contacts": who_to_call(svc.config, reading.now,
+                                        clock_unsure=not reading.trusted)}
     report = svc.printer.report()
     kit_on_its_way = print_service().follow_up()
     status = svc.status(report)
@@ -140,6 +152,7 @@ def _view(texts: Texts) -> dict:
             else None,
             "drill_button": DRILL_BUTTON if actions else None,
             "drill": drill_note(status.drill, texts),
+            "contacts": None,
             "progress": _progress(report, texts) if actions else None}
 
 

@@ -67,6 +67,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "drill.today": "senast i dag",
         "drill.days": "{d} dygn sedan",
         "drill.due": "Dags att öva!",
+        "contacts": wording.WHO_TO_CALL,
+        "contacts.label": "Kontakter",
     },
     "en": {
         "page_title": "Downtime print",
@@ -115,6 +117,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "drill.today": "last today",
         "drill.days": "{d} days ago",
         "drill.due": "Time to drill!",
+        "contacts": "Who do I call?",
+        "contacts.label": "Contacts",
     },
 }
 

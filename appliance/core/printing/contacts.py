@@ -15,6 +15,7 @@ check` should tell IT.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from appliance.core.config.settings import CONTACT_ROLES, ApplianceConfig, ContactConfig
@@ -46,72 +47,127 @@ def contacts_are_stale(config: ApplianceConfig, today: date) -> bool:
             and (today - contacts.updated).days > contacts.stale_after_days)
 
 
-def contacts_sheet(config: ApplianceConfig, now: datetime, *, unit: str | None = None,
-                   clock_unsure: bool = False) -> str:
-    """The sheet's markup (core/printing/sheets.py) at `now`; with `unit` (a kit of one
-    configured unit), only that unit's PAS. `clock_unsure`: the clock cannot say whose
-    hours it is, so no manager is marked and the sheet says how to choose."""
-    return "\n".join(_lines(config, now, unit, clock_unsure)) + "\n"
+@dataclass(frozen=True)
+class ContactRow:
+    """One line of who to call: the role (or a unit's PAS), its number, who answers, and
+    hours and note together."""
+
+    label: str
+    phone: str | None  # None: the configuration leaves it out ("inte inställt")
+    name: str = ""
+    details: str = ""
+    call_now: bool = False  # the manager whose hours it is: "Ring nu:" before the role
+
+    @property
+    def who(self) -> str:
+        return f"{CALL_NOW} {self.label}" if self.call_now else self.label
+
+    @property
+    def phone_text(self) -> str:
+        return self.phone if self.phone is not None else NOT_SET
 
 
-def _lines(config: ApplianceConfig, now: datetime, unit: str | None,
-           clock_unsure: bool) -> Iterator[str]:
+@dataclass(frozen=True)
+class ContactGroup:
+    heading: str
+    rows: tuple[ContactRow, ...]
+    note: str | None = None  # an unsure clock: how to choose between EC and CIB
+
+
+@dataclass(frozen=True)
+class WhoToCall:
+    """What the contacts sheet says, and the kiosk's "Vem ringer jag?" view with it: one
+    selection, one order, one set of words for paper and screen."""
+
+    title: str
+    groups: tuple[ContactGroup, ...]  # empty: none configured (`missing` says so)
+    updated: str | None = None  # "Uppgifterna ändrades 2026-11-03"
+    stale: str | None = None  # the KONTROLLERA warning, once the numbers are old
+    missing: str | None = None  # "Inga kontakter är inställda – ring IT-support."
+
+
+def who_to_call(config: ApplianceConfig, now: datetime, *, unit: str | None = None,
+                clock_unsure: bool = False) -> WhoToCall:
+    """Who to call at `now`: the managers first, the one whose hours it is first and marked
+    "Ring nu" (neither with `clock_unsure`: the clock cannot say whose hours it is, and the
+    group's note says how to choose), then the PAS of each unit (with `unit`, a kit of one
+    configured unit, only that one's), then IT support and Cosafe."""
     contacts = config.contacts
-    yield f"TITLE {CONTACTS_TITLE}"
     if not contacts.configured:
-        yield f"ALERT {NO_CONTACTS}"
-        return
-    if contacts.updated is not None:
-        yield f"TEXT **{contacts_updated(contacts.updated.isoformat())}**"
-    if contacts_are_stale(config, now.astimezone(config.timezone).date()):
-        yield f"ALERT {contacts_stale(contacts.stale_after_days)}"
-
+        return WhoToCall(CONTACTS_TITLE, (), missing=NO_CONTACTS)
     starts, ends = str(contacts.day_starts), str(contacts.day_ends)
     managers = [_row(ROLES["unit_manager"], contacts.unit_manager, day_hours(starts, ends)),
                 _row(ROLES["manager_on_call"], contacts.manager_on_call, ON_CALL_HOURS)]
-    yield f"HEADING {MANAGERS_HEADING}"
+    note = None
     if clock_unsure:
-        yield f"TEXT {contacts_clock_unsure(starts, ends)}"
+        note = contacts_clock_unsure(starts, ends)
     else:
         by_day = is_day_hours(now, config.timezone, contacts.day_starts, contacts.day_ends)
         first, second = managers if by_day else reversed(managers)
-        managers = [[f"**{CALL_NOW} {first[0]}**", *first[1:]], second]
-    yield from _table(managers)
+        managers = [replace(first, call_now=True), second]
+    stale = contacts_are_stale(config, now.astimezone(config.timezone).date())
+    return WhoToCall(
+        CONTACTS_TITLE,
+        (ContactGroup(MANAGERS_HEADING, tuple(managers), note),
+         ContactGroup(PAS_HEADING, _pas_rows(config, unit)),
+         ContactGroup(SUPPORT_HEADING, tuple(_row(ROLES[role], contacts.roles[role])
+                                             for role in ("it_support", "cosafe")))),
+        updated=contacts_updated(contacts.updated.isoformat())
+        if contacts.updated is not None else None,
+        stale=contacts_stale(contacts.stale_after_days) if stale else None)
 
-    yield f"HEADING {PAS_HEADING}"
-    yield from _table(_pas_rows(config, unit))
 
-    yield f"HEADING {SUPPORT_HEADING}"
-    yield from _table([_row(ROLES[role], contacts.roles[role])
-                       for role in ("it_support", "cosafe")])
+def contacts_sheet(config: ApplianceConfig, now: datetime, *, unit: str | None = None,
+                   clock_unsure: bool = False) -> str:
+    """The sheet's markup (core/printing/sheets.py) at `now` (`who_to_call`)."""
+    return "\n".join(_lines(who_to_call(config, now, unit=unit,
+                                         clock_unsure=clock_unsure))) + "\n"
 
 
-def _pas_rows(config: ApplianceConfig, unit: str | None) -> list[list[str]]:
+def _lines(sheet: WhoToCall) -> Iterator[str]:
+    yield f"TITLE {sheet.title}"
+    if sheet.missing:
+        yield f"ALERT {sheet.missing}"
+    if sheet.updated:
+        yield f"TEXT **{sheet.updated}**"
+    if sheet.stale:
+        yield f"ALERT {sheet.stale}"
+    for group in sheet.groups:
+        yield f"HEADING {group.heading}"
+        if group.note:
+            yield f"TEXT {group.note}"
+        yield from _table(group.rows)
+
+
+def _pas_rows(config: ApplianceConfig, unit: str | None) -> tuple[ContactRow, ...]:
     """One row per configured unit (or the one unit of the kit), "inte inställt" where no
     PAS is set; in single-unit mode the one PAS, labelled with its unit when it has one."""
     pas = config.contacts.pas
     if not config.units:
         entry = pas[0] if pas else None
         label = " ".join([ROLES["pas"], *([entry.unit] if entry and entry.unit else [])])
-        return [_row(label, entry)]
+        return (_row(label, entry),)
     by_unit = {entry.unit: entry for entry in pas}
     units = (unit,) if unit is not None else config.units
-    return [_row(f"{ROLES['pas']} {name}", by_unit.get(name)) for name in units]
+    return tuple(_row(f"{ROLES['pas']} {name}", by_unit.get(name)) for name in units)
 
 
-def _row(label: str, contact: ContactConfig | None, hours: str = "") -> list[str]:
-    """Who, the number (bold), the name, and hours and note together."""
+def _row(label: str, contact: ContactConfig | None, hours: str = "") -> ContactRow:
+    """Who, the number, the name, and hours and note together."""
     if contact is None:
-        return [label, NOT_SET, "", hours]
+        return ContactRow(label, None, "", hours)
     details = " · ".join(part for part in (hours, contact.note) if part)
-    return [label, f"**{contact.phone}**", contact.name or "", details]
+    return ContactRow(label, contact.phone, contact.name or "", details)
 
 
-def _table(rows: list[list[str]]) -> Iterator[str]:
+def _table(rows: tuple[ContactRow, ...]) -> Iterator[str]:
+    """The who in bold when it is to be called now, the number in bold."""
     yield "BIGTABLE " + " | ".join(f"{column}:{weight}" for column, weight
                                    in zip(CONTACT_COLUMNS, COLUMN_WEIGHTS, strict=True))
     for row in rows:
-        yield "ROW " + " | ".join(_cell(cell) for cell in row)
+        cells = (f"**{row.who}**" if row.call_now else row.who,
+                 NOT_SET if row.phone is None else f"**{row.phone}**", row.name, row.details)
+        yield "ROW " + " | ".join(_cell(cell) for cell in cells)
 
 
 def _cell(text: str) -> str:

@@ -89,10 +89,15 @@ def kit_title(profile_title: str, *, drill: bool) -> str:
 
 
 # ---------------------------------------------------------------- who to call
-# The contacts sheet of every kit (core/printing/contacts.py), and next the kiosk's
-# "Vem ringer jag?" view: the same role names, hours and warnings on paper and screen.
+# The contacts sheet of every kit and the kiosk's "Vem ringer jag?" view, both from
+# core/printing/contacts.py (`who_to_call`): the same role names, hours and warnings on
+# paper and screen.
 
-CONTACTS_TITLE = "VEM RINGER JAG? – KONTAKTER VID DRIFTAVBROTT"
+WHO_TO_CALL = "Vem ringer jag?"
+"""The kiosk's button to its contacts view and that view's heading; the sheet's title and
+the cover's pointer begin with it."""
+
+CONTACTS_TITLE = f"{WHO_TO_CALL.upper()} – KONTAKTER VID DRIFTAVBROTT"
 CALL_NOW = "Ring nu:"
 """Before the manager whose hours it is when the kit is printed (listed first)."""
 
@@ -139,7 +144,7 @@ def contacts_stale(days: int) -> str:
 
 def contacts_pointer(page: int) -> str:
     """On the cover: where the contacts sheet is, by the kit's own page counter."""
-    return f"Vem ringer jag? Se kontaktlistan, utskrift sida {page}."
+    return f"{WHO_TO_CALL} Se kontaktlistan, utskrift sida {page}."
 
 
 def _period(days: int) -> str:
