@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from appliance.adapters.web import create_app
+from appliance.adapters.web.kiosk import CONTACTS_BACK_MILLISECONDS
 from appliance.core.base.clock import FixedClock
 from appliance.core.printing.print_service import PrintService
 from appliance.core.printing.printer import Condition, JobState, MemberReport, PrinterReport
@@ -178,8 +179,13 @@ def test_a_lan_client_reads_the_status_and_has_no_buttons(browser, server):
         page.goto(server.url + "/kiosk?lang=en")
         expect(page.locator("#state")).to_have_text("Ready")
         expect(page.locator("#read-only")).to_contain_text("Printing only from")
-        expect(page.get_by_role("button")).to_have_count(0)
+        # who to call, and nothing that prints
+        expect(page.get_by_role("button")).to_have_count(1)
         screenshot(page, "lan-read-only")
+        page.get_by_role("button", name="Who do I call?").click()
+        expect(page.locator("#contacts")).to_contain_text("Inga kontakter är inställda")
+        page.get_by_role("button", name="Back").click()
+        expect(page.locator("#read-only")).to_be_visible()
     finally:
         page.close()
 
@@ -242,9 +248,9 @@ def layout_problems(page, width: int, height: int, px_per_mm: float, *,
                     lists_may_scroll: bool = False) -> list[str]:
     """Everything outside the viewport, scrolling, overlapping boxes, small text or targets.
     With `lists_may_scroll` (several units) the lists may scroll within their box: what is
-    scrolled out of it is not checked."""
+    scrolled out of it is not checked. The contacts' box is checked as the lists' is."""
     found = page.evaluate("""() => {
-        const lists = document.getElementById('lists');
+        const lists = document.getElementById('lists') || document.getElementById('contacts');
         const box = lists && lists.getBoundingClientRect();
         const scrolledAway = e => lists && lists.contains(e) && (() => {
             const r = e.getBoundingClientRect();
@@ -600,6 +606,7 @@ def test_every_state_fits_and_the_drill_never_competes_with_printing(browser, st
                 if must_show.count() and not fully_in_view(must_show):
                     problems.append(f"not in full view: {must_show.inner_text()!r}")
             problems += drill_problems(page, shown=name in DRILL_SHOWN)
+            problems += contacts_button_problems(page)
         finally:
             page.close()
         failures += [f"{name}: {problem}" for problem in problems]
@@ -609,7 +616,7 @@ def test_every_state_fits_and_the_drill_never_competes_with_printing(browser, st
 def fully_in_view(locator) -> bool:
     """Wholly on the screen and, inside the lists, not scrolled out of their box."""
     return locator.evaluate("""e => {
-        const r = e.getBoundingClientRect(), lists = e.closest('#lists');
+        const r = e.getBoundingClientRect(), lists = e.closest('#lists, #contacts');
         const box = lists ? lists.getBoundingClientRect()
                           : {top: 0, bottom: innerHeight};
         return r.top >= Math.max(0, box.top) && r.bottom <= Math.min(innerHeight, box.bottom)
@@ -635,3 +642,104 @@ def drill_problems(page, *, shown: bool) -> list[str]:
         problems.append(f"the drill ({drill_box['width']:.0f} px) is as wide as a print "
                         f"button ({narrowest:.0f} px)")
     return problems
+
+
+def contacts_button_problems(page) -> list[str]:
+    """"Vem ringer jag?" on every screen, whole, and never a print button's rival: not in
+    their row, not their colour, narrower than any of them."""
+    button = page.get_by_role("button", name="Vem ringer jag?", exact=True)
+    if button.count() != 1:
+        return ["no Vem ringer jag? button"]
+    problems = [] if fully_in_view(button) else ["Vem ringer jag? not in full view"]
+    if button.evaluate("e => e.closest('nav.actions') !== null"):
+        problems.append("Vem ringer jag? in the row of print buttons")
+    if "primary" in (button.get_attribute("class") or ""):
+        problems.append("Vem ringer jag? looks like the main print button")
+    prints = [page.get_by_role("button", name=label, exact=True) for label in PRINT_BUTTONS]
+    narrowest = min(b.bounding_box()["width"] for b in prints if b.count())
+    if button.bounding_box()["width"] >= narrowest:
+        problems.append("Vem ringer jag? as wide as a print button")
+    return problems
+
+
+# ---------------------------------------------------------------- Vem ringer jag?
+
+CONTACTS_BACK_MS = CONTACTS_BACK_MILLISECONDS  # 2 min after the last touch
+
+
+@pytest.fixture(scope="module")
+def contacts_app(tmp_path_factory):
+    """Two units, every contact set but last checked in March (the KONTROLLERA warning):
+    the fullest contacts view, at 03:10 (CIB's hours)."""
+    from tests.test_contacts import CONTACTS, installation
+
+    inst = installation(tmp_path_factory.mktemp("contacts"), CONTACTS.replace(
+        "updated = 2026-11-03", "updated = 2026-03-01"))
+    return create_app(inst.config, printer=StagedPrinter(), clock=FixedClock(NIGHT))
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+def test_who_to_call_fits_and_its_way_back_is_always_in_view(browser, contacts_app,
+                                                            staged_apps, screen):
+    width, height, display_mm = SCREENS[screen]
+    page = staged_kiosk(browser, contacts_app, "contacts", width, height)
+    try:
+        page.get_by_role("button", name="Vem ringer jag?").click()
+        expect(page.locator("#contacts")).to_be_visible()
+        back = page.get_by_role("button", name="Tillbaka")
+        now_row = page.locator("#contacts tr.now")
+        expect(now_row).to_contain_text("Ring nu: CIB – chef i beredskap")
+        screenshot(page, f"{width}x{height}-contacts")
+        problems = layout_problems(page, width, height, width / display_mm,
+                                   lists_may_scroll=True)
+        problems += serious_axe_violations(page)
+        for must_show in (back, now_row, page.locator("#stale")):
+            if not fully_in_view(must_show):
+                problems.append(f"not in full view: {must_show.inner_text()!r}")
+        # scrolled to the end, the way back has not moved
+        where = back.bounding_box()
+        page.locator("#contacts tr").last.scroll_into_view_if_needed()
+        expect(page.locator("#contacts tr").last).to_be_in_viewport(ratio=1)
+        if back.bounding_box() != where:
+            problems.append("Tillbaka moved as the contacts scrolled")
+        assert not problems, f"{screen}: " + "\n".join(problems)
+        back.click()
+        expect(page.locator("#lists")).to_be_visible()
+    finally:
+        page.close()
+    for name in ("fault", "stale"):  # a nurse in trouble needs the numbers most
+        page = staged_kiosk(browser, staged_apps[name], name, width, height)
+        try:
+            page.get_by_role("button", name="Vem ringer jag?").click()
+            expect(page.locator("#contacts")).to_contain_text("Inga kontakter är inställda")
+            expect(page.get_by_role("button", name="Tillbaka")).to_be_in_viewport(ratio=1)
+        finally:
+            page.close()
+
+
+def test_who_to_call_gives_way_to_the_state_screen_by_itself(browser, contacts_app):
+    page = browser.new_page(viewport={"width": 800, "height": 480})
+    client = contacts_app.test_client()
+
+    def answer(route) -> None:
+        response = client.open(route.request.url.removeprefix(KIOSK_ORIGIN))
+        route.fulfill(status=response.status_code, body=response.get_data(),
+                      headers={name: value for name, value in response.headers.items()
+                               if name.lower() != "content-length"})
+
+    try:
+        page.clock.install()
+        page.route(KIOSK_ORIGIN + "/**", answer)
+        page.goto(KIOSK_ORIGIN + "/kiosk")
+        page.get_by_role("button", name="Vem ringer jag?").click()
+        expect(page.locator("#contacts")).to_be_visible()
+        page.clock.fast_forward(CONTACTS_BACK_MS - 30_000)
+        page.locator("#contacts").click()  # a touch: the wait starts again
+        page.clock.fast_forward(CONTACTS_BACK_MS - 30_000)
+        page.clock.fast_forward(2_000)
+        expect(page.locator("#contacts")).to_be_visible()
+        page.clock.fast_forward(30_000)
+        expect(page.locator("#lists")).to_be_visible()
+        expect(page.locator("#contacts")).to_have_count(0)
+    finally:
+        page.close()

@@ -1,4 +1,5 @@
-"""The contacts sheet: who to call, on paper, right after the cover of every kit.
+"""The contacts sheet: who to call, on paper, right after the cover of every kit, and on
+the kiosk's "Vem ringer jag?" view (`who_to_call`: one selection for both).
 
 From `[contacts]`: the managers first, the one whose hours it is at printing marked "Ring
 nu:" (the unit manager, EC, by day; the manager on call, CIB, in on-call hours:
