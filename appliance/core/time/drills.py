@@ -48,6 +48,10 @@ FILE_MODE = 0o640
 REMINDER_EVENT = "drill_reminder"
 
 
+def _state_file(path: Path) -> StateFile:
+    return StateFile(path, STATE_VERSION, mode=FILE_MODE)
+
+
 @dataclass
 class DrillState:
     last_drill_at: datetime | None = None
@@ -61,7 +65,7 @@ class DrillState:
         never coming. `quiet` readers (status, polled every second) leave a damaged file to
         the jobs service and read it as empty. A file a newer release wrote raises
         `StateFileError`, except for `quiet` readers."""
-        state_file = StateFile(path, STATE_VERSION, mode=FILE_MODE)
+        state_file = _state_file(path)
         try:
             data = (state_file.load() if quiet else
                     state_file.load_or_set_aside("the drill reminder may come again"))
@@ -79,7 +83,7 @@ class DrillState:
                 "queue": self.queue.to_json()}
 
     def save(self, path: Path) -> None:
-        StateFile(path, STATE_VERSION, mode=FILE_MODE).save(self.to_dict())
+        _state_file(path).save(self.to_dict())
 
 
 def _time(value: object) -> datetime | None:

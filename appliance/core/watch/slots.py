@@ -54,6 +54,10 @@ RETRY_SECONDS = 60
 FILE_MODE = 0o640
 
 
+def _state_file(path: Path) -> StateFile:
+    return StateFile(path, STATE_VERSION, mode=FILE_MODE)
+
+
 @dataclass
 class AlertState:
     """What has been alerted. `open`: `alert_key` -> {"slot": ISO time of the newest missed
@@ -69,7 +73,7 @@ class AlertState:
         """The saved state; an absent file is a fresh start, and so is a damaged one, moved
         aside with an error logged: an alert repeated beats an alert never sent. A file a
         newer release wrote raises `StateFileError` (the slot check logs it every turn)."""
-        data = StateFile(path, STATE_VERSION, mode=FILE_MODE).load_or_set_aside(
+        data = _state_file(path).load_or_set_aside(
             "missed-slot alerts may repeat")
         if data is None:
             return cls()
@@ -86,7 +90,7 @@ class AlertState:
                 "queue": self.queue.to_json()}
 
     def save(self, path: Path) -> None:
-        StateFile(path, STATE_VERSION, mode=FILE_MODE).save(self.to_dict())
+        _state_file(path).save(self.to_dict())
 
 
 def _named(kind: KindStatus) -> str:
