@@ -22,8 +22,8 @@ What one run does:
    2027-01-01 and so crosses both daylight saving changes.
 3. At the end of every day, measures the state dir and what the day wrote
    (/proc/self/io over the appliance's calls only); at the end of the sampled days, times
-   `Services.status()` and a full kit export, and one `/metrics` collection with a fresh
-   audit tally (the first scrape after a restart).
+   `Services.status()` and a full kit export, and the first `/metrics` collection after a
+   restart: resumed from the tally's checkpoint, and from nothing (the whole log read).
 4. Simulates a second appliance for 7 days (retention's window full, as many snapshots as
    the year-old one) and times both alternately, round by round, so that the load of a
    shared machine weighs on both alike: the fair answer to "is it slower after a year?".
@@ -96,7 +96,9 @@ def side_by_side(first, last, rounds: int, profile: str) -> dict:
     return {name: {"status_ms": 1000 * statistics.median(s for t in runs for s in t.status_s),
                    "kit_s": statistics.median(k for t in runs for k in t.kit_s),
                    "metrics_cold_ms": 1000 * statistics.median(t.metrics_cold_s for t in runs),
-                   "metrics_warm_ms": 1000 * statistics.median(t.metrics_warm_s for t in runs)}
+                   "metrics_warm_ms": 1000 * statistics.median(t.metrics_warm_s for t in runs),
+                   "metrics_resumed_ms": 1000 * statistics.median(t.metrics_resumed_s
+                                                                  for t in runs)}
             for name, runs in timings.items()}
 
 
@@ -144,6 +146,7 @@ def figures(year, card_gb: float, pe_cycles: int, amplification: float) -> dict:
         "status_ms": {d.day: 1000 * d.timing.status_median for d in timed},
         "kit_s": {d.day: d.timing.kit_median for d in timed},
         "metrics_cold_ms": {d.day: 1000 * d.timing.metrics_cold_s for d in timed},
+        "metrics_resumed_ms": {d.day: 1000 * d.timing.metrics_resumed_s for d in timed},
     }
 
 
@@ -167,7 +170,8 @@ def render(year, numbers: dict, info: dict, date_text: str, loads: tuple[str, st
             f"{1000 * day.poll_s:.1f}",
             f"{1000 * timing.status_median:.2f}" if timing else "–",
             f"{timing.kit_median:.3f} ({timing.kit_pages} p)" if timing else "–",
-            f"{1000 * timing.metrics_cold_s:.1f}" if timing else "–",
+            f"{1000 * timing.metrics_resumed_s:.1f} ({1000 * timing.metrics_cold_s:.1f})"
+            if timing else "–",
         ])
     low, high = numbers["store_bytes_min_max"]
     files_low, files_high = numbers["state_files_min_max"]
@@ -194,13 +198,13 @@ def render(year, numbers: dict, info: dict, date_text: str, loads: tuple[str, st
         "created or changed (the audit log by its growth). Ingest and jobs tick: median "
         "of the day's (an ingest includes its retention). Status, kit: median of "
         f"{4 * max(plan.timing_repeat, 5)} status calls and {plan.timing_repeat} kit "
-        "exports; metrics = one `/metrics` collection with a fresh audit tally (the first "
-        "scrape after a restart reads the whole log).",
+        "exports; metrics = the first `/metrics` collection after a restart, resumed from "
+        "the tally's checkpoint (in brackets: with no checkpoint, the whole log read).",
         "",
         *common.table(["day", "date", "snapshots", "store MB", "index kB (wal)",
                        "audit kB (segments)", "files", "written MB/day (gross)",
                        "changed MB/day", "ingest ms", "jobs tick ms", "status ms",
-                       "kit s (pages)", "metrics cold ms"],
+                       "kit s (pages)", "metrics restart ms (no checkpoint)"],
                       rows, left=2),
         "",
         f"- Store, day 4 on: {low / MB:.2f} to {high / MB:.2f} MB, "
@@ -225,7 +229,9 @@ def render(year, numbers: dict, info: dict, date_text: str, loads: tuple[str, st
         "the file system's journal (written by jbd2, not this process) and other programs.",
         f"- Status {status[first]:.2f} ms on day {first}, {status[final]:.2f} ms on day "
         f"{final}; kit {kits[first]:.3f} s and {kits[final]:.3f} s; metrics after a restart "
-        f"{numbers['metrics_cold_ms'][first]:.1f} ms and "
+        f"(resumed from the tally's checkpoint) {numbers['metrics_resumed_ms'][first]:.1f} ms "
+        f"and {numbers['metrics_resumed_ms'][final]:.1f} ms; counting the whole log, as "
+        f"without a checkpoint, {numbers['metrics_cold_ms'][first]:.1f} ms and "
         f"{numbers['metrics_cold_ms'][final]:.1f} ms.",
         *side_by_side_lines(numbers.get("side_by_side"), plan),
     ])
@@ -240,9 +246,10 @@ def side_by_side_lines(pair: dict | None, plan) -> list[str]:
         f"simulated for {REFERENCE_DAYS} days, timed alternately, {plan.timing_repeat} "
         f"rounds, medians): status {first['status_ms']:.2f} against {last['status_ms']:.2f} "
         f"ms; kit {first['kit_s']:.3f} against {last['kit_s']:.3f} s; metrics after a "
-        f"restart {first['metrics_cold_ms']:.1f} against {last['metrics_cold_ms']:.1f} ms "
-        f"(the next scrape {first['metrics_warm_ms']:.1f} against "
-        f"{last['metrics_warm_ms']:.1f} ms).",
+        f"restart {first['metrics_resumed_ms']:.1f} against "
+        f"{last['metrics_resumed_ms']:.1f} ms (without the checkpoint "
+        f"{first['metrics_cold_ms']:.1f} against {last['metrics_cold_ms']:.1f} ms; the next "
+        f"scrape {first['metrics_warm_ms']:.1f} against {last['metrics_warm_ms']:.1f} ms).",
     ]
 
 

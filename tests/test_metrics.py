@@ -17,9 +17,10 @@ from appliance.adapters.cups import CupsPrinter
 from appliance.adapters.web import create_app
 from appliance.adapters.web.metrics import CONTENT_TYPE, render
 from appliance.core.base.clock import FixedClock
+from appliance.core.base.statefile import StateFile
 from appliance.core.records.audit import AuditLog
 from appliance.core.services import Services
-from appliance.core.watch.metrics import AuditTally, Family, collect
+from appliance.core.watch.metrics import AuditTally, Family, collect, tally_checkpoint
 from appliance.core.watch.slots import SlotWatch
 from tests.conftest import Server, post
 
@@ -230,6 +231,83 @@ def test_the_tally_reads_incrementally_and_recounts_a_replaced_log(tmp_path) -> 
     AuditLog(path, FixedClock(MORNING)).append("ingested", snapshot="b")
     tally.update()
     assert (tally.ingests, dict(tally.refusals)) == (1, {})
+
+
+def _counts(tally: AuditTally) -> tuple[int, dict[str, int]]:
+    tally.update()
+    return tally.ingests, dict(tally.refusals)
+
+
+def test_a_new_tally_resumes_from_the_checkpoint_and_reads_only_what_is_new(tmp_path) -> None:
+    path, checkpoint = tmp_path / "audit.log", StateFile(tmp_path / "metrics-tally.json")
+    log = AuditLog(path, FixedClock(MORNING))
+    log.append("ingested", snapshot="a")
+    log.append("refused", reason="malformed")
+    assert _counts(AuditTally(path, checkpoint)) == (1, {"malformed": 1})
+    saved = checkpoint.load()
+    assert (saved["ingests"], saved["refusals"], saved["last_n"]) == (1, {"malformed": 1}, 2)
+
+    # Proof that the next process does not count from the start: counts planted in the
+    # checkpoint are carried on, and only the new line is added to them.
+    checkpoint.save({**saved, "ingests": 40})
+    log.append("ingested", snapshot="b")
+    assert _counts(AuditTally(path, checkpoint)) == (41, {"malformed": 1})
+    assert checkpoint.load()["ingests"] == 41
+    # A scrape that finds nothing new does not write the checkpoint again.
+    before = checkpoint.path.stat().st_mtime_ns
+    tally = AuditTally(path, checkpoint)
+    assert _counts(tally) == _counts(tally) == (41, {"malformed": 1})
+    assert checkpoint.path.stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize("change", ["replaced", "shrunk", "another log"])
+def test_a_checkpoint_the_log_does_not_continue_is_counted_again(tmp_path, change) -> None:
+    path, checkpoint = tmp_path / "audit.log", StateFile(tmp_path / "metrics-tally.json")
+    log = AuditLog(path, FixedClock(MORNING))
+    for snapshot in "abc":
+        log.append("ingested", snapshot=snapshot)
+    assert _counts(AuditTally(path, checkpoint)) == (3, {})
+    if change == "replaced":  # e.g. restored from an older copy, written anew
+        path.unlink()
+        AuditLog(path, FixedClock(MORNING)).append("refused", reason="replayed")
+        expected = (0, {"replayed": 1})
+    elif change == "shrunk":
+        lines = path.read_bytes().splitlines(keepends=True)
+        with open(path, "r+b") as handle:  # the same file, cut back to its first entry
+            handle.truncate(len(lines[0]))
+        expected = (1, {})
+    else:
+        other = tmp_path / "other.log"
+        AuditLog(other, FixedClock(MORNING)).append("refused", reason="malformed")
+        path = other
+        expected = (0, {"malformed": 1})
+    assert _counts(AuditTally(path, checkpoint)) == expected
+
+
+@pytest.mark.parametrize("damage", [b"{not json", b'{"version": 1, "offsets": 7}',
+                                    b'{"version": 99}'])
+def test_a_damaged_or_future_checkpoint_costs_a_recount_never_a_wrong_figure(
+        tmp_path, damage) -> None:
+    path = tmp_path / "audit.log"
+    checkpoint = tally_checkpoint(tmp_path)
+    log = AuditLog(path, FixedClock(MORNING))
+    log.append("ingested", snapshot="a")
+    checkpoint.path.write_bytes(damage)
+    assert _counts(AuditTally(path, checkpoint)) == (1, {})
+    if damage == b"{not json":  # set aside for IT, and a good one written in its place
+        assert [p.name for p in tmp_path.glob("metrics-tally.json.damaged-*")]
+    if damage == b'{"version": 99}':  # a newer release's: left alone, not overwritten
+        assert checkpoint.path.read_bytes() == damage
+    else:
+        assert checkpoint.load()["ingests"] == 1
+
+
+def test_a_checkpoint_that_cannot_be_written_does_not_stop_the_counting(tmp_path) -> None:
+    path = tmp_path / "audit.log"
+    AuditLog(path, FixedClock(MORNING)).append("ingested", snapshot="a")
+    blocked = StateFile(tmp_path / "not-a-dir" / "metrics-tally.json")
+    (tmp_path / "not-a-dir").write_text("a file where the folder should be")
+    assert _counts(AuditTally(path, blocked)) == (1, {})
 
 
 def test_metrics_on_the_real_server(inst) -> None:

@@ -30,8 +30,9 @@ stays outside), and the sizes of the files in the state dir that the day created
 changed; and the median wall time of the day's ingests and jobs ticks. At the end of each
 of `Plan.timing_days` and of the last day (after that day's figures are taken, so their
 writes are not in them): the kit export timed `Plan.timing_repeat` times,
-`Services.status()` four times as often (at least 20), and a `/metrics` collection with a
-fresh audit tally, as the first scrape after a restart reads the whole audit log.
+`Services.status()` four times as often (at least 20), and `/metrics` collections: with a
+fresh audit tally that reads the whole log (cold), again (warm), and with a fresh tally
+resuming from the checkpoint the first left (as the first scrape after a restart does).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from appliance.core.base.clock import FixedClock
+from appliance.core.base.statefile import StateFile
 from appliance.core.config.settings import ApplianceConfig
 from appliance.core.crypto import keys, seal
 from appliance.core.intake.ingest import ingest
@@ -60,7 +62,7 @@ from appliance.core.printing.printer import Printer
 from appliance.core.records.audit import segment_paths
 from appliance.core.services import Services
 from appliance.core.time.drills import DrillReminder
-from appliance.core.watch.metrics import AuditTally, collect
+from appliance.core.watch.metrics import CHECKPOINT_NAME, AuditTally, collect
 from appliance.core.watch.slots import SlotWatch
 from appliance.devtools.synthetic import KINDS, make_document
 from appliance.sender.outgoing import Sender
@@ -114,6 +116,7 @@ class Timing:
     kit_s: list[float]
     metrics_cold_s: float  # `collect` with a fresh AuditTally: the whole log read
     metrics_warm_s: float  # the same tally again: only what is new
+    metrics_resumed_s: float  # a fresh tally from a checkpoint, as after a restart
     state: str  # the appliance's state, as status says
     kit_pages: int
     kit_documents: int
@@ -322,10 +325,14 @@ class Appliance:
             seconds, summary = timed(lambda: self.export_kit(profile))
             kit_s.append(seconds)
         reading = self.panel.clock_reading()
-        tally = AuditTally(self.panel.audit.path)
+        checkpoint = StateFile(self.scratch / CHECKPOINT_NAME)
+        tally = AuditTally(self.panel.audit.path, checkpoint)
         cold, _ = timed(lambda: collect(self.panel, tally, reading))
         warm, _ = timed(lambda: collect(self.panel, tally, reading))
-        return Timing(status_s, kit_s, cold, warm, str(self.panel.status().state),
+        resumed_tally = AuditTally(self.panel.audit.path, checkpoint)
+        resumed, _ = timed(lambda: collect(self.panel, resumed_tally, reading))
+        checkpoint.path.unlink(missing_ok=True)
+        return Timing(status_s, kit_s, cold, warm, resumed, str(self.panel.status().state),
                       summary.pages, len(summary.documents), len(summary.missing))
 
 

@@ -12,7 +12,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from appliance.adapters.web.services import services
-from appliance.core.watch.metrics import AuditTally, Family, collect
+from appliance.core.watch.metrics import AuditTally, Family, collect, tally_checkpoint
 
 try:  # 0.23 and later: CONTENT_TYPE_LATEST names format 1.0.0, which generate_latest does
     # not write unless asked; the format it writes by default (0.0.4) has this name
@@ -56,7 +56,10 @@ def render(families: Iterable[Family]) -> str:
 def metrics():
     svc = services()
     # One tally per worker process, kept for the app's life: each scrape reads only the
-    # audit lines appended since the last one.
-    tally = current_app.extensions.setdefault(TALLY_KEY, AuditTally(svc.audit.path))
+    # audit lines appended since the last one; a new worker resumes from the checkpoint.
+    tally = current_app.extensions.get(TALLY_KEY)
+    if tally is None:
+        tally = current_app.extensions.setdefault(TALLY_KEY, AuditTally(
+            svc.audit.path, tally_checkpoint(svc.config.state_dir)))
     families = collect(svc, tally, svc.clock_reading(), svc.printer.report())
     return Response(render(families), content_type=CONTENT_TYPE)
