@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import sqlite3
 import stat
@@ -247,9 +248,13 @@ def test_failed_index_commit_leaves_no_file_and_no_rows(
     earlier = h.add(("todo", UNIT, days_ago(1)))
     real_connect = Store._connect
 
+    @contextlib.contextmanager
+    def failing_connect(self):
+        with real_connect(self) as db:
+            yield _FailingCommit(db)
+
     with monkeypatch.context() as patch:
-        patch.setattr(Store, "_connect",
-                      lambda self: contextlib.closing(_FailingCommit(real_connect(self).thing)))
+        patch.setattr(Store, "_connect", failing_connect)
         with pytest.raises(StoreError, match="injected"):
             h.store.add(b"lost", *header(2, entry("todo", UNIT, NOW)), "kontor-a", [1])
 
@@ -471,3 +476,57 @@ def test_retention_invariants(snapshots: list[tuple[bool, list]], keep: int) -> 
                     ].index(doc) < keep}
         assert deleted == before - kept
         assert retain(h, keep=keep) == set()
+
+
+def _wal_files(store: Store) -> dict[str, tuple[int, int]]:
+    """(inode, ctime) of the index's -wal and -shm; a missing file raises."""
+    found = {}
+    for suffix in ("-wal", "-shm"):
+        info = os.stat(f"{store.index_path}{suffix}")
+        found[suffix] = (info.st_ino, info.st_ctime_ns)
+    return found
+
+
+def test_reads_neither_create_nor_delete_the_wal_files(h: Harness) -> None:
+    """The card-wear problem of bench/sqlite_churn.py: with a connection per operation and
+    none kept, every read created and unlinked `-wal` and `-shm` (a file system journal
+    commit for each). The store's idle connection keeps them, untouched."""
+    h.add(("todo", UNIT, days_ago(0.1)))
+    before = _wal_files(h.store)
+    for _ in range(5):
+        h.store.documents()
+        h.store.latest_per_unit_and_kind()
+        h.store.last_seq(FP_A)
+    assert _wal_files(h.store)["-wal"][0] == before["-wal"][0]
+    assert _wal_files(h.store)["-shm"][0] == before["-shm"][0]
+
+
+def test_a_write_leaves_the_index_whole_and_the_wal_empty(h: Harness) -> None:
+    for day in range(3):
+        h.add(("todo", UNIT, days_ago(day)))
+    assert os.path.getsize(f"{h.store.index_path}-wal") == 0
+    # The index alone, copied without its -wal, holds every snapshot: nothing waits in
+    # the WAL for a checkpoint that a power cut could postpone.
+    copy = h.store.index_path.with_name("copy.sqlite3")
+    copy.write_bytes(h.store.index_path.read_bytes())
+    with contextlib.closing(sqlite3.connect(copy)) as db:
+        assert db.execute("SELECT count(*) FROM snapshots").fetchone()[0] == 3
+
+
+def test_a_forked_child_opens_its_own_connection_and_leaves_the_parents(h: Harness) -> None:
+    h.add(("todo", UNIT, days_ago(0.1)))
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a gunicorn worker forked from a parent that had a store
+        try:
+            os.close(reader)
+            os.write(writer, str(len(h.store.documents())).encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        answer = pipe.read()
+    os.waitpid(pid, 0)
+    assert answer == b"1"
+    h.add(("medications", UNIT, days_ago(0.1)))  # the parent's connections still work
+    assert len(h.store.documents()) == 2
