@@ -6,14 +6,17 @@ import io
 import json
 import subprocess
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pikepdf
 import pytest
 from cups import IPP_JOB_COMPLETED
 
+from appliance.core.base.clock import FixedClock, SystemClock
 from appliance.devtools.synthetic import make_document
 
 NOW = datetime.now(UTC)
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
 CONTACTS_PAGE = 2  # the contacts sheet comes right after the cover (docs/printing.md)
 FRONT = 2  # the cover and the contacts sheet: a kit's documents start on page FRONT + 1
 
@@ -45,10 +48,26 @@ def print_and_capture(inst, *args: str) -> tuple[bytes, dict]:
     return captured.data, {"job_id": job_id, "title": captured.title, "output": result.output}
 
 
-def test_button_kit_is_cover_then_contacts_then_stamped_todo_then_forms(installation):
-    produced = datetime.now(UTC) - timedelta(hours=2, minutes=5, seconds=5)
-    installation.ingest(installation.envelope("todo", produced_at=produced, pages=3))
-    installation.ingest(installation.envelope("medications", pages=2))  # not in `button`
+# A weekday morning: 2 h 5 min before it the 07:00 list is fresh whatever the real time is.
+# (With the wall clock this test failed every afternoon from 14:30 plus the grace to 16:35,
+# when a list 2 h 5 min old had missed the 14:30 slot.)
+PINNED = datetime(2026, 11, 24, 10, 0, tzinfo=STOCKHOLM)
+
+
+@pytest.fixture
+def pinned_clock(monkeypatch):
+    """The appliance's CLI, run in this process, reads the time as PINNED."""
+    monkeypatch.setattr(SystemClock, "now", lambda self: PINNED.astimezone(UTC))
+    return FixedClock(PINNED.astimezone(UTC))
+
+
+def test_button_kit_is_cover_then_contacts_then_stamped_todo_then_forms(installation,
+                                                                         pinned_clock):
+    produced = PINNED.astimezone(UTC) - timedelta(hours=2, minutes=5, seconds=5)
+    installation.ingest(installation.envelope("todo", produced_at=produced, pages=3,
+                                              clock=pinned_clock))
+    installation.ingest(installation.envelope("medications", pages=2,  # not in `button`
+                                              clock=pinned_clock))
     pdf, job = print_and_capture(installation, "--profile", "button")
 
     assert page_count(pdf) == FRONT + 3 + 2
