@@ -3,8 +3,9 @@
 Every `SLOT_CHECK_SECONDS` the slot watch runs (missed-slot alerts and their webhook
 retries), the drill reminder (`core.time.drills`: one alert when a drill is due) and the print
 service's follow-up (the end of a kit's job is audited even when the panel, which usually
-sees it first, is not running) and the planned outage's kit (`core.printing.outage_kit`: once,
-as a planned outage begins, when `outage.print_kit_at_start` is on); every `RETENTION_HOURS`, retention
+sees it first, is not running) and the planned outage's kit (`core.printing.outage_kit`:
+once, as a planned outage begins, if `outage.print_kit_at_start`); every `RETENTION_HOURS`,
+retention
 (ingest applies it too, but an appliance that receives nothing during an outage still has to
 drop what is past `retention.max_age_hours`, within the rule that the newest documents of
 each unit and kind (`retention.keep_per_unit_kind`) are kept). All run once at start. They
