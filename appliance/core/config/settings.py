@@ -253,8 +253,8 @@ class PlannedWindowConfig:
         "`from`.", must="must be when the outage ends, after from, e.g. 2026-12-12T22:00")
     note: str = setting(
         "note", OrEmpty(Text(r"[^\x00-\x1f\x7f-\x9f]{1,200}", "one line of at most 200 "
-                             "characters")), "", "What IT says about it (shown on the kiosk "
-        "and in `status`; never patient data).", must="must be one line of at most 200 "
+                             "characters")), "", "What IT says about it (shown in `status` and "
+        "`appliance outage list`; never patient data).", must="must be one line of at most 200 "
         "characters")
 
 

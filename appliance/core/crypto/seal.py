@@ -360,7 +360,7 @@ def open_payload(envelope: Envelope, recipient: keys.AppliancePrivateKey) -> Ope
         )
     except (InvalidTag, ValueError) as exc:
         raise DecryptionFailed("payload cannot be decrypted with this appliance's key") from exc
-    manifest, offset = _read_manifest(plaintext)
+    manifest, offset = _read_whole_manifest(plaintext)
     entries = manifest.documents
     documents_end = offset + sum(entry.size for entry in entries)
     if documents_end > len(plaintext):
@@ -378,8 +378,14 @@ def open_payload(envelope: Envelope, recipient: keys.AppliancePrivateKey) -> Ope
     return Opened(documents, manifest.notice)
 
 
-def _read_manifest(plaintext: bytes) -> tuple[Manifest, int]:
-    """The manifest and the offset of the first document's bytes."""
+def _read_manifest(plaintext: bytes) -> tuple[tuple[DocumentEntry, ...], int]:
+    """The manifest's entries and the offset of the first document's bytes."""
+    manifest, end = _read_whole_manifest(plaintext)
+    return manifest.documents, end
+
+
+def _read_whole_manifest(plaintext: bytes) -> tuple[Manifest, int]:
+    """The manifest (documents, or a planned outage's notice) and where it ends."""
     if len(plaintext) < MANIFEST_LENGTH.size:
         raise MalformedSeal("decrypted payload is too short to hold a manifest")
     (length,) = MANIFEST_LENGTH.unpack_from(plaintext, 0)
