@@ -302,6 +302,28 @@ def test_metrics_give_the_next_start_without_the_note(tmp_path):
     assert "hemlig" not in repr(families)
 
 
+# ---------------------------------------------------------------- the Ansible role
+
+
+def test_the_role_writes_the_fleets_planned_outages(tmp_path):
+    """`appliance_planned_outages` rendered as the role renders appliance.toml, loaded by the
+    appliance (tests/test_ansible_contacts.py's stand-in for Ansible); twice the same text."""
+    from tests.test_ansible_contacts import rendered_role_config
+
+    windows = [{"from": "2026-12-12T18:00", "to": "2026-12-12T22:00",
+                "note": "LifeCare uppgraderas"},
+               {"from": "2027-01-09T06:00", "to": "2027-01-09T08:30"}]
+    config = rendered_role_config(tmp_path, appliance_planned_outages=windows,
+                                  appliance_outage_print_kit_at_start=True)
+    assert config.outage.print_kit_at_start
+    got = [(w.id, w.source, w.note) for w in OutagePlan(config).config_windows()]
+    assert got == [("20261212-1800", "config", "LifeCare uppgraderas"),
+                   ("20270109-0600", "config", "")]
+    with pytest.raises(Exception, match=r"outage.planned\[1\].to: must be after from"):
+        rendered_role_config(tmp_path, appliance_planned_outages=[
+            {"from": "2026-12-12T18:00", "to": "2026-12-12T08:00"}])
+
+
 # ---------------------------------------------------------------- the seal
 
 

@@ -183,7 +183,7 @@ class OutagePlan:
         for planned in self.config.outage.planned:
             starts = local_to_utc(planned.starts, tz)
             windows.append(PlannedWindow(window_id(starts, tz), starts,
-                                         local_to_utc(planned.ends, tz), planned.note,
+                                         local_to_utc(planned.ends, tz), planned.note or "",
                                          SOURCE_CONFIG))
         return windows
 
