@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from appliance.core.config.schema import Invalid, parse_local_datetime
 from appliance.core.config.settings import ConfigError
 from appliance.core.crypto.keys import KeyFileError
 from appliance.core.crypto.seal import SealError
@@ -49,3 +50,16 @@ def _describe(exc: Exception) -> str:
 
 def echo_json(obj: object) -> None:
     click.echo(json.dumps(obj, indent=2, ensure_ascii=False))
+
+
+class LocalTime(click.ParamType):
+    """`2026-12-12T18:00`: a local time without a zone (`parse_local_datetime`), for the
+    `outage plan` commands of both tools."""
+
+    name = "YYYY-MM-DDTHH:MM"
+
+    def convert(self, value, param, ctx):
+        try:
+            return parse_local_datetime(value)
+        except Invalid as exc:
+            self.fail(f"{value!r}: {exc}", param, ctx)

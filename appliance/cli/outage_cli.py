@@ -6,9 +6,8 @@ from __future__ import annotations
 import click
 
 from appliance.cli.appliance_parts import appliance_services
-from appliance.cli.common import CleanGroup, echo_json
+from appliance.cli.common import CleanGroup, LocalTime, echo_json
 from appliance.core.base.clock import local_time
-from appliance.core.config.schema import Invalid, parse_local_datetime
 from appliance.core.records.planned_outages import (
     SOURCE_CLI,
     OutagePlan,
@@ -16,18 +15,6 @@ from appliance.core.records.planned_outages import (
     PlannedWindow,
     local_to_utc,
 )
-
-
-class LocalTime(click.ParamType):
-    """`2026-12-12T18:00`: a local time without a zone (`parse_local_datetime`)."""
-
-    name = "YYYY-MM-DDTHH:MM"
-
-    def convert(self, value, param, ctx):
-        try:
-            return parse_local_datetime(value)
-        except Invalid as exc:
-            self.fail(f"{value!r}: {exc}", param, ctx)
 
 
 @click.group("outage", cls=CleanGroup)

@@ -13,9 +13,8 @@ from pathlib import Path
 import click
 
 from appliance.adapters.stop_signals import SignalStop
-from appliance.cli.common import CleanGroup, echo_json
+from appliance.cli.common import CleanGroup, LocalTime, echo_json
 from appliance.cli.config_cli import sender_config
-from appliance.cli.outage_cli import LocalTime
 from appliance.core.base.clock import SystemClock, local_time, parse_iso
 from appliance.core.base.fsutil import atomic_write
 from appliance.core.config.settings import (
