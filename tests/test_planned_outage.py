@@ -12,6 +12,11 @@ then just in the past, so no export looks produced in the future to the applianc
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -22,7 +27,7 @@ from appliance.core.base.clock import FixedClock, isoformat_utc
 from appliance.core.crypto import seal
 from appliance.core.printing.outage_kit import OutageKit
 from appliance.core.records.planned_outages import OutagePlan, window_id
-from tests.conftest import make_installation
+from tests.conftest import BIN, make_installation
 from tests.test_sender_agent import STABLE, export, make_site  # noqa: F401
 
 TZ = ZoneInfo("Europe/Stockholm")
@@ -158,6 +163,44 @@ def appliance(tmp_path, private_cups, capture_queue, monkeypatch):
                              + OUTAGE_CONFIG)
     inst.queue, inst.cups = capture_queue, private_cups
     return inst
+
+
+def run_jobs_until_ready(inst) -> subprocess.Popen:
+    """The real `appliance jobs`, on the machine's clock, once it has told systemd READY=1:
+    every job has then run once (`run_all` comes first)."""
+    address = f"appliance-test-{uuid.uuid4().hex}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        notify.bind("\0" + address)
+        notify.settimeout(60)
+        process = subprocess.Popen(
+            [str(BIN / "appliance"), "--config", str(inst.appliance_toml), "jobs"],
+            env={**os.environ, "NOTIFY_SOCKET": "@" + address}, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            assert notify.recv(4096).startswith(b"READY=1")
+        except BaseException:
+            process.kill()
+            raise
+    return process
+
+
+def test_the_jobs_service_prints_once_and_not_again_after_kill_9(appliance):
+    """The composition root: `appliance jobs` started inside a window prints its kit before
+    it reports ready; killed with SIGKILL and started again inside the window, it does not."""
+    # No repeat guard: only the window's own record may keep a second kit from printing.
+    with open(appliance.appliance_toml, "a", encoding="utf-8") as handle:
+        handle.write("\n[panel]\nrepeat_guard_seconds = 0\n")
+    now = datetime.now(UTC)
+    OutagePlan(appliance.config).plan(minute(now) - timedelta(minutes=1),
+                                      minute(now) + timedelta(hours=2), "", "cli", now)
+    for _ in range(2):
+        process = run_jobs_until_ready(appliance)
+        # the kit's job has left CUPS: nothing in flight holds a second one back either
+        appliance.cups.wait_for(appliance.queue.captured, what="the outage kit")
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+        assert [k["trigger"] for k in kits(appliance)] == ["planned-outage"]
+    assert len(appliance.queue.captured()) == 1
 
 
 def test_cli_plans_lists_and_cancels(appliance):
