@@ -26,7 +26,7 @@ times, the note IT wrote and the sender's name.
 from __future__ import annotations
 
 import contextlib
-import logging
+import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,8 +40,6 @@ from appliance.core.base.fsutil import exclusive_lock
 from appliance.core.base.statefile import StateFile, StateFileError
 from appliance.core.config.settings import ApplianceConfig
 from appliance.core.crypto.seal import MAX_NOTE_CHARS, PlannedOutageNotice
-
-log = logging.getLogger(__name__)
 
 STATE_FILE = "planned-outages.json"
 LOCK_FILE = "planned-outages.lock"
@@ -169,11 +167,15 @@ class OutagePlan:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[PlanState]:
-        """The state, loaded under the lock and saved when the block ends without error."""
+        """The state, loaded under the lock and saved when the block ends without error,
+        if it changed: the jobs' claim, every 30 s during a window, writes nothing (SD card
+        wear) once the window has its kit."""
         with exclusive_lock(self.config.state_dir / LOCK_FILE):
             state = PlanState.load(self.path)
+            before = copy.deepcopy(state)
             yield state
-            state.save(self.path)
+            if state != before:
+                state.save(self.path)
 
     # ------------------------------------------------------------ reading
 
