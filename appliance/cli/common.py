@@ -63,3 +63,20 @@ class LocalTime(click.ParamType):
             return parse_local_datetime(value)
         except Invalid as exc:
             self.fail(f"{value!r}: {exc}", param, ctx)
+
+
+def window_options(timezone_setting: str):
+    """`--from`, `--to` and `--note` of a planned outage (`starts`, `ends`: naive local
+    times in the zone of `timezone_setting`; `note`)."""
+    def decorate(command):
+        for option in reversed((
+            click.option("--from", "starts", type=LocalTime(), required=True,
+                         help=f"When the outage begins, local time ({timezone_setting})."),
+            click.option("--to", "ends", type=LocalTime(), required=True,
+                         help="When it is expected to end, local time."),
+            click.option("--note", default="", help="What IT says about it (one line, at "
+                         "most 200 characters; shown in status; never patient data)."),
+        )):
+            command = option(command)
+        return command
+    return decorate

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from appliance.cli.appliance_parts import appliance_services
-from appliance.cli.common import CleanGroup, LocalTime, echo_json
+from appliance.cli.common import CleanGroup, echo_json, window_options
 from appliance.core.base.clock import local_time
 from appliance.core.records.planned_outages import (
     SOURCE_CLI,
@@ -24,12 +24,7 @@ def outage() -> None:
 
 
 @outage.command("plan")
-@click.option("--from", "starts", type=LocalTime(), required=True,
-              help="When the outage begins, local time (freshness.timezone).")
-@click.option("--to", "ends", type=LocalTime(), required=True,
-              help="When it is expected to end, local time.")
-@click.option("--note", default="", help="What IT says about it (one line, at most 200 "
-              "characters; shown on the kiosk; never patient data).")
+@window_options("freshness.timezone")
 @click.pass_context
 def plan(ctx: click.Context, starts, ends, note: str) -> None:
     """Announce a planned outage. Planning one with the same start again replaces it."""

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from appliance.adapters.stop_signals import SignalStop
-from appliance.cli.common import CleanGroup, LocalTime, echo_json
+from appliance.cli.common import CleanGroup, echo_json, window_options
 from appliance.cli.config_cli import sender_config
 from appliance.core.base.clock import SystemClock, local_time, parse_iso
 from appliance.core.base.fsutil import atomic_write
@@ -332,12 +332,7 @@ def outage() -> None:
 
 
 @outage.command("plan")
-@click.option("--from", "starts", type=LocalTime(), required=True,
-              help="When the outage begins, local time (schedule.timezone).")
-@click.option("--to", "ends", type=LocalTime(), required=True,
-              help="When it is expected to end, local time.")
-@click.option("--note", default="", help="What IT says about it (one line, at most 200 "
-              "characters; shown on the appliances' screens; never patient data).")
+@window_options("schedule.timezone")
 @click.pass_context
 def outage_plan(ctx: click.Context, starts, ends, note: str) -> None:
     """Announce a planned outage to every appliance (the agent sends it on its next pass)."""
