@@ -160,6 +160,32 @@ def test_planned_window_end_to_end(make_site, private_cups, capture_queue, monke
     assert listed[0]["kit"]["outcome"] == "printed"
 
 
+def test_a_sender_cancels_its_window_on_every_appliance_that_had_it(make_site):  # noqa: F811
+    """Two appliances, one down while the window is announced: the one that had it gets
+    the cancellation; the one that never had it gets neither, once it is back."""
+    site = make_site("norr", "syd", start=False)
+    site.servers["norr"].start()
+    starts = minute(datetime.now(UTC)) + timedelta(days=2)
+    args = ("--from", local_arg(starts), "--to", local_arg(starts + timedelta(hours=2)))
+    site.sender.sender_cli("outage", "plan", *args)
+    clock = FixedClock(datetime.now(UTC))
+    agent = site.agent(clock)
+    agent.tick()
+    wid = window_id(starts, TZ)
+    assert [w.id for w in OutagePlan(site.appliances["norr"].config).windows()] == [wid]
+    site.sender.sender_cli("outage", "cancel", wid)
+    site.servers["syd"].start()
+    clock.advance(timedelta(hours=1))  # past the retry of "syd", which did not answer
+    agent.tick()
+    for name in ("norr", "syd"):
+        assert OutagePlan(site.appliances[name].config).windows() == []
+    events = {name: [e["event"] for e in audit(site.appliances[name])
+                     if e["event"].startswith(("outage_", "refused"))]
+              for name in ("norr", "syd")}
+    assert events == {"norr": ["outage_planned", "outage_cancelled"], "syd": []}
+    assert "CANCELLED" in site.sender.sender_cli("outage", "list").output
+
+
 # ---------------------------------------------------------------- the appliance on its own
 
 

@@ -379,18 +379,26 @@ class Agent:
     def _notices_due(self, appliance: str, outages: list[SenderWindow],
                      retry_now: bool) -> list[SenderWindow]:
         """The announcements `appliance` has not had in their current version (none while
-        it waits for a retry after it did not answer, unless `retry_now`)."""
+        it waits for a retry after it did not answer, unless `retry_now`); a cancellation
+        only where the window was announced."""
         waiting_until = self.state.appliance(appliance).next_attempt_at
         if not retry_now and waiting_until is not None and waiting_until > self.clock.now():
             return []
-        return [window for window in outages
-                if self.state.outage(window.id)["announced"].get(appliance, {}).get("notice")
-                != window.notice_key]
+        due = []
+        for window in outages:
+            had = self.state.outage(window.id)["announced"].get(appliance, {})
+            if had.get("notice") == window.notice_key:
+                continue
+            if window.notice.cancelled and had.get("outcome") != "sent":
+                continue  # it never had the window: nothing to cancel there
+            due.append(window)
+        return due
 
     def _announce(self, appliance: Appliance, window: SenderWindow) -> bool:
         """Send one announcement; False when the appliance itself did not take it (the
-        round ends; the next pass tries again). A refusal for good (an appliance too old
-        to know announcements answers 400) is recorded and logged, and not sent again."""
+        round ends, and the appliance waits `push.retry_initial_seconds`). A refusal for
+        good (an appliance too old to know announcements answers 400) is recorded and
+        logged, and not sent again."""
         what = "cancellation" if window.notice.cancelled else "announcement"
         try:
             envelope = self.sender.seal_notice(window.notice, appliance.public_key,
@@ -414,9 +422,14 @@ class Agent:
                 log.error("%s REFUSED the planned outage %s %s for good: %s", appliance.name,
                           window.id, what, outcome)
             return True
-        log.warning("could not deliver the planned outage %s %s to %s (%s); the next pass "
-                    "tries again", window.id, what, appliance.name,
-                    describe_error(result.status, result.error, result.message))
+        retry_at = self.clock.now() + timedelta(seconds=self.config.retry_initial_seconds)
+        with self._lock:  # the appliance itself did not answer: it waits, like a delivery
+            record = self.state.appliance(appliance.name)
+            record.next_attempt_at = max(record.next_attempt_at or retry_at, retry_at)
+        log.warning("could not deliver the planned outage %s %s to %s (%s); trying again at "
+                    "%s", window.id, what, appliance.name,
+                    describe_error(result.status, result.error, result.message),
+                    local_time(retry_at, self.tz))
         return False
 
     def _attempt(self, entry: Entry, appliance: Appliance, report: PassReport) -> bool:
