@@ -29,6 +29,7 @@ ROLE_DEFAULTS = {
     "appliance_panel_pin_factory": "lgpio", "appliance_panel_button_pin": 17,
     "appliance_panel_led": "rgb", "appliance_alerts_webhook_url": "",
     "appliance_contacts": {},
+    "appliance_planned_outages": [], "appliance_outage_print_kit_at_start": False,
 }
 
 

@@ -50,6 +50,11 @@ def test_good_variables_pass(check) -> None:
     ("appliance_contacts", {"updated": "3 november"}, "updated: a date"),
     ("appliance_contacts", {"day_ends": 990}, "day_starts and day_ends"),  # YAML's 16:30
     ("appliance_contacts", {"stale_after_days": "ett halvår"}, "stale_after_days"),
+    ("appliance_planned_outages", {"from": "2026-12-12T18:00"}, "a list of planned outages"),
+    ("appliance_planned_outages", [{"from": "2026-12-12T18:00"}], "a list of planned outages"),
+    ("appliance_planned_outages", [{"from": "2026-12-12T18:00", "to": "2026-12-12T22:00",
+                                    "until": "x"}], "a list of planned outages"),
+    ("appliance_outage_print_kit_at_start", "yes", "true or false"),
 ])
 def test_a_wrong_type_is_named_as_the_inventory_spells_it(check, variable, value,
                                                           expected) -> None:

@@ -24,6 +24,7 @@ from appliance.core.base.clock import FixedClock
 from appliance.core.printing.print_service import PrintService
 from appliance.core.printing.printer import Condition, JobState, MemberReport, PrinterReport
 from appliance.core.records.panel_health import WAITING, record_panel_health
+from appliance.core.records.planned_outages import OutagePlan
 from appliance.core.services import Services
 from tests.conftest import Server, make_installation, post
 from tests.memory_printer import MemoryPrinter
@@ -448,6 +449,7 @@ class Stage:
     kit_on_its_way: bool = False  # started elsewhere (the button): the overview shows it
     several_units: bool = False  # Norr every list, Syd a stale to-do list, Väst none
     button_broken: bool = False  # the panel waits for its GPIO: "Knappen fungerar inte …"
+    planned_outage: bool = False  # one under way: "Planerat avbrott pågår till 06:10"
 
 
 STAGES = {
@@ -462,6 +464,7 @@ STAGES = {
     "button broken": Stage(button_broken=True),
     "several units": Stage(several_units=True),
     "several units, fault": Stage(several_units=True, printer=Condition.OUT_OF_PAPER),
+    "planned outage": Stage(planned_outage=True),  # every list fresh and the outage's line
 }
 
 
@@ -485,6 +488,9 @@ def staged_app(root: Path, stage: Stage):
                                         produced_at=NIGHT - timedelta(hours=hours)), clock)
     if stage.button_broken:
         record_panel_health(inst.state_dir, WAITING, NIGHT, "no GPIO here")
+    if stage.planned_outage:
+        OutagePlan(inst.config).plan(NIGHT - timedelta(hours=1), NIGHT + timedelta(hours=3),
+                                     "LifeCare uppgraderas", "cli", NIGHT)
     printer = StagedPrinter(condition=stage.printer, members=DEGRADED_CLASS
                             if stage.printer is Condition.DEGRADED else ())
     app = create_app(inst.config, printer=printer, clock=clock)
@@ -578,9 +584,11 @@ PRINT_BUTTONS = ("Skriv ut att göra-listan", "Skriv ut allt", "Bara blanketter"
 # Where the lists may scroll in their box: several units (by design), the offline bar's
 # line, and two-line ages at 800x480 (six lists of 2 dygn (54 h 12 min) are 12 lines).
 LISTS_MAY_SCROLL = {"several units", "several units, fault", "offline", "weekend"}
-DRILL_SHOWN = {"ready", "degraded", "button broken", "offline"}  # the screen said Redo
+DRILL_SHOWN = {"ready", "degraded", "button broken", "offline",
+               "planned outage"}  # the screen said Redo
 STAGE_SCREENSHOTS = {"printing": "kit-on-its-way", "degraded": "degraded",
-                     "weekend": "weekend", "button broken": "button-broken"}
+                     "weekend": "weekend", "button broken": "button-broken",
+                     "planned outage": "planned-outage"}
 
 
 @pytest.mark.parametrize("screen", SCREENS)
@@ -607,10 +615,27 @@ def test_every_state_fits_and_the_drill_never_competes_with_printing(browser, st
                     problems.append(f"not in full view: {must_show.inner_text()!r}")
             problems += drill_problems(page, shown=name in DRILL_SHOWN)
             problems += contacts_button_problems(page)
+            problems += planned_outage_problems(page, shown=STAGES[name].planned_outage)
         finally:
             page.close()
         failures += [f"{name}: {problem}" for problem in problems]
     assert not failures, f"{screen}:\n" + "\n".join(failures)
+
+
+def planned_outage_problems(page, *, shown: bool) -> list[str]:
+    """The planned outage's one line, whole, under way since 02:10 until 06:10 local."""
+    line = page.locator("#planned-outage")
+    if not shown:
+        return ["a planned outage line with none planned"] if line.count() else []
+    if not line.count():
+        return ["no planned outage line"]
+    problems = [] if fully_in_view(line) else ["the planned outage line not in full view"]
+    if line.inner_text() != "Planerat avbrott pågår till 06:10":
+        problems.append(f"the planned outage line says {line.inner_text()!r}")
+    if line.bounding_box()["height"] > 2 * line.evaluate(
+            "e => parseFloat(getComputedStyle(e).lineHeight) || 40"):
+        problems.append("the planned outage line wraps")
+    return problems
 
 
 def fully_in_view(locator) -> bool:

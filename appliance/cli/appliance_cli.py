@@ -17,6 +17,7 @@ from appliance.cli.common import CleanGroup, echo_json
 from appliance.cli.config_cli import appliance_config_group
 from appliance.cli.jobs_cli import jobs
 from appliance.cli.key_cli import key
+from appliance.cli.outage_cli import outage
 from appliance.cli.print_cli import drill, print_command, printer
 from appliance.cli.senders_cli import senders
 from appliance.core.base.clock import isoformat_utc, local_time, parse_iso
@@ -156,6 +157,9 @@ def _show_status(svc, result, as_json: bool) -> None:
         click.echo(f"panel: {panel.gpio} since {local(panel.since)}"
                    + (f": FAULT, the button and LED do not work: {panel.reason} "
                       "(docs/panel.md, 'No GPIO')" if panel.fault else ""))
+    for window in result.planned_outages:
+        click.echo(f"planned outage {window.id}: {result.planned_outage_text(window)}"
+                   + (f" ({window.note})" if window.note else ""))
     imported = last_import(svc.config.state_dir)
     if imported:
         click.echo(f"last import ({imported['via']}): {local(parse_iso(imported['time']))}: "
@@ -267,6 +271,7 @@ main.add_command(print_command)
 main.add_command(drill)
 main.add_command(printer)
 main.add_command(key)
+main.add_command(outage)
 main.add_command(appliance_config_group(appliance_services))
 
 

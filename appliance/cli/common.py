@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from appliance.core.config.schema import Invalid, parse_local_datetime
 from appliance.core.config.settings import ConfigError
 from appliance.core.crypto.keys import KeyFileError
 from appliance.core.crypto.seal import SealError
@@ -49,3 +50,33 @@ def _describe(exc: Exception) -> str:
 
 def echo_json(obj: object) -> None:
     click.echo(json.dumps(obj, indent=2, ensure_ascii=False))
+
+
+class LocalTime(click.ParamType):
+    """`2026-12-12T18:00`: a local time without a zone (`parse_local_datetime`), for the
+    `outage plan` commands of both tools."""
+
+    name = "YYYY-MM-DDTHH:MM"
+
+    def convert(self, value, param, ctx):
+        try:
+            return parse_local_datetime(value)
+        except Invalid as exc:
+            self.fail(f"{value!r}: {exc}", param, ctx)
+
+
+def window_options(timezone_setting: str):
+    """`--from`, `--to` and `--note` of a planned outage (`starts`, `ends`: naive local
+    times in the zone of `timezone_setting`; `note`)."""
+    def decorate(command):
+        for option in reversed((
+            click.option("--from", "starts", type=LocalTime(), required=True,
+                         help=f"When the outage begins, local time ({timezone_setting})."),
+            click.option("--to", "ends", type=LocalTime(), required=True,
+                         help="When it is expected to end, local time."),
+            click.option("--note", default="", help="What IT says about it (one line, at "
+                         "most 200 characters; shown in status; never patient data)."),
+        )):
+            command = option(command)
+        return command
+    return decorate

@@ -3,7 +3,9 @@
 Every `SLOT_CHECK_SECONDS` the slot watch runs (missed-slot alerts and their webhook
 retries), the drill reminder (`core.time.drills`: one alert when a drill is due) and the print
 service's follow-up (the end of a kit's job is audited even when the panel, which usually
-sees it first, is not running); every `RETENTION_HOURS`, retention
+sees it first, is not running) and the planned outage's kit (`core.printing.outage_kit`:
+once, as a planned outage begins, if `outage.print_kit_at_start`); every `RETENTION_HOURS`,
+retention
 (ingest applies it too, but an appliance that receives nothing during an outage still has to
 drop what is past `retention.max_age_hours`, within the rule that the newest documents of
 each unit and kind (`retention.keep_per_unit_kind`) are kept). All run once at start. They
@@ -26,6 +28,7 @@ from appliance.adapters.stop_signals import StopFlag
 from appliance.adapters.webhook import webhook_poster
 from appliance.core.intake.refusal_counts import RefusalCounts
 from appliance.core.intake.retention import apply_retention
+from appliance.core.printing.outage_kit import OutageKit
 from appliance.core.printing.print_service import PrintService
 from appliance.core.services import Services
 from appliance.core.time.drills import DrillReminder
@@ -53,6 +56,9 @@ def build_scheduler(services: Services) -> schedule.Scheduler:
     if services.has_printer:
         scheduler.every(SLOT_CHECK_SECONDS).seconds.do(_guarded, "print follow-up",
                                                        PrintService(services).follow_up)
+        # outage.print_kit_at_start: one kit as a planned outage begins (core.printing.outage_kit)
+        scheduler.every(SLOT_CHECK_SECONDS).seconds.do(_guarded, "planned outage kit",
+                                                       OutageKit(services).evaluate)
     scheduler.every(RETENTION_HOURS).hours.do(_guarded, "retention",
                                               lambda: _retention(services))
     return scheduler

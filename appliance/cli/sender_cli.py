@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from appliance.adapters.stop_signals import SignalStop
-from appliance.cli.common import CleanGroup, echo_json
+from appliance.cli.common import CleanGroup, echo_json, window_options
 from appliance.cli.config_cli import sender_config
 from appliance.core.base.clock import SystemClock, local_time, parse_iso
 from appliance.core.base.fsutil import atomic_write
@@ -27,9 +27,11 @@ from appliance.core.config.settings import (
 from appliance.core.config.setup import write_sender_config
 from appliance.core.crypto import keys
 from appliance.core.intake.registry import RegistryError
+from appliance.core.records.planned_outages import OutagePlanError, local_to_utc
 from appliance.sender.agent import Agent, PassReport, run_forever
 from appliance.sender.appliances import ApplianceFolder
 from appliance.sender.client import push as push_envelope
+from appliance.sender.outages import SenderOutages
 from appliance.sender.outgoing import Sender, documents_from_files
 from appliance.sender.report import describe, sender_status
 
@@ -321,3 +323,65 @@ def status(ctx: click.Context, as_json: bool) -> None:
         for line in describe(result, config):
             click.echo(line)
     sys.exit(0 if result["ok"] else 1)
+
+
+@main.group(cls=CleanGroup)
+def outage() -> None:
+    """Planned outages: announced to every appliance, with one extra delivery of every
+    kind 30 minutes before each begins (docs/planned-outages.md)."""
+
+
+@outage.command("plan")
+@window_options("schedule.timezone")
+@click.pass_context
+def outage_plan(ctx: click.Context, starts, ends, note: str) -> None:
+    """Announce a planned outage to every appliance (the agent sends it on its next pass)."""
+    config = _config(ctx)
+    tz = config.schedule.timezone
+    try:
+        window = SenderOutages.load(config.state_dir).plan(
+            local_to_utc(starts, tz), local_to_utc(ends, tz), note, datetime.now(UTC), tz)
+    except OutagePlanError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"planned {_outage_line(window, tz)}")
+    click.echo("the agent announces it to every appliance on its next pass "
+               "(`appliance-sender sync` does it now, when `run` is not running)")
+
+
+@outage.command("list")
+@click.pass_context
+def outage_list(ctx: click.Context) -> None:
+    """List the planned outages not yet ended, and which appliances know of each."""
+    config = _config(ctx)
+    windows = SenderOutages.load(config.state_dir).live(datetime.now(UTC))
+    progress = sender_status(config, SystemClock()).get("outages", {})
+    if not windows:
+        click.echo("no planned outages")
+    for window in windows:
+        done = progress.get(window.id, {})
+        sent = sorted(name for name, item in done.get("announced", {}).items()
+                      if item.get("notice") == window.notice_key)
+        click.echo(f"{_outage_line(window, config.schedule.timezone)}; announced to: "
+                   f"{', '.join(sent) or 'none yet'}"
+                   + ("; extra delivery queued" if done.get("extra_delivery_at") else ""))
+
+
+@outage.command("cancel")
+@click.argument("window_id", metavar="ID")
+@click.pass_context
+def outage_cancel(ctx: click.Context, window_id: str) -> None:
+    """Cancel a planned outage; the agent tells every appliance on its next pass."""
+    config = _config(ctx)
+    try:
+        window = SenderOutages.load(config.state_dir).cancel(window_id, datetime.now(UTC))
+    except OutagePlanError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"cancelled {_outage_line(window, config.schedule.timezone)}")
+
+
+def _outage_line(window, tz) -> str:
+    notice = window.notice
+    return (f"{window.id}: {local_time(notice.starts_at, tz)} – "
+            f"{local_time(notice.ends_at, tz, zone_abbreviation=True)}"
+            + (" CANCELLED" if notice.cancelled else "")
+            + (f": {notice.note}" if notice.note else ""))

@@ -59,6 +59,7 @@ from appliance.sender import alerts
 from appliance.sender.appliances import Appliance, ApplianceFolder
 from appliance.sender.client import PushResult
 from appliance.sender.client import push as http_push
+from appliance.sender.outages import SenderOutages, SenderWindow
 from appliance.sender.outbox import Outbox, Scan
 from appliance.sender.outgoing import Sender
 from appliance.sender.queue import DeliveryQueue, Entry, backoff_seconds, is_permanent
@@ -148,15 +149,19 @@ class Agent:
         report = PassReport()
         names, appliances = self._appliances()
         scan = self.outbox.scan()
+        outages = SenderOutages.load(self.config.state_dir).live(self.clock.now())
         with self._lock:
             self._queue_new(scan, names, report)
             self._forget(scan, names, report)
+            self._queue_outage_deliveries(scan, names, outages, report)
             self.queue.save()
+            self.state.save()  # an extra delivery queued is recorded as such at once
             for appliance in appliances:
                 due = self._due(appliance.name, retry_now)
-                if due:
-                    self._rounds.start(appliance.name,
-                                       functools.partial(self._deliver_to, appliance, due, report))
+                notices = self._notices_due(appliance.name, outages, retry_now)
+                if due or notices:
+                    self._rounds.start(appliance.name, functools.partial(
+                        self._deliver_to, appliance, due, report, notices))
         if wait:
             self._rounds.wait()
         with self._lock:
@@ -321,15 +326,111 @@ class Agent:
             return []
         return self.queue.due(appliance, now)
 
-    def _deliver_to(self, appliance: Appliance, due: list[Entry], report: PassReport) -> None:
-        """A round (in its own thread): offer `appliance` its due entries, one at a time,
-        until it does not take one (no answer, 5xx, ...)."""
+    def _deliver_to(self, appliance: Appliance, due: list[Entry], report: PassReport,
+                    notices: list[SenderWindow] = ()) -> None:
+        """A round (in its own thread): announce `appliance` its planned outages, then offer
+        it its due entries, one at a time, until it does not take one (no answer, 5xx, ...)."""
+        for window in notices:
+            if not self._announce(appliance, window):
+                return
         for entry in due:
             with self._lock:
                 if not self.queue.is_pending(entry):
                     continue  # dropped or superseded by the pass meanwhile
             if not self._attempt(entry, appliance, report):
                 return
+
+    # ------------------------------------------------------------ planned outages
+
+    def _queue_outage_deliveries(self, scan: Scan, names: list[str],
+                                 outages: list[SenderWindow], report: PassReport) -> None:
+        """Once per planned outage, from EXTRA_DELIVERY_LEAD before it begins until it ends:
+        queue the newest export of every rule's kind and unit again for every appliance,
+        delivered or not (sender/outages.py). Recorded in the state, which `tick` saves
+        right after the queue: a crash in between at worst queues it again, and a version
+        queued twice for an appliance supersedes itself."""
+        now = self.clock.now()
+        self.state.forget_outages({window.id for window in outages})
+        for window in outages:
+            progress = self.state.outage(window.id)
+            if progress["extra_delivery_at"] or not window.extra_delivery_due(now):
+                continue
+            newest: dict[tuple[str, str], Any] = {}
+            for export in scan.ready:
+                key = (export.rule.kind, export.rule.unit or self.config.unit)
+                if key not in newest or export.produced_at > newest[key].produced_at:
+                    newest[key] = export
+            for (kind, unit), export in sorted(newest.items()):
+                for appliance in names:
+                    self.queue.enqueue(
+                        appliance, name=export.name, sha256=export.sha256, size=export.size,
+                        kind=kind, unit=unit, title=export.rule.title or _default_title(kind),
+                        produced_at=export.produced_at, now=now)
+                    report.queued += 1
+            progress["extra_delivery_at"] = to_iso(now)
+            kinds = sorted({kind for kind, _ in newest})
+            log.info("planned outage %s: the newest export of each kind (%s) queued again for "
+                     "every appliance", window.id, ", ".join(kinds) or "none")
+            absent = sorted({rule.kind for rule in self.config.outbox.rules} - set(kinds))
+            if absent:
+                log.warning("planned outage %s: no export of %s in the outbox to deliver "
+                            "before it begins", window.id, ", ".join(absent))
+
+    def _notices_due(self, appliance: str, outages: list[SenderWindow],
+                     retry_now: bool) -> list[SenderWindow]:
+        """The announcements `appliance` has not had in their current version (none while
+        it waits for a retry after it did not answer, unless `retry_now`); a cancellation
+        only where the window was announced."""
+        waiting_until = self.state.appliance(appliance).next_attempt_at
+        if not retry_now and waiting_until is not None and waiting_until > self.clock.now():
+            return []
+        due = []
+        for window in outages:
+            had = self.state.outage(window.id)["announced"].get(appliance, {})
+            if had.get("notice") == window.notice_key:
+                continue
+            if window.notice.cancelled and had.get("outcome") != "sent":
+                continue  # it never had the window: nothing to cancel there
+            due.append(window)
+        return due
+
+    def _announce(self, appliance: Appliance, window: SenderWindow) -> bool:
+        """Send one announcement; False when the appliance itself did not take it (the
+        round ends, and the appliance waits `push.retry_initial_seconds`). A refusal for
+        good (an appliance too old to know announcements answers 400) is recorded and
+        logged, and not sent again."""
+        what = "cancellation" if window.notice.cancelled else "announcement"
+        try:
+            envelope = self.sender.seal_notice(window.notice, appliance.public_key,
+                                               self.clock.now())
+        except OSError as exc:  # the sequence counter could not be written
+            log.warning("cannot seal the planned outage %s %s (%s)", window.id, what,
+                        type(exc).__name__)
+            return False
+        result = self._push_safely(appliance, envelope)
+        if result.accepted or is_permanent(result.status):
+            outcome = "sent" if result.accepted else describe_error(
+                result.status, result.error, result.message)
+            with self._lock:
+                self.state.outage(window.id)["announced"][appliance.name] = {
+                    "notice": window.notice_key, "outcome": outcome,
+                    "at": to_iso(self.clock.now())}
+            if result.accepted:
+                log.info("planned outage %s: %s delivered to %s", window.id, what,
+                         appliance.name)
+            else:
+                log.error("%s REFUSED the planned outage %s %s for good: %s", appliance.name,
+                          window.id, what, outcome)
+            return True
+        retry_at = self.clock.now() + timedelta(seconds=self.config.retry_initial_seconds)
+        with self._lock:  # the appliance itself did not answer: it waits, like a delivery
+            record = self.state.appliance(appliance.name)
+            record.next_attempt_at = max(record.next_attempt_at or retry_at, retry_at)
+        log.warning("could not deliver the planned outage %s %s to %s (%s); trying again at "
+                    "%s", window.id, what, appliance.name,
+                    describe_error(result.status, result.error, result.message),
+                    local_time(retry_at, self.tz))
+        return False
 
     def _attempt(self, entry: Entry, appliance: Appliance, report: PassReport) -> bool:
         """Try one delivery; False when the appliance itself did not take it (no answer,

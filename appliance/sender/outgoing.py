@@ -29,6 +29,13 @@ class Sender:
         seq = next_sequence(self.config.state_dir / "sequence", now)
         return seal.seal(documents, self.key, recipient, seq, now)
 
+    def seal_notice(self, notice: seal.PlannedOutageNotice,
+                    recipient: keys.AppliancePublicKey, now: datetime | None = None) -> bytes:
+        """A planned outage's announcement (or cancellation) for `recipient`."""
+        now = now or datetime.now(UTC)
+        seq = next_sequence(self.config.state_dir / "sequence", now)
+        return seal.seal_notice(notice, self.key, recipient, seq, now)
+
 
 def documents_from_files(
     files: list[Path], kind: str, unit: str, title: str | None, produced_at: datetime | None

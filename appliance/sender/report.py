@@ -53,6 +53,7 @@ def sender_status(config: SenderConfig, clock: Clock) -> dict[str, Any]:
         "alerts": {"webhook": bool(config.alerts.webhook_url),
                    "pending": state.pending_alerts.alerts(),
                    "recent": state.recent_alerts},
+        "outages": state.outages,  # per planned outage: announced to, extra delivery queued
     }
 
 

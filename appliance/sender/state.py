@@ -4,13 +4,15 @@ Two files, each replaced atomically: `queue.json` (deliveries, see `queue.py`) a
 `agent.json` (this module): per appliance the last success, the last error and, while it
 does not answer, when it is tried next; per kind the newest export seen, the slot a kind is
 currently missing, webhook alerts not yet delivered (an `AlertQueue`, saved as
-`pending_alerts`), and recently dropped deliveries. None of it
+`pending_alerts`), recently dropped deliveries, and per planned outage what was done for it
+(`outages`: its announcement per appliance, its extra delivery). None of it
 holds document content; file names of exports appear only in `queue.json`, which is
 private to the sender (mode 0600).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -82,6 +84,9 @@ class AgentState:
     run_heartbeat: dict[str, Any] | None = None  # {"pid", "at"} of a running `run` agent
     settling: int = 0  # matching exports not yet complete at the last pass
     unmatched: int = 0  # files in the outbox that match no rule, at the last pass
+    # planned outage id -> {"announced": {appliance: {"notice": key, "outcome": ...}},
+    # "extra_delivery_at": when its extra delivery was queued} (sender/outages.py)
+    outages: dict[str, dict[str, Any]] = field(default_factory=dict)
     _saved: dict[str, Any] | None = field(default=None, repr=False)
     _saved_pass: datetime | None = field(default=None, repr=False)
 
@@ -105,6 +110,7 @@ class AgentState:
             run_heartbeat=data.get("run_heartbeat"),
             settling=int(data.get("settling", 0)),
             unmatched=int(data.get("unmatched", 0)),
+            outages=dict(data.get("outages", {})),
         )
 
     def save(self, *, force: bool = False) -> None:
@@ -135,7 +141,16 @@ class AgentState:
             "run_heartbeat": self.run_heartbeat,
             "settling": self.settling,
             "unmatched": self.unmatched,
+            "outages": copy.deepcopy(self.outages),  # compared with the last save: a copy
         }
+
+    def outage(self, window_id: str) -> dict[str, Any]:
+        return self.outages.setdefault(window_id, {"announced": {}, "extra_delivery_at": None})
+
+    def forget_outages(self, live: set[str]) -> None:
+        """Drop the progress of planned outages no longer planned (ended)."""
+        for window_id in set(self.outages) - live:
+            del self.outages[window_id]
 
     def appliance(self, name: str) -> ApplianceRecord:
         return self.appliances.setdefault(name, ApplianceRecord())

@@ -40,6 +40,7 @@ from appliance.adapters.web.kiosk_view import (
     job_progress,
     not_started,
     overview,
+    planned_outage_line,
 )
 from appliance.adapters.web.services import services
 from appliance.core.base.templating import templates_dir
@@ -152,6 +153,7 @@ def _view(texts: Texts) -> dict:
             else None,
             "drill_button": DRILL_BUTTON if actions else None,
             "drill": drill_note(status.drill, texts),
+            "planned_outage": planned_outage_line(status),
             "contacts": None,
             "progress": _progress(report, texts) if actions else None}
 

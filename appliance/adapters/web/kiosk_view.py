@@ -160,6 +160,14 @@ class DrillNote:
     due: bool
 
 
+def planned_outage_line(status: ApplianceStatus) -> str | None:
+    """The soonest planned outage, in the one wording of `status` ("Planerat avbrott 12 dec
+    18:00–22:00", "Planerat avbrott pågår till 22:00"), Swedish in either language: it is
+    the nurses' and the paper routine's word. Its note stays in `status` (it may be long)."""
+    windows = status.planned_outages
+    return status.planned_outage_text(windows[0]) if windows else None
+
+
 def drill_note(drill: DrillStatus | None, texts: Texts) -> DrillNote | None:
     if drill is None:
         return None

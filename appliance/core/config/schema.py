@@ -336,6 +336,36 @@ class IsoDate:
         return value.isoformat()
 
 
+LOCAL_DATETIME_PATTERN = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}"
+
+
+def parse_local_datetime(value: Any) -> datetime:
+    """`2026-12-12T18:00` (or TOML's own local date-time, or a space for the T): a wall-clock
+    time without a zone, read in the configured time zone by whoever uses it. Seconds are
+    dropped: people plan outages to the minute."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(second=0, microsecond=0)
+    if isinstance(value, str) and re.fullmatch(LOCAL_DATETIME_PATTERN, value.strip()):
+        try:
+            return datetime.fromisoformat(value.strip().replace(" ", "T"))
+        except ValueError:
+            raise Invalid("not a time in the calendar") from None
+    raise Invalid("expected a local date and time without a zone, e.g. 2026-12-12T18:00")
+
+
+@dataclass(frozen=True)
+class LocalDateTime:
+    """A local date and time to the minute (a naive datetime in code): `parse_local_datetime`."""
+
+    label = "local date and time, e.g. `2026-12-12T18:00`"
+
+    def parse(self, value: Any, base: Path) -> datetime:
+        return parse_local_datetime(value)
+
+    def dump(self, value: datetime) -> str:
+        return f"{value:%Y-%m-%dT%H:%M}"
+
+
 PHONE_CHARACTERS = "0123456789 +-()"
 PHONE_MIN_DIGITS = 6
 PHONE_MAX_LENGTH = 30

@@ -35,6 +35,7 @@ from appliance.core.config.schema import (
     IsoDate,
     ListOfIntegers,
     ListOfText,
+    LocalDateTime,
     Number,
     OrEmpty,
     PhoneNumber,
@@ -236,6 +237,47 @@ class DrillsConfig:
         "drills.remind_after_days", Integer(1, 3650), 90, "Days after the last drill (or "
         "at once, if there never was one) after which the kiosk shows a reminder and one "
         "webhook alert is sent.", must="must be days between drills before a reminder")
+
+
+@dataclass(frozen=True)
+class PlannedWindowConfig:
+    """One `[[outage.planned]]` table: a planned outage IT announced in the config (the
+    Ansible role's `appliance_planned_outages`)."""
+
+    starts: Any = setting(
+        "from", LocalDateTime(), REQUIRED, "When the outage begins, local time "
+        "(`freshness.timezone`), to the minute: `2026-12-12T18:00`.",
+        must="must be when the outage begins, e.g. 2026-12-12T18:00")
+    ends: Any = setting(
+        "to", LocalDateTime(), REQUIRED, "When it is expected to end, local time; after "
+        "`from`.", must="must be when the outage ends, after from, e.g. 2026-12-12T22:00")
+    note: str = setting(
+        "note", OrEmpty(Text(r"[^\x00-\x1f\x7f-\x9f]{1,200}", "one line of at most 200 "
+                             "characters")), "", "What IT says about it (shown in `status` and "
+        "`appliance outage list`; never patient data).", must="must be one line of at most 200 "
+        "characters")
+
+
+@dataclass(frozen=True)
+class OutageConfig:
+    """Planned outages (docs/planned-outages.md)."""
+
+    print_kit_at_start: bool = setting(
+        "outage.print_kit_at_start", Boolean(), False, "At the start of a planned outage the "
+        "`jobs` service prints the kit of `outage.kit_profile` by itself, once per outage "
+        "(also when it starts late inside the window, never after it).",
+        must="must say whether the kit is printed at the start of a planned outage")
+    kit_profile: str = setting(
+        "outage.kit_profile", Text(NAME_PATTERN, "a profile name from [printing.profiles]"),
+        "full", "The profile printed at the start of a planned outage (`full`: every list "
+        "and the forms).", must="must name a print profile")
+    show_days_ahead: int = setting(
+        "outage.show_days_ahead", Integer(1, 365), 14, "A planned outage is shown on the "
+        "kiosk and in `status` from this many days before it begins.",
+        must="must be days before a planned outage that it is shown")
+    planned: tuple[PlannedWindowConfig, ...] = list_of(
+        "outage.planned", PlannedWindowConfig, "Planned outages announced in the config "
+        "(`appliance outage plan` and enrolled senders add others to the state directory).")
 
 
 # The roles of the routine's chain on the contacts sheet, in the order of `[contacts]`.
@@ -469,6 +511,7 @@ class ApplianceConfig:
     alerts: AlertsConfig = group(AlertsConfig)
     drills: DrillsConfig = group(DrillsConfig)
     contacts: ContactsConfig = group(ContactsConfig)
+    outage: OutageConfig = group(OutageConfig)
 
     @property
     def keys_dir(self) -> Path:
@@ -490,7 +533,8 @@ class ApplianceConfig:
 
 def load_appliance_config(path: Path | str) -> ApplianceConfig:
     return load(ApplianceConfig, path, checks=(_profiles_name_known_kinds, _led_pins_fit_wiring,
-                                               _units_are_distinct, _contacts_fit_together))
+                                               _units_are_distinct, _contacts_fit_together,
+                                               _outages_fit_together))
 
 
 def _profiles_name_known_kinds(config: ApplianceConfig, data: dict) -> list[str]:
@@ -504,6 +548,20 @@ def _profiles_name_known_kinds(config: ApplianceConfig, data: dict) -> list[str]
         if unknown:
             problems.append(f"profiles.{name}.kinds: unknown kind(s) {', '.join(unknown)} "
                             f"(known: {', '.join(sorted(known))})")
+    return problems
+
+
+def _outages_fit_together(config: ApplianceConfig, data: dict) -> list[str]:
+    """The kit profile exists; each planned outage ends after it begins."""
+    outage, problems = config.outage, []
+    if outage.kit_profile not in config.printing.profiles:
+        problems.append(f"outage.kit_profile: must name a print profile, got "
+                        f"{outage.kit_profile!r} (configured: "
+                        f"{', '.join(config.printing.profiles)})")
+    for number, window in enumerate(outage.planned, start=1):
+        if window.ends <= window.starts:
+            problems.append(f"outage.planned[{number}].to: must be after from "
+                            f"({window.starts:%Y-%m-%dT%H:%M}), got {window.ends:%Y-%m-%dT%H:%M}")
     return problems
 
 

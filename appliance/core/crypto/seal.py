@@ -67,6 +67,9 @@ _TIMESTAMP_PATTERN = re.compile(
 _TEXT_LIMITS = {"unit": 120, "title": 200}
 _HEADER_FIELDS = {"version", "sender", "recipient", "seq", "created", "suite"}
 _MANIFEST_FIELDS = {"documents"}
+_NOTICE_MANIFEST_FIELDS = {"planned_outage"}  # section 2.7: an announcement, no documents
+_NOTICE_FIELDS = {"starts_at", "ends_at", "note", "cancelled"}
+MAX_NOTE_CHARS = 200  # of a planned outage's note
 _DOCUMENT_FIELDS = {"kind", "unit", "title", "produced_at", "content_type", "size", "sha256"}
 
 
@@ -136,12 +139,33 @@ class Header:
 
 
 @dataclass(frozen=True)
+class PlannedOutageNotice:
+    """A planned outage announced by an enrolled sender (docs/seal-format.md §2.7): the
+    window IT announced, or (`cancelled`) its withdrawal. It travels as the whole manifest of
+    an envelope without documents, so an appliance that predates it refuses the envelope as
+    `malformed` and nothing else: no snapshot ever carries both."""
+
+    starts_at: datetime  # aware, in UTC, whole seconds
+    ends_at: datetime
+    note: str = ""  # printable text of 0..MAX_NOTE_CHARS characters, for IT and the screen
+    cancelled: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        return {"starts_at": isoformat_utc(self.starts_at), "ends_at": isoformat_utc(self.ends_at),
+                "note": self.note, "cancelled": self.cancelled}
+
+
+@dataclass(frozen=True)
 class Manifest:
-    """The encrypted description of the documents, first in the plaintext."""
+    """The encrypted description of the documents, first in the plaintext; or, with no
+    documents, a planned outage's announcement (`notice`)."""
 
     documents: tuple[DocumentEntry, ...]
+    notice: PlannedOutageNotice | None = None
 
     def to_bytes(self) -> bytes:
+        if self.notice is not None:
+            return canonical_json({"planned_outage": self.notice.to_json()})
         return canonical_json({"documents": [doc.to_json() for doc in self.documents]})
 
 
@@ -160,6 +184,14 @@ class Envelope:
 class Document:
     entry: DocumentEntry
     content: bytes
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A decrypted payload: its documents, or (none) the planned outage it announces."""
+
+    documents: list[Document]
+    notice: PlannedOutageNotice | None = None
 
 
 def hpke_info(header_span: bytes | memoryview) -> bytes:
@@ -192,6 +224,27 @@ def seal(
     """Build an envelope for `recipient`. Validates what it writes with the parser's rules.
     `pad` gives the padded plaintext length for a length (default `padded_length`; the test
     vectors use a smaller step to stay small)."""
+    for doc in documents:
+        _check_content(doc.entry, doc.content)
+    return _seal_manifest(Manifest(tuple(doc.entry for doc in documents)),
+                          [doc.content for doc in documents], sender_key, recipient, seq,
+                          created, pad)
+
+
+def seal_notice(
+    notice: PlannedOutageNotice,
+    sender_key: ed25519.Ed25519PrivateKey,
+    recipient: keys.AppliancePublicKey,
+    seq: int,
+    created: datetime,
+) -> bytes:
+    """An envelope announcing (or cancelling) a planned outage: section 2.7."""
+    return _seal_manifest(Manifest((), notice), [], sender_key, recipient, seq, created, None)
+
+
+def _seal_manifest(manifest: Manifest, contents: list[bytes],
+                   sender_key: ed25519.Ed25519PrivateKey, recipient: keys.AppliancePublicKey,
+                   seq: int, created: datetime, pad: Callable[[int], int] | None) -> bytes:
     header = Header(
         version=VERSION,
         sender=keys.sender_fingerprint(sender_key.public_key()),
@@ -201,18 +254,15 @@ def seal(
         suite=recipient.suite.name,
     )
     header_bytes = header.to_bytes()
-    manifest_bytes = Manifest(tuple(doc.entry for doc in documents)).to_bytes()
+    manifest_bytes = manifest.to_bytes()
     # The sender must not emit what the appliance refuses.
     _check_header(_decode_json(header_bytes, "header"))
     _check_manifest(_decode_json(manifest_bytes, "manifest"))
     if len(manifest_bytes) > MAX_MANIFEST_LENGTH:
         raise MalformedSeal(f"manifest of {len(manifest_bytes)} bytes exceeds "
                             f"{MAX_MANIFEST_LENGTH}")
-    for doc in documents:
-        _check_content(doc.entry, doc.content)
     header_span = PREFIX.pack(MAGIC, VERSION, len(header_bytes)) + header_bytes
-    parts = [MANIFEST_LENGTH.pack(len(manifest_bytes)), manifest_bytes,
-             *(doc.content for doc in documents)]
+    parts = [MANIFEST_LENGTH.pack(len(manifest_bytes)), manifest_bytes, *contents]
     length = sum(map(len, parts))
     plaintext = b"".join([*parts, bytes((pad or padded_length)(length) - length)])
     payload = keys.hpke_suite(recipient.suite).encrypt(
@@ -292,6 +342,11 @@ def verify_signature(envelope: Envelope, sender_public: ed25519.Ed25519PublicKey
 
 
 def decrypt(envelope: Envelope, recipient: keys.AppliancePrivateKey) -> list[Document]:
+    """The documents of `open_payload` (none for a planned outage's announcement)."""
+    return open_payload(envelope, recipient).documents
+
+
+def open_payload(envelope: Envelope, recipient: keys.AppliancePrivateKey) -> Opened:
     """Decrypt the payload in memory, read its manifest and split the rest into documents,
     checking sizes and hashes. Raises DecryptionFailed, MalformedSeal (the manifest) or
     ManifestMismatch (the documents)."""
@@ -305,7 +360,8 @@ def decrypt(envelope: Envelope, recipient: keys.AppliancePrivateKey) -> list[Doc
         )
     except (InvalidTag, ValueError) as exc:
         raise DecryptionFailed("payload cannot be decrypted with this appliance's key") from exc
-    entries, offset = _read_manifest(plaintext)
+    manifest, offset = _read_whole_manifest(plaintext)
+    entries = manifest.documents
     documents_end = offset + sum(entry.size for entry in entries)
     if documents_end > len(plaintext):
         raise ManifestMismatch("decrypted payload is shorter than the manifest's sizes")
@@ -319,11 +375,17 @@ def decrypt(envelope: Envelope, recipient: keys.AppliancePrivateKey) -> list[Doc
         if hashlib.sha256(content).hexdigest() != entry.sha256:
             raise ManifestMismatch(f"document {number}: SHA-256 differs from the manifest")
         documents.append(Document(entry, content))
-    return documents
+    return Opened(documents, manifest.notice)
 
 
 def _read_manifest(plaintext: bytes) -> tuple[tuple[DocumentEntry, ...], int]:
     """The manifest's entries and the offset of the first document's bytes."""
+    manifest, end = _read_whole_manifest(plaintext)
+    return manifest.documents, end
+
+
+def _read_whole_manifest(plaintext: bytes) -> tuple[Manifest, int]:
+    """The manifest (documents, or a planned outage's notice) and where it ends."""
     if len(plaintext) < MANIFEST_LENGTH.size:
         raise MalformedSeal("decrypted payload is too short to hold a manifest")
     (length,) = MANIFEST_LENGTH.unpack_from(plaintext, 0)
@@ -335,7 +397,7 @@ def _read_manifest(plaintext: bytes) -> tuple[tuple[DocumentEntry, ...], int]:
     manifest = _check_manifest(_decode_json(manifest_bytes, "manifest"))
     if manifest.to_bytes() != manifest_bytes:
         raise MalformedSeal("manifest is not canonical JSON (sorted keys, no spaces, UTF-8)")
-    return manifest.documents, end
+    return manifest, end
 
 
 # ---------------------------------------------------------------- header and manifest validation
@@ -378,6 +440,9 @@ def _check_header(obj: object) -> Header:
 
 
 def _check_manifest(obj: object) -> Manifest:
+    if isinstance(obj, dict) and "planned_outage" in obj:
+        _require_fields(obj, _NOTICE_MANIFEST_FIELDS, "manifest")
+        return Manifest((), _check_notice(obj["planned_outage"]))
     _require_fields(obj, _MANIFEST_FIELDS, "manifest")
     documents = obj["documents"]
     if not isinstance(documents, list) or not 1 <= len(documents) <= MAX_DOCUMENTS:
@@ -404,6 +469,22 @@ def _check_document(obj: object, number: int) -> DocumentEntry:
         raise MalformedSeal(f"{where}.sha256 must be 64 lowercase hex digits")
     return DocumentEntry(**{name: obj[name] for name in _DOCUMENT_FIELDS - {"produced_at"}},
                          produced_at=produced_at, produced_at_as_written=obj["produced_at"])
+
+
+def _check_notice(obj: object) -> PlannedOutageNotice:
+    where = "manifest.planned_outage"
+    _require_fields(obj, _NOTICE_FIELDS, where)
+    starts = _timestamp(obj["starts_at"], f"{where}.starts_at")
+    ends = _timestamp(obj["ends_at"], f"{where}.ends_at")
+    if ends <= starts:
+        raise MalformedSeal(f"{where}.ends_at must be after starts_at")
+    note = obj["note"]
+    if not isinstance(note, str) or len(note) > MAX_NOTE_CHARS or not (note.isprintable()):
+        raise MalformedSeal(f"{where}.note must be printable text of 0..{MAX_NOTE_CHARS} "
+                            "characters")
+    if not isinstance(obj["cancelled"], bool):
+        raise MalformedSeal(f"{where}.cancelled must be true or false")
+    return PlannedOutageNotice(starts, ends, note, obj["cancelled"])
 
 
 def _check_content(entry: DocumentEntry, content: bytes) -> None:

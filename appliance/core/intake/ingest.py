@@ -14,7 +14,8 @@ Every way in runs this one function: HTTP (adapters/web/api.py) and `appliance i
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from appliance.core.base.clock import isoformat_utc, microseconds_since_epoch, parse_iso
@@ -27,6 +28,11 @@ from appliance.core.intake.registry import EnrolledSender
 from appliance.core.intake.retention import apply_retention
 from appliance.core.intake.store import SequenceNotNewer, StoredSnapshot
 from appliance.core.records.audit import AuditError
+from appliance.core.records.planned_outages import (
+    AnnouncementReplayed,
+    OutagePlan,
+    OutagePlanError,
+)
 
 if TYPE_CHECKING:  # the type only: services.py is above every wing
     from appliance.core.services import Services
@@ -56,6 +62,8 @@ PUBLIC_REFUSALS = {
     "from_the_future": "a document was produced too far ahead of the appliance's clock "
                        "(ingest.max_clock_skew_minutes); check both clocks (NTP)",
     "too_many_pages": "the snapshot has more pages than allowed (ingest.max_pages_per_snapshot)",
+    "bad_outage": "the planned outage announced breaks the rules (docs/planned-outages.md)",
+    "replayed": "the announcement's sequence number is not newer than the last one accepted",
 }
 PUBLIC_PDF_REFUSAL = "a document is outside the appliance's PDF limits"
 SEE_AUDIT_LOG = "; the appliance's audit log has the detail"
@@ -72,6 +80,16 @@ class Refusal(ApplianceError, ValueError):
     def __init__(self, status: int, error: str, message: str) -> None:
         super().__init__(message)
         self.status, self.error, self.message = status, error, message
+
+
+@dataclass(frozen=True)
+class AcceptedNotice:
+    """A planned outage's announcement accepted (seal format §2.7): answered like a snapshot,
+    with the window's id in place of a snapshot's."""
+
+    id: str
+    sender: str
+    received_at: datetime
 
 
 def max_envelope_bytes(services: Services) -> int:
@@ -113,8 +131,10 @@ def refuse(services: Services, status: int, error: str, message: str, *, remote:
 
 
 def ingest(services: Services, body: bytes, remote: str, *,
-           via: str = VIA_HTTP) -> StoredSnapshot:
-    """Verify, store and audit one envelope, then apply retention; raise Refusal if not."""
+           via: str = VIA_HTTP) -> StoredSnapshot | AcceptedNotice:
+    """Verify, store and audit one envelope, then apply retention; raise Refusal if not. An
+    announcement of a planned outage is verified the same way and goes to the outage plan
+    (`announce`), not the store."""
     config = services.config
 
     def fail(status: int, error: str, message: str, sender: str | None = None, *,
@@ -146,7 +166,8 @@ def ingest(services: Services, body: bytes, remote: str, *,
         raise fail(507, "insufficient_storage", "the appliance's disk is below its "
                    "free-space reserve (storage.free_space_reserve_mb); snapshot not stored",
                    sender.name)
-    last_seq = services.store.last_seq(header.sender)
+    last_seq = max(services.store.last_seq(header.sender),
+                   OutagePlan(config).last_announcement_seq(sender.name))
     if header.seq <= last_seq:
         raise fail(409, "replayed", f"sequence {header.seq} is not newer than {last_seq}, "
                    "the last accepted from this sender", sender.name)
@@ -155,11 +176,14 @@ def ingest(services: Services, body: bytes, remote: str, *,
         raise fail(*problem, sender.name)
     # The manifest travels encrypted (seal format v2): what it says is checked only now.
     try:
-        documents = seal.decrypt(envelope, services.private_key)
+        opened = seal.open_payload(envelope, services.private_key)
     except (seal.DecryptionFailed, seal.ManifestMismatch) as exc:
         raise fail_inside(422, "undecryptable", str(exc), sender.name) from None
     except seal.MalformedSeal as exc:
         raise fail_inside(400, "malformed", str(exc), sender.name) from None
+    if opened.notice is not None:
+        return announce(services, sender, header, opened.notice, fail_inside, remote, via)
+    documents = opened.documents
     entries = tuple(document.entry for document in documents)
     unknown = sorted({entry.kind for entry in entries} - config.kinds.keys())
     if unknown:
@@ -198,6 +222,27 @@ def ingest(services: Services, body: bytes, remote: str, *,
     )
     apply_retention(services)
     return snapshot
+
+
+def announce(services: Services, sender: EnrolledSender, header: seal.Header,
+             notice: seal.PlannedOutageNotice, fail_inside, remote: str,
+             via: str) -> AcceptedNotice:
+    """Plan (or cancel) the window a verified announcement carries, and audit it as
+    `outage_planned` / `outage_cancelled` with `source: sender:NAME`."""
+    now = services.clock.now()
+    try:
+        outcome, window = OutagePlan(services.config).announce(sender.name, header.seq,
+                                                               notice, now)
+    except AnnouncementReplayed as exc:
+        raise fail_inside(409, "replayed", str(exc), sender.name) from None
+    except OutagePlanError as exc:
+        raise fail_inside(422, "bad_outage", str(exc), sender.name) from None
+    services.audit.append(f"outage_{outcome}", window=window.id,
+                          starts_at=isoformat_utc(window.starts_at),
+                          ends_at=isoformat_utc(window.ends_at), note=window.note,
+                          source=window.source, seq=header.seq, remote=remote, via=via)
+    log.info("planned outage %s %s by sender %s", window.id, outcome, sender.name)
+    return AcceptedNotice(f"outage-{window.id}", sender.name, now)
 
 
 def sequence_problem(header: seal.Header) -> tuple[int, str, str] | None:

@@ -133,6 +133,9 @@ class KitContext:
     # The contacts sheet's markup (contacts.contacts_sheet), printed right after the cover;
     # the print service always gives one. None: a kit without it (tests of other pages).
     contacts_sheet: str | None = None
+    # A planned outage under way when the kit was printed ("Planerat avbrott 12 dec
+    # 18:00–22:00", wording.planned_outage): the cover says which outage the paper is for.
+    planned_outage: str | None = None
 
 
 @dataclass(frozen=True)
@@ -314,6 +317,7 @@ def _cover_markup(profile: ProfileConfig, documents: list[KitDocument],
         drill=context.drill,
         destinations=list(context.destinations),
         contacts_pointer=None if contacts_page is None else contacts_pointer(contacts_page),
+        planned_outage=context.planned_outage,
     )
 
 

@@ -44,7 +44,8 @@ from appliance.core.printing.kit import (
 )
 from appliance.core.printing.print_guard import GuardRecord, PrintGuard, SubmittedJob
 from appliance.core.printing.printer import JobState, Printer, PrinterReport, PrinterUnavailable
-from appliance.core.printing.wording import kit_title
+from appliance.core.printing.wording import kit_title, planned_outage
+from appliance.core.records.planned_outages import OutagePlan
 from appliance.core.time.clock_trust import ClockReading
 from appliance.core.time.drills import drill_status, record_drill
 from appliance.core.time.freshness import freshness
@@ -271,7 +272,17 @@ class PrintService:
             else None, drill=drill, clock_unsure=clock_unsure,
             destinations=printer.destinations if printer is not None else (),
             contacts_sheet=contacts_sheet(self.config, now, unit=unit,
-                                          clock_unsure=clock_unsure)))
+                                          clock_unsure=clock_unsure),
+            planned_outage=self._planned_outage(now)))
+
+    def _planned_outage(self, now: datetime) -> str | None:
+        """The planned outage under way at `now`, as the cover says it; None if none."""
+        tz = self.config.timezone
+        for window in OutagePlan(self.config).windows():
+            if window.ongoing(now):
+                return planned_outage(window.starts_at.astimezone(tz),
+                                      window.ends_at.astimezone(tz))
+        return None
 
     def gather(self, profile: ProfileConfig, now: datetime, *, unit: str | None = None
                ) -> tuple[list[KitDocument], list[MissingList]]:

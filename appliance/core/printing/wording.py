@@ -16,7 +16,7 @@ after it would have to agree with a noun the code does not know. So an age stand
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 AGE = "Ålder"
 """Label before an age that stands alone: "Ålder 4 h 10 min"."""
@@ -155,3 +155,30 @@ def _period(days: int) -> str:
         months = days // 30
         return f"{months} {'månad' if months == 1 else 'månader'}"
     return f"{days} {'dag' if days == 1 else 'dagar'}"
+
+
+PLANNED_OUTAGE = "Planerat avbrott"
+"""Before a planned outage's times (kiosk, `status`)."""
+
+MONTHS = ("jan", "feb", "mars", "apr", "maj", "juni", "juli", "aug", "sep", "okt", "nov",
+          "dec")
+"""Swedish month abbreviations as Språkrådet writes them (a day and a short month: "12 dec")."""
+
+
+def day_and_month(moment: datetime) -> str:
+    """"12 dec": a local date as nurses write it (no year: a planned outage is weeks away)."""
+    return f"{moment.day} {MONTHS[moment.month - 1]}"
+
+
+def planned_outage(starts: datetime, ends: datetime) -> str:
+    """"Planerat avbrott 12 dec 18:00–22:00" (local times); an outage across midnight names
+    both days: "Planerat avbrott 12 dec 22:00–13 dec 02:00"."""
+    end = f"{ends:%H:%M}" if ends.date() == starts.date() else f"{day_and_month(ends)} {ends:%H:%M}"
+    return f"{PLANNED_OUTAGE} {day_and_month(starts)} {starts:%H:%M}–{end}"
+
+
+def planned_outage_ongoing(ends: datetime, now: datetime) -> str:
+    """"Planerat avbrott pågår till 22:00" (local times); "… till 13 dec 02:00" when it
+    ends on another day."""
+    end = f"{ends:%H:%M}" if ends.date() == now.date() else f"{day_and_month(ends)} {ends:%H:%M}"
+    return f"{PLANNED_OUTAGE} pågår till {end}"

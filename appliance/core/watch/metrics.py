@@ -267,5 +267,19 @@ def collect(services: Services, tally: AuditTally, now: datetime | ClockReading,
                "Expected slots that passed (plus grace) without new data, by kind.",
                [({"kind": name}, missed.get(name, 0))
                 for name in sorted({*expected, *missed})]),
+        *planned_outage_families(status.planned_outages, now),
+    ]
+
+
+def planned_outage_families(windows, now: datetime) -> list[Family]:
+    """The next planned outage (under way or shown ahead, `outage.show_days_ahead`): its start
+    as a Unix time, and whether one is under way. No labels: a note is IT's free text."""
+    return [
+        Family("appliance_planned_outage_next_start_timestamp_seconds", "gauge",
+               "Start (Unix time) of the next planned outage not yet ended; absent: none.",
+               [({}, windows[0].starts_at.timestamp())] if windows else []),
+        Family("appliance_planned_outage_ongoing", "gauge",
+               "1 while a planned outage is under way.",
+               [({}, int(any(window.ongoing(now) for window in windows)))]),
     ]
 

@@ -15,13 +15,16 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from appliance.core.base.clock import isoformat_utc
 from appliance.core.config.settings import ApplianceConfig, Slot
 from appliance.core.intake.store import Store, StoredDocument
+from appliance.core.printing import wording
 from appliance.core.printing.printer import PrinterReport
 from appliance.core.records.panel_health import PanelHealth, read_panel_health
+from appliance.core.records.planned_outages import OutagePlan, PlannedWindow
 from appliance.core.time.clock_trust import ClockReading
 from appliance.core.time.drills import DrillStatus, drill_status
 from appliance.core.time.freshness import freshness
@@ -105,6 +108,18 @@ class ApplianceStatus:
     drill: DrillStatus | None = None  # the last outage drill; never part of `state`
     clock: ClockReading | None = None  # None: computed for a bare moment (tests)
     panel: PanelHealth | None = None  # the button's GPIO, for IT; never part of `state`
+    planned_outages: tuple[PlannedWindow, ...] = ()  # under way or shown ahead; not `state`
+    timezone: Any = None  # of `planned_outage_text`; None: UTC (a bare status in tests)
+
+    def planned_outage_text(self, window: PlannedWindow) -> str:
+        """"Planerat avbrott 12 dec 18:00–22:00", or "… pågår till 22:00" once under way:
+        the words of the kiosk and `status` alike."""
+        tz = self.timezone or UTC
+        if window.ongoing(self.now):
+            return wording.planned_outage_ongoing(window.ends_at.astimezone(tz),
+                                                  self.now.astimezone(tz))
+        return wording.planned_outage(window.starts_at.astimezone(tz),
+                                      window.ends_at.astimezone(tz))
 
     @property
     def kinds(self) -> dict[str, KindStatus]:
@@ -140,6 +155,10 @@ class ApplianceStatus:
             result["drill"] = self.drill.to_json()
         if self.panel is not None:
             result["panel"] = self.panel.to_json()
+        result["planned_outages"] = [
+            window.to_json() | {"ongoing": window.ongoing(self.now),
+                                "text": self.planned_outage_text(window)}
+            for window in self.planned_outages]
         return result
 
 
@@ -172,7 +191,9 @@ def compute_status(config: ApplianceConfig, store: Store, now: datetime | ClockR
     elif printer is not None and printer.degraded and state is State.READY:
         state = State.DEGRADED
     return ApplianceStatus(state, now, tuple(checks), printer, drill_status(config, now),
-                           clock=clock, panel=read_panel_health(config.state_dir))
+                           clock=clock, panel=read_panel_health(config.state_dir),
+                           planned_outages=tuple(OutagePlan(config).shown(now)),
+                           timezone=config.timezone)
 
 
 def shown_state(status: ApplianceStatus, kit_on_its_way: bool) -> State:
