@@ -17,6 +17,7 @@ from appliance.cli.common import CleanGroup, echo_json
 from appliance.cli.config_cli import appliance_config_group
 from appliance.cli.jobs_cli import jobs
 from appliance.cli.key_cli import key
+from appliance.cli.outage_report_cli import report as outage_report
 from appliance.cli.print_cli import drill, print_command, printer
 from appliance.cli.senders_cli import senders
 from appliance.core.base.clock import isoformat_utc, local_time, parse_iso
@@ -268,6 +269,14 @@ main.add_command(drill)
 main.add_command(printer)
 main.add_command(key)
 main.add_command(appliance_config_group(appliance_services))
+
+
+@main.group(cls=CleanGroup)
+def outage() -> None:
+    """After an outage: the report and the reconciliation checklist."""
+
+
+outage.add_command(outage_report)
 
 
 @main.group(cls=CleanGroup)
