@@ -12,11 +12,13 @@ that ended is found and measured from the log alone.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from appliance.adapters.web import create_app
 from appliance.core.base.clock import FixedClock, parse_iso
 from appliance.core.printing.outage_sheet import outage_markup
 from appliance.core.printing.print_service import PrintService, Started
@@ -37,9 +39,12 @@ def at(local_hh_mm: str) -> datetime:
     return DAY + timedelta(hours=hours - 1, minutes=minutes)
 
 
-def pdf_text(data: bytes) -> str:
-    return subprocess.run(["pdftotext", "-layout", "-", "-"], input=data, capture_output=True,
-                          check=True).stdout.decode()
+def pdf_text(data: bytes, *, layout: bool = False) -> str:
+    """pdftotext's reading: in the order drawn, each cell whole (words of a cell that wraps
+    joined by one space), or with `layout` line by line as on the page."""
+    text = subprocess.run(["pdftotext", *(["-layout"] if layout else []), "-", "-"],
+                          input=data, capture_output=True, check=True).stdout.decode()
+    return text if layout else " ".join(text.split())
 
 
 def entries(inst) -> list[dict]:
@@ -170,6 +175,7 @@ def test_the_report_of_a_real_outage_says_what_the_audit_log_says(installation, 
 
     pdf = tmp_path / "rapport.pdf"
     inst.appliance("outage", "report", "--output", str(pdf))
+    layout = pdf_text(pdf.read_bytes(), layout=True)
     text = pdf_text(pdf.read_bytes())
     for heading in ("Rapport efter driftavbrott", "Avbrottet, så som apparaten såg det",
                     "Reservutskrifter (3)", "Skrivarfel", "Slut på papper",
@@ -178,9 +184,11 @@ def test_the_report_of_a_real_outage_says_what_the_audit_log_says(installation, 
                     "Övning, Kommandorad (IT)", "Tar inte emot utskrifter",
                     "2026-12-07 16:00", "Sammanställd av"):
         assert heading in text, heading
-    rows = [line for line in text.splitlines() if "Att göra-lista" in line
-            and " av " in line and "(" in line.split("Att göra-lista")[0]]
-    assert len(rows) == sum(1 for _, kind, _ in expected["list_pages"] if kind == "todo")
+    rows = re.findall(r"^ *(\d) \((\d\d:\d\d)\) .*?(Att göra-lista|Läkemedelslista) +(\d+) av "
+                      r"(\d+) +(\d+) av (\d+)", layout, re.MULTILINE)
+    numbers = {k["number"]: k for k in report["kits"]}
+    assert [(numbers[int(r[0])]["job"], "todo" if r[2] == "Att göra-lista" else "medications",
+             int(r[3])) for r in rows] == expected["list_pages"]
     assert MARKER not in text and "Agda" not in text
 
 
@@ -195,9 +203,7 @@ def test_the_kiosk_prints_the_report_which_is_not_a_kit(installation):
         job = inst.cups.wait_for(lambda: inst.queue.captured_job(answer["job"]), timeout=30,
                                  what="the report")
         _, page = fetch(f"{server.url}/kiosk/view?profile=after-outage&job={answer['job']}")
-        assert "Efter avbrottet" in page
-        _, overview = fetch(f"{server.url}/kiosk/view")
-        assert 'id="after-outage"' in overview and 'class="drill"' in overview
+        assert "<h2>Efter avbrottet</h2>" in page  # its progress, as a kit's
     finally:
         server.stop()
     assert job.title.startswith("Rapport efter driftavbrott ") and MARKER not in job.title
@@ -209,9 +215,29 @@ def test_the_kiosk_prints_the_report_which_is_not_a_kit(installation):
         [("kiosk", answer["job"], answer["pages"], 3)]
     after = entries(inst)
     assert [e for e in after[len(before):] if e["event"] in ("printed", "drill_printed")] == []
-    again = json.loads(inst.appliance("outage", "report", "--json").output)
-    assert len(again["kits"]) == 4 and again["outage"]["began"] == \
-        json.loads(inst.appliance("outage", "report", "--json").output)["outage"]["began"]
+    again = json.loads(inst.appliance("outage", "report", "--json").output)["outage"]
+    assert (parse_iso(again["began"]), parse_iso(again["ended"])) == (at("10:00"), at("16:00"))
+
+
+def kiosk_overview(inst, now: datetime, source: str = "127.0.0.1") -> str:
+    app = create_app(inst.config, printer=inst.memory_printer, clock=FixedClock(now))
+    response = app.test_client().get("/kiosk/view", environ_base={"REMOTE_ADDR": source})
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_the_button_is_grey_and_last_and_only_there_when_the_lists_are_fresh(
+        memory_installation):
+    inst = memory_installation
+    clock = FixedClock(at("07:06"))
+    deliver(inst, clock, at("07:05"))
+    fresh = kiosk_overview(inst, at("08:00"))
+    button = re.search(r'<button[^>]*id="after-outage"[^>]*>([^<]*)</button>', fresh)
+    assert button and button.group(1) == "Efter avbrottet"
+    assert 'class="drill"' in button.group(0)
+    assert fresh.rindex("data-profile=") == fresh.index('data-profile="after-outage"')
+    assert 'id="after-outage"' not in kiosk_overview(inst, at("15:30"))  # stale: an outage
+    assert 'id="after-outage"' not in kiosk_overview(inst, at("08:00"), "127.0.1.7")  # LAN
 
 
 # ---------------------------------------------------------------- the rule, entry by entry

@@ -64,7 +64,11 @@ from appliance.core.printing.wording import (
 )
 from appliance.core.records.outage_report import CheckRow, OutageReport, ReportedKit
 
-CHECKLIST_WEIGHTS = (1.7, 2.7, 2.5, 1.5, 1.4, 3.4)
+CHECKLIST_WEIGHTS = (1.7, 2.7, 2.5, 1.6, 1.4, 3.3)
+KIT_WEIGHTS = (0.5, 1.9, 2.0, 2.1, 0.8, 3.3, 2.1)
+FAILED_WEIGHTS = (1.5, 1.6, 2.6, 2.6)
+FAULT_WEIGHTS = (2.6, 1.6, 1.6, 1.2)
+MISSED_WEIGHTS = (2.6, 2.6, 1.6)
 
 
 def outage_markup(report: OutageReport, config: ApplianceConfig) -> str:
@@ -151,7 +155,7 @@ def _kits(report: OutageReport, words: _Words) -> Iterator[str]:
     if not report.kits:
         yield f"TEXT {NO_KITS}"
         return
-    yield "TABLE " + " | ".join(KIT_COLUMNS)
+    yield _wide(KIT_COLUMNS, KIT_WEIGHTS)
     for kit in report.kits:
         what = words.profile(kit.profile) + ("" if kit.unit is None else f", {kit.unit}")
         yield "ROW " + " | ".join(_cell(text) for text in (
@@ -183,7 +187,7 @@ def _failed(report: OutageReport, words: _Words) -> Iterator[str]:
     if not report.failed:
         return
     yield f"HEADING {FAILED_HEADING}"
-    yield "TABLE " + " | ".join(FAILED_COLUMNS)
+    yield _wide(FAILED_COLUMNS, FAILED_WEIGHTS)
     for failed in report.failed:
         yield "ROW " + " | ".join(_cell(text) for text in (
             words.time(failed.time), trigger_label(failed.trigger, drill=failed.drill),
@@ -195,7 +199,7 @@ def _faults(report: OutageReport, words: _Words) -> Iterator[str]:
     if not report.faults:
         yield f"TEXT {NO_FAULTS}"
         return
-    yield "TABLE " + " | ".join(FAULT_COLUMNS)
+    yield _wide(FAULT_COLUMNS, FAULT_WEIGHTS)
     for fault in report.faults:
         duration = fault.duration
         yield "ROW " + " | ".join(_cell(text) for text in (
@@ -209,7 +213,7 @@ def _missed(report: OutageReport, words: _Words) -> Iterator[str]:
     if not report.missed:
         yield f"TEXT {NO_MISSED}"
         return
-    yield "TABLE " + " | ".join(MISSED_COLUMNS)
+    yield _wide(MISSED_COLUMNS, MISSED_WEIGHTS)
     for missed in report.missed:
         yield "ROW " + " | ".join(_cell(text) for text in (
             words.kind(missed.kind), missed.unit or ALL_UNITS, words.time(missed.slot)))
@@ -224,8 +228,7 @@ def _checklist(report: OutageReport, words: _Words) -> Iterator[str]:
         yield f"TEXT {NO_CHECKLIST}"
         return
     yield f"TEXT {CHECKLIST_INTRO}"
-    yield "GRID " + " | ".join(f"{label}:{weight}" for label, weight
-                               in zip(CHECKLIST_COLUMNS, CHECKLIST_WEIGHTS, strict=True))
+    yield "GRID " + _weighted(CHECKLIST_COLUMNS, CHECKLIST_WEIGHTS)
     for row in report.checklist:
         yield "ROW " + " | ".join(_cell(text) for text in _check_cells(row, words))
 
@@ -236,6 +239,15 @@ def _check_cells(row: CheckRow, words: _Words) -> tuple[str, ...]:
             words.kind(row.kind),
             kit_pages_of(row.kit_page, row.kit_pages) if listed else "–",
             kit_pages_of(row.list_page, row.list_pages) if listed else "–", "")
+
+
+def _wide(columns: tuple[str, ...], weights: tuple[float, ...]) -> str:
+    return "WIDETABLE " + _weighted(columns, weights)
+
+
+def _weighted(columns: tuple[str, ...], weights: tuple[float, ...]) -> str:
+    return " | ".join(f"{label}:{weight}"
+                      for label, weight in zip(columns, weights, strict=True))
 
 
 def _cell(text: str) -> str:

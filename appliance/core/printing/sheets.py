@@ -16,6 +16,8 @@ it without touching code. A template renders to lines of the form `DIRECTIVE tex
     ROW a | b | c
     BIGTABLE a:3 | b:2        the same in larger type across the page, relative column
                               widths after the colon (the contacts sheet)
+    WIDETABLE a:3 | b:2       a TABLE across the page, its columns weighted so (the report
+                              after an outage)
     GRID Label:2 | Label:1    a ruled form table, relative column widths after the colon
     BLANKROWS 14              that many empty rows for the GRID above; or ROW lines after
                               the GRID: ruled rows filled in but for their empty cells (the
@@ -137,14 +139,15 @@ def _parse(markup: str):
     orientation = "portrait"
     flowables: list = []
     table: list[list[str]] | None = None
-    widths: list[float] | None = None  # a BIGTABLE's relative column widths
+    widths: list[float] | None = None  # a BIGTABLE's or WIDETABLE's relative column widths
+    big = False  # a BIGTABLE
     grid: tuple[list[str], list[float]] | None = None
     grid_rows: list[list[str]] | None = None  # ROW lines after a GRID
 
     def flush_table() -> None:
         nonlocal table, widths, grid_rows
         if table:
-            flowables.append(_data_table(table, widths, orientation))
+            flowables.append(_data_table(table, widths, orientation, big=big))
         if grid is not None and grid_rows:
             flowables.append(_form_grid(*grid, 0, orientation, grid_rows))
         table, widths, grid_rows = None, None, None
@@ -166,9 +169,9 @@ def _parse(markup: str):
             flowables.append(Paragraph(_inline(text), STYLES["BULLET"], bulletText="•"))
         elif directive == "TABLE":
             table = [_cells(text)]
-        elif directive == "BIGTABLE":
+        elif directive in ("BIGTABLE", "WIDETABLE"):
             labels, widths = _grid_columns(text, number)
-            table = [labels]
+            table, big = [labels], directive == "BIGTABLE"
         elif directive == "ROW":
             if table is not None:
                 table.append(_cells(text))
@@ -212,15 +215,15 @@ def _table_style(*commands: tuple) -> TableStyle:
 
 
 def _data_table(rows: list[list[str]], weights: list[float] | None = None,
-                orientation: str = "portrait") -> Table:
-    """A TABLE; with `weights`, a BIGTABLE: across the page, in larger type, its columns
-    as weighted."""
-    big = weights is not None
+                orientation: str = "portrait", *, big: bool = False) -> Table:
+    """A TABLE; with `weights`, a WIDETABLE: across the page, its columns as weighted; and
+    `big`, a BIGTABLE: the same in larger type."""
     head_style, cell_style = ("BIGCELLHEAD", "BIGCELL") if big else ("CELLHEAD", "CELL")
     head, *body = rows
     data = [[Paragraph(_inline(c), STYLES[head_style]) for c in head]]
     data += [[Paragraph(_inline(c), STYLES[cell_style]) for c in row] for row in body]
-    widths = [_frame_width(orientation) * w / sum(weights) for w in weights] if big else None
+    widths = (None if weights is None
+              else [_frame_width(orientation) * w / sum(weights) for w in weights])
     table = Table(data, colWidths=widths, repeatRows=1, hAlign="LEFT")
     padding = [("TOPPADDING", (0, 1), (-1, -1), 4), ("BOTTOMPADDING", (0, 1), (-1, -1), 5)]
     table.setStyle(_table_style(
