@@ -311,3 +311,27 @@ def test_from_and_to_are_checked_and_named(installation):
     assert "--to" in result.output
     result = installation.appliance("outage", "report")
     assert "no outage found" in result.output
+
+
+def test_the_cli_prints_the_report_and_a_refusing_queue_is_audited_and_exit_1(installation):
+    inst = installation
+    clock = FixedClock(at("07:06"))
+    deliver(inst, clock, at("07:05"))
+    clock.set(at("10:00"))
+    kit(PrintService(inst.services(clock)), "button", "button")
+    result = inst.appliance("outage", "report", "--print")
+    job_id = int(result.output.split()[1].rstrip(":"))
+    job = inst.cups.wait_for(lambda: inst.queue.captured_job(job_id), timeout=30,
+                             what="the report")
+    assert "Reservutskrifter (1)" in pdf_text(job.data)
+    inst.cups.run("cupsreject", inst.queue.name)
+    try:
+        result = inst.appliance("outage", "report", "--print", expect=1)
+    finally:
+        inst.cups.run("cupsaccept", inst.queue.name)
+    assert "not printed" in result.output
+    assert [(e["event"], e["trigger"], e.get("job"), e.get("reason"), e["kits"])
+            for e in entries(inst) if e["event"].startswith("outage_report")] == \
+        [("outage_report_printed", "cli", job_id, None, 1),
+         ("outage_report_failed", "cli", None, "not-accepting", 1)]
+    assert len(audit_events(inst, "printed")) == 1

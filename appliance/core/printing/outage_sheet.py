@@ -33,6 +33,7 @@ from appliance.core.printing.wording import (
     FAILED_HEADING,
     FAULT_COLUMNS,
     FAULTS_HEADING,
+    FAULTS_NOTE,
     FIRST_DELIVERY_AFTER,
     FIRST_SIGN,
     FORMS_ROW,
@@ -196,6 +197,7 @@ def _failed(report: OutageReport, words: _Words) -> Iterator[str]:
 
 def _faults(report: OutageReport, words: _Words) -> Iterator[str]:
     yield f"HEADING {FAULTS_HEADING}"
+    yield f"SMALL {FAULTS_NOTE}"
     if not report.faults:
         yield f"TEXT {NO_FAULTS}"
         return

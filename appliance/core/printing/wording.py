@@ -189,6 +189,8 @@ FAILED_HEADING = "Utskrifter som inte gick iväg till skrivaren"
 FAILED_COLUMNS = ("Tid", "Hur", "Vad", "Orsak")
 FAULTS_HEADING = "Skrivarfel"
 FAULT_COLUMNS = ("Fel", "Från", "Till", "Längd")
+FAULTS_NOTE = ("Så som utskrifterna mötte skrivaren: från den första utskrift som mötte "
+               "felet till det första tecknet på att skrivaren fungerade igen.")
 NO_FAULTS = "Inga skrivarfel sågs vid utskrifterna."
 NOT_SEEN_TO_END = "inte åtgärdat vid senaste utskrift"
 MISSED_HEADING = "Uteblivna leveranser"
