@@ -66,7 +66,7 @@ from appliance.core.printing.wording import (
 from appliance.core.records.outage_report import CheckRow, OutageReport, ReportedKit
 
 CHECKLIST_WEIGHTS = (1.7, 2.7, 2.5, 1.6, 1.4, 3.3)
-KIT_WEIGHTS = (0.5, 1.9, 2.0, 2.1, 0.8, 3.3, 2.1)
+KIT_WEIGHTS = (0.7, 1.9, 2.0, 2.1, 1.0, 3.0, 2.1)
 FAILED_WEIGHTS = (1.5, 1.6, 2.6, 2.6)
 FAULT_WEIGHTS = (2.6, 1.6, 1.6, 1.2)
 MISSED_WEIGHTS = (2.6, 2.6, 1.6)
@@ -222,6 +222,8 @@ def _missed(report: OutageReport, words: _Words) -> Iterator[str]:
 
 
 def _checklist(report: OutageReport, words: _Words) -> Iterator[str]:
+    """On a page of its own: it goes round the unit to be signed, the facts stay."""
+    yield "NEWPAGE"
     yield f"HEADING {CHECKLIST_HEADING}"
     not_printed = [str(kit.number) for kit in report.care_kits if not kit.reached_paper]
     if not_printed:

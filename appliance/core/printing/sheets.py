@@ -24,6 +24,7 @@ it without touching code. A template renders to lines of the form `DIRECTIVE tex
                               checklist of the report after an outage)
     FIELD label | 3           a labelled box with 3 ruled lines to write on
     SPACE 6                   vertical space in mm
+    NEWPAGE                   what follows starts on a new page
 
 `**bold**` works inside text. Everything else is escaped, so document titles coming from a
 sender cannot inject markup. Lines that are empty or start with `#` are ignored.
@@ -44,6 +45,7 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.platypus import (
     KeepTogether,
+    PageBreak,
     Paragraph,
     SimpleDocTemplate,
     Spacer,
@@ -192,6 +194,8 @@ def _parse(markup: str):
             flowables.append(_field(label.strip(), int(lines), orientation))
         elif directive == "SPACE":
             flowables.append(Spacer(1, float(text) * mm))
+        elif directive == "NEWPAGE":
+            flowables.append(PageBreak())
         else:
             raise SheetError(f"line {number}: unknown directive {directive!r}")
     flush_table()
@@ -264,7 +268,7 @@ def _form_grid(labels: list[str], weights: list[float], rows: int, orientation: 
     table.setStyle(_table_style(
         ("GRID", (0, 0), (-1, -1), 0.6, colors.black),
         ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.88, 0.88, 0.88)),
-        ("VALIGN", (0, 0), (-1, 0), "MIDDLE"),
+        ("VALIGN", (0, 0), (-1, -1 if filled else 0), "MIDDLE"),
         *([("TOPPADDING", (0, 1), (-1, -1), 7), ("BOTTOMPADDING", (0, 1), (-1, -1), 7)]
           if filled else []),
     ))
