@@ -318,7 +318,11 @@ def test_the_cli_prints_the_report_and_a_refusing_queue_is_audited_and_exit_1(in
     clock = FixedClock(at("07:06"))
     deliver(inst, clock, at("07:05"))
     clock.set(at("10:00"))
-    kit(PrintService(inst.services(clock)), "button", "button")
+    started = kit(PrintService(inst.services(clock)), "button", "button")
+    summary = inst.appliance("outage", "report").output
+    assert "outage: first sign 2026-12-07 10:00, no delivery since (ongoing?)" in summary
+    assert f"kit 1: 2026-12-07 10:00 button button, {started.summary.pages} pages" in summary
+    assert "checklist: 2 list page(s) to enter in the record" in summary
     result = inst.appliance("outage", "report", "--print")
     job_id = int(result.output.split()[1].rstrip(":"))
     job = inst.cups.wait_for(lambda: inst.queue.captured_job(job_id), timeout=30,

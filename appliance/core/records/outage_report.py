@@ -216,7 +216,7 @@ def outage_report(entries: Iterable[dict[str, Any]], now: datetime,
         window = Window(began, ended)
         inside = [e for e in timeline if began is not None and window.holds(e["at"])]
     endings = _job_endings(timeline)
-    kits = tuple(_kit(number, entry, endings.get(entry.get("job")))
+    kits = tuple(_kit(number, entry, endings.get(entry.get("n")))
                  for number, entry in enumerate(
                      (e for e in inside if e["event"] in KIT_EVENTS), start=1))
     return OutageReport(
@@ -271,19 +271,17 @@ def _sign_time(entry: dict[str, Any]) -> datetime | None:
     return entry["at"]
 
 
-def _job_endings(timeline: list[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
-    """Each job's end, by job id: the first `print_job_ended` after the kit's entry (CUPS
-    reuses ids only after a reset, so the first one after it is its own)."""
-    endings: dict[Any, dict[str, Any]] = {}
-    open_jobs: set[Any] = set()
+def _job_endings(timeline: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """Each kit's job end, by the kit entry's `n`: the first `print_job_ended` of its job
+    after it (a CUPS reset reuses job ids; the next kit with the id has its own end)."""
+    endings: dict[int, dict[str, Any]] = {}
+    open_jobs: dict[Any, int] = {}
     for entry in timeline:
         job = entry.get("job")
         if entry["event"] in KIT_EVENTS:
-            open_jobs.add(job)
-            endings.pop(job, None)
+            open_jobs[job] = entry.get("n")
         elif entry["event"] == JOB_ENDED and job in open_jobs:
-            open_jobs.discard(job)
-            endings[job] = entry
+            endings[open_jobs.pop(job)] = entry
     return endings
 
 
