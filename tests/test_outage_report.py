@@ -226,16 +226,17 @@ def kiosk_overview(inst, now: datetime, source: str = "127.0.0.1") -> str:
     return response.get_data(as_text=True)
 
 
-def test_the_button_is_grey_and_last_and_only_there_when_the_lists_are_fresh(
+def test_the_button_is_in_the_banner_beside_who_to_call_only_when_the_lists_are_fresh(
         memory_installation):
     inst = memory_installation
     clock = FixedClock(at("07:06"))
     deliver(inst, clock, at("07:05"))
     fresh = kiosk_overview(inst, at("08:00"))
-    button = re.search(r'<button[^>]*id="after-outage"[^>]*>([^<]*)</button>', fresh)
+    banner = fresh[fresh.index('<header class="banner">'):fresh.index("</header>")]
+    button = re.search(r'<button[^>]*id="after-outage"[^>]*>([^<]*)</button>', banner)
     assert button and button.group(1) == "Efter avbrottet"
-    assert 'class="drill"' in button.group(0)
-    assert fresh.rindex("data-profile=") == fresh.index('data-profile="after-outage"')
+    assert 'class="corner report"' in button.group(0)
+    assert banner.index('id="after-outage"') < banner.index('id="to-contacts"')
     assert 'id="after-outage"' not in kiosk_overview(inst, at("15:30"))  # stale: an outage
     assert 'id="after-outage"' not in kiosk_overview(inst, at("08:00"), "127.0.1.7")  # LAN
 
