@@ -15,8 +15,9 @@ appliance's own browser, and `POST /kiosk/print` refuses anything else:
 The state shown is the LED's (`status.shown_state`), and a press goes through the one
 `PrintService` with trigger `kiosk`, so a kit started from here, the button or the CLI is
 the one kit in flight for all of them. The "Övning" button prints the button kit as an
-outage drill (`drill=True`), under the same rules. "Efter avbrottet", beside it, prints
-the report after an outage (`outage_print`, trigger `kiosk`): not a kit, so no kit guard.
+outage drill (`drill=True`), under the same rules. "Efter avbrottet" (in the banner, on a
+ready screen) prints the report after an outage (`outage_print`, trigger `kiosk`): not a
+kit, so no kit guard.
 With several units (`units.names`), each unit's section has its own button: that unit's
 button kit (`unit=` of the print service).
 
@@ -26,6 +27,8 @@ from the same `who_to_call` as the paper.
 """
 
 from __future__ import annotations
+
+import logging
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 
@@ -50,7 +53,10 @@ from appliance.core.printing.contacts import who_to_call
 from appliance.core.printing.outage_print import print_report
 from appliance.core.printing.print_service import Busy, PrintService, UnknownUnit
 from appliance.core.printing.printer import PrinterReport, PrinterUnavailable
+from appliance.core.records.audit import AuditError
 from appliance.core.watch.status import shown_state
+
+log = logging.getLogger(__name__)
 
 BUTTONS = (*PROFILE_BUTTONS, DRILL_BUTTON, REPORT_BUTTON)  # what POST /kiosk/print takes
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
@@ -141,10 +147,14 @@ def print_kit():
 
 
 def _print_report(pressed: dict):
-    """The report after an outage, printed; answered as a kit's press is."""
+    """The report after an outage, printed; answered as a kit's press is. An audit log
+    that cannot be read (a damaged line: `appliance audit verify` names it) is a failed
+    print on the screen and an error in the log, never a trace."""
     try:
         printed = print_report(services(), "kiosk")
-    except PrinterUnavailable:
+    except (AuditError, PrinterUnavailable) as exc:
+        if isinstance(exc, AuditError):
+            log.error("the outage report cannot be made: %s", exc)
         return jsonify(outcome="failed", view=pressed | {"failed": 1})
     return jsonify(outcome="started", job=printed.job_id, pages=printed.pages,
                    view=pressed | {"job": printed.job_id, "pages": printed.pages})
