@@ -340,3 +340,21 @@ def test_the_cli_prints_the_report_and_a_refusing_queue_is_audited_and_exit_1(in
         [("outage_report_printed", "cli", job_id, None, 1),
          ("outage_report_failed", "cli", None, "not-accepting", 1)]
     assert len(audit_events(inst, "printed")) == 1
+
+
+def test_a_damaged_audit_log_is_a_failed_print_at_the_kiosk_and_a_named_error_in_the_cli(
+        memory_installation):
+    inst = memory_installation
+    deliver(inst, FixedClock(at("07:06")), at("07:05"))
+    log = inst.state_dir / "audit.log"
+    log.write_text("not json\n" + log.read_text())
+    app = create_app(inst.config, printer=inst.memory_printer, clock=FixedClock(at("08:00")))
+    client = app.test_client()
+    page = client.get("/kiosk", environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    token = re.search(r'name="kiosk-token" content="([0-9a-f]{64})"', page.get_data(as_text=True))
+    answer = client.post("/kiosk/print?profile=after-outage",
+                         headers={"X-Kiosk-Token": token.group(1)},
+                         environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert answer.status_code == 200 and answer.get_json()["outcome"] == "failed"
+    result = inst.appliance("outage", "report", expect=2)
+    assert "audit" in result.output and "Traceback" not in result.output
