@@ -262,6 +262,11 @@ def test_an_entry_from_before_first_page_still_reports_with_its_page_unknown(ins
     markup = outage_markup(report, installation.config)
     assert "ROW 1 (10:00) | Norr | Att göra-lista | okänt | 1 av 2 |" in markup
     assert "ingen ännu – avbrottet kan pågå" in markup
+    assert "Att göra-lista, Norr: 2 h 55 min |" in markup
+    unsure = outage_report([*log, entry(3, "11:00", "printed", **OLD_KIT, clock="no-sync")],
+                           at("12:00"))
+    assert "Att göra-lista, Norr: minst 3 h 55 min |" in outage_markup(unsure,
+                                                                      installation.config)
 
 
 def test_a_later_delivery_ends_the_outage_and_prints_before_the_last_delivery_are_not_in_it():
