@@ -1,8 +1,10 @@
 """The report after an outage (issue 24 §3): a real day through the private cupsd — a
-delivery, kits by the button, the kiosk and the CLI, a drill, a queue that refused a job,
-a printer out of paper, a missed slot, the deliveries back — then the report's figures
-checked against the audit log's entries, its PDF read with pdftotext, its JSON for IT, and
-its print from the kiosk through the real web stack (nginx + gunicorn).
+delivery, kits with the button's, the kiosk's and the CLI's triggers through the one print
+service (the call each of them makes, on the test's clock), a drill, a queue that refused
+a job, a printer out of paper, a missed slot, the deliveries back — then the report's
+figures checked against the audit log's entries, its PDF read with pdftotext, its JSON for
+IT, and its print from the kiosk through the real web stack (nginx + gunicorn) and from
+the CLI.
 
 The day runs on a FixedClock (the audit log's times are its); the report is made by the
 CLI and the server at the system clock, which only its "made at" line shows: an outage
