@@ -20,7 +20,7 @@ import pikepdf
 
 from appliance.core.base.clock import local_time
 from appliance.core.config.settings import ApplianceConfig
-from appliance.core.printing.sheets import Footer, render_sheet
+from appliance.core.printing.sheets import Footer, markup_row, render_sheet
 from appliance.core.printing.wording import (
     ALL_UNITS,
     CHECKLIST_COLUMNS,
@@ -159,7 +159,7 @@ def _kits(report: OutageReport, words: _Words) -> Iterator[str]:
     yield _wide(KIT_COLUMNS, KIT_WEIGHTS)
     for kit in report.kits:
         what = words.profile(kit.profile) + ("" if kit.unit is None else f", {kit.unit}")
-        yield "ROW " + " | ".join(_cell(text) for text in (
+        yield markup_row((
             str(kit.number), words.time(kit.time), trigger_label(kit.trigger, drill=kit.drill),
             what, UNKNOWN if kit.pages is None else str(kit.pages), _ages(kit, words),
             _outcome(kit, words)))
@@ -190,7 +190,7 @@ def _failed(report: OutageReport, words: _Words) -> Iterator[str]:
     yield f"HEADING {FAILED_HEADING}"
     yield _wide(FAILED_COLUMNS, FAILED_WEIGHTS)
     for failed in report.failed:
-        yield "ROW " + " | ".join(_cell(text) for text in (
+        yield markup_row((
             words.time(failed.time), trigger_label(failed.trigger, drill=failed.drill),
             words.profile(failed.profile), PRINTER_FAULTS.get(failed.reason, failed.reason)))
 
@@ -204,7 +204,7 @@ def _faults(report: OutageReport, words: _Words) -> Iterator[str]:
     yield _wide(FAULT_COLUMNS, FAULT_WEIGHTS)
     for fault in report.faults:
         duration = fault.duration
-        yield "ROW " + " | ".join(_cell(text) for text in (
+        yield markup_row((
             PRINTER_FAULTS.get(fault.condition, fault.condition), words.time(fault.began),
             words.time(fault.ended) if fault.ended else NOT_SEEN_TO_END,
             "–" if duration is None else age(duration)))
@@ -217,7 +217,7 @@ def _missed(report: OutageReport, words: _Words) -> Iterator[str]:
         return
     yield _wide(MISSED_COLUMNS, MISSED_WEIGHTS)
     for missed in report.missed:
-        yield "ROW " + " | ".join(_cell(text) for text in (
+        yield markup_row((
             words.kind(missed.kind), missed.unit or ALL_UNITS, words.time(missed.slot)))
 
 
@@ -234,7 +234,7 @@ def _checklist(report: OutageReport, words: _Words) -> Iterator[str]:
     yield f"TEXT {CHECKLIST_INTRO}"
     yield "GRID " + _weighted(CHECKLIST_COLUMNS, CHECKLIST_WEIGHTS)
     for row in report.checklist:
-        yield "ROW " + " | ".join(_cell(text) for text in _check_cells(row, words))
+        yield markup_row(_check_cells(row, words))
 
 
 def _check_cells(row: CheckRow, words: _Words) -> tuple[str, ...]:
@@ -252,8 +252,3 @@ def _wide(columns: tuple[str, ...], weights: tuple[float, ...]) -> str:
 def _weighted(columns: tuple[str, ...], weights: tuple[float, ...]) -> str:
     return " | ".join(f"{label}:{weight}"
                       for label, weight in zip(columns, weights, strict=True))
-
-
-def _cell(text: str) -> str:
-    """A unit's name may hold a `|`, which would split the cell."""
-    return text.replace("|", "/")

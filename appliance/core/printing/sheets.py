@@ -104,6 +104,12 @@ class Footer:
     total_pages: int
 
 
+def markup_row(cells) -> str:
+    """A `ROW` line of these cells: a `|` in one (a unit's name may hold it; names, notes and
+    phone numbers cannot) would split it, so it becomes `/`."""
+    return "ROW " + " | ".join(text.replace("|", "/") for text in cells)
+
+
 def render_sheet(markup: str, footer: Footer | None = None, *,
                  title: str = "Reservutskrift") -> bytes:
     """Lay out a sheet and return it as PDF bytes (in memory); `title` is its PDF title."""

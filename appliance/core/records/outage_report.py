@@ -27,7 +27,7 @@ times only, and this module copies nothing else.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -152,7 +152,7 @@ class OutageReport:
     failed: tuple[FailedPrint, ...] = ()
     faults: tuple[PrinterFault, ...] = ()
     missed: tuple[MissedDelivery, ...] = ()
-    checklist: tuple[CheckRow, ...] = field(default=())
+    checklist: tuple[CheckRow, ...] = ()
 
     @property
     def found(self) -> bool:
