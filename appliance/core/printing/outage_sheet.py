@@ -20,7 +20,12 @@ import pikepdf
 
 from appliance.core.base.clock import local_time
 from appliance.core.config.settings import ApplianceConfig
-from appliance.core.printing.sheets import Footer, markup_row, render_sheet
+from appliance.core.printing.sheets import (
+    Footer,
+    markup_row,
+    render_sheet,
+    weighted_columns,
+)
 from appliance.core.printing.wording import (
     ALL_UNITS,
     CHECKLIST_COLUMNS,
@@ -232,7 +237,7 @@ def _checklist(report: OutageReport, words: _Words) -> Iterator[str]:
         yield f"TEXT {NO_CHECKLIST}"
         return
     yield f"TEXT {CHECKLIST_INTRO}"
-    yield "GRID " + _weighted(CHECKLIST_COLUMNS, CHECKLIST_WEIGHTS)
+    yield "GRID " + weighted_columns(CHECKLIST_COLUMNS, CHECKLIST_WEIGHTS)
     for row in report.checklist:
         yield markup_row(_check_cells(row, words))
 
@@ -246,9 +251,4 @@ def _check_cells(row: CheckRow, words: _Words) -> tuple[str, ...]:
 
 
 def _wide(columns: tuple[str, ...], weights: tuple[float, ...]) -> str:
-    return "WIDETABLE " + _weighted(columns, weights)
-
-
-def _weighted(columns: tuple[str, ...], weights: tuple[float, ...]) -> str:
-    return " | ".join(f"{label}:{weight}"
-                      for label, weight in zip(columns, weights, strict=True))
+    return "WIDETABLE " + weighted_columns(columns, weights)

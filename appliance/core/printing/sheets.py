@@ -110,6 +110,12 @@ def markup_row(cells) -> str:
     return "ROW " + " | ".join(text.replace("|", "/") for text in cells)
 
 
+def weighted_columns(columns, weights) -> str:
+    """`Label:2 | Label:1`: the header of a GRID, BIGTABLE or WIDETABLE."""
+    return " | ".join(f"{label}:{weight}"
+                      for label, weight in zip(columns, weights, strict=True))
+
+
 def render_sheet(markup: str, footer: Footer | None = None, *,
                  title: str = "Reservutskrift") -> bytes:
     """Lay out a sheet and return it as PDF bytes (in memory); `title` is its PDF title."""
