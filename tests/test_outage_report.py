@@ -29,7 +29,7 @@ from appliance.core.records.outage_report import Window, outage_report
 from appliance.core.watch.slots import SlotWatch
 from tests.conftest import Server
 from tests.print_helpers import audit_events
-from tests.test_kiosk import fetch, page_token, press
+from tests.test_kiosk import LAN_CLIENT, fetch, page_token, press
 
 MARKER = "PATIENT-Agda-Svensson-19230101-1234"  # in every list: must never reach the report
 DAY = datetime(2026, 12, 7, tzinfo=UTC)  # local time is UTC+1 (CET)
@@ -200,7 +200,10 @@ def test_the_kiosk_prints_the_report_which_is_not_a_kit(installation):
     before = entries(inst)
     server = Server(inst).start()
     try:
-        status, answer = press(server, "after-outage", token=page_token(server))
+        token = page_token(server)
+        assert press(server, "after-outage", token=token, source=LAN_CLIENT)[0] == 403
+        assert press(server, "after-outage", token=None)[0] == 403
+        status, answer = press(server, "after-outage", token=token)
         assert status == 200 and answer["outcome"] == "started", answer
         job = inst.cups.wait_for(lambda: inst.queue.captured_job(answer["job"]), timeout=30,
                                  what="the report")
