@@ -616,6 +616,7 @@ def test_every_state_fits_and_the_drill_never_competes_with_printing(browser, st
             problems += drill_problems(page, shown=name in DRILL_SHOWN)
             problems += contacts_button_problems(page)
             problems += planned_outage_problems(page, shown=STAGES[name].planned_outage)
+            problems += report_button_problems(page)
         finally:
             page.close()
         failures += [f"{name}: {problem}" for problem in problems]
@@ -684,6 +685,26 @@ def contacts_button_problems(page) -> list[str]:
     narrowest = min(b.bounding_box()["width"] for b in prints if b.count())
     if button.bounding_box()["width"] >= narrowest:
         problems.append("Vem ringer jag? as wide as a print button")
+    return problems
+
+
+def report_button_problems(page) -> list[str]:
+    """"Efter avbrottet" (docs/outage-report.md): on a ready screen only, whole, beside
+    "Vem ringer jag?" in the banner, and never a print button's rival."""
+    button = page.locator("#after-outage")
+    if page.locator("#screen").get_attribute("data-state") != "ready":
+        return ["Efter avbrottet beside a screen that is not ready"] if button.count() else []
+    if not button.count():
+        return ["no Efter avbrottet on a ready screen"]
+    problems = [] if fully_in_view(button) else ["Efter avbrottet not in full view"]
+    if button.evaluate("e => e.closest('nav.actions') !== null"):
+        problems.append("Efter avbrottet in the row of print buttons")
+    if "primary" in (button.get_attribute("class") or ""):
+        problems.append("Efter avbrottet looks like the main print button")
+    prints = [page.get_by_role("button", name=label, exact=True) for label in PRINT_BUTTONS]
+    if button.bounding_box()["width"] >= min(b.bounding_box()["width"] for b in prints
+                                             if b.count()):
+        problems.append("Efter avbrottet as wide as a print button")
     return problems
 
 

@@ -18,6 +18,7 @@ from appliance.cli.config_cli import appliance_config_group
 from appliance.cli.jobs_cli import jobs
 from appliance.cli.key_cli import key
 from appliance.cli.outage_cli import outage
+from appliance.cli.outage_report_cli import report as outage_report
 from appliance.cli.print_cli import drill, print_command, printer
 from appliance.cli.senders_cli import senders
 from appliance.core.base.clock import isoformat_utc, local_time, parse_iso
@@ -273,6 +274,9 @@ main.add_command(printer)
 main.add_command(key)
 main.add_command(outage)
 main.add_command(appliance_config_group(appliance_services))
+
+
+outage.add_command(outage_report)  # beside plan, list and cancel (cli/outage_cli.py)
 
 
 @main.group(cls=CleanGroup)

@@ -19,8 +19,9 @@ from appliance.core.records.planned_outages import (
 
 @click.group("outage", cls=CleanGroup)
 def outage() -> None:
-    """Planned outages: shown on the kiosk and in `status`; the kit may print by itself as
-    one begins (outage.print_kit_at_start)."""
+    """Outages: plan, list and cancel planned ones (shown on the kiosk and in `status`; the
+    kit may print by itself as one begins: outage.print_kit_at_start), and the report after
+    one (`report`: the facts and the reconciliation checklist)."""
 
 
 @outage.command("plan")

@@ -15,8 +15,11 @@ appliance's own browser, and `POST /kiosk/print` refuses anything else:
 The state shown is the LED's (`status.shown_state`), and a press goes through the one
 `PrintService` with trigger `kiosk`, so a kit started from here, the button or the CLI is
 the one kit in flight for all of them. The "Övning" button prints the button kit as an
-outage drill (`drill=True`), under the same rules. With several units (`units.names`), each unit's
-section has its own button: that unit's button kit (`unit=` of the print service).
+outage drill (`drill=True`), under the same rules. "Efter avbrottet" (in the banner, on a
+ready screen) prints the report after an outage (`outage_print`, trigger `kiosk`): not a
+kit, so no kit guard.
+With several units (`units.names`), each unit's section has its own button: that unit's
+button kit (`unit=` of the print service).
 
 "Vem ringer jag?" (`/kiosk/view?contacts=1`, on every screen, for the LAN too: staff phone
 numbers, no patient data) shows the contacts sheet's contacts at the appliance's clock,
@@ -24,6 +27,8 @@ from the same `who_to_call` as the paper.
 """
 
 from __future__ import annotations
+
+import logging
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 
@@ -33,6 +38,7 @@ from appliance.adapters.web.kiosk_view import (
     DRILL_BUTTON,
     DRILL_PROFILE,
     PROFILE_BUTTONS,
+    REPORT_BUTTON,
     UNIT_BUTTON_PROFILE,
     Progress,
     button_label,
@@ -45,10 +51,15 @@ from appliance.adapters.web.kiosk_view import (
 from appliance.adapters.web.services import services
 from appliance.core.base.templating import templates_dir
 from appliance.core.printing.contacts import who_to_call
+from appliance.core.printing.outage_print import print_report
 from appliance.core.printing.print_service import Busy, PrintService, UnknownUnit
 from appliance.core.printing.printer import PrinterReport, PrinterUnavailable
+from appliance.core.records.audit import AuditError
 from appliance.core.watch.status import shown_state
 
+log = logging.getLogger(__name__)
+
+BUTTONS = (*PROFILE_BUTTONS, DRILL_BUTTON, REPORT_BUTTON)  # what POST /kiosk/print takes
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
 TOKEN_HEADER = "X-Kiosk-Token"
 POLL_MILLISECONDS = 1000
@@ -116,11 +127,13 @@ def print_kit():
     if not matches(token(), request.headers.get(TOKEN_HEADER)):
         abort(403, f"missing or wrong {TOKEN_HEADER}; reload the page")
     profile, unit = request.args.get("profile"), request.args.get("unit")
-    if profile not in (*PROFILE_BUTTONS, DRILL_BUTTON):
-        abort(400, f"profile must be one of {', '.join((*PROFILE_BUTTONS, DRILL_BUTTON))}")
+    if profile not in BUTTONS:
+        abort(400, f"profile must be one of {', '.join(BUTTONS)}")
     drill = profile == DRILL_BUTTON
     # what the progress view needs to say which button was pressed
     pressed = {"profile": profile} | ({"unit": unit} if unit else {})
+    if profile == REPORT_BUTTON:
+        return _print_report(pressed)
     try:
         outcome = print_service().request(DRILL_PROFILE if drill else profile,
                                           trigger="kiosk", unit=unit, drill=drill)
@@ -132,6 +145,20 @@ def print_kit():
         return jsonify(outcome="busy", view=pressed | {"busy": 1})
     return jsonify(outcome="started", job=outcome.job_id, pages=outcome.summary.pages,
                    view=pressed | {"job": outcome.job_id, "pages": outcome.summary.pages})
+
+
+def _print_report(pressed: dict):
+    """The report after an outage, printed; answered as a kit's press is. An audit log
+    that cannot be read (a damaged line: `appliance audit verify` names it) is a failed
+    print on the screen and an error in the log, never a trace."""
+    try:
+        printed = print_report(services(), "kiosk")
+    except (AuditError, PrinterUnavailable) as exc:
+        if isinstance(exc, AuditError):
+            log.error("the outage report cannot be made: %s", exc)
+        return jsonify(outcome="failed", view=pressed | {"failed": 1})
+    return jsonify(outcome="started", job=printed.job_id, pages=printed.pages,
+                   view=pressed | {"job": printed.job_id, "pages": printed.pages})
 
 
 def _view(texts: Texts) -> dict:
@@ -152,6 +179,7 @@ def _view(texts: Texts) -> dict:
             "unit_button": UNIT_BUTTON_PROFILE if actions and len(svc.config.units) > 1
             else None,
             "drill_button": DRILL_BUTTON if actions else None,
+            "report_button": REPORT_BUTTON if actions else None,
             "drill": drill_note(status.drill, texts),
             "planned_outage": planned_outage_line(status),
             "contacts": None,
@@ -161,8 +189,7 @@ def _view(texts: Texts) -> dict:
 def _progress(report: PrinterReport, texts: Texts) -> Progress | None:
     args = request.args
     profile, unit = args.get("profile"), args.get("unit")
-    if (profile not in (*PROFILE_BUTTONS, DRILL_BUTTON)
-            or (unit and unit not in services().config.units)):
+    if profile not in BUTTONS or (unit and unit not in services().config.units):
         return None
     title = button_label(profile, unit, texts)
     if args.get("busy") or args.get("failed"):

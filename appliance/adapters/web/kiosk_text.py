@@ -69,6 +69,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "drill.due": "Dags att öva!",
         "contacts": wording.WHO_TO_CALL,
         "contacts.label": "Kontakter",
+        "profile.after-outage": wording.AFTER_OUTAGE,
     },
     "en": {
         "page_title": "Downtime print",
@@ -119,6 +120,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "drill.due": "Time to drill!",
         "contacts": "Who do I call?",
         "contacts.label": "Contacts",
+        "profile.after-outage": "After the outage",
     },
 }
 

@@ -152,6 +152,9 @@ def not_started(title: str, busy: bool, printer: PrinterReport, texts: Texts) ->
 # The drill button's name in the page and the POST; it prints DRILL_PROFILE as a drill.
 DRILL_BUTTON = "drill"
 DRILL_PROFILE = "button"
+# "Efter avbrottet": prints the report after an outage (core/printing/outage_print.py), not
+# a kit; shown and answered like the drill button, its progress like a kit's.
+REPORT_BUTTON = "after-outage"
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from appliance.core.config.settings import CONTACT_ROLES, ApplianceConfig, ContactConfig
+from appliance.core.printing.sheets import markup_row, weighted_columns
 from appliance.core.printing.wording import (
     CALL_NOW,
     CONTACT_COLUMNS,
@@ -163,18 +164,11 @@ def _row(label: str, contact: ContactConfig | None, hours: str = "") -> ContactR
 
 def _table(rows: tuple[ContactRow, ...]) -> Iterator[str]:
     """The who in bold when it is to be called now, the number in bold."""
-    yield "BIGTABLE " + " | ".join(f"{column}:{weight}" for column, weight
-                                   in zip(CONTACT_COLUMNS, COLUMN_WEIGHTS, strict=True))
+    yield "BIGTABLE " + weighted_columns(CONTACT_COLUMNS, COLUMN_WEIGHTS)
     for row in rows:
         cells = (f"**{row.who}**" if row.call_now else row.who,
                  NOT_SET if row.phone is None else f"**{row.phone}**", row.name, row.details)
-        yield "ROW " + " | ".join(_cell(cell) for cell in cells)
-
-
-def _cell(text: str) -> str:
-    """A unit's name may hold a `|`, which would split the cell; names and notes cannot
-    (`settings`), and a phone number is digits."""
-    return text.replace("|", "/")
+        yield markup_row(cells)
 
 
 def contact_warnings(config: ApplianceConfig, today: date) -> list[str]:

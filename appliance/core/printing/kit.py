@@ -98,7 +98,7 @@ class KitSummary:
 
     profile: str
     pages: int
-    documents: tuple[dict, ...]  # kind, unit, produced_at, pages, stale
+    documents: tuple[dict, ...]  # kind, unit, produced_at, pages, stale, first_page
     missing: tuple[str, ...]  # `MissingList.key` of each list wanted but not held
     stale: tuple[str, ...]
     forms: tuple[str, ...]
@@ -239,10 +239,12 @@ def _compose(profile: ProfileConfig, documents: list[KitDocument], missing: list
         kit.save(out, min_version="1.7")  # pikepdf.new() alone would claim PDF 1.3
         for source in sources:
             source.close()
+    first_pages = _first_pages(sum(map(_page_count, front)), documents)
     summary = KitSummary(
         profile=profile.name, pages=total,
         documents=tuple({"kind": d.kind, "unit": d.unit, "pages": d.pages, "stale": d.stale,
-                         "produced_at": d.produced_at.isoformat()} for d in documents),
+                         "produced_at": d.produced_at.isoformat(), "first_page": first}
+                        for d, first in zip(documents, first_pages, strict=True)),
         missing=tuple(m.key for m in missing),
         stale=tuple(sorted({d.kind for d in documents if d.stale})),
         forms=forms,
@@ -278,6 +280,16 @@ def _stamper(doc: KitDocument, pages_before: int, total: int, local, context: Ki
                      signoff=SIGNOFF_FIELD if doc.signoff else None)
 
     return stamp
+
+
+def _first_pages(front_pages: int, documents: list[KitDocument]) -> list[int]:
+    """Where each document starts by the kit's own page counter ("Utskrift sida 3 av 12"):
+    in the audit entry, so the report after an outage can name every page that went out."""
+    firsts, page = [], front_pages + 1
+    for doc in documents:
+        firsts.append(page)
+        page += doc.pages
+    return firsts
 
 
 def _signoff_pages(documents: list[KitDocument]) -> int:

@@ -16,10 +16,15 @@ it without touching code. A template renders to lines of the form `DIRECTIVE tex
     ROW a | b | c
     BIGTABLE a:3 | b:2        the same in larger type across the page, relative column
                               widths after the colon (the contacts sheet)
+    WIDETABLE a:3 | b:2       a TABLE across the page, its columns weighted so (the report
+                              after an outage)
     GRID Label:2 | Label:1    a ruled form table, relative column widths after the colon
-    BLANKROWS 14              that many empty rows for the GRID above
+    BLANKROWS 14              that many empty rows for the GRID above; or ROW lines after
+                              the GRID: ruled rows filled in but for their empty cells (the
+                              checklist of the report after an outage)
     FIELD label | 3           a labelled box with 3 ruled lines to write on
     SPACE 6                   vertical space in mm
+    NEWPAGE                   what follows starts on a new page
 
 `**bold**` works inside text. Everything else is escaped, so document titles coming from a
 sender cannot inject markup. Lines that are empty or start with `#` are ignored.
@@ -40,6 +45,7 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.platypus import (
     KeepTogether,
+    PageBreak,
     Paragraph,
     SimpleDocTemplate,
     Spacer,
@@ -98,15 +104,28 @@ class Footer:
     total_pages: int
 
 
-def render_sheet(markup: str, footer: Footer | None = None) -> bytes:
-    """Lay out a sheet and return it as PDF bytes (in memory)."""
+def markup_row(cells) -> str:
+    """A `ROW` line of these cells: a `|` in one (a unit's name may hold it; names, notes and
+    phone numbers cannot) would split it, so it becomes `/`."""
+    return "ROW " + " | ".join(text.replace("|", "/") for text in cells)
+
+
+def weighted_columns(columns, weights) -> str:
+    """`Label:2 | Label:1`: the header of a GRID, BIGTABLE or WIDETABLE."""
+    return " | ".join(f"{label}:{weight}"
+                      for label, weight in zip(columns, weights, strict=True))
+
+
+def render_sheet(markup: str, footer: Footer | None = None, *,
+                 title: str = "Reservutskrift") -> bytes:
+    """Lay out a sheet and return it as PDF bytes (in memory); `title` is its PDF title."""
     orientation, flowables = _parse(markup)
     buffer = io.BytesIO()
     pagesize = landscape(A4) if orientation == "landscape" else A4
     doc = SimpleDocTemplate(buffer, pagesize=pagesize, leftMargin=MARGIN, rightMargin=MARGIN,
                             topMargin=MARGIN, bottomMargin=MARGIN + 4 * mm, invariant=1,
                             initialFontName=fonts.REGULAR,
-                            title="Reservutskrift", author="", subject="", creator="")
+                            title=title, author="", subject="", creator="")
     decorate = _footer_painter(footer) if footer else (lambda canvas, doc: None)
     doc.build(flowables, onFirstPage=decorate, onLaterPages=decorate)
     return buffer.getvalue()
@@ -134,14 +153,18 @@ def _parse(markup: str):
     orientation = "portrait"
     flowables: list = []
     table: list[list[str]] | None = None
-    widths: list[float] | None = None  # a BIGTABLE's relative column widths
+    widths: list[float] | None = None  # a BIGTABLE's or WIDETABLE's relative column widths
+    big = False  # a BIGTABLE
     grid: tuple[list[str], list[float]] | None = None
+    grid_rows: list[list[str]] | None = None  # ROW lines after a GRID
 
     def flush_table() -> None:
-        nonlocal table, widths
+        nonlocal table, widths, grid_rows
         if table:
-            flowables.append(_data_table(table, widths, orientation))
-        table, widths = None, None
+            flowables.append(_data_table(table, widths, orientation, big=big))
+        if grid is not None and grid_rows:
+            flowables.append(_form_grid(*grid, 0, orientation, grid_rows))
+        table, widths, grid_rows = None, None, None
 
     for number, raw in enumerate(markup.splitlines(), start=1):
         line = raw.strip()
@@ -160,15 +183,18 @@ def _parse(markup: str):
             flowables.append(Paragraph(_inline(text), STYLES["BULLET"], bulletText="•"))
         elif directive == "TABLE":
             table = [_cells(text)]
-        elif directive == "BIGTABLE":
+        elif directive in ("BIGTABLE", "WIDETABLE"):
             labels, widths = _grid_columns(text, number)
-            table = [labels]
+            table, big = [labels], directive == "BIGTABLE"
         elif directive == "ROW":
-            if table is None:
-                raise SheetError(f"line {number}: ROW without a TABLE above it")
-            table.append(_cells(text))
+            if table is not None:
+                table.append(_cells(text))
+            elif grid_rows is not None:
+                grid_rows.append(_cells(text))
+            else:
+                raise SheetError(f"line {number}: ROW without a TABLE or GRID above it")
         elif directive == "GRID":
-            grid = _grid_columns(text, number)
+            grid, grid_rows = _grid_columns(text, number), []
         elif directive == "BLANKROWS":
             if grid is None or not text.isdigit():
                 raise SheetError(f"line {number}: BLANKROWS needs a GRID above and a number")
@@ -180,6 +206,8 @@ def _parse(markup: str):
             flowables.append(_field(label.strip(), int(lines), orientation))
         elif directive == "SPACE":
             flowables.append(Spacer(1, float(text) * mm))
+        elif directive == "NEWPAGE":
+            flowables.append(PageBreak())
         else:
             raise SheetError(f"line {number}: unknown directive {directive!r}")
     flush_table()
@@ -203,15 +231,15 @@ def _table_style(*commands: tuple) -> TableStyle:
 
 
 def _data_table(rows: list[list[str]], weights: list[float] | None = None,
-                orientation: str = "portrait") -> Table:
-    """A TABLE; with `weights`, a BIGTABLE: across the page, in larger type, its columns
-    as weighted."""
-    big = weights is not None
+                orientation: str = "portrait", *, big: bool = False) -> Table:
+    """A TABLE; with `weights`, a WIDETABLE: across the page, its columns as weighted; and
+    `big`, a BIGTABLE: the same in larger type."""
     head_style, cell_style = ("BIGCELLHEAD", "BIGCELL") if big else ("CELLHEAD", "CELL")
     head, *body = rows
     data = [[Paragraph(_inline(c), STYLES[head_style]) for c in head]]
     data += [[Paragraph(_inline(c), STYLES[cell_style]) for c in row] for row in body]
-    widths = [_frame_width(orientation) * w / sum(weights) for w in weights] if big else None
+    widths = (None if weights is None
+              else [_frame_width(orientation) * w / sum(weights) for w in weights])
     table = Table(data, colWidths=widths, repeatRows=1, hAlign="LEFT")
     padding = [("TOPPADDING", (0, 1), (-1, -1), 4), ("BOTTOMPADDING", (0, 1), (-1, -1), 5)]
     table.setStyle(_table_style(
@@ -235,16 +263,26 @@ def _grid_columns(text: str, number: int) -> tuple[list[str], list[float]]:
     return labels, weights
 
 
-def _form_grid(labels: list[str], weights: list[float], rows: int, orientation: str) -> Table:
+def _form_grid(labels: list[str], weights: list[float], rows: int, orientation: str,
+               filled: list[list[str]] | None = None) -> Table:
+    """`rows` empty ruled rows; or the `filled` ones, as tall as their text needs and at
+    least a handwritten signature's height."""
     width = _frame_width(orientation)
     widths = [width * w / sum(weights) for w in weights]
     data = [[Paragraph(_inline(label), STYLES["CELLHEAD"]) for label in labels]]
-    data += [[""] * len(labels) for _ in range(rows)]
-    table = Table(data, colWidths=widths, rowHeights=[None] + [9.5 * mm] * rows, repeatRows=1)
+    if filled:
+        data += [[Paragraph(_inline(cell), STYLES["CELL"]) for cell in row] for row in filled]
+        heights = None
+    else:
+        data += [[""] * len(labels) for _ in range(rows)]
+        heights = [None] + [9.5 * mm] * rows
+    table = Table(data, colWidths=widths, rowHeights=heights, repeatRows=1)
     table.setStyle(_table_style(
         ("GRID", (0, 0), (-1, -1), 0.6, colors.black),
         ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.88, 0.88, 0.88)),
-        ("VALIGN", (0, 0), (-1, 0), "MIDDLE"),
+        ("VALIGN", (0, 0), (-1, -1 if filled else 0), "MIDDLE"),
+        *([("TOPPADDING", (0, 1), (-1, -1), 7), ("BOTTOMPADDING", (0, 1), (-1, -1), 7)]
+          if filled else []),
     ))
     return table
 

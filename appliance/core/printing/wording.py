@@ -182,3 +182,87 @@ def planned_outage_ongoing(ends: datetime, now: datetime) -> str:
     ends on another day."""
     end = f"{ends:%H:%M}" if ends.date() == now.date() else f"{day_and_month(ends)} {ends:%H:%M}"
     return f"{PLANNED_OUTAGE} pågår till {end}"
+
+
+# ---------------------------------------------------------------- after the outage
+# The report after an outage (core/printing/outage_sheet.py), for the unit manager: the
+# deviation report's facts and the checklist of every page that went out.
+
+AFTER_OUTAGE = "Efter avbrottet"
+"""The kiosk's button that prints the report, and the progress view's title."""
+
+REPORT_TITLE = "Rapport efter driftavbrott"
+REPORT_INTRO = ("Underlag för avvikelserapporten och för avstämningen mot journalen, ur "
+                "apparatens logg. Inga patientuppgifter: sidorna anges med utskrift, enhet, "
+                "lista och sidnummer.")
+UNKNOWN = "okänt"
+"""Where the log does not say (an entry from an older release, or a time it lacks)."""
+
+NO_OUTAGE = ("Inget avbrott hittades i loggen: ingen reservutskrift och ingen utebliven "
+             "leverans. IT kan ta fram rapporten för en vald period.")
+OUTAGE_HEADING = "Avbrottet, så som apparaten såg det"
+OUTAGE_COLUMNS = ("Vad", "När")
+LAST_DELIVERY_BEFORE = "Senaste leverans av listor före avbrottet"
+FIRST_SIGN = "Första tecken på avbrottet"
+FIRST_DELIVERY_AFTER = "Första leverans efter avbrottet (journalsystemet åter)"
+NONE_YET = "ingen ännu – avbrottet kan pågå"
+DURATION = "Längd"
+CHOSEN_PERIOD = "Vald period"
+KITS_HEADING = "Reservutskrifter"
+KIT_COLUMNS = ("Nr", "Tid", "Hur", "Vad", "Sidor", "Listornas ålder vid utskrift",
+               "Skrivaren")
+NO_KITS = "Inga reservutskrifter under perioden."
+FAILED_HEADING = "Utskrifter som inte gick iväg till skrivaren"
+FAILED_COLUMNS = ("Tid", "Hur", "Vad", "Orsak")
+FAULTS_HEADING = "Skrivarfel"
+FAULT_COLUMNS = ("Fel", "Från", "Till", "Längd")
+FAULTS_NOTE = ("Så som utskrifterna mötte skrivaren: från den första utskrift som mötte "
+               "felet till det första tecknet på att skrivaren fungerade igen.")
+NO_FAULTS = "Inga skrivarfel sågs vid utskrifterna."
+NOT_SEEN_TO_END = "inte åtgärdat vid senaste utskrift"
+MISSED_HEADING = "Uteblivna leveranser"
+MISSED_COLUMNS = ("Lista", "Enhet", "Väntad")
+NO_MISSED = "Inga uteblivna leveranser under perioden."
+CHECKLIST_HEADING = "Avstämning: infört i journalen"
+CHECKLIST_INTRO = ("En rad för varje utskriven sida med listor. Signera när det som "
+                   "antecknats på sidan är infört i journalen. Jämför med sidans stämpel: "
+                   "tid för utskrift, lista, enhet och utskriftens sidnummer.")
+CHECKLIST_COLUMNS = ("Utskrift", "Enhet", "Lista", "Utskriftens sida", "Listans sida",
+                     "Införd i journal, sign.")
+FORMS_ROW = "Ifyllda blanketter"
+NO_CHECKLIST = "Inga sidor med listor gick ut under perioden."
+NOT_PRINTED_NOTE = "Utskrift {numbers} kom inte ut ur skrivaren: dess sidor finns inte med."
+COMPILED_BY = "Sammanställd av (namn, datum, sign.)"
+ALL_UNITS = "alla enheter"
+DRILL = "Övning"
+
+TRIGGERS = {"button": "Knappen", "button-hold": "Knappen, lång tryckning",
+            "kiosk": "Skärmen", "cli": "Kommandorad (IT)"}
+JOB_ENDINGS = {"completed": "Utskriven", "canceled": "Avbruten",
+               "aborted": "Avbruten av skrivaren", "unknown": UNKNOWN}
+PRINTER_FAULTS = {
+    "out-of-paper": "Slut på papper", "paper-jam": "Pappersstopp",
+    "toner-empty": "Slut på toner", "door-open": "Lucka öppen",
+    "unreachable": "Skrivaren svarar inte", "paused": "Skrivaren pausad",
+    "not-accepting": "Tar inte emot utskrifter", "printer-error": "Skrivarfel",
+    "no-printer": "Ingen skrivare inställd", "cups-unreachable": "Utskriftssystemet svarar inte",
+    "degraded": "En skrivare i gruppen fungerar inte",
+}
+
+
+def trigger_label(trigger: str, *, drill: bool) -> str:
+    """"Knappen", "Skärmen", "Övning, Kommandorad (IT)": how a kit was asked for."""
+    label = TRIGGERS.get(trigger, trigger or UNKNOWN)
+    return f"{DRILL}, {label}" if drill else label
+
+
+def kit_pages_of(number: int | None, total: int | None) -> str:
+    """"3 av 12" on the checklist (the stamp says "Utskrift sida 3 av 12")."""
+    if number is None:
+        return UNKNOWN
+    return f"{number} av {total}" if total else str(number)
+
+
+def report_job_title(local_hm: str) -> str:
+    """The report's CUPS job title: no patient data, as a kit's."""
+    return f"{REPORT_TITLE} {local_hm}"
