@@ -5,7 +5,9 @@ writes it (escaping included) from the core's families."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -26,6 +28,7 @@ from tests.conftest import Server, post
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 MARKER = "Zqxmarkör-Patient-4711"
 MORNING = datetime(2026, 11, 27, 7, 31, tzinfo=STOCKHOLM).astimezone(UTC)
+SENDER_SEEN = "appliance_sender_last_delivery_timestamp_seconds"
 
 _SAMPLE = re.compile(r"(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\})? "
                      r"(?P<value>[-+]?(?:[0-9.eE+-]+|Inf|NaN))")
@@ -150,6 +153,8 @@ def test_metrics_follow_ingests_refusals_time_and_missed_slots(inst) -> None:
         "appliance_slots_missed_total": "counter",
         "appliance_last_drill_age_seconds": "gauge", "appliance_drill_due": "gauge",
         "appliance_panel_gpio_ready": "gauge",
+        "appliance_sender_last_delivery_timestamp_seconds": "gauge",
+        "appliance_state_dir_avail_bytes": "gauge", "appliance_state_dir_size_bytes": "gauge",
     }
     assert one_hot_state(samples) == "no-data"
     assert value(samples, "appliance_ingests_total") == 0
@@ -159,6 +164,11 @@ def test_metrics_follow_ingests_refusals_time_and_missed_slots(inst) -> None:
     assert value(samples, "appliance_slots_missed_total", kind="todo") == 0
     assert not [key for key in samples if key[0] == "appliance_document_age_seconds"]
     assert not [key for key in samples if key[0] == "appliance_refusals_total"]
+    # enrolled, never delivered: 0, so a fleet's "sender not seen" alert covers it too
+    assert value(samples, SENDER_SEEN, sender="kontor-norr") == 0
+    disk = os.statvfs(inst.state_dir)
+    assert value(samples, "appliance_state_dir_size_bytes") == disk.f_blocks * disk.f_frsize
+    assert 0 < value(samples, "appliance_state_dir_avail_bytes") <= disk.f_blocks * disk.f_frsize
 
     produced = MORNING - timedelta(minutes=10)
     envelope = inst.envelope("todo", produced_at=produced, marker=MARKER)
@@ -179,7 +189,9 @@ def test_metrics_follow_ingests_refusals_time_and_missed_slots(inst) -> None:
     assert value(samples, "appliance_document_age_seconds", kind="todo") == 600
     assert value(samples, "appliance_document_stale", kind="todo") == 0
     assert value(samples, "appliance_snapshots_stored") == 1
-    for secret in ("Patient-4711", "Sölvesborg", "Att göra", "kontor-norr"):
+    assert value(samples, SENDER_SEEN, sender="kontor-norr") == MORNING.timestamp()
+    # Sender names are IT's names for office PCs, like unit names (docs/decisions.md).
+    for secret in ("Patient-4711", "Sölvesborg", "Att göra"):
         assert secret not in text
 
     clock.set(datetime(2026, 11, 27, 15, 1, tzinfo=STOCKHOLM))  # 14:30 missed
@@ -255,3 +267,37 @@ def test_metrics_on_the_real_server(inst) -> None:
     finally:
         srv.stop()
     assert "Patient-4711" not in srv.log()
+
+
+def get_from(source: str, port: int, path: str) -> tuple[int, bytes]:
+    """GET `path` from the local address `source` (any 127.x.y.z is this host's loopback)."""
+    sock = socket.socket()
+    sock.bind((source, 0))
+    sock.connect(("127.0.0.1", port))
+    sock.settimeout(10)
+    with sock:
+        sock.sendall(b"GET %s HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n" % path.encode())
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def test_metrics_only_for_the_allowed_addresses_the_rest_of_the_api_for_all(inst) -> None:
+    text = inst.appliance_toml.read_text()
+    inst.appliance_toml.write_text(text.replace(
+        "[web]\n", '[web]\nmetrics_allow = ["127.0.0.1", "127.0.4.0/24"]\n', 1))
+    srv = Server(inst).start()
+    try:
+        for allowed in ("127.0.0.1", "127.0.4.9"):
+            status, body = get_from(allowed, srv.port, "/metrics")
+            assert status == 200 and b"appliance_state{" in body
+        status, body = get_from("127.0.5.1", srv.port, "/metrics")
+        assert status == 403
+        assert json.loads(body)["error"] == "forbidden"
+        assert b"appliance_" not in body
+        assert get_from("127.0.5.1", srv.port, "/healthz")[0] == 200
+        assert get_from("127.0.5.1", srv.port, "/metrics/")[0] == 404  # not a way round
+    finally:
+        srv.stop()
