@@ -83,7 +83,8 @@ def test_every_appliance_lets_only_the_monitoring_host_read_metrics(rendered) ->
     assert allow == {"jourrum-norr": ["10.10.0.20"], "jourrum-syd": ["10.10.0.20"]}
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool missing: apt-get install prometheus")
+@pytest.mark.skipif(shutil.which("promtool") is None,
+                    reason="promtool missing: apt-get install prometheus")
 def test_prometheus_config_passes_promtool(rendered) -> None:
     config = rendered / "prometheus.yml"
     result = subprocess.run(["promtool", "check", "config", "--syntax-only", str(config)],
