@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+import appliance
 from appliance.adapters.cups import CupsPrinter
 from appliance.adapters.web import create_app
 from appliance.adapters.web.metrics import CONTENT_TYPE, render
@@ -144,7 +145,8 @@ def test_metrics_follow_ingests_refusals_time_and_missed_slots(inst) -> None:
     samples, text = scrape(client)
     _, types = parse(text)
     assert types == {
-        "appliance_state": "gauge", "appliance_clock_trusted": "gauge",
+        "appliance_build_info": "gauge", "appliance_state": "gauge",
+        "appliance_clock_trusted": "gauge",
         "appliance_printer_condition": "gauge",
         "appliance_document_age_seconds": "gauge",
         "appliance_document_stale": "gauge", "appliance_snapshots_stored": "gauge",
@@ -157,6 +159,7 @@ def test_metrics_follow_ingests_refusals_time_and_missed_slots(inst) -> None:
         "appliance_state_dir_avail_bytes": "gauge", "appliance_state_dir_size_bytes": "gauge",
     }
     assert one_hot_state(samples) == "no-data"
+    assert value(samples, "appliance_build_info", version=appliance.__version__) == 1
     assert value(samples, "appliance_ingests_total") == 0
     assert value(samples, "appliance_snapshots_stored") == 0
     assert value(samples, "appliance_document_stale", kind="todo") == 1

@@ -33,8 +33,9 @@ PROMETHEUS_OWN = {"up", "ALERTS"}
 # is merged, then this set is empty and the check covers it too.
 EXPORTED_ELSEWHERE = {"appliance_selftest_ok"}
 # The only label names the appliance exports: kinds, configured unit names, sender names
-# (IT's names for office PCs), state, reason and condition codes. Never a title or content.
-SAFE_LABELS = {"state", "reason", "condition", "kind", "unit", "sender"}
+# (IT's names for office PCs), state, reason and condition codes, the software's version.
+# Never a title or content.
+SAFE_LABELS = {"state", "reason", "condition", "kind", "unit", "sender", "version"}
 SEVERITIES = {"critical", "warning", "info"}
 
 PROMQL_WORDS = {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left",

@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from appliance import __version__
 from appliance.core.intake.refusal_counts import EVENT as REFUSALS_COUNTED
 from appliance.core.intake.refusal_counts import RefusalCounts
 from appliance.core.printing.printer import Condition, PrinterReport
@@ -174,6 +175,9 @@ def collect(services: Services, tally: AuditTally, now: datetime | ClockReading,
     expected = [name for name, kind in status.kinds.items() if kind.expected]
     per_unit = [kind for kind in status.checks if kind.unit is not None]
     return [
+        Family("appliance_build_info", "gauge",
+               "Always 1; `version` is the appliance software's version (which Pi runs what).",
+               [({"version": __version__}, 1)]),
         Family("appliance_state", "gauge",
                "The appliance's state (1 for the current one), as in /api/v1/status.",
                [({"state": str(state)}, int(state is status.state)) for state in State]),
