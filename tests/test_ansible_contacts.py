@@ -28,7 +28,7 @@ ROLE_DEFAULTS = {
     "appliance_printer_queue": "kit", "appliance_print_options": {},
     "appliance_panel_pin_factory": "lgpio", "appliance_panel_button_pin": 17,
     "appliance_panel_led": "rgb", "appliance_alerts_webhook_url": "",
-    "appliance_contacts": {},
+    "appliance_contacts": {}, "appliance_metrics_allow": [],
     "appliance_planned_outages": [], "appliance_outage_print_kit_at_start": False,
 }
 
@@ -42,6 +42,12 @@ def rendered_role_config(tmp_path: Path, **variables) -> ApplianceConfig:
     env.filters["bool"] = bool
     text = env.get_template("appliance.toml.j2").render(**{**ROLE_DEFAULTS, **variables})
     return load_appliance_config(write(tmp_path, text))
+
+
+def test_the_role_lets_loopback_and_the_monitoring_hosts_read_metrics(tmp_path):
+    assert rendered_role_config(tmp_path).web_metrics_allow == ("127.0.0.1", "::1")
+    config = rendered_role_config(tmp_path, appliance_metrics_allow=["10.10.0.20", "127.0.0.1"])
+    assert config.web_metrics_allow == ("127.0.0.1", "::1", "10.10.0.20")
 
 
 def test_the_role_writes_no_contacts_by_default(tmp_path):

@@ -35,6 +35,7 @@ def test_good_variables_pass(check) -> None:
     ("appliance_web_port", True, "a whole number"),
     ("appliance_grace_minutes", 12.5, "a whole number"),
     ("appliance_kinds", ["todo"], "a mapping of kind names"),
+    ("appliance_metrics_allow", "10.10.0.20", "a list of texts"),
     ("appliance_kiosk", "maybe", "true or false"),
     ("appliance_kiosk", "true", "without quotes"),  # text: a `when:` would refuse it later
     ("appliance_printer_options", "media=iso_a4_210x297mm", "NAME=VALUE"),

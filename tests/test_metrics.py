@@ -5,7 +5,9 @@ writes it (escaping included) from the core's families."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -13,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+import appliance
 from appliance.adapters.cups import CupsPrinter
 from appliance.adapters.web import create_app
 from appliance.adapters.web.metrics import CONTENT_TYPE, render
@@ -27,6 +30,7 @@ from tests.conftest import Server, post
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 MARKER = "Zqxmarkör-Patient-4711"
 MORNING = datetime(2026, 11, 27, 7, 31, tzinfo=STOCKHOLM).astimezone(UTC)
+SENDER_SEEN = "appliance_sender_last_delivery_timestamp_seconds"
 
 _SAMPLE = re.compile(r"(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\})? "
                      r"(?P<value>[-+]?(?:[0-9.eE+-]+|Inf|NaN))")
@@ -142,7 +146,8 @@ def test_metrics_follow_ingests_refusals_time_and_missed_slots(inst) -> None:
     samples, text = scrape(client)
     _, types = parse(text)
     assert types == {
-        "appliance_state": "gauge", "appliance_clock_trusted": "gauge",
+        "appliance_build_info": "gauge", "appliance_state": "gauge",
+        "appliance_clock_trusted": "gauge",
         "appliance_printer_condition": "gauge",
         "appliance_document_age_seconds": "gauge",
         "appliance_document_stale": "gauge", "appliance_snapshots_stored": "gauge",
@@ -153,8 +158,11 @@ def test_metrics_follow_ingests_refusals_time_and_missed_slots(inst) -> None:
         "appliance_panel_gpio_ready": "gauge",
         "appliance_planned_outage_next_start_timestamp_seconds": "gauge",
         "appliance_planned_outage_ongoing": "gauge",
+        "appliance_sender_last_delivery_timestamp_seconds": "gauge",
+        "appliance_state_dir_avail_bytes": "gauge", "appliance_state_dir_size_bytes": "gauge",
     }
     assert one_hot_state(samples) == "no-data"
+    assert value(samples, "appliance_build_info", version=appliance.__version__) == 1
     assert value(samples, "appliance_ingests_total") == 0
     assert value(samples, "appliance_snapshots_stored") == 0
     assert value(samples, "appliance_document_stale", kind="todo") == 1
@@ -162,6 +170,11 @@ def test_metrics_follow_ingests_refusals_time_and_missed_slots(inst) -> None:
     assert value(samples, "appliance_slots_missed_total", kind="todo") == 0
     assert not [key for key in samples if key[0] == "appliance_document_age_seconds"]
     assert not [key for key in samples if key[0] == "appliance_refusals_total"]
+    # enrolled, never delivered: 0, so a fleet's "sender not seen" alert covers it too
+    assert value(samples, SENDER_SEEN, sender="kontor-norr") == 0
+    disk = os.statvfs(inst.state_dir)
+    assert value(samples, "appliance_state_dir_size_bytes") == disk.f_blocks * disk.f_frsize
+    assert 0 < value(samples, "appliance_state_dir_avail_bytes") <= disk.f_blocks * disk.f_frsize
 
     produced = MORNING - timedelta(minutes=10)
     envelope = inst.envelope("todo", produced_at=produced, marker=MARKER)
@@ -182,7 +195,9 @@ def test_metrics_follow_ingests_refusals_time_and_missed_slots(inst) -> None:
     assert value(samples, "appliance_document_age_seconds", kind="todo") == 600
     assert value(samples, "appliance_document_stale", kind="todo") == 0
     assert value(samples, "appliance_snapshots_stored") == 1
-    for secret in ("Patient-4711", "Sölvesborg", "Att göra", "kontor-norr"):
+    assert value(samples, SENDER_SEEN, sender="kontor-norr") == MORNING.timestamp()
+    # Sender names are IT's names for office PCs, like unit names (docs/decisions.md).
+    for secret in ("Patient-4711", "Sölvesborg", "Att göra"):
         assert secret not in text
 
     clock.set(datetime(2026, 11, 27, 15, 1, tzinfo=STOCKHOLM))  # 14:30 missed
@@ -243,17 +258,22 @@ def _counts(tally: AuditTally) -> tuple[int, dict[str, int]]:
 def test_a_new_tally_resumes_from_the_checkpoint_and_reads_only_what_is_new(tmp_path) -> None:
     path, checkpoint = tmp_path / "audit.log", StateFile(tmp_path / "metrics-tally.json")
     log = AuditLog(path, FixedClock(MORNING))
-    log.append("ingested", snapshot="a")
+    log.append("ingested", snapshot="a", sender="kontor-a")
     log.append("refused", reason="malformed")
     assert _counts(AuditTally(path, checkpoint)) == (1, {"malformed": 1})
     saved = checkpoint.load()
+    assert saved["last_delivery"] == {"kontor-a": MORNING.timestamp()}
     assert (saved["ingests"], saved["refusals"], saved["last_n"]) == (1, {"malformed": 1}, 2)
 
     # Proof that the next process does not count from the start: counts planted in the
     # checkpoint are carried on, and only the new line is added to them.
     checkpoint.save({**saved, "ingests": 40})
-    log.append("ingested", snapshot="b")
-    assert _counts(AuditTally(path, checkpoint)) == (41, {"malformed": 1})
+    log.append("ingested", snapshot="b", sender="kontor-b")
+    resumed = AuditTally(path, checkpoint)
+    assert _counts(resumed) == (41, {"malformed": 1})
+    # the last delivery of a sender whose line was counted before the restart survives it
+    assert resumed.last_delivery == {"kontor-a": MORNING.timestamp(),
+                                     "kontor-b": MORNING.timestamp()}
     assert checkpoint.load()["ingests"] == 41
     # A scrape that finds nothing new does not write the checkpoint again.
     before = checkpoint.path.stat().st_mtime_ns
@@ -335,3 +355,37 @@ def test_metrics_on_the_real_server(inst) -> None:
     finally:
         srv.stop()
     assert "Patient-4711" not in srv.log()
+
+
+def get_from(source: str, port: int, path: str) -> tuple[int, bytes]:
+    """GET `path` from the local address `source` (any 127.x.y.z is this host's loopback)."""
+    sock = socket.socket()
+    sock.bind((source, 0))
+    sock.connect(("127.0.0.1", port))
+    sock.settimeout(10)
+    with sock:
+        sock.sendall(b"GET %s HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n" % path.encode())
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def test_metrics_only_for_the_allowed_addresses_the_rest_of_the_api_for_all(inst) -> None:
+    text = inst.appliance_toml.read_text()
+    inst.appliance_toml.write_text(text.replace(
+        "[web]\n", '[web]\nmetrics_allow = ["127.0.0.1", "127.0.4.0/24"]\n', 1))
+    srv = Server(inst).start()
+    try:
+        for allowed in ("127.0.0.1", "127.0.4.9"):
+            status, body = get_from(allowed, srv.port, "/metrics")
+            assert status == 200 and b"appliance_state{" in body
+        status, body = get_from("127.0.5.1", srv.port, "/metrics")
+        assert status == 403
+        assert json.loads(body)["error"] == "forbidden"
+        assert b"appliance_" not in body
+        assert get_from("127.0.5.1", srv.port, "/healthz")[0] == 200
+        assert get_from("127.0.5.1", srv.port, "/metrics/")[0] == 404  # not a way round
+    finally:
+        srv.stop()

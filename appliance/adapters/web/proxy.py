@@ -40,6 +40,7 @@ def render_nginx_config(config: ApplianceConfig, work_dir: Path) -> str:
         max_connections_per_client=config.web_max_connections_per_client,
         max_body_bytes=config.max_snapshot_bytes + ENVELOPE_OVERHEAD,
         upstream_timeout=config.web_timeout_seconds,
+        metrics_allow=config.web_metrics_allow,
     )
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import json
 import os
 import re
@@ -240,6 +241,30 @@ class ListOfText:
         for item in value:
             if not isinstance(item, str) or not re.fullmatch(self.pattern, item):
                 raise Invalid(f"{item!r} is not {self.rule}")
+        return tuple(value)
+
+    def dump(self, value: tuple[str, ...]) -> list[str]:
+        return list(value)
+
+
+@dataclass(frozen=True)
+class Networks:
+    """A list of IP addresses or networks in CIDR notation (`10.10.0.5`, `10.10.0.0/24`,
+    `::1`), kept as written (a tuple in code): nginx's `allow` takes both forms."""
+
+    @property
+    def label(self) -> str:
+        return "list of addresses or networks"
+
+    def parse(self, value: Any, base: Path) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            raise Invalid('expected a list, even of one address: ["10.10.0.5"]')
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except (TypeError, ValueError):
+                raise Invalid(f"{item!r} is not an IP address or a network such as "
+                              "10.10.0.0/24") from None
         return tuple(value)
 
     def dump(self, value: tuple[str, ...]) -> list[str]:

@@ -36,6 +36,7 @@ from appliance.core.config.schema import (
     ListOfIntegers,
     ListOfText,
     LocalDateTime,
+    Networks,
     Number,
     OrEmpty,
     PhoneNumber,
@@ -427,6 +428,11 @@ class ApplianceConfig:
         "web.max_connections_per_client", Integer(1, 1000), 16, "Requests one client "
         "address may have in progress at the proxy; more are refused with HTTP 429.",
         must="must be how many requests one address may have in progress")
+    web_metrics_allow: tuple[str, ...] = setting(
+        "web.metrics_allow", Networks(), ["127.0.0.1", "::1"], "Addresses or networks that "
+        "may read `/metrics` (the monitoring hosts); the proxy answers every other client "
+        "403 `forbidden`. The rest of the API is not affected. See docs/alerts-and-metrics.md.",
+        must="must list the addresses or networks of the monitoring hosts")
     max_snapshot_bytes: int = setting(
         "web.max_snapshot_mb", Integer(1, 1024, scale=MIB), 64, "Largest encrypted payload "
         "accepted, in MiB; larger snapshots are refused (HTTP 413). The envelope's header may "

@@ -31,6 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from appliance import __version__
 from appliance.core.base.statefile import StateFile, StateFileError
 from appliance.core.intake.refusal_counts import EVENT as REFUSALS_COUNTED
 from appliance.core.intake.refusal_counts import RefusalCounts
@@ -71,6 +72,7 @@ class AuditTally:
         self._last_n: int | None = None
         self.ingests = 0
         self.refusals: Counter[str] = Counter()
+        self.last_delivery: dict[str, float] = {}  # sender -> Unix time of its last ingest
 
     def update(self) -> None:
         with self._lock:
@@ -101,6 +103,7 @@ class AuditTally:
             last_n = saved["last_n"]
             ingests = int(saved["ingests"])
             refusals = Counter({str(k): int(v) for k, v in saved["refusals"].items()})
+            last_delivery = {str(k): float(v) for k, v in saved["last_delivery"].items()}
         except (KeyError, TypeError, ValueError, AttributeError):
             log.warning("%s does not hold a tally; counting the audit log from its start",
                         self.checkpoint.path)
@@ -109,6 +112,7 @@ class AuditTally:
             return
         self._offsets, self._last_n = offsets, last_n
         self.ingests, self.refusals = ingests, refusals
+        self.last_delivery = last_delivery
 
     def _save(self) -> None:
         try:
@@ -118,6 +122,7 @@ class AuditTally:
                             for (dev, ino), offset in sorted(self._offsets.items())],
                 "last_n": self._last_n, "ingests": self.ingests,
                 "refusals": dict(sorted(self.refusals.items())),
+                "last_delivery": dict(sorted(self.last_delivery.items())),
             })
         except OSError as exc:  # a full disk or a read-only one: the counts stay right
             log.warning("cannot save the metrics tally's checkpoint %s: %s",
@@ -169,6 +174,9 @@ class AuditTally:
         event = entry.get("event")
         if event == "ingested":
             self.ingests += 1
+            sender, at = entry.get("sender"), _unix_time(entry.get("time"))
+            if isinstance(sender, str) and at is not None:
+                self.last_delivery[sender] = max(at, self.last_delivery.get(sender, at))
         elif event == "refused":
             self.refusals[str(entry.get("reason") or "unknown")] += 1
         elif event == REFUSALS_COUNTED:
@@ -188,6 +196,24 @@ def _entry(raw: bytes) -> dict | None:
     except (ValueError, RecursionError):
         return None
     return entry if isinstance(entry, dict) else None
+
+
+def _unix_time(text: object) -> float | None:
+    """An audit entry's `time` (ISO 8601, UTC) as Unix seconds; None if it is not one."""
+    try:
+        return datetime.fromisoformat(str(text)).timestamp()
+    except ValueError:
+        return None
+
+
+def state_dir_space(state_dir: Path) -> tuple[int, int] | None:
+    """(bytes available to the service user, size) of the file system holding `state_dir`,
+    as `df` counts them (root's reserve excluded); None if it cannot be read."""
+    try:
+        info = os.statvfs(state_dir)
+    except OSError:
+        return None
+    return info.f_bavail * info.f_frsize, info.f_blocks * info.f_frsize
 
 
 Labels = dict[str, str]
@@ -214,9 +240,15 @@ def collect(services: Services, tally: AuditTally, now: datetime | ClockReading,
         tally.update()
         refusals = tally.refusals + pending
     missed = missed_totals(config.state_dir)
+    space = state_dir_space(config.state_dir)
+    # Enrolled senders that never delivered show 0 (1970): "not seen" alerts on them too.
+    delivered = {name: 0.0 for name in services.sender_folder.names()} | tally.last_delivery
     expected = [name for name, kind in status.kinds.items() if kind.expected]
     per_unit = [kind for kind in status.checks if kind.unit is not None]
     return [
+        Family("appliance_build_info", "gauge",
+               "Always 1; `version` is the appliance software's version (which Pi runs what).",
+               [({"version": __version__}, 1)]),
         Family("appliance_state", "gauge",
                "The appliance's state (1 for the current one), as in /api/v1/status.",
                [({"state": str(state)}, int(state is status.state)) for state in State]),
@@ -251,6 +283,16 @@ def collect(services: Services, tally: AuditTally, now: datetime | ClockReading,
                [({}, tally.ingests)]),
         Family("appliance_refusals_total", "counter", "Snapshots refused, by reason code.",
                [({"reason": reason}, count) for reason, count in sorted(refusals.items())]),
+        Family("appliance_sender_last_delivery_timestamp_seconds", "gauge",
+               "Unix time of the sender's last accepted snapshot, by the appliance's clock; "
+               "0: enrolled, never delivered.",
+               [({"sender": name}, at) for name, at in sorted(delivered.items())]),
+        Family("appliance_state_dir_avail_bytes", "gauge",
+               "Bytes free for the appliance on the file system of its state_dir.",
+               [({}, space[0])] if space else []),
+        Family("appliance_state_dir_size_bytes", "gauge",
+               "Size in bytes of the file system of the appliance's state_dir.",
+               [({}, space[1])] if space else []),
         Family("appliance_last_drill_age_seconds", "gauge",
                "Seconds since the last outage drill was printed; absent: never.",
                [({}, status.drill.age.total_seconds())]
