@@ -18,6 +18,7 @@ from appliance.cli.config_cli import appliance_config_group
 from appliance.cli.jobs_cli import jobs
 from appliance.cli.key_cli import key
 from appliance.cli.print_cli import drill, print_command, printer
+from appliance.cli.selftest_cli import selftest
 from appliance.cli.senders_cli import senders
 from appliance.core.base.clock import isoformat_utc, local_time, parse_iso
 from appliance.core.base.safe_text import bounded_text
@@ -267,6 +268,7 @@ main.add_command(print_command)
 main.add_command(drill)
 main.add_command(printer)
 main.add_command(key)
+main.add_command(selftest)
 main.add_command(appliance_config_group(appliance_services))
 
 

@@ -25,6 +25,7 @@ from appliance.core.records.panel_health import PanelHealth, read_panel_health
 from appliance.core.time.clock_trust import ClockReading
 from appliance.core.time.drills import DrillStatus, drill_status
 from appliance.core.time.freshness import freshness
+from appliance.core.watch.selftest import SelftestResult, read_selftest
 
 EXIT_OK, EXIT_ATTENTION, EXIT_FAULT = 0, 1, 2
 
@@ -105,6 +106,12 @@ class ApplianceStatus:
     drill: DrillStatus | None = None  # the last outage drill; never part of `state`
     clock: ClockReading | None = None  # None: computed for a bare moment (tests)
     panel: PanelHealth | None = None  # the button's GPIO, for IT; never part of `state`
+    selftest: SelftestResult | None = None  # the last self-check; None: never run here
+
+    @property
+    def selftest_failed(self) -> bool:
+        """The last self-check failed: the state is `fault` whatever the printer says."""
+        return self.selftest is not None and not self.selftest.ok
 
     @property
     def kinds(self) -> dict[str, KindStatus]:
@@ -140,6 +147,8 @@ class ApplianceStatus:
             result["drill"] = self.drill.to_json()
         if self.panel is not None:
             result["panel"] = self.panel.to_json()
+        if self.selftest is not None:
+            result["selftest"] = self.selftest.to_json()
         return result
 
 
@@ -147,7 +156,8 @@ def compute_status(config: ApplianceConfig, store: Store, now: datetime | ClockR
                    printer: PrinterReport | None = None) -> ApplianceStatus:
     """The one state of the appliance. With a printer report, a printer that cannot print
     makes it `fault`, a job in CUPS makes it `printing`, and a class with a member down
-    makes ready data `degraded` (stale or missing data is the nurse's first concern). The
+    makes ready data `degraded` (stale or missing data is the nurse's first concern). A
+    failed self-check (`selftest`, recorded by whichever process ran it) is a fault too. The
     processes pass a `ClockReading` (`Services.clock_reading()`); a bare moment is taken as
     is (tests)."""
     clock = now if isinstance(now, ClockReading) else None
@@ -165,14 +175,17 @@ def compute_status(config: ApplianceConfig, store: Store, now: datetime | ClockR
     state = overall_state(checks)
     if state is State.READY and clock is not None and not clock.trusted:
         state = State.STALE
-    if printer is not None and printer.blocking:
+    selftest = read_selftest(config.state_dir)
+    if (printer is not None and printer.blocking) or (selftest is not None
+                                                       and not selftest.ok):
         state = State.FAULT
     elif printer is not None and printer.active_jobs:
         state = State.PRINTING
     elif printer is not None and printer.degraded and state is State.READY:
         state = State.DEGRADED
     return ApplianceStatus(state, now, tuple(checks), printer, drill_status(config, now),
-                           clock=clock, panel=read_panel_health(config.state_dir))
+                           clock=clock, panel=read_panel_health(config.state_dir),
+                           selftest=selftest)
 
 
 def shown_state(status: ApplianceStatus, kit_on_its_way: bool) -> State:
