@@ -69,10 +69,11 @@ def services_active(units: Sequence[str] = SERVICES) -> str:
     return f"{len(units)} units active"
 
 
-def packages_configured() -> str:
+def packages_configured(admindir: Path | None = None) -> str:
     """`dpkg --audit`: nothing half-installed or unconfigured, as a power cut or a failing
-    post-install script during an upgrade leaves it."""
-    done = _run(["dpkg", "--audit"])
+    post-install script during an upgrade leaves it. dpkg exits 0 either way: what it
+    says is the answer. `admindir`: another dpkg database (tests)."""
+    done = _run(["dpkg", *([f"--admindir={admindir}"] if admindir else []), "--audit"])
     said = _lines(done.stdout)
     if done.returncode != 0 or said:
         raise CheckFailed(f"an upgrade was left half done: {said or done.stderr.strip()}. "
