@@ -24,6 +24,7 @@ from appliance.adapters.webhook import webhook_poster
 from appliance.cli.appliance_parts import SERVICE_USER, appliance_services
 from appliance.cli.common import echo_json
 from appliance.core.base.clock import local_time
+from appliance.core.base.statefile import StateFileError
 from appliance.core.config.settings import load_appliance_config
 from appliance.core.intake.appliance_key import with_credential
 from appliance.core.watch import selftest as check
@@ -60,14 +61,18 @@ def selftest(ctx: click.Context, as_json: bool, units: tuple[str, ...], skip: tu
     result = check.run(((name, probes[name]) for name in check.CHECKS if name not in skip),
                        svc.clock.now(), reboot_required=flag.required,
                        reboot_packages=flag.packages)
-    check.record_selftest(svc.config.state_dir, result)
-    alerts = svc.config.alerts
-    check.SelftestAlerts(svc, webhook_poster(alerts.webhook_url, alerts.timeout_seconds)
-                         ).evaluate()
     if as_json:
         echo_json(result.to_json() | {"appliance": svc.config.name})
     else:
         _show(result, svc.config.timezone)
+    try:
+        check.record_selftest(svc.config.state_dir, result)
+        alerts = svc.config.alerts
+        check.SelftestAlerts(svc, webhook_poster(alerts.webhook_url, alerts.timeout_seconds)
+                             ).evaluate()
+    except StateFileError as exc:  # one from a newer release: not ours to overwrite
+        click.echo(f"error: the result is not recorded: {exc}", err=True)
+        sys.exit(EXIT_FAULT)
     sys.exit(EXIT_OK if result.ok else EXIT_FAULT)
 
 
