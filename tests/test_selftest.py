@@ -260,3 +260,16 @@ def _poster(inst):
 
     alerts = inst.config.alerts
     return webhook_poster(alerts.webhook_url, alerts.timeout_seconds)
+
+
+def test_the_check_sees_apt_holding_its_lock_as_the_kernel_lists_it(tmp_path):
+    import fcntl
+
+    lock = tmp_path / "lock-frontend"
+    lock.write_text("")
+    assert system_probes.dpkg_busy([lock]) is False
+    with open(lock, "w") as handle:
+        fcntl.lockf(handle, fcntl.LOCK_EX)  # as apt does
+        assert system_probes.dpkg_busy([lock]) is True
+        assert system_probes.dpkg_busy([tmp_path / "no-such-lock"]) is False
+    assert system_probes.dpkg_busy([lock]) is False

@@ -8,7 +8,9 @@ that names the fix. Commands are fixed argument lists, never a shell.
 
 from __future__ import annotations
 
+import os
 import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,9 @@ CUPS_FILES_CONFIG = Path("/etc/cups/cups-files.conf")
 # The units a working appliance runs (the kiosk's only where there is a screen: --service).
 SERVICES = ("appliance-web.service", "appliance-proxy.service", "appliance-panel.service",
             "appliance-jobs.service", "cups.service")
+# apt holds the first for its whole run, dpkg the second while it works (both fcntl locks)
+DPKG_LOCKS = (Path("/var/lib/dpkg/lock-frontend"), Path("/var/lib/dpkg/lock"))
+PROC_LOCKS = Path("/proc/locks")
 REBOOT_REQUIRED = Path("/run/reboot-required")  # update-notifier-common's flag, Debian's
 TIMEOUT_SECONDS = 60
 MAX_LINES = 5
@@ -79,6 +84,43 @@ def packages_configured(admindir: Path | None = None) -> str:
         raise CheckFailed(f"an upgrade was left half done: {said or done.stderr.strip()}. "
                           "Run `dpkg --configure -a` as root, then `appliance selftest`")
     return "every package installed and configured"
+
+
+def dpkg_busy(locks: Sequence[Path] = DPKG_LOCKS, proc_locks: Path = PROC_LOCKS) -> bool:
+    """Whether apt or dpkg holds its lock now, read from the kernel's table of locks
+    (`/proc/locks`: device and inode of each locked file), because the service user may not
+    open the root-only lock files to try them. The apt hook starts the check while apt
+    still runs: it waits for this to be False, so it judges the upgrade once it is done,
+    not a package half-way through it."""
+    wanted = set()
+    for path in locks:
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        wanted.add(f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}")
+    try:
+        table = proc_locks.read_text()
+    except OSError:
+        return False
+    return any(len(fields) > 5 and fields[5] in wanted
+               for fields in (line.split() for line in table.splitlines()))
+
+
+def wait_for_dpkg(limit_seconds: float, quiet_seconds: float = 5.0,
+                  poll_seconds: float = 1.0) -> bool:
+    """Wait (at most `limit_seconds`) until apt and dpkg have left their locks alone for
+    `quiet_seconds` (unattended-upgrades lets go between packages); False if they never
+    did (the check then runs anyway, and says what it sees)."""
+    deadline = time.monotonic() + limit_seconds
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        if dpkg_busy():
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_seconds:
+            return True
+        time.sleep(poll_seconds)
+    return not dpkg_busy()
 
 
 @dataclass(frozen=True)

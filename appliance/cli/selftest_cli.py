@@ -44,13 +44,17 @@ CUPS_GROUP = "lp"  # owns /etc/cups/cupsd.conf (0640) on Debian
               default=str(system_probes.CUPSD_CONFIG), help="The cupsd.conf to test.")
 @click.option("--cups-files-config", type=click.Path(dir_okay=False), show_default=True,
               default=str(system_probes.CUPS_FILES_CONFIG), help="The cups-files.conf.")
+@click.option("--wait-for-dpkg", type=click.FloatRange(0, 7200), default=0, metavar="SECONDS",
+              help="First wait up to SECONDS for apt and dpkg to finish (the apt hook's run).")
 @click.pass_context
 def selftest(ctx: click.Context, as_json: bool, units: tuple[str, ...], skip: tuple[str, ...],
-             cupsd_config: str, cups_files_config: str) -> None:
+             cupsd_config: str, cups_files_config: str, wait_for_dpkg: float) -> None:
     """Check what printing depends on (cupsd's config, cupsd, the queue, the services, the
     key, the store, the audit chain, dpkg); record the result. Exit 0 ok, 2 fault."""
     _rerun_as_service_user_if_root(ctx)
     svc = appliance_services(ctx)
+    if wait_for_dpkg:
+        system_probes.wait_for_dpkg(wait_for_dpkg)
     probes = check.core_probes(svc) | {
         check.CUPSD_CONFIG: lambda: system_probes.cupsd_config(Path(cupsd_config),
                                                                Path(cups_files_config)),
