@@ -1,8 +1,8 @@
 """The small JSON state files, one way: versioned, written whole, read strictly.
 
-Seven files keep what a process must remember between runs: `agent.json` and `queue.json`
-(the sender), `slot-alerts.json`, `drills.json`, `clock.json`, `print-job.json` and
-`last-import.json` (the appliance). Each is a `StateFile`:
+The small files that keep what a process must remember between runs: `agent.json` and
+`queue.json` (the sender), `slot-alerts.json`, `drills.json`, `clock.json`, `print-job.json`,
+`last-import.json`, `panel.json` and `selftest.json` (the appliance). Each is a `StateFile`:
 
 - `load()` returns the stored object (without its `version`), or None when there is no file
   yet. Anything else it cannot use is a `StateFileError` that names the file and says what
