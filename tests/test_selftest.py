@@ -25,6 +25,7 @@ from appliance.core.watch import selftest as check
 from appliance.core.watch.status import State
 from tests.test_kiosk import fetch, screen_text
 from tests.test_metrics import make_app, parse, scrape, value
+from tests.test_panel import panel  # noqa: F401 - the fixture
 from tests.webhook_receiver import WebhookReceiver
 
 # what the CLI cannot check in the test machine (no booted systemd; the host's own dpkg)
@@ -273,3 +274,17 @@ def test_the_check_sees_apt_holding_its_lock_as_the_kernel_lists_it(tmp_path):
         assert system_probes.dpkg_busy([lock]) is True
         assert system_probes.dpkg_busy([tmp_path / "no-such-lock"]) is False
     assert system_probes.dpkg_busy([lock]) is False
+
+
+def test_the_led_shows_the_fault_and_back_to_ready(panel, cupsd_conf):  # noqa: F811
+    p = panel()  # gpiozero's MockFactory: the panel's real daemon loop
+    inst = p.installation
+    inst.ingest(inst.envelope())
+    p.recorder.wait_for(State.READY)
+    with open(cupsd_conf, "a", encoding="utf-8") as handle:
+        handle.write(BAD_DIRECTIVE)
+    selftest(inst, cupsd_conf, expect=2)
+    p.recorder.wait_for(State.FAULT)
+    cupsd_conf.write_text(cupsd_conf.read_text().replace(BAD_DIRECTIVE, ""))
+    selftest(inst, cupsd_conf, expect=0)
+    p.recorder.wait_for(State.READY)
