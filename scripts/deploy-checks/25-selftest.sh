@@ -29,23 +29,24 @@ in_pi systemd-analyze verify /etc/systemd/system/appliance-selftest.service \
   /etc/systemd/system/appliance-selftest.timer || fail "systemd-analyze verify appliance-selftest"
 exposure_at_most 2.0 selftest "$PI" /etc/systemd/system/appliance-selftest.service
 
-# selftest_finished SINCE: the unit ran (from the hook) after SINCE (monotonic us) and is done
+# The self-check unit's current run (systemd gives each run a new invocation ID).
+invocation() { in_pi systemctl show -P InvocationID appliance-selftest.service; }
+# selftest_finished BEFORE: a run other than BEFORE (the hook's) started and is done
 selftest_finished() {
-  local since=$1 deadline=$((SECONDS + 120)) exited
-  until exited=$(in_pi systemctl show -P ExecMainExitTimestampMonotonic appliance-selftest.service) \
-        && ((exited > since)) && [[ $(in_pi systemctl show -P ActiveState appliance-selftest.service) != activating ]]; do
+  local before=$1 deadline=$((SECONDS + 120))
+  until [[ $(invocation) != "$before" \
+           && $(in_pi systemctl show -P ActiveState appliance-selftest.service) != activating ]]; do
     ((SECONDS < deadline)) || fail "the apt hook did not run the self-check within 120 s"
     sleep 1
   done
 }
-now_us() { in_pi awk '{printf "%d", $1 * 1e6}' /proc/uptime; }
 
 step "a package whose post-install breaks cupsd.conf: the apt hook raises the fault"
 in_pi bash -c 'set -e; d=/root/appliance-breaker; mkdir -p $d/DEBIAN
 printf "Package: appliance-breaker\nVersion: 1.0\nArchitecture: all\nMaintainer: test <test@example.invalid>\nDescription: breaks cupsd.conf in its post-install (deploy check 25-selftest)\n" >$d/DEBIAN/control
 printf "#!/bin/sh\nset -e\necho \"SelftestBrokenDirective yes\" >>/etc/cups/cupsd.conf\n" >$d/DEBIAN/postinst
 chmod 0755 $d/DEBIAN/postinst; dpkg-deb --build --root-owner-group $d /root/appliance-breaker.deb >/dev/null'
-since=$(now_us)
+since=$(invocation)
 in_pi env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq /root/appliance-breaker.deb >/dev/null
 selftest_finished "$since"
 in_pi journalctl -u appliance-selftest.service -n 12 -o cat --no-pager | tail -12
@@ -67,7 +68,7 @@ contains -x 'appliance_state{state="fault"} 1.0' <<<"$metrics" || fail "/metrics
 
 step "the file repaired and the package removed: the hook's check passes, no fault"
 in_pi sed -i '/^SelftestBrokenDirective/d' /etc/cups/cupsd.conf
-since=$(now_us)
+since=$(invocation)
 in_pi env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq appliance-breaker >/dev/null
 selftest_finished "$since"
 status_of --json | contains '"failed": \[\]' || fail "the check still fails after the repair"
