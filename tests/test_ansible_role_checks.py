@@ -50,6 +50,10 @@ def test_good_variables_pass(check) -> None:
     ("appliance_contacts", {"updated": "3 november"}, "updated: a date"),
     ("appliance_contacts", {"day_ends": 990}, "day_starts and day_ends"),  # YAML's 16:30
     ("appliance_contacts", {"stale_after_days": "ett halvår"}, "stale_after_days"),
+    ("appliance_upgrade_time", "3:30", '"HH:MM"'),
+    ("appliance_upgrade_time", 210, '"HH:MM"'),  # YAML's 03:30 without quotes
+    ("appliance_upgrade_reboot", "false", "without quotes"),
+    ("appliance_upgrade_origins", "origin=Debian", "a list of texts"),
 ])
 def test_a_wrong_type_is_named_as_the_inventory_spells_it(check, variable, value,
                                                           expected) -> None:
