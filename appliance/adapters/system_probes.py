@@ -42,7 +42,7 @@ def _run(argv: Sequence[str]) -> subprocess.CompletedProcess:
 
 
 def _lines(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line.strip().rstrip(".") for line in text.splitlines() if line.strip()]
     return " / ".join(lines[:MAX_LINES]) + (" / ..." if len(lines) > MAX_LINES else "")
 
 
@@ -54,9 +54,9 @@ def cupsd_config(config: Path = CUPSD_CONFIG, files: Path = CUPS_FILES_CONFIG,
     done = _run([cupsd, "-t", "-c", str(config), "-s", str(files)])
     if done.returncode != 0:
         said = _lines(done.stderr + done.stdout) or f"exit status {done.returncode}"
-        raise CheckFailed(f"{config} has errors, cupsd will not start with it: {said}. "
-                          "Undo the change, or apply the Ansible role again (it writes the "
-                          "file whole); then `appliance selftest`")
+        raise CheckFailed(f"{config} has errors, cupsd will not start with it (undo the "
+                          "change or apply the Ansible role again, then `appliance "
+                          f"selftest`): {said}")
     return f"{config} is OK"
 
 

@@ -1,5 +1,5 @@
 # shellcheck shell=bash disable=SC2154  # sourced by scripts/test-deploy: its variables
-# needs: 25-selftest
+# needs: 11-first-apply
 # A power cut during an upgrade: the container's PID 1 killed with SIGKILL (everything in
 # it dies at once, no shutdown) while apt runs a package's post-install script. At boot
 # appliance-dpkg-recover.service finishes the interrupted configuration, the self-check

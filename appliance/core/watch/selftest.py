@@ -48,7 +48,7 @@ LOCK_FILE = "selftest.lock"
 STATE_VERSION = 1
 FILE_MODE = 0o640
 RETRY_SECONDS = 60
-MAX_DETAIL_CHARS = 300
+MAX_DETAIL_CHARS = 500
 FAILED_EVENT, PASSED_EVENT = "selftest_failed", "selftest_passed"
 
 # The checks in the order they run and are shown; a probe for each is passed to `run`.
