@@ -94,6 +94,8 @@ def test_a_broken_cupsd_conf_is_a_fault_named_everywhere_until_it_passes_again(
                           "--cups-files-config", str(cupsd_conf.parent / "cups-files.conf"),
                           expect=2).output
     assert "FAULT in cupsd_config" in text and "SelftestBrokenDirective" in text
+    status_text = inst.status().output
+    assert "selftest: FAULT at" in status_text and "cupsd_config: " in status_text
 
     samples, _ = scrape(make_app(inst, now()).test_client())
     assert value(samples, "appliance_selftest_ok") == 0
@@ -208,6 +210,7 @@ def test_a_pending_reboot_is_for_it_never_a_fault_nor_on_the_kiosk(installation,
         reboot_packages=reboot.packages))
     status = state_of(inst)
     assert status["state"] == "ready"
+    assert "reboot required after an upgrade (linux-image-arm64, libc6)" in inst.status().output
     assert status["selftest"]["reboot_required"] is True
     assert status["selftest"]["reboot_packages"] == ["linux-image-arm64", "libc6"]
     samples, _ = scrape(make_app(inst, now()).test_client())

@@ -18,7 +18,7 @@ from appliance.cli.config_cli import appliance_config_group
 from appliance.cli.jobs_cli import jobs
 from appliance.cli.key_cli import key
 from appliance.cli.print_cli import drill, print_command, printer
-from appliance.cli.selftest_cli import selftest
+from appliance.cli.selftest_cli import reboot_line, selftest
 from appliance.cli.senders_cli import senders
 from appliance.core.base.clock import isoformat_utc, local_time, parse_iso
 from appliance.core.base.safe_text import bounded_text
@@ -157,6 +157,12 @@ def _show_status(svc, result, as_json: bool) -> None:
         click.echo(f"panel: {panel.gpio} since {local(panel.since)}"
                    + (f": FAULT, the button and LED do not work: {panel.reason} "
                       "(docs/panel.md, 'No GPIO')" if panel.fault else ""))
+    checked = result.selftest
+    if checked is not None:
+        click.echo(f"selftest: {'ok' if checked.ok else 'FAULT'} at {local(checked.at)}"
+                   + "".join(f"; {c.name}: {c.detail}" for c in checked.checks if not c.ok))
+        if checked.reboot_required:
+            click.echo(reboot_line(checked))
     imported = last_import(svc.config.state_dir)
     if imported:
         click.echo(f"last import ({imported['via']}): {local(parse_iso(imported['time']))}: "

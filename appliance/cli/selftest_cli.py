@@ -86,9 +86,13 @@ def _show(result: check.SelftestResult, timezone) -> None:
     for item in result.checks:
         click.echo(f"  {'ok  ' if item.ok else 'FAIL'} {item.name:<16} {item.detail}")
     if result.reboot_required:
-        click.echo("reboot required after an upgrade"
-                   + (f" ({', '.join(result.reboot_packages)})" if result.reboot_packages
-                      else "") + ": reboot outside the slots (docs/deployment.md)")
+        click.echo(reboot_line(result))
+
+
+def reboot_line(result: check.SelftestResult) -> str:
+    """What `selftest` and `status` say of a pending reboot (IT's, never the nurses')."""
+    packages = f" ({', '.join(result.reboot_packages)})" if result.reboot_packages else ""
+    return f"reboot required after an upgrade{packages}: reboot outside the slots"
 
 
 def _rerun_as_service_user_if_root(ctx: click.Context) -> None:
