@@ -25,6 +25,8 @@ from appliance.core.printing.print_service import PrintService
 from appliance.core.printing.printer import Condition, JobState, MemberReport, PrinterReport
 from appliance.core.records.panel_health import WAITING, record_panel_health
 from appliance.core.services import Services
+from appliance.core.watch.selftest import CheckFailed, record_selftest
+from appliance.core.watch.selftest import run as run_selftest
 from tests.conftest import Server, make_installation, post
 from tests.memory_printer import MemoryPrinter
 from tests.print_helpers import (
@@ -448,6 +450,7 @@ class Stage:
     kit_on_its_way: bool = False  # started elsewhere (the button): the overview shows it
     several_units: bool = False  # Norr every list, Syd a stale to-do list, Väst none
     button_broken: bool = False  # the panel waits for its GPIO: "Knappen fungerar inte …"
+    selftest_failed: bool = False  # the self-check found cupsd.conf broken: "Fel i apparaten"
 
 
 STAGES = {
@@ -460,9 +463,14 @@ STAGES = {
     "offline": Stage(),  # the app stops answering once the page is up
     "weekend": Stage(lists="weekend"),  # every list 2 days old: ages on two lines at 800
     "button broken": Stage(button_broken=True),
+    "self-check fault": Stage(selftest_failed=True),
     "several units": Stage(several_units=True),
     "several units, fault": Stage(several_units=True, printer=Condition.OUT_OF_PAPER),
 }
+
+
+def broken_cupsd_conf() -> str:
+    raise CheckFailed("/etc/cups/cupsd.conf has errors")
 
 
 def staged_app(root: Path, stage: Stage):
@@ -485,6 +493,9 @@ def staged_app(root: Path, stage: Stage):
                                         produced_at=NIGHT - timedelta(hours=hours)), clock)
     if stage.button_broken:
         record_panel_health(inst.state_dir, WAITING, NIGHT, "no GPIO here")
+    if stage.selftest_failed:
+        record_selftest(inst.state_dir, run_selftest(
+            [("cupsd_config", broken_cupsd_conf), ("queue", lambda: "fine")], NIGHT))
     printer = StagedPrinter(condition=stage.printer, members=DEGRADED_CLASS
                             if stage.printer is Condition.DEGRADED else ())
     app = create_app(inst.config, printer=printer, clock=clock)
@@ -580,7 +591,8 @@ PRINT_BUTTONS = ("Skriv ut att göra-listan", "Skriv ut allt", "Bara blanketter"
 LISTS_MAY_SCROLL = {"several units", "several units, fault", "offline", "weekend"}
 DRILL_SHOWN = {"ready", "degraded", "button broken", "offline"}  # the screen said Redo
 STAGE_SCREENSHOTS = {"printing": "kit-on-its-way", "degraded": "degraded",
-                     "weekend": "weekend", "button broken": "button-broken"}
+                     "weekend": "weekend", "button broken": "button-broken",
+                     "self-check fault": "selftest-fault"}
 
 
 @pytest.mark.parametrize("screen", SCREENS)

@@ -18,7 +18,7 @@ in_pi unattended-upgrade --dry-run -d 2>&1 | contains -F 'label=Debian-Security'
   || fail "unattended-upgrade --dry-run does not read the role's origins"
 in_pi systemctl show -P TimersCalendar apt-daily-upgrade.timer | tee /dev/stderr \
   | contains -F '03:30' || fail "apt-daily-upgrade.timer is not in the role's window"
-for unit in appliance-selftest.service appliance-selftest.timer apt-daily-upgrade.timer; do
+for unit in appliance-selftest.timer appliance-dpkg-recover.service apt-daily-upgrade.timer; do
   [[ $(in_pi systemctl is-enabled "$unit") == enabled ]] || fail "$unit not enabled"
 done
 # As root, by hand: re-run as the service user with the key credential, as the unit is.

@@ -19,7 +19,7 @@ until [[ $(in_pi dpkg-query -W -f='${Status}' appliance-slow 2>/dev/null) == *ha
   ((SECONDS < deadline)) || fail "the slow post-install never started"; sleep 0.5
 done
 echo "dpkg: appliance-slow $(in_pi dpkg-query -W -f='${Status}' appliance-slow)"
-leader=$("$RIG" list | awk -v m="$PI" '$1 == m && $2 == "running" {print $4}' | tr -d ')')
+leader=$("$RIG" list | awk -v m="$PI" '$1 == m && $2 == "running" {print $5}' | tr -d ')')
 [[ -n $leader ]] || fail "no leader PID for $PI"
 kill -KILL "$leader"  # the power cut: PID 1 of the container, and with it everything
 deadline=$((SECONDS + 30))
