@@ -34,7 +34,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         # A failed self-check with a printer that reports no fault: printing may still work
         "state.fault.selftest": "Fel i apparaten",
         "hint.fault.selftest": "Försök skriva ut ändå – ring IT-support om det inte går.",
-        "selftest.fault": "Apparatens kontroll hittade fel: {checks}. Meddela IT-support.",
+        "selftest.fault": "Fel i: {checks}. Meddela IT-support.",
         # No hint: the state ("Redo – en skrivare fungerar inte") and the printer line under it
         # ("… utskrifterna kommer ut på en annan. Meddela IT-support. …") say it all, and
         # without the line six lists fit at 800x480 beside a class's three-line printer text.
@@ -91,7 +91,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "hint.fault": "The printer cannot print. What to do:",
         "state.fault.selftest": "Appliance fault",
         "hint.fault.selftest": "Try printing anyway; call IT support if it does not work.",
-        "selftest.fault": "The appliance's self-check failed: {checks}. Tell IT support.",
+        "selftest.fault": "Self-check failed: {checks}. Tell IT support.",
         "hint.degraded": "",
         "hint.clock_unsure": "The clock is unsure: the ages are the least they can be.",
         "printer": "Printer",
