@@ -23,6 +23,7 @@ No patient data: check names, package names, unit names and the probes' own mess
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -150,12 +151,7 @@ def run(probes: Iterable[tuple[str, Probe]], now: datetime, *,
 def core_probes(services: Services) -> dict[str, Probe]:
     """The checks of the parts `Services` holds: the printer port (cupsd and the queue),
     the key, the store and the audit chain."""
-    report = {}
-
-    def printer_report():
-        if "value" not in report:  # one question to cupsd for both checks
-            report["value"] = services.printer.report()
-        return report["value"]
+    printer_report = functools.cache(services.printer.report)  # one question for both
 
     return {
         CUPSD_ANSWERING: lambda: _cupsd_answering(printer_report()),
