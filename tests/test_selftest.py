@@ -291,3 +291,23 @@ def test_the_led_shows_the_fault_and_back_to_ready(panel, cupsd_conf):  # noqa: 
     cupsd_conf.write_text(cupsd_conf.read_text().replace(BAD_DIRECTIVE, ""))
     selftest(inst, cupsd_conf, expect=0)
     p.recorder.wait_for(State.READY)
+
+
+def test_the_check_itself_sends_the_alert_naming_what_failed(installation, cupsd_conf):
+    inst = installation
+    hook = WebhookReceiver().start()
+    try:
+        with open(inst.appliance_toml, "a", encoding="utf-8") as handle:
+            handle.write(f'\n[alerts]\nwebhook_url = "{hook.url}"\n')
+        inst.ingest(inst.envelope(marker="Patientnamn Testsson 19121212-1212"))
+        selftest(inst, cupsd_conf, expect=0)
+        assert hook.received == []  # passed from the start: nothing to say
+        with open(cupsd_conf, "a", encoding="utf-8") as handle:
+            handle.write(BAD_DIRECTIVE)
+        selftest(inst, cupsd_conf, expect=2)
+        assert hook.events("event", "failed", "appliance") == [
+            ("selftest_failed", ["cupsd_config"], inst.config.name)]
+        assert "SelftestBrokenDirective" in hook.received[0]["message"]
+        assert "Testsson" not in json.dumps(hook.received)
+    finally:
+        hook.stop()
