@@ -56,6 +56,10 @@ def test_good_variables_pass(check) -> None:
     ("appliance_planned_outages", [{"from": "2026-12-12T18:00", "to": "2026-12-12T22:00",
                                     "until": "x"}], "a list of planned outages"),
     ("appliance_outage_print_kit_at_start", "yes", "true or false"),
+    ("appliance_upgrade_time", "3:30", '"HH:MM"'),
+    ("appliance_upgrade_time", 210, '"HH:MM"'),  # YAML's 03:30 without quotes
+    ("appliance_upgrade_reboot", "false", "without quotes"),
+    ("appliance_upgrade_origins", "origin=Debian", "a list of texts"),
 ])
 def test_a_wrong_type_is_named_as_the_inventory_spells_it(check, variable, value,
                                                           expected) -> None:

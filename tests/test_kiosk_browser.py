@@ -26,6 +26,8 @@ from appliance.core.printing.printer import Condition, JobState, MemberReport, P
 from appliance.core.records.panel_health import WAITING, record_panel_health
 from appliance.core.records.planned_outages import OutagePlan
 from appliance.core.services import Services
+from appliance.core.watch.selftest import CheckFailed, record_selftest
+from appliance.core.watch.selftest import run as run_selftest
 from tests.conftest import Server, make_installation, post
 from tests.memory_printer import MemoryPrinter
 from tests.print_helpers import (
@@ -450,6 +452,7 @@ class Stage:
     several_units: bool = False  # Norr every list, Syd a stale to-do list, Väst none
     button_broken: bool = False  # the panel waits for its GPIO: "Knappen fungerar inte …"
     planned_outage: bool = False  # one under way: "Planerat avbrott pågår till 06:10"
+    selftest_failed: bool = False  # the self-check found cupsd.conf broken: "Fel i apparaten"
 
 
 STAGES = {
@@ -462,10 +465,15 @@ STAGES = {
     "offline": Stage(),  # the app stops answering once the page is up
     "weekend": Stage(lists="weekend"),  # every list 2 days old: ages on two lines at 800
     "button broken": Stage(button_broken=True),
+    "self-check fault": Stage(selftest_failed=True),
     "several units": Stage(several_units=True),
     "several units, fault": Stage(several_units=True, printer=Condition.OUT_OF_PAPER),
     "planned outage": Stage(planned_outage=True),  # every list fresh and the outage's line
 }
+
+
+def broken_cupsd_conf() -> str:
+    raise CheckFailed("/etc/cups/cupsd.conf has errors")
 
 
 def staged_app(root: Path, stage: Stage):
@@ -491,6 +499,9 @@ def staged_app(root: Path, stage: Stage):
     if stage.planned_outage:
         OutagePlan(inst.config).plan(NIGHT - timedelta(hours=1), NIGHT + timedelta(hours=3),
                                      "LifeCare uppgraderas", "cli", NIGHT)
+    if stage.selftest_failed:
+        record_selftest(inst.state_dir, run_selftest(
+            [("cupsd_config", broken_cupsd_conf), ("queue", lambda: "fine")], NIGHT))
     printer = StagedPrinter(condition=stage.printer, members=DEGRADED_CLASS
                             if stage.printer is Condition.DEGRADED else ())
     app = create_app(inst.config, printer=printer, clock=clock)
@@ -588,7 +599,8 @@ DRILL_SHOWN = {"ready", "degraded", "button broken", "offline",
                "planned outage"}  # the screen said Redo
 STAGE_SCREENSHOTS = {"printing": "kit-on-its-way", "degraded": "degraded",
                      "weekend": "weekend", "button broken": "button-broken",
-                     "planned outage": "planned-outage"}
+                     "planned outage": "planned-outage",
+                     "self-check fault": "selftest-fault"}
 
 
 @pytest.mark.parametrize("screen", SCREENS)

@@ -20,6 +20,7 @@ from appliance.cli.key_cli import key
 from appliance.cli.outage_cli import outage
 from appliance.cli.outage_report_cli import report as outage_report
 from appliance.cli.print_cli import drill, print_command, printer
+from appliance.cli.selftest_cli import reboot_line, selftest
 from appliance.cli.senders_cli import senders
 from appliance.core.base.clock import isoformat_utc, local_time, parse_iso
 from appliance.core.base.safe_text import bounded_text
@@ -161,6 +162,12 @@ def _show_status(svc, result, as_json: bool) -> None:
     for window in result.planned_outages:
         click.echo(f"planned outage {window.id}: {result.planned_outage_text(window)}"
                    + (f" ({window.note})" if window.note else ""))
+    checked = result.selftest
+    if checked is not None:
+        click.echo(f"selftest: {'ok' if checked.ok else 'FAULT'} at {local(checked.at)}"
+                   + "".join(f"; {c.name}: {c.detail}" for c in checked.checks if not c.ok))
+        if checked.reboot_required:
+            click.echo(reboot_line(checked))
     imported = last_import(svc.config.state_dir)
     if imported:
         click.echo(f"last import ({imported['via']}): {local(parse_iso(imported['time']))}: "
@@ -273,6 +280,7 @@ main.add_command(drill)
 main.add_command(printer)
 main.add_command(key)
 main.add_command(outage)
+main.add_command(selftest)
 main.add_command(appliance_config_group(appliance_services))
 
 

@@ -1,7 +1,9 @@
 """`appliance jobs`: the periodic work, as its own service.
 
 Every `SLOT_CHECK_SECONDS` the slot watch runs (missed-slot alerts and their webhook
-retries), the drill reminder (`core.time.drills`: one alert when a drill is due) and the print
+retries), the drill reminder (`core.time.drills`: one alert when a drill is due), the
+self-check's alert (`core.watch.selftest`: retried, or sent late when the check could not
+reach the webhook) and the print
 service's follow-up (the end of a kit's job is audited even when the panel, which usually
 sees it first, is not running) and the planned outage's kit (`core.printing.outage_kit`:
 once, as a planned outage begins, if `outage.print_kit_at_start`); every `RETENTION_HOURS`,
@@ -32,6 +34,7 @@ from appliance.core.printing.outage_kit import OutageKit
 from appliance.core.printing.print_service import PrintService
 from appliance.core.services import Services
 from appliance.core.time.drills import DrillReminder
+from appliance.core.watch.selftest import SelftestAlerts
 from appliance.core.watch.slots import SlotWatch
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,9 @@ def build_scheduler(services: Services) -> schedule.Scheduler:
     scheduler.every(SLOT_CHECK_SECONDS).seconds.do(_guarded, "slot check", watch.evaluate)
     scheduler.every(SLOT_CHECK_SECONDS).seconds.do(_guarded, "drill reminder",
                                                    DrillReminder(services, poster).evaluate)
+    # the self-check's alert: sent by the check itself, retried (or sent late) here
+    scheduler.every(SLOT_CHECK_SECONDS).seconds.do(_guarded, "self-check alert",
+                                                   SelftestAlerts(services, poster).evaluate)
     # a minute's counted refusals reach the audit log even if no further request comes
     scheduler.every(SLOT_CHECK_SECONDS).seconds.do(_guarded, "counted refusals",
                                                    RefusalCounts.of(services).flush_due)

@@ -31,6 +31,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "hint.no-data.units": "Listor saknas för {units} – ring IT-support om det inte ändras.",
         "hint.stale.units": "EJ AKTUELL för {units} – kontrollera tiden på papperet.",
         "hint.fault": "Skrivaren kan inte skriva ut. Gör så här:",
+        # A failed self-check with a printer that reports no fault: printing may still work
+        "state.fault.selftest": "Fel i apparaten",
+        "hint.fault.selftest": "Försök skriva ut ändå – ring IT-support om det inte går.",
+        "selftest.fault": "Fel i: {checks}. Meddela IT-support.",
         # No hint: the state ("Redo – en skrivare fungerar inte") and the printer line under it
         # ("… utskrifterna kommer ut på en annan. Meddela IT-support. …") say it all, and
         # without the line six lists fit at 800x480 beside a class's three-line printer text.
@@ -86,6 +90,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "hint.no-data.units": "Lists are missing for {units}: call IT support if this persists.",
         "hint.stale.units": "Out of date for {units}: check the time printed on it.",
         "hint.fault": "The printer cannot print. What to do:",
+        "state.fault.selftest": "Appliance fault",
+        "hint.fault.selftest": "Try printing anyway; call IT support if it does not work.",
+        "selftest.fault": "Self-check failed: {checks}. Tell IT support.",
         "hint.degraded": "",
         "hint.clock_unsure": "The clock is unsure: the ages are the least they can be.",
         "printer": "Printer",

@@ -12,6 +12,7 @@ from datetime import datetime
 from appliance.adapters.web.kiosk_text import Texts
 from appliance.core.printing.printer import Condition, JobState, PrinterReport
 from appliance.core.time.drills import DrillStatus
+from appliance.core.watch.selftest import SWEDISH_NAMES
 from appliance.core.watch.status import ApplianceStatus, KindStatus, State
 
 # The print buttons, in the order shown (profile names; labels are `profile.NAME`).
@@ -55,6 +56,7 @@ class Overview:
     printer_ok: bool
     printer_text: str
     panel_text: str | None = None  # the button cannot work (no GPIO): print here instead
+    selftest_text: str | None = None  # the self-check failed: what, and to tell IT
 
 
 def overview(status: ApplianceStatus, state: State, timezone, texts: Texts) -> Overview:
@@ -80,10 +82,24 @@ def overview(status: ApplianceStatus, state: State, timezone, texts: Texts) -> O
         hint = texts(f"hint.{state}.units", units=", ".join(troubled))
     else:
         hint = texts(f"hint.{state}")
-    return Overview(state, texts(f"state.{state}"), hint,
+    label = texts(f"state.{state}")
+    # A fault of the self-check alone: not "Skrivarfel", and printing may well work
+    if state is State.FAULT and status.selftest_failed and not (printer and printer.blocking):
+        label, hint = texts("state.fault.selftest"), texts("hint.fault.selftest")
+    return Overview(state, label, hint,
                     tuple(UnitSection(unit, tuple(rows)) for unit, rows in ordered),
                     printer is None or printer.condition is Condition.READY, printer_text,
-                    texts("panel.fault") if status.panel and status.panel.fault else None)
+                    texts("panel.fault") if status.panel and status.panel.fault else None,
+                    _selftest_text(status, texts))
+
+
+def _selftest_text(status: ApplianceStatus, texts: Texts) -> str | None:
+    """What failed, in the nurse's words (`selftest.SWEDISH_NAMES`) or IT's (check names)."""
+    if not status.selftest_failed:
+        return None
+    failed = status.selftest.failed
+    names = [SWEDISH_NAMES.get(name, name) for name in failed] if texts.lang == "sv" else failed
+    return texts("selftest.fault", checks=", ".join(names))
 
 
 def _row(check: KindStatus, now: datetime, timezone, texts: Texts, unsure: bool) -> ListRow:

@@ -2,9 +2,9 @@
 
 Small files keep what a process must remember between runs: `agent.json`, `queue.json` and
 `planned-outages.json` (the sender), `slot-alerts.json`, `drills.json`, `clock.json`,
-`print-job.json`, `last-import.json`, `panel.json`, `metrics-tally.json` and
-`planned-outages.json` (the appliance); the table in docs/storage-and-audit.md says what
-each owner does with a damaged one. Each is a
+`print-job.json`, `last-import.json`, `panel.json`, `metrics-tally.json`,
+`planned-outages.json` and `selftest.json` (the appliance); the table in
+docs/storage-and-audit.md says what each owner does with a damaged one. Each is a
 `StateFile`:
 
 - `load()` returns the stored object (without its `version`), or None when there is no file

@@ -1,3 +1,3 @@
 """What the appliance tells people about itself: its status (`status`), missed-slot alerts
-(`slots`) and metrics (`metrics`). May import every other wing.
+(`slots`), metrics (`metrics`) and the self-check (`selftest`). May import every other wing.
 """

@@ -38,6 +38,7 @@ from appliance.core.intake.refusal_counts import RefusalCounts
 from appliance.core.printing.printer import Condition, PrinterReport
 from appliance.core.records.audit import segment_paths
 from appliance.core.time.clock_trust import ClockReading
+from appliance.core.watch.selftest import SelftestResult
 from appliance.core.watch.slots import missed_totals
 from appliance.core.watch.status import State
 
@@ -305,6 +306,7 @@ def collect(services: Services, tally: AuditTally, now: datetime | ClockReading,
                "(`appliance status` says why); absent: no panel has run here.",
                [({}, int(status.panel.gpio == "ready"))]
                if status.panel and status.panel.gpio != "stopped" else []),
+        *_selftest_families(status.selftest),
         Family("appliance_slots_missed_total", "counter",
                "Expected slots that passed (plus grace) without new data, by kind.",
                [({"kind": name}, missed.get(name, 0))
@@ -325,3 +327,23 @@ def planned_outage_families(windows, now: datetime) -> list[Family]:
                [({}, int(any(window.ongoing(now) for window in windows)))]),
     ]
 
+
+
+def _selftest_families(result: SelftestResult | None) -> list[Family]:
+    """The last self-check (`appliance selftest`); absent: it never ran here."""
+    if result is None:
+        return []
+    return [
+        Family("appliance_selftest_ok", "gauge",
+               "1 if the last self-check passed; 0: the state is fault (`appliance selftest` "
+               "names what failed).", [({}, int(result.ok))]),
+        Family("appliance_selftest_check_ok", "gauge",
+               "1 if the check passed in the last self-check, by check name.",
+               [({"check": check.name}, int(check.ok)) for check in result.checks]),
+        Family("appliance_selftest_last_run_timestamp_seconds", "gauge",
+               "When the last self-check ran (Unix time).", [({}, result.at.timestamp())]),
+        Family("appliance_reboot_required", "gauge",
+               "1 if an upgrade wants a reboot (/run/reboot-required, as of the last "
+               "self-check): for IT, never shown to nurses.",
+               [({}, int(result.reboot_required))]),
+    ]

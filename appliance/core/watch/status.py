@@ -28,6 +28,7 @@ from appliance.core.records.planned_outages import OutagePlan, PlannedWindow
 from appliance.core.time.clock_trust import ClockReading
 from appliance.core.time.drills import DrillStatus, drill_status
 from appliance.core.time.freshness import freshness
+from appliance.core.watch.selftest import SelftestResult, read_selftest
 
 EXIT_OK, EXIT_ATTENTION, EXIT_FAULT = 0, 1, 2
 
@@ -110,6 +111,7 @@ class ApplianceStatus:
     panel: PanelHealth | None = None  # the button's GPIO, for IT; never part of `state`
     planned_outages: tuple[PlannedWindow, ...] = ()  # under way or shown ahead; not `state`
     timezone: Any = None  # of `planned_outage_text`; None: UTC (a bare status in tests)
+    selftest: SelftestResult | None = None  # the last self-check; None: never run here
 
     def planned_outage_text(self, window: PlannedWindow) -> str:
         """"Planerat avbrott 12 dec 18:00–22:00", or "… pågår till 22:00" once under way:
@@ -120,6 +122,11 @@ class ApplianceStatus:
                                                   self.now.astimezone(tz))
         return wording.planned_outage(window.starts_at.astimezone(tz),
                                       window.ends_at.astimezone(tz))
+
+    @property
+    def selftest_failed(self) -> bool:
+        """The last self-check failed: the state is `fault` whatever the printer says."""
+        return self.selftest is not None and not self.selftest.ok
 
     @property
     def kinds(self) -> dict[str, KindStatus]:
@@ -159,6 +166,8 @@ class ApplianceStatus:
             window.to_json() | {"ongoing": window.ongoing(self.now),
                                 "text": self.planned_outage_text(window)}
             for window in self.planned_outages]
+        if self.selftest is not None:
+            result["selftest"] = self.selftest.to_json()
         return result
 
 
@@ -166,7 +175,8 @@ def compute_status(config: ApplianceConfig, store: Store, now: datetime | ClockR
                    printer: PrinterReport | None = None) -> ApplianceStatus:
     """The one state of the appliance. With a printer report, a printer that cannot print
     makes it `fault`, a job in CUPS makes it `printing`, and a class with a member down
-    makes ready data `degraded` (stale or missing data is the nurse's first concern). The
+    makes ready data `degraded` (stale or missing data is the nurse's first concern). A
+    failed self-check (`selftest`, recorded by whichever process ran it) is a fault too. The
     processes pass a `ClockReading` (`Services.clock_reading()`); a bare moment is taken as
     is (tests)."""
     clock = now if isinstance(now, ClockReading) else None
@@ -184,7 +194,9 @@ def compute_status(config: ApplianceConfig, store: Store, now: datetime | ClockR
     state = overall_state(checks)
     if state is State.READY and clock is not None and not clock.trusted:
         state = State.STALE
-    if printer is not None and printer.blocking:
+    selftest = read_selftest(config.state_dir)
+    if (printer is not None and printer.blocking) or (selftest is not None
+                                                       and not selftest.ok):
         state = State.FAULT
     elif printer is not None and printer.active_jobs:
         state = State.PRINTING
@@ -193,7 +205,8 @@ def compute_status(config: ApplianceConfig, store: Store, now: datetime | ClockR
     return ApplianceStatus(state, now, tuple(checks), printer, drill_status(config, now),
                            clock=clock, panel=read_panel_health(config.state_dir),
                            planned_outages=tuple(OutagePlan(config).shown(now)),
-                           timezone=config.timezone)
+                           timezone=config.timezone,
+                           selftest=selftest)
 
 
 def shown_state(status: ApplianceStatus, kit_on_its_way: bool) -> State:
