@@ -25,6 +25,7 @@ from appliance.core.records.panel_health import PanelHealth, read_panel_health
 from appliance.core.time.clock_trust import ClockReading
 from appliance.core.time.drills import DrillStatus, drill_status
 from appliance.core.time.freshness import freshness
+from appliance.core.watch.supplies_check import SuppliesStatus, supplies_status, with_silence
 
 EXIT_OK, EXIT_ATTENTION, EXIT_FAULT = 0, 1, 2
 
@@ -105,6 +106,7 @@ class ApplianceStatus:
     drill: DrillStatus | None = None  # the last outage drill; never part of `state`
     clock: ClockReading | None = None  # None: computed for a bare moment (tests)
     panel: PanelHealth | None = None  # the button's GPIO, for IT; never part of `state`
+    supplies: SuppliesStatus | None = None  # the daily supplies check; None before the first
 
     @property
     def kinds(self) -> dict[str, KindStatus]:
@@ -134,6 +136,8 @@ class ApplianceStatus:
         }
         if self.printer is not None:
             result["printer"] = self.printer.to_json()
+            if self.supplies is not None:
+                result["printer"]["supplies"] = self.supplies.to_json()
         if self.clock is not None:
             result["clock"] = self.clock.to_json()
         if self.drill is not None:
@@ -147,9 +151,10 @@ def compute_status(config: ApplianceConfig, store: Store, now: datetime | ClockR
                    printer: PrinterReport | None = None) -> ApplianceStatus:
     """The one state of the appliance. With a printer report, a printer that cannot print
     makes it `fault`, a job in CUPS makes it `printing`, and a class with a member down
-    makes ready data `degraded` (stale or missing data is the nurse's first concern). The
-    processes pass a `ClockReading` (`Services.clock_reading()`); a bare moment is taken as
-    is (tests)."""
+    makes ready data `degraded` (stale or missing data is the nurse's first concern). A
+    printer silent to the daily supplies check for a day counts as `not-answering`
+    (`supplies_check.with_silence`). The processes pass a `ClockReading`
+    (`Services.clock_reading()`); a bare moment is taken as is (tests)."""
     clock = now if isinstance(now, ClockReading) else None
     now = clock.now if clock is not None else now
     latest = latest_documents(config, store)
@@ -163,6 +168,9 @@ def compute_status(config: ApplianceConfig, store: Store, now: datetime | ClockR
             checks.append(KindStatus(name, kind.title, kind.slots, doc, fresh.stale,
                                      fresh.due_slot, fresh.next_slot, unit))
     state = overall_state(checks)
+    supplies = supplies_status(config, now)
+    if printer is not None:
+        printer = with_silence(printer, supplies)
     if state is State.READY and clock is not None and not clock.trusted:
         state = State.STALE
     if printer is not None and printer.blocking:
@@ -172,7 +180,8 @@ def compute_status(config: ApplianceConfig, store: Store, now: datetime | ClockR
     elif printer is not None and printer.degraded and state is State.READY:
         state = State.DEGRADED
     return ApplianceStatus(state, now, tuple(checks), printer, drill_status(config, now),
-                           clock=clock, panel=read_panel_health(config.state_dir))
+                           clock=clock, panel=read_panel_health(config.state_dir),
+                           supplies=supplies)
 
 
 def shown_state(status: ApplianceStatus, kit_on_its_way: bool) -> State:
