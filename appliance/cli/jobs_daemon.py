@@ -3,7 +3,9 @@
 Every `SLOT_CHECK_SECONDS` the slot watch runs (missed-slot alerts and their webhook
 retries), the drill reminder (`core.time.drills`: one alert when a drill is due) and the print
 service's follow-up (the end of a kit's job is audited even when the panel, which usually
-sees it first, is not running); every `RETENTION_HOURS`, retention
+sees it first, is not running) and the supplies watch (`core.watch.supplies_check`: it asks
+the printer only when its daily check is due, the first time at start); every
+`RETENTION_HOURS`, retention
 (ingest applies it too, but an appliance that receives nothing during an outage still has to
 drop what is past `retention.max_age_hours`, within the rule that the newest documents of
 each unit and kind (`retention.keep_per_unit_kind`) are kept). All run once at start. They
@@ -30,6 +32,7 @@ from appliance.core.printing.print_service import PrintService
 from appliance.core.services import Services
 from appliance.core.time.drills import DrillReminder
 from appliance.core.watch.slots import SlotWatch
+from appliance.core.watch.supplies_check import SuppliesWatch
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,8 @@ def build_scheduler(services: Services) -> schedule.Scheduler:
     if services.has_printer:
         scheduler.every(SLOT_CHECK_SECONDS).seconds.do(_guarded, "print follow-up",
                                                        PrintService(services).follow_up)
+        scheduler.every(SLOT_CHECK_SECONDS).seconds.do(_guarded, "supplies check",
+                                                       SuppliesWatch(services, poster).evaluate)
     scheduler.every(RETENTION_HOURS).hours.do(_guarded, "retention",
                                               lambda: _retention(services))
     return scheduler
