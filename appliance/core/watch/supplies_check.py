@@ -138,12 +138,19 @@ class SuppliesState:
         return unanswered and now - last >= RETRY_EVERY
 
     def record(self, readings: tuple[SupplyReading, ...], now: datetime) -> None:
-        """The check's answers at `now`: printers no longer in the queue are forgotten."""
+        """The check's answers at `now`: printers no longer in the queue are forgotten. A
+        printer that did not answer keeps what it said last (levels, reasons, warnings, as
+        of `last_answer_at`): no answer says nothing about the toner."""
         self.first_attempt_at = self.first_attempt_at or now
         self.last_attempt_at = now
         printers = {}
         for reading in readings:
-            old = self.printers.get(reading.name) or PrinterRecord(reading)
+            old = self.printers.get(reading.name)
+            if old is None:
+                old = PrinterRecord(reading)
+            elif reading.answered is False and old.last_answer_at is not None:
+                reading = dataclasses.replace(old.reading, label=reading.label, answered=False,
+                                              detail=reading.detail)
             printers[reading.name] = dataclasses.replace(
                 old, reading=reading,
                 last_answer_at=now if reading.answered else old.last_answer_at)
