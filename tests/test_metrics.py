@@ -150,6 +150,9 @@ def test_metrics_follow_ingests_refusals_time_and_missed_slots(inst) -> None:
         "appliance_slots_missed_total": "counter",
         "appliance_last_drill_age_seconds": "gauge", "appliance_drill_due": "gauge",
         "appliance_panel_gpio_ready": "gauge",
+        "appliance_printer_marker_level_percent": "gauge",
+        "appliance_printer_supply_warning": "gauge",
+        "appliance_printer_unanswered_seconds": "gauge",
     }
     assert one_hot_state(samples) == "no-data"
     assert value(samples, "appliance_ingests_total") == 0
