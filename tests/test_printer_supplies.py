@@ -13,6 +13,8 @@ not start without a running Avahi (docs/decisions.md). Time is a `FixedClock`.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,6 +24,7 @@ from appliance.adapters.web.kiosk_text import Texts
 from appliance.adapters.web.kiosk_view import overview
 from appliance.adapters.web.metrics import render
 from appliance.adapters.webhook import WebhookPoster
+from appliance.cli.jobs_daemon import run_jobs
 from appliance.core.base.clock import FixedClock
 from appliance.core.printing.supplies import Supply, SupplyReading
 from appliance.core.services import Services
@@ -238,6 +241,7 @@ def test_usb_printer_not_attached_does_not_answer(device_installation) -> None:
     status = SuppliesWatch(services_for(inst, FixedClock(START)), None).evaluate()
     reading = status.printers[0].reading
     assert reading.answered is False and "USB printer not attached" in reading.detail
+    assert "DID NOT ANSWER" in inst.appliance("printer", "check", expect=2).output
 
 
 def test_a_capture_device_cannot_be_asked_and_is_never_silent(installation) -> None:
@@ -278,3 +282,25 @@ def test_reasons_give_the_warnings() -> None:
     reading = SupplyReading("q", "q", True, reasons=("marker-supply-low-report",
                                                      "media-empty-error", "other"))
     assert reading.warnings == ("toner-low", "paper-low")
+
+
+def test_the_jobs_service_checks_at_once_when_it_starts(device_installation,
+                                                        printer_box) -> None:
+    inst = device_installation(printer_box.ipp_uri("laser"))
+    services = services_for(inst, FixedClock(START))
+    stop = threading.Event()
+    thread = threading.Thread(target=run_jobs, args=(services, stop))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not (inst.state_dir / STATE_FILE).exists():
+            assert time.monotonic() < deadline, "no supplies check at the start"
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        thread.join(timeout=20)
+    assert not thread.is_alive()
+    supplies = services.status(services.printer.report()).supplies
+    assert supplies.last_attempt_at == START
+    assert supplies.warnings == ("toner-low", "paper-low")
+    assert all_jobs(printer_box) == {}
