@@ -4,7 +4,8 @@ Every `SLOT_CHECK_SECONDS` the slot watch runs (missed-slot alerts and their web
 retries), the drill reminder (`core.time.drills`: one alert when a drill is due) and the print
 service's follow-up (the end of a kit's job is audited even when the panel, which usually
 sees it first, is not running) and the supplies watch (`core.watch.supplies_check`: it asks
-the printer only when its daily check is due, the first time at start); every
+the printer only when its daily check is due, the first time at start, in a thread of its
+own so a slow printer never holds the loop); every
 `RETENTION_HOURS`, retention
 (ingest applies it too, but an appliance that receives nothing during an outage still has to
 drop what is past `retention.max_age_hours`, within the rule that the newest documents of
@@ -18,6 +19,7 @@ A failing job is logged and tried again at its next turn: the service keeps runn
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -56,8 +58,8 @@ def build_scheduler(services: Services) -> schedule.Scheduler:
     if services.has_printer:
         scheduler.every(SLOT_CHECK_SECONDS).seconds.do(_guarded, "print follow-up",
                                                        PrintService(services).follow_up)
-        scheduler.every(SLOT_CHECK_SECONDS).seconds.do(_guarded, "supplies check",
-                                                       SuppliesWatch(services, poster).evaluate)
+        scheduler.every(SLOT_CHECK_SECONDS).seconds.do(
+            _Background("supplies check", SuppliesWatch(services, poster).evaluate))
     scheduler.every(RETENTION_HOURS).hours.do(_guarded, "retention",
                                               lambda: _retention(services))
     return scheduler
@@ -89,6 +91,23 @@ def _retention(services: Services) -> None:
     gone = apply_retention(services)
     if gone:
         log.info("retention deleted %d snapshot(s)", len(gone))
+
+
+class _Background:
+    """A job run in a thread of its own, one run at a time: asking a printer can take long
+    (a printer that accepts a connection but never answers, the usb backend listing
+    devices), and the loop must go on checking slots and pinging the watchdog meanwhile."""
+
+    def __init__(self, name: str, job: Callable[[], object]) -> None:
+        self.name, self.job = name, job
+        self._thread: threading.Thread | None = None
+
+    def __call__(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return  # the last run is still asking
+        self._thread = threading.Thread(target=_guarded, args=(self.name, self.job),
+                                        name=self.name, daemon=True)
+        self._thread.start()
 
 
 def _guarded(name: str, job: Callable[[], object]) -> None:
