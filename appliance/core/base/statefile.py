@@ -1,8 +1,8 @@
 """The small JSON state files, one way: versioned, written whole, read strictly.
 
-Seven files keep what a process must remember between runs: `agent.json` and `queue.json`
-(the sender), `slot-alerts.json`, `drills.json`, `clock.json`, `print-job.json` and
-`last-import.json` (the appliance). Each is a `StateFile`:
+Eight files keep what a process must remember between runs: `agent.json` and `queue.json`
+(the sender), `slot-alerts.json`, `drills.json`, `printer-supplies.json`, `clock.json`,
+`print-job.json` and `last-import.json` (the appliance). Each is a `StateFile`:
 
 - `load()` returns the stored object (without its `version`), or None when there is no file
   yet. Anything else it cannot use is a `StateFileError` that names the file and says what
@@ -143,6 +143,17 @@ class StateFile:
             aside = self.set_aside()
             log.error("%s; moved aside to %s and starting afresh: %s", exc,
                       aside.name if aside else "(not moved)", consequence)
+            return None
+
+    def read(self, consequence: str, *, quiet: bool = False) -> dict[str, Any] | None:
+        """`load_or_set_aside(consequence)` for the file's owner; for a `quiet` reader (a
+        status polled every second, which leaves a damaged file to its owner) `load()`,
+        with anything it cannot use read as no file."""
+        if not quiet:
+            return self.load_or_set_aside(consequence)
+        try:
+            return self.load()
+        except StateFileError:
             return None
 
 

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from appliance.core.base.alert_queue import AlertPoster, AlertQueue
 from appliance.core.base.clock import isoformat_utc, parse_iso
 from appliance.core.base.fsutil import exclusive_lock
-from appliance.core.base.statefile import StateFile, StateFileError
+from appliance.core.base.statefile import StateFile
 from appliance.core.config.settings import ApplianceConfig
 from appliance.core.printing.printer import (
     Condition,
@@ -104,14 +104,9 @@ class SuppliesState:
         error logged (the silence is then counted afresh from the next attempt, and the
         webhook may hear a warning again). `quiet` readers (status, polled every second)
         read a damaged file or one from a newer release as empty."""
-        state_file = _state_file(path)
-        try:
-            data = (state_file.load() if quiet else state_file.load_or_set_aside(
-                "the printer's silence is counted afresh and a warning may be sent again"))
-        except StateFileError:
-            if not quiet:
-                raise
-            data = None
+        data = _state_file(path).read(
+            "the printer's silence is counted afresh and a warning may be sent again",
+            quiet=quiet)
         if data is None:
             return cls()
         printers = data.get("printers")
