@@ -23,8 +23,10 @@ from appliance.adapters.web.kiosk import CONTACTS_BACK_MILLISECONDS
 from appliance.core.base.clock import FixedClock
 from appliance.core.printing.print_service import PrintService
 from appliance.core.printing.printer import Condition, JobState, MemberReport, PrinterReport
+from appliance.core.printing.supplies import SupplyReading
 from appliance.core.records.panel_health import WAITING, record_panel_health
 from appliance.core.services import Services
+from appliance.core.watch.supplies_check import SuppliesWatch
 from tests.conftest import Server, make_installation, post
 from tests.memory_printer import MemoryPrinter
 from tests.print_helpers import (
@@ -448,6 +450,7 @@ class Stage:
     kit_on_its_way: bool = False  # started elsewhere (the button): the overview shows it
     several_units: bool = False  # Norr every list, Syd a stale to-do list, Väst none
     button_broken: bool = False  # the panel waits for its GPIO: "Knappen fungerar inte …"
+    printer_silent: bool = False  # no answer to the supplies check for 25 h: not-answering
 
 
 STAGES = {
@@ -460,6 +463,7 @@ STAGES = {
     "offline": Stage(),  # the app stops answering once the page is up
     "weekend": Stage(lists="weekend"),  # every list 2 days old: ages on two lines at 800
     "button broken": Stage(button_broken=True),
+    "printer not answering": Stage(printer_silent=True),
     "several units": Stage(several_units=True),
     "several units, fault": Stage(several_units=True, printer=Condition.OUT_OF_PAPER),
 }
@@ -485,6 +489,10 @@ def staged_app(root: Path, stage: Stage):
                                         produced_at=NIGHT - timedelta(hours=hours)), clock)
     if stage.button_broken:
         record_panel_health(inst.state_dir, WAITING, NIGHT, "no GPIO here")
+    if stage.printer_silent:  # the jobs service's first check, 25 h ago, had no answer
+        silent = MemoryPrinter(readings=(SupplyReading("memory", "memory", False),))
+        SuppliesWatch(Services(inst.config, FixedClock(NIGHT - timedelta(hours=25)),
+                               printer=silent), None).evaluate()
     printer = StagedPrinter(condition=stage.printer, members=DEGRADED_CLASS
                             if stage.printer is Condition.DEGRADED else ())
     app = create_app(inst.config, printer=printer, clock=clock)
@@ -741,5 +749,19 @@ def test_who_to_call_gives_way_to_the_state_screen_by_itself(browser, contacts_a
         page.clock.fast_forward(30_000)
         expect(page.locator("#lists")).to_be_visible()
         expect(page.locator("#contacts")).to_have_count(0)
+    finally:
+        page.close()
+
+
+def test_a_printer_silent_for_a_day_shows_the_fault_and_its_remedy(browser, staged_apps):
+    """The supplies check's silence (tests/test_printer_supplies.py) on the screen: the
+    fault state and the printer line with what to do; toner and paper low never show."""
+    page = staged_kiosk(browser, staged_apps["printer not answering"], "printer not answering",
+                        800, 480)
+    try:
+        expect(page.locator("#state")).to_have_text("Skrivarfel")
+        expect(page.locator("#printer.bad")).to_contain_text(
+            "Skrivaren har inte svarat på ett dygn. Kontrollera att den är påslagen och att "
+            "kabeln sitter i. Meddela IT-support.")
     finally:
         page.close()
