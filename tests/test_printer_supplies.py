@@ -26,7 +26,7 @@ from appliance.adapters.web.metrics import render
 from appliance.adapters.webhook import WebhookPoster
 from appliance.cli.jobs_daemon import run_jobs
 from appliance.core.base.clock import FixedClock
-from appliance.core.printing.supplies import Supply, SupplyReading
+from appliance.core.printing.supplies import Supply, SupplyReading, supplies_from_ipp
 from appliance.core.services import Services
 from appliance.core.watch.metrics import AuditTally, collect
 from appliance.core.watch.status import State
@@ -304,3 +304,20 @@ def test_the_jobs_service_checks_at_once_when_it_starts(device_installation,
     assert supplies.last_attempt_at == START
     assert supplies.warnings == ("toner-low", "paper-low")
     assert all_jobs(printer_box) == {}
+
+
+def test_printer_supply_of_ipp_everywhere_printers_is_read_too() -> None:
+    """PWG 5100.13's `printer-supply` (ippeveprinter's, in deploy check 91): levels as a
+    percentage of the capacity, the type in CUPS's spelling; no low level, so only the
+    reasons say low."""
+    supplies = supplies_from_ipp({
+        "printer-supply": [
+            "index=1;class=receptacleThatIsFilled;type=wasteToner;unit=percent;"
+            "maxcapacity=100;level=20;",
+            b"index=2;class=supplyThatIsConsumed;type=toner;unit=percent;maxcapacity=200;"
+            b"level=30;colorantname=black;",
+            "index=3;type=toner;maxcapacity=100;level=-3;"],  # -3: "some remaining"
+        "printer-supply-description": ["Toner Waste", "Black Toner"]})
+    assert [(s.name, s.type, s.level, s.low) for s in supplies] == [
+        ("Toner Waste", "waste-toner", 20, False), ("Black Toner", "toner", 15, False),
+        ("supply 3", "toner", None, False)]

@@ -450,7 +450,8 @@ class CupsPrinter:
 
 # Asked of CUPS and of IPP printers by the supplies check: no more than it shows.
 SUPPLY_ATTRIBUTES = ["printer-state", "printer-state-reasons", "marker-names", "marker-types",
-                     "marker-levels", "marker-low-levels"]
+                     "marker-levels", "marker-low-levels", "printer-supply",
+                     "printer-supply-description"]
 
 
 def _reading_from(name: str, label: str, answered: bool | None, attributes: dict,
@@ -479,7 +480,7 @@ def _ask_ipp_printer(name: str, label: str, device_uri: str, known: dict) -> Sup
     except CUPS_ERRORS as exc:
         return _reading_from(name, label, False, known,
                              f"the IPP printer does not answer Get-Printer-Attributes: {exc}")
-    if "marker-names" in answer or "marker-levels" in answer:
+    if supplies_from_ipp(answer):
         return _reading_from(name, label, True, answer, "the IPP printer answered")
     markers = {k: v for k, v in known.items() if k.startswith("marker-")}
     return _reading_from(name, label, True, {**answer, **markers},

@@ -15,6 +15,7 @@ silent. No patient data: printer and marker names come from the printer and CUPS
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,8 +70,11 @@ class Supply:
 
 
 def supplies_from_ipp(attributes: dict) -> tuple[Supply, ...]:
-    """The markers of an IPP printer-attributes answer (the marker-* lists run in step; a
-    list shorter than `marker-names` leaves its values unknown)."""
+    """The markers of an IPP printer-attributes answer: CUPS's `marker-*` lists (they run
+    in step; a list shorter than `marker-names` leaves its values unknown), else the
+    standard `printer-supply` (PWG 5100.13) that IPP Everywhere printers report."""
+    if "marker-names" not in attributes and "marker-levels" not in attributes:
+        return _printer_supply(attributes)
     names = _as_list(attributes.get("marker-names"))
     types = _as_list(attributes.get("marker-types"))
     levels = _as_list(attributes.get("marker-levels"))
@@ -79,6 +83,33 @@ def supplies_from_ipp(attributes: dict) -> tuple[Supply, ...]:
     return tuple(Supply(str(_at(names, i) or f"marker {i + 1}"), str(_at(types, i) or "unknown"),
                         _percent(_at(levels, i)), _percent(_at(lows, i)))
                  for i in range(count))
+
+
+def _printer_supply(attributes: dict) -> tuple[Supply, ...]:
+    """`printer-supply` values ("index=1;class=supplyThatIsConsumed;type=toner;
+    unit=percent;maxcapacity=100;level=45;colorantname=black;", the fields of RFC 3805's
+    supplies table) with `printer-supply-description` as their names. A level is a
+    percentage of `maxcapacity`; the standard gives no low level, so only the printer's
+    reasons (`toner-low`) say low."""
+    descriptions = _as_list(attributes.get("printer-supply-description"))
+    supplies = []
+    for i, value in enumerate(_as_list(attributes.get("printer-supply"))):
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+        fields = dict(part.partition("=")[::2] for part in text.split(";") if "=" in part)
+        kind = re.sub(r"(?<!^)([A-Z])", r"-\1", fields.get("type", "unknown")).lower()
+        level, capacity = _integer(fields.get("level")), _integer(fields.get("maxcapacity"))
+        percent = (level * 100 // capacity if level is not None and level >= 0
+                   and capacity is not None and capacity > 0 else None)
+        supplies.append(Supply(str(_at(descriptions, i) or fields.get("colorantname")
+                                   or f"supply {i + 1}"), kind, _percent(percent), None))
+    return tuple(supplies)
+
+
+def _integer(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
