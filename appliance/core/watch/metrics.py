@@ -2,9 +2,10 @@
 labels and values), plain data. Writing them in Prometheus' text format is the web adapter's
 job (`appliance.adapters.web.metrics`, with prometheus_client), so the core knows no format.
 
-No patient data: label values are kind names, configured unit names, reason codes and state
-names only. Per kind, the document gauges show the kind's worst unit (as `/api/v1/status`'s
-`kinds`); the `appliance_unit_*` gauges show each configured unit (none in single-unit mode).
+No patient data: label values are kind names, configured unit names, reason codes, state
+names, CUPS queue names and the printer's own marker names only. Per kind, the document
+gauges show the kind's worst unit (as `/api/v1/status`'s `kinds`); the `appliance_unit_*`
+gauges show each configured unit (none in single-unit mode).
 
 Counters (ingests, refusals) are counts of audit events. The audit log is the appliance's
 record of what came in and what was refused, so counting it cannot disagree with it. Each
@@ -203,7 +204,6 @@ def collect(services: Services, tally: AuditTally, now: datetime | ClockReading,
                [({"kind": name}, missed.get(name, 0))
                 for name in sorted({*expected, *missed})]),
     ]
-
 
 
 def supplies_families(supplies: SuppliesStatus | None) -> list[Family]:
