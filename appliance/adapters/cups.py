@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import cups
 
+from appliance.adapters import ipp
 from appliance.core.config.settings import STALLED_AFTER_SECONDS
 from appliance.core.printing.printer import (
     Condition,
@@ -448,6 +449,7 @@ class CupsPrinter:
                              "CUPS's last known values")
 
 
+IPP_TIMEOUT_SECONDS = 10.0  # the supplies check's wait for a printer's answer
 # Asked of CUPS and of IPP printers by the supplies check: no more than it shows.
 SUPPLY_ATTRIBUTES = ["printer-state", "printer-state-reasons", "marker-names", "marker-types",
                      "marker-levels", "marker-low-levels", "printer-supply",
@@ -456,30 +458,23 @@ SUPPLY_ATTRIBUTES = ["printer-state", "printer-state-reasons", "marker-names", "
 
 def _reading_from(name: str, label: str, answered: bool | None, attributes: dict,
                   detail: str) -> SupplyReading:
+    reasons = attributes.get("printer-state-reasons", ())
+    if isinstance(reasons, str):  # one value, as a printer's own answer gives it
+        reasons = (reasons,)
     return SupplyReading(
         name, label, answered, PRINTER_STATES.get(attributes.get("printer-state"), "unknown"),
-        tuple(r for r in attributes.get("printer-state-reasons", ()) if r != "none"),
-        supplies_from_ipp(attributes), detail)
+        tuple(str(r) for r in reasons if r != "none"), supplies_from_ipp(attributes), detail)
 
 
 def _ask_ipp_printer(name: str, label: str, device_uri: str, known: dict) -> SupplyReading:
-    """IPP Get-Printer-Attributes sent to the printer itself: CUPS learns a network
-    printer's markers only while it prints a job, and no job is what this check is for.
-    A connection is tried first (within `PROBE_TIMEOUT_SECONDS`), so a printer that is
-    off costs seconds, not libcups' long connect timeout."""
-    if not device_answers(device_uri):
-        return _reading_from(name, label, False, known,
-                             "the IPP printer does not accept a connection")
-    parts = urllib.parse.urlsplit(device_uri)
-    encryption = (cups.HTTP_ENCRYPT_ALWAYS if parts.scheme == "ipps"
-                  else cups.HTTP_ENCRYPT_IF_REQUESTED)
+    """IPP Get-Printer-Attributes sent to the printer itself (`adapters.ipp`, within
+    `IPP_TIMEOUT_SECONDS`): CUPS learns a network printer's markers only while it prints a
+    job, and no job is what this check is for."""
     try:
-        answer = cups.Connection(host=parts.hostname, port=parts.port or 631,
-                                 encryption=encryption).getPrinterAttributes(
-            uri=device_uri, requested_attributes=SUPPLY_ATTRIBUTES)
-    except CUPS_ERRORS as exc:
-        return _reading_from(name, label, False, known,
-                             f"the IPP printer does not answer Get-Printer-Attributes: {exc}")
+        answer = ipp.get_printer_attributes(device_uri, SUPPLY_ATTRIBUTES,
+                                            timeout=IPP_TIMEOUT_SECONDS)
+    except ipp.IppError as exc:
+        return _reading_from(name, label, False, known, f"the IPP printer: {exc}")
     if supplies_from_ipp(answer):
         return _reading_from(name, label, True, answer, "the IPP printer answered")
     markers = {k: v for k, v in known.items() if k.startswith("marker-")}
