@@ -239,8 +239,9 @@ def with_silence(report: PrinterReport, supplies: SuppliesStatus | None) -> Prin
         if m.name in silent and m.ready else m for m in report.members)
     if members == report.members:
         return report
-    own = Condition.READY if report.condition in (Condition.READY, Condition.DEGRADED) \
-        else report.condition
+    # the class's own condition: what is left of the live one once its members are judged
+    live = report.condition
+    own = Condition.READY if live in (Condition.READY, Condition.DEGRADED) else live
     return dataclasses.replace(
         report, members=members, condition=class_condition(own, members),
         detail="; ".join(f"{m.name}: {m.condition}" + (f" ({m.detail})" if m.detail else "")
