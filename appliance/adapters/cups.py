@@ -18,6 +18,10 @@ A queue that is a CUPS class (the class bit of `printer-type`) is read member by
 with the rules above applied to the jobs of ours CUPS dispatched to it
 (`job-printer-uri-actual`, set once a member takes the job); the class is `degraded` while
 some member can print and some cannot (docs/printing.md, "Failover").
+
+`supplies()` is the daily supplies check's question, asked of each printer of the queue
+without a job: an IPP printer itself (`adapters.ipp`), a socket printer by a connection, a
+USB printer by CUPS's device list (docs/printing.md, "The daily supplies check").
 """
 
 from __future__ import annotations
