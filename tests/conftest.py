@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import sys
@@ -224,3 +225,29 @@ def get_json(url: str) -> tuple[int, dict]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
+
+
+DEVICE_STALLED_AFTER = 3  # printing.stalled_after_seconds of `device_installation`
+_device_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def device_installation(tmp_path, private_cups, monkeypatch, request):
+    """`make(device_uri)`: an appliance whose queue prints to DEVICE_URI on the private
+    cupsd, with a short stall time; queues and their jobs are removed afterwards."""
+    monkeypatch.setenv("CUPS_SERVER", private_cups.server)
+    made = []
+
+    def make(device_uri: str):
+        queue = private_cups.add_device_queue(f"dev_{next(_device_numbers)}", device_uri)
+        made.append(queue)
+        inst = make_installation(tmp_path / queue, f'[printing]\nqueue = "{queue}"\n'
+                                 f"stalled_after_seconds = {DEVICE_STALLED_AFTER}\n")
+        inst.cups = private_cups
+        inst.device_queue = queue
+        return inst
+
+    yield make
+    for queue in made:
+        private_cups.run("cancel", "-a", queue, check=False)
+        private_cups.run("lpadmin", "-x", queue, check=False)

@@ -13,13 +13,16 @@ import threading
 from dataclasses import dataclass, field
 
 from appliance.core.printing.printer import Condition, JobState, PrinterReport
+from appliance.core.printing.supplies import SupplyReading
 
 
 @dataclass
 class MemoryPrinter:
-    """`Printer` in memory. `jobs` holds (title, pdf) per job id, in order. Thread-safe."""
+    """`Printer` in memory. `jobs` holds (title, pdf) per job id, in order; `readings` is
+    what `supplies()` answers (by default: it answered, no markers). Thread-safe."""
 
     queue: str = "memory"
+    readings: tuple[SupplyReading, ...] | None = None
     jobs: dict[int, tuple[str, bytes]] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1), repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -35,6 +38,12 @@ class MemoryPrinter:
 
     def job_state(self, job_id: int) -> JobState:
         return JobState.COMPLETED if job_id in self.jobs else JobState.UNKNOWN
+
+    def supplies(self) -> tuple[SupplyReading, ...]:
+        if self.readings is not None:
+            return self.readings
+        return (SupplyReading(self.queue, self.queue, True, "idle",
+                              detail="the memory printer answered"),)
 
     @property
     def pdfs(self) -> list[bytes]:

@@ -23,11 +23,13 @@ from appliance.adapters.web.kiosk import CONTACTS_BACK_MILLISECONDS
 from appliance.core.base.clock import FixedClock
 from appliance.core.printing.print_service import PrintService
 from appliance.core.printing.printer import Condition, JobState, MemberReport, PrinterReport
+from appliance.core.printing.supplies import SupplyReading
 from appliance.core.records.panel_health import WAITING, record_panel_health
 from appliance.core.records.planned_outages import OutagePlan
 from appliance.core.services import Services
 from appliance.core.watch.selftest import CheckFailed, record_selftest
 from appliance.core.watch.selftest import run as run_selftest
+from appliance.core.watch.supplies_check import SuppliesWatch
 from tests.conftest import Server, make_installation, post
 from tests.memory_printer import MemoryPrinter
 from tests.print_helpers import (
@@ -453,6 +455,7 @@ class Stage:
     button_broken: bool = False  # the panel waits for its GPIO: "Knappen fungerar inte …"
     planned_outage: bool = False  # one under way: "Planerat avbrott pågår till 06:10"
     selftest_failed: bool = False  # the self-check found cupsd.conf broken: "Fel i apparaten"
+    printer_silent: bool = False  # no answer to the supplies check for 25 h: not-answering
 
 
 STAGES = {
@@ -466,6 +469,7 @@ STAGES = {
     "weekend": Stage(lists="weekend"),  # every list 2 days old: ages on two lines at 800
     "button broken": Stage(button_broken=True),
     "self-check fault": Stage(selftest_failed=True),
+    "printer not answering": Stage(printer_silent=True),
     "several units": Stage(several_units=True),
     "several units, fault": Stage(several_units=True, printer=Condition.OUT_OF_PAPER),
     "planned outage": Stage(planned_outage=True),  # every list fresh and the outage's line
@@ -502,6 +506,10 @@ def staged_app(root: Path, stage: Stage):
     if stage.selftest_failed:
         record_selftest(inst.state_dir, run_selftest(
             [("cupsd_config", broken_cupsd_conf), ("queue", lambda: "fine")], NIGHT))
+    if stage.printer_silent:  # the jobs service's first check, 25 h ago, had no answer
+        silent = MemoryPrinter(readings=(SupplyReading("memory", "memory", False),))
+        SuppliesWatch(Services(inst.config, FixedClock(NIGHT - timedelta(hours=25)),
+                               printer=silent), None).evaluate()
     printer = StagedPrinter(condition=stage.printer, members=DEGRADED_CLASS
                             if stage.printer is Condition.DEGRADED else ())
     app = create_app(inst.config, printer=printer, clock=clock)
@@ -799,5 +807,19 @@ def test_who_to_call_gives_way_to_the_state_screen_by_itself(browser, contacts_a
         page.clock.fast_forward(30_000)
         expect(page.locator("#lists")).to_be_visible()
         expect(page.locator("#contacts")).to_have_count(0)
+    finally:
+        page.close()
+
+
+def test_a_printer_silent_for_a_day_shows_the_fault_and_its_remedy(browser, staged_apps):
+    """The supplies check's silence (tests/test_printer_supplies.py) on the screen: the
+    fault state and the printer line with what to do; toner and paper low never show."""
+    page = staged_kiosk(browser, staged_apps["printer not answering"], "printer not answering",
+                        800, 480)
+    try:
+        expect(page.locator("#state")).to_have_text("Skrivarfel")
+        expect(page.locator("#printer.bad")).to_contain_text(
+            "Skrivaren har inte svarat på ett dygn. Kontrollera att den är påslagen och att "
+            "kabeln sitter i. Meddela IT-support.")
     finally:
         page.close()

@@ -160,6 +160,9 @@ def test_metrics_follow_ingests_refusals_time_and_missed_slots(inst) -> None:
         "appliance_planned_outage_ongoing": "gauge",
         "appliance_sender_last_delivery_timestamp_seconds": "gauge",
         "appliance_state_dir_avail_bytes": "gauge", "appliance_state_dir_size_bytes": "gauge",
+        "appliance_printer_marker_level_percent": "gauge",
+        "appliance_printer_supply_warning": "gauge",
+        "appliance_printer_unanswered_seconds": "gauge",
     }
     assert one_hot_state(samples) == "no-data"
     assert value(samples, "appliance_build_info", version=appliance.__version__) == 1

@@ -40,3 +40,12 @@ def test_a_submitted_kit_gets_a_new_id_and_completes(printer):
 
 def test_a_job_it_never_had_is_unknown(printer):
     assert printer.job_state(987654) is JobState.UNKNOWN
+
+
+def test_supplies_are_read_without_a_job(printer):
+    """One reading per printer, for the queue it names, answered (or not askable: the
+    capture device) and without warnings. That it makes no job is checked against the
+    cupsd's job list in tests/test_printer_supplies.py."""
+    readings = printer.supplies()
+    assert [r.name for r in readings] == [printer.queue]
+    assert all(r.answered is not False and r.warnings == () for r in readings), readings

@@ -9,7 +9,6 @@ announces or scans: both cupsds have `Browsing No` and no dnssd backend.
 from __future__ import annotations
 
 import io
-import itertools
 import json
 import re
 import subprocess
@@ -27,34 +26,11 @@ from appliance.devtools.cups_harness.harness import (
     PrivateCups,
     backend_unavailable_reason,
 )
-from tests.conftest import free_port, make_installation
+from tests.conftest import DEVICE_STALLED_AFTER as STALLED_AFTER
+from tests.conftest import free_port
 from tests.test_metrics import parse, value
 
-STALLED_AFTER = 3  # printing.stalled_after_seconds in these tests (the minimum allowed)
 FAULT_DEADLINE = 30  # issue 14: a fault within 30 s of the print
-_numbers = itertools.count(1)
-
-
-@pytest.fixture
-def device_installation(tmp_path, private_cups, monkeypatch, request):
-    """`make(device_uri)`: an appliance whose queue prints to DEVICE_URI on the private
-    cupsd, with a short stall time; queues and their jobs are removed afterwards."""
-    monkeypatch.setenv("CUPS_SERVER", private_cups.server)
-    made = []
-
-    def make(device_uri: str):
-        queue = private_cups.add_device_queue(f"dev_{next(_numbers)}", device_uri)
-        made.append(queue)
-        inst = make_installation(tmp_path / queue, f'[printing]\nqueue = "{queue}"\n'
-                                 f"stalled_after_seconds = {STALLED_AFTER}\n")
-        inst.cups = private_cups
-        inst.device_queue = queue
-        return inst
-
-    yield make
-    for queue in made:
-        private_cups.run("cancel", "-a", queue, check=False)
-        private_cups.run("lpadmin", "-x", queue, check=False)
 
 
 def printer_json(inst) -> dict:

@@ -193,3 +193,24 @@ def test_panel_json_damaged_reads_as_no_record_and_the_next_change_replaces_it(t
     assert read_panel_health(tmp_path) is None
     record_panel_health(tmp_path, READY, NOW)
     assert read_panel_health(tmp_path).gpio == READY
+
+
+def test_printer_supplies_json_damaged_is_set_aside_and_one_from_the_future_stops_the_check(
+        memory_installation, caplog):
+    from appliance.core.services import Services
+    from appliance.core.watch.supplies_check import SuppliesWatch, supplies_status
+
+    inst = memory_installation
+    path = inst.state_dir / "printer-supplies.json"
+    watch = SuppliesWatch(Services(inst.config, FixedClock(NOW), printer=inst.printer()), None)
+    path.write_bytes(FROM_THE_FUTURE)
+    assert supplies_status(inst.config, NOW) is None  # status reads on: not checked yet
+    with pytest.raises(StateFileError, match=r"printer-supplies\.json: was written by a newer"):
+        watch.evaluate()
+    assert path.read_bytes() == FROM_THE_FUTURE
+    path.write_bytes(DAMAGE["torn"])
+    assert supplies_status(inst.config, NOW) is None
+    with caplog.at_level(logging.ERROR):
+        assert watch.evaluate().last_attempt_at == NOW  # set aside, checked afresh
+    assert len(asides(path)) == 1 and "silence is counted afresh" in caplog.text
+    assert supplies_status(inst.config, NOW).printers[0].reading.answered is True

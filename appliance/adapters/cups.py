@@ -18,6 +18,10 @@ A queue that is a CUPS class (the class bit of `printer-type`) is read member by
 with the rules above applied to the jobs of ours CUPS dispatched to it
 (`job-printer-uri-actual`, set once a member takes the job); the class is `degraded` while
 some member can print and some cannot (docs/printing.md, "Failover").
+
+`supplies()` is the daily supplies check's question, asked of each printer of the queue
+without a job: an IPP printer itself (`adapters.ipp`), a socket printer by a connection, a
+USB printer by CUPS's device list (docs/printing.md, "The daily supplies check").
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from dataclasses import dataclass
 
 import cups
 
+from appliance.adapters import ipp
 from appliance.core.config.settings import STALLED_AFTER_SECONDS
 from appliance.core.printing.printer import (
     Condition,
@@ -37,7 +42,9 @@ from appliance.core.printing.printer import (
     MemberReport,
     PrinterReport,
     PrinterUnavailable,
+    class_condition,
 )
+from appliance.core.printing.supplies import SupplyReading, reason_keyword, supplies_from_ipp
 
 CUPS_ERRORS = (RuntimeError, cups.IPPError, cups.HTTPError)
 
@@ -120,7 +127,7 @@ def condition_from(reasons: tuple[str, ...], state: str, accepting: bool,
                    jobs: Condition | None = None, stalled: bool = False) -> Condition:
     """The queue's condition from its reasons, state and accepting flag; `jobs` is what our
     jobs say (`jobs_condition`), `stalled` whether one of them is past the stall time."""
-    keywords = [_keyword(reason) for reason in reasons]
+    keywords = [reason_keyword(reason) for reason in reasons]
     for keyword, condition in REASONS.items():
         if keyword in keywords:
             return condition
@@ -134,7 +141,7 @@ def condition_from(reasons: tuple[str, ...], state: str, accepting: bool,
         return Condition.NOT_ACCEPTING
     if state == "stopped":
         return Condition.PAUSED
-    if any(reason.endswith("-error") and _keyword(reason) not in HARMLESS_REASONS
+    if any(reason.endswith("-error") and reason_keyword(reason) not in HARMLESS_REASONS
            for reason in reasons):
         return Condition.PRINTER_ERROR
     return Condition.READY
@@ -221,13 +228,6 @@ def device_answers(device_uri: str, timeout: float = PROBE_TIMEOUT_SECONDS) -> b
         return False
 
 
-def _keyword(reason: str) -> str:
-    for suffix in ("-error", "-warning", "-report"):
-        if reason.endswith(suffix):
-            return reason[: -len(suffix)]
-    return reason
-
-
 def _accepting(attributes: dict) -> bool:
     """CUPS-Get-Printers reports rejection as a bit of printer-type."""
     return not int(attributes.get("printer-type", 0)) & cups.CUPS_PRINTER_REJECTING
@@ -282,20 +282,6 @@ class QueueView:
         if condition is not jobs_say:
             detail = ", ".join(self.reasons)
         return condition, detail
-
-
-def class_condition(own: Condition, members: list[MemberReport]) -> Condition:
-    """A class's condition: its own when the class itself cannot take jobs (stopped, not
-    accepting), else `ready` when every member can print, `degraded` when some can, and
-    the first member's fault when none can."""
-    if own is not Condition.READY:
-        return own
-    if not members:
-        return Condition.NO_PRINTER
-    broken = [member.condition for member in members if not member.ready]
-    if not broken:
-        return Condition.READY
-    return Condition.DEGRADED if len(broken) < len(members) else broken[0]
 
 
 class CupsPrinter:
@@ -417,6 +403,109 @@ class CupsPrinter:
         except (PrinterUnavailable, *CUPS_ERRORS):
             return None
         return _label(member, printer)
+
+    def supplies(self) -> tuple[SupplyReading, ...]:
+        """Each printer of the queue asked for its state, reasons and markers, without a
+        job (docs/printing.md, "The daily supplies check"). Never raises: an unreachable
+        CUPS or a missing queue is one reading that did not answer."""
+        try:
+            conn = self._connection()
+            name, attributes, printers = self._queue(conn)
+            members = conn.getClasses().get(name, []) if _is_class(attributes) else None
+        except PrinterUnavailable as exc:
+            return (SupplyReading(self.queue or "", self.queue or "", False,
+                                  detail=str(exc)),)
+        except CUPS_ERRORS as exc:
+            return (SupplyReading(self.queue or "", self.queue or "", False,
+                                  detail=f"CUPS: {exc}"),)
+        if members is None:
+            names = [name]
+        else:
+            names = [members] if isinstance(members, str) else list(members)
+        usb = _UsbDevices(conn)
+        return tuple(self._reading(conn, member, printers.get(member), usb)
+                     for member in names)
+
+    def _reading(self, conn: cups.Connection, name: str, attributes: dict | None,
+                 usb: _UsbDevices) -> SupplyReading:
+        if attributes is None:
+            return SupplyReading(name, name, False, detail="no such local CUPS queue")
+        label = _label(name, attributes)
+        try:  # CUPS's view: what a backend last reported (ATTR: lines), and the queue's reasons
+            known = conn.getPrinterAttributes(name, requested_attributes=SUPPLY_ATTRIBUTES)
+        except CUPS_ERRORS as exc:
+            return SupplyReading(name, label, False, detail=f"CUPS: {exc}")
+        device_uri = str(attributes.get("device-uri", ""))
+        scheme = urllib.parse.urlsplit(device_uri).scheme
+        if scheme in ("ipp", "ipps"):
+            return _ask_ipp_printer(name, label, device_uri, known)
+        if scheme in NETWORK_SCHEMES:
+            answered = device_answers(device_uri)
+            how = "accepts a connection" if answered else "does not accept a connection"
+            return _reading_from(name, label, answered, known, f"{scheme} printer {how}")
+        if scheme == "usb":
+            answered = usb.attached(device_uri)
+            how = ("attached" if answered else "not attached" if answered is False
+                   else "cannot be listed")
+            return _reading_from(name, label, answered, known, f"USB printer {how}")
+        return _reading_from(name, label, None, known,
+                             f"a {scheme or 'local'} device cannot be asked without a job; "
+                             "CUPS's last known values")
+
+
+IPP_TIMEOUT_SECONDS = 10.0  # the supplies check's wait for a printer's answer
+# Asked of CUPS and of IPP printers by the supplies check: no more than it shows.
+SUPPLY_ATTRIBUTES = ["printer-state", "printer-state-reasons", "marker-names", "marker-types",
+                     "marker-levels", "marker-low-levels", "printer-supply",
+                     "printer-supply-description"]
+
+
+def _reading_from(name: str, label: str, answered: bool | None, attributes: dict,
+                  detail: str) -> SupplyReading:
+    reasons = attributes.get("printer-state-reasons", ())
+    if isinstance(reasons, str):  # one value, as a printer's own answer gives it
+        reasons = (reasons,)
+    return SupplyReading(
+        name, label, answered, PRINTER_STATES.get(attributes.get("printer-state"), "unknown"),
+        tuple(str(r) for r in reasons if r != "none"), supplies_from_ipp(attributes), detail)
+
+
+def _ask_ipp_printer(name: str, label: str, device_uri: str, known: dict) -> SupplyReading:
+    """IPP Get-Printer-Attributes sent to the printer itself (`adapters.ipp`, within
+    `IPP_TIMEOUT_SECONDS`): CUPS learns a network printer's markers only while it prints a
+    job, and no job is what this check is for."""
+    try:
+        answer = ipp.get_printer_attributes(device_uri, SUPPLY_ATTRIBUTES,
+                                            timeout=IPP_TIMEOUT_SECONDS)
+    except ipp.IppError as exc:
+        return _reading_from(name, label, False, known, f"the IPP printer: {exc}")
+    if supplies_from_ipp(answer):
+        return _reading_from(name, label, True, answer, "the IPP printer answered")
+    markers = {k: v for k, v in known.items() if k.startswith("marker-")}
+    return _reading_from(name, label, True, {**answer, **markers},
+                         "the IPP printer answered; no markers of its own, CUPS's last known")
+
+
+class _UsbDevices:
+    """The USB printers CUPS lists now (CUPS-Get-Devices, the usb backend only), asked once
+    per check and only when a queue is a USB one."""
+
+    def __init__(self, conn: cups.Connection) -> None:
+        self.conn = conn
+        self._uris: set[str] | None = None
+        self._failed = False
+
+    def attached(self, device_uri: str) -> bool | None:
+        if self._uris is None and not self._failed:
+            try:
+                self._uris = set(self.conn.getDevices(include_schemes=["usb"]))
+            except CUPS_ERRORS:
+                self._failed = True
+        if self._uris is None:
+            return None
+        # the queue's URI may carry options the backend does not list, or the reverse
+        return any(uri.startswith(device_uri) or device_uri.startswith(uri)
+                   for uri in self._uris)
 
 
 def printer_for(queue: str | None, options: dict[str, str] | None = None, *,

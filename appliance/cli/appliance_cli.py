@@ -149,6 +149,10 @@ def _show_status(svc, result, as_json: bool) -> None:
         click.echo(f"clock: UNSURE ({clock.reason.english}): it reads {local(clock.reading)}; "
                    f"ages are at least those below, counted from {local(clock.now)}")
     click.echo(f"printer: {result.printer.queue or '(default)'}: {result.printer.english}")
+    supplies = result.supplies
+    click.echo("supplies: " + (f"last check {local(supplies.last_attempt_at)}, warnings: "
+                               f"{', '.join(supplies.warnings) or 'none'}"
+                               if supplies else "not checked yet (`appliance printer check`)"))
     drill = result.drill
     click.echo("drill: " + (f"last {local(drill.last_drill_at)} ({drill.age.days} days ago)"
                             if drill.last_drill_at else "never")

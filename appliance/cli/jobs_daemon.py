@@ -5,9 +5,11 @@ retries), the drill reminder (`core.time.drills`: one alert when a drill is due)
 self-check's alert (`core.watch.selftest`: retried, or sent late when the check could not
 reach the webhook) and the print
 service's follow-up (the end of a kit's job is audited even when the panel, which usually
-sees it first, is not running) and the planned outage's kit (`core.printing.outage_kit`:
-once, as a planned outage begins, if `outage.print_kit_at_start`); every `RETENTION_HOURS`,
-retention
+sees it first, is not running), the planned outage's kit (`core.printing.outage_kit`:
+once, as a planned outage begins, if `outage.print_kit_at_start`) and the supplies watch
+(`core.watch.supplies_check`: it asks the printer only when its daily check is due, the
+first time at start, in a thread of its own so a slow printer never holds the loop);
+every `RETENTION_HOURS`, retention
 (ingest applies it too, but an appliance that receives nothing during an outage still has to
 drop what is past `retention.max_age_hours`, within the rule that the newest documents of
 each unit and kind (`retention.keep_per_unit_kind`) are kept). All run once at start. They
@@ -20,6 +22,7 @@ A failing job is logged and tried again at its next turn: the service keeps runn
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -36,6 +39,7 @@ from appliance.core.services import Services
 from appliance.core.time.drills import DrillReminder
 from appliance.core.watch.selftest import SelftestAlerts
 from appliance.core.watch.slots import SlotWatch
+from appliance.core.watch.supplies_check import SuppliesWatch
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +69,8 @@ def build_scheduler(services: Services) -> schedule.Scheduler:
         # outage.print_kit_at_start: one kit as a planned outage begins (core.printing.outage_kit)
         scheduler.every(SLOT_CHECK_SECONDS).seconds.do(_guarded, "planned outage kit",
                                                        OutageKit(services).evaluate)
+        scheduler.every(SLOT_CHECK_SECONDS).seconds.do(
+            _Background("supplies check", SuppliesWatch(services, poster).evaluate))
     scheduler.every(RETENTION_HOURS).hours.do(_guarded, "retention",
                                               lambda: _retention(services))
     return scheduler
@@ -96,6 +102,23 @@ def _retention(services: Services) -> None:
     gone = apply_retention(services)
     if gone:
         log.info("retention deleted %d snapshot(s)", len(gone))
+
+
+class _Background:
+    """A job run in a thread of its own, one run at a time: asking a printer can take long
+    (a printer that accepts a connection but never answers, the usb backend listing
+    devices), and the loop must go on checking slots and pinging the watchdog meanwhile."""
+
+    def __init__(self, name: str, job: Callable[[], object]) -> None:
+        self.name, self.job = name, job
+        self._thread: threading.Thread | None = None
+
+    def __call__(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return  # the last run is still asking
+        self._thread = threading.Thread(target=_guarded, args=(self.name, self.job),
+                                        name=self.name, daemon=True)
+        self._thread.start()
 
 
 def _guarded(name: str, job: Callable[[], object]) -> None:

@@ -88,12 +88,20 @@ def _print_kit(service, profile: str, unit: str | None, wait: bool, *, drill: bo
         sys.exit(0 if state is JobState.COMPLETED else 1)
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="The same, as JSON.")
 @click.pass_context
 def printer(ctx: click.Context, as_json: bool) -> None:
-    """Show the CUPS queue in use, its condition and its state reasons."""
-    report = appliance_services(ctx).printer.report()
+    """Show the CUPS queue in use, its condition and its state reasons.
+
+    The condition is the live one from CUPS, or `not-answering` when the daily supplies
+    check has had no answer from the printer for 24 h (`appliance printer check`)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from appliance.core.watch.supplies_check import supplies_status, with_silence
+
+    svc = appliance_services(ctx)
+    report = with_silence(svc.printer.report(), supplies_status(svc.config, svc.clock.now()))
     if as_json:
         echo_json(report.to_json())
         return
@@ -103,3 +111,51 @@ def printer(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"state: {report.state}, accepting jobs: {'yes' if report.accepting else 'no'},"
                f" active jobs: {report.active_jobs}")
     click.echo(f"reasons: {', '.join(report.reasons) or 'none'}")
+    if report.detail:
+        click.echo(f"detail: {report.detail}")
+
+
+@printer.command("check")
+@click.option("--json", "as_json", is_flag=True, help="The same, as JSON.")
+@click.pass_context
+def printer_check(ctx: click.Context, as_json: bool) -> None:
+    """Ask the printer (each printer of a class) for its state, reasons and supply levels
+    now, as the jobs service does once a day: no page is printed. The answer is recorded
+    (a printer that answers is no longer `not-answering`) and a change is sent to the
+    webhook.
+
+    Exit status: 0 every printer answered (or cannot be asked without a job), 1 a warning
+    (toner-low, paper-low), 2 a printer did not answer."""
+    from appliance.adapters.webhook import webhook_poster
+    from appliance.core.watch.supplies_check import SuppliesWatch
+
+    svc = appliance_services(ctx)
+    alerts = svc.config.alerts
+    status = SuppliesWatch(svc, webhook_poster(alerts.webhook_url, alerts.timeout_seconds)
+                           ).evaluate(force=True)
+    if as_json:
+        echo_json(status.to_json())
+    else:
+        for item in status.printers:
+            _echo_supplies(item)
+    readings = [item.reading for item in status.printers]
+    if any(reading.answered is False for reading in readings):
+        sys.exit(2)
+    sys.exit(1 if status.warnings else 0)
+
+
+def _echo_supplies(item) -> None:
+    reading = item.reading
+    answered = {True: "answered", False: "DID NOT ANSWER", None: "cannot be asked"}
+    click.echo(f"{reading.name} ({reading.label}): {answered[reading.answered]} – "
+               f"{reading.detail}")
+    if item.silent:
+        click.echo(f"  not-answering: no answer for {item.silent_for} (last: "
+                   f"{item.last_answer_at or 'never'})")
+    click.echo(f"  state: {reading.state}, reasons: {', '.join(reading.reasons) or 'none'}")
+    for supply in reading.supplies:
+        level = f"{supply.level}%" if supply.level is not None else "level unknown"
+        low = f", low at {supply.low_level}%" if supply.low_level is not None else ""
+        click.echo(f"  {supply.name} ({supply.type}): {level}{low}"
+                   f"{' – LOW' if supply.low else ''}")
+    click.echo(f"  warnings: {', '.join(reading.warnings) or 'none'}")

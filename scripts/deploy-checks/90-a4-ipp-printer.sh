@@ -18,14 +18,17 @@ ipp_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)
 "$RIG" exec "$PC" env DEBIAN_FRONTEND=noninteractive bash -c 'apt-get install -y -qq \
   --no-install-recommends cups-ipp-utils avahi-daemon >/dev/null && systemctl start avahi-daemon' \
   || fail "ippeveprinter: install cups-ipp-utils avahi-daemon in $PC"
-"$RIG" exec "$PC" systemd-run --unit=letter-printer --collect -p StateDirectory=letter-printer \
-  /usr/sbin/ippeveprinter -2 -k -d /var/lib/letter-printer -p "$ipp_port" -m "Letter Office" \
-  -f application/pdf,image/pwg-raster -r off "Letter Office" >/dev/null
 ipp_uri="ipp://127.0.0.1:$ipp_port/ipp/print"
-deadline=$((SECONDS + 30))
-until "$RIG" exec "$PC" ipptool -q "$ipp_uri" get-printer-attributes.test 2>/dev/null; do
-  ((SECONDS < deadline)) || fail "ippeveprinter does not answer on $ipp_uri"; sleep 1
-done
+letter_printer_on() { # start the emulated printer (again: 91 switches it off and on)
+  "$RIG" exec "$PC" systemd-run --unit=letter-printer --collect -p StateDirectory=letter-printer \
+    /usr/sbin/ippeveprinter -2 -k -d /var/lib/letter-printer -p "$ipp_port" -m "Letter Office" \
+    -f application/pdf,image/pwg-raster -r off "Letter Office" >/dev/null
+  local deadline=$((SECONDS + 30))
+  until "$RIG" exec "$PC" ipptool -q "$ipp_uri" get-printer-attributes.test 2>/dev/null; do
+    ((SECONDS < deadline)) || fail "ippeveprinter does not answer on $ipp_uri"; sleep 1
+  done
+}
+letter_printer_on
 "$RIG" exec "$PC" ipptool -tv "$ipp_uri" get-printer-attributes.test | contains 'media-default (keyword) = na_letter_8.5x11in' \
   || fail "the emulated printer's default paper is not Letter"
 

@@ -2,7 +2,7 @@
 
 Small files keep what a process must remember between runs: `agent.json`, `queue.json` and
 `planned-outages.json` (the sender), `slot-alerts.json`, `drills.json`, `clock.json`,
-`print-job.json`, `last-import.json`, `panel.json`, `metrics-tally.json`,
+`printer-supplies.json`, `print-job.json`, `last-import.json`, `panel.json`, `metrics-tally.json`,
 `planned-outages.json` and `selftest.json` (the appliance); the table in
 docs/storage-and-audit.md says what each owner does with a damaged one. Each is a
 `StateFile`:
@@ -146,6 +146,17 @@ class StateFile:
             aside = self.set_aside()
             log.error("%s; moved aside to %s and starting afresh: %s", exc,
                       aside.name if aside else "(not moved)", consequence)
+            return None
+
+    def read(self, consequence: str, *, quiet: bool = False) -> dict[str, Any] | None:
+        """`load_or_set_aside(consequence)` for the file's owner; for a `quiet` reader (a
+        status polled every second, which leaves a damaged file to its owner) `load()`,
+        with anything it cannot use read as no file."""
+        if not quiet:
+            return self.load_or_set_aside(consequence)
+        try:
+            return self.load()
+        except StateFileError:
             return None
 
 

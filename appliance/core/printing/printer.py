@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from appliance.core.base.errors import ApplianceError
+from appliance.core.printing.supplies import SupplyReading
 
 
 class Condition(enum.StrEnum):
@@ -33,6 +34,7 @@ class Condition(enum.StrEnum):
     NO_PRINTER = "no-printer"
     CUPS_UNREACHABLE = "cups-unreachable"
     DEGRADED = "degraded"  # a class: a member cannot print, another can
+    NOT_ANSWERING = "not-answering"  # silent to the daily supplies check for 24 h
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,11 @@ CONDITIONS: dict[Condition, ConditionText] = {
     Condition.DEGRADED: ConditionText(
         "En skrivare fungerar inte – utskrifterna kommer ut på en annan. Meddela IT-support.",
         "a printer of the class cannot print; the others still print (tell IT)"),
+    Condition.NOT_ANSWERING: ConditionText(
+        "Skrivaren har inte svarat på ett dygn. Kontrollera att den är påslagen och att "
+        "kabeln sitter i. Meddela IT-support.",
+        "printer has not answered the daily supplies check for 24 h: switched off, "
+        "unplugged or disconnected"),
 }
 
 
@@ -176,6 +183,21 @@ class PrinterReport:
                 "detail": self.detail, "members": [m.to_json() for m in self.members]}
 
 
+def class_condition(own: Condition, members: list[MemberReport] | tuple[MemberReport, ...]
+                    ) -> Condition:
+    """A class's condition: its own when the class itself cannot take jobs (stopped, not
+    accepting), else `ready` when every member can print, `degraded` when some can, and
+    the first member's fault when none can."""
+    if own is not Condition.READY:
+        return own
+    if not members:
+        return Condition.NO_PRINTER
+    broken = [member.condition for member in members if not member.ready]
+    if not broken:
+        return Condition.READY
+    return Condition.DEGRADED if len(broken) < len(members) else broken[0]
+
+
 class Printer(Protocol):
     """A print queue. Implementations must be safe to call from several threads."""
 
@@ -191,3 +213,8 @@ class Printer(Protocol):
     def job_printer(self, job_id: int) -> str | None:
         """The label of the printer of a class that job `job_id` was dispatched to; None
         until the class has chosen one, and for a single queue."""
+
+    def supplies(self) -> tuple[SupplyReading, ...]:
+        """Ask the printer (each member of a class) for its state, reasons and markers,
+        without a job: one reading per printer. Never raises: a printer that does not
+        answer is a reading too."""

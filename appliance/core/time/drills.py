@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from appliance.core.base.alert_queue import AlertPoster, AlertQueue
 from appliance.core.base.clock import isoformat_utc, local_time, parse_iso
 from appliance.core.base.fsutil import exclusive_lock
-from appliance.core.base.statefile import StateFile, StateFileError
+from appliance.core.base.statefile import StateFile
 from appliance.core.config.settings import ApplianceConfig
 
 if TYPE_CHECKING:  # the type only: services.py is above every wing
@@ -65,14 +65,7 @@ class DrillState:
         never coming. `quiet` readers (status, polled every second) leave a damaged file to
         the jobs service and read it as empty. A file a newer release wrote raises
         `StateFileError`, except for `quiet` readers."""
-        state_file = _state_file(path)
-        try:
-            data = (state_file.load() if quiet else
-                    state_file.load_or_set_aside("the drill reminder may come again"))
-        except StateFileError:
-            if not quiet:
-                raise
-            data = None
+        data = _state_file(path).read("the drill reminder may come again", quiet=quiet)
         if data is None:
             return cls()
         return cls(_time(data.get("last_drill_at")), _time(data.get("reminded_at")),

@@ -2,9 +2,10 @@
 labels and values), plain data. Writing them in Prometheus' text format is the web adapter's
 job (`appliance.adapters.web.metrics`, with prometheus_client), so the core knows no format.
 
-No patient data: label values are kind names, configured unit names, reason codes and state
-names only. Per kind, the document gauges show the kind's worst unit (as `/api/v1/status`'s
-`kinds`); the `appliance_unit_*` gauges show each configured unit (none in single-unit mode).
+No patient data: label values are kind names, configured unit names, reason codes, state
+names, CUPS queue names and the printer's own marker names only. Per kind, the document
+gauges show the kind's worst unit (as `/api/v1/status`'s `kinds`); the `appliance_unit_*`
+gauges show each configured unit (none in single-unit mode).
 
 Counters (ingests, refusals) are counts of audit events. The audit log is the appliance's
 record of what came in and what was refused, so counting it cannot disagree with it. Each
@@ -36,11 +37,13 @@ from appliance.core.base.statefile import StateFile, StateFileError
 from appliance.core.intake.refusal_counts import EVENT as REFUSALS_COUNTED
 from appliance.core.intake.refusal_counts import RefusalCounts
 from appliance.core.printing.printer import Condition, PrinterReport
+from appliance.core.printing.supplies import WARNINGS
 from appliance.core.records.audit import segment_paths
 from appliance.core.time.clock_trust import ClockReading
 from appliance.core.watch.selftest import SelftestResult
 from appliance.core.watch.slots import missed_totals
 from appliance.core.watch.status import State
+from appliance.core.watch.supplies_check import SuppliesStatus
 
 if TYPE_CHECKING:  # the type only: services.py is above every wing
     from appliance.core.services import Services
@@ -260,8 +263,9 @@ def collect(services: Services, tally: AuditTally, now: datetime | ClockReading,
                if status.clock is not None else []),
         Family("appliance_printer_condition", "gauge",
                "The printer's condition (1 for the current one), as `appliance printer` says.",
-               [({"condition": str(condition)}, int(condition is printer.condition))
-                for condition in Condition if printer is not None]),
+               [({"condition": str(condition)}, int(condition is status.printer.condition))
+                for condition in Condition if status.printer is not None]),
+        *supplies_families(status.supplies),
         Family("appliance_document_age_seconds", "gauge",
                "Seconds since the record system produced the newest document of the kind.",
                [({"kind": name}, kind.age(now).total_seconds())
@@ -346,4 +350,28 @@ def _selftest_families(result: SelftestResult | None) -> list[Family]:
                "1 if an upgrade wants a reboot (/run/reboot-required, as of the last "
                "self-check): for IT, never shown to nurses.",
                [({}, int(result.reboot_required))]),
+    ]
+
+
+def supplies_families(supplies: SuppliesStatus | None) -> list[Family]:
+    """The daily supplies check's figures, per printer (CUPS queue name) of the queue;
+    empty before the first check."""
+    printers = supplies.printers if supplies is not None else ()
+    return [
+        Family("appliance_printer_marker_level_percent", "gauge",
+               "A marker's level (toner, ink) as the printer reported it at the last supplies "
+               "check; absent when it reports none.",
+               [({"printer": p.reading.name, "marker": s.name}, s.level)
+                for p in printers for s in p.reading.supplies if s.level is not None]),
+        Family("appliance_printer_supply_warning", "gauge",
+               "1 if the printer reported the warning (toner-low, paper-low) at the last "
+               "supplies check. For IT: printing still works.",
+               [({"printer": p.reading.name, "warning": w}, int(w in p.reading.warnings))
+                for p in printers for w in WARNINGS]),
+        Family("appliance_printer_unanswered_seconds", "gauge",
+               "Seconds since the printer last answered the supplies check (0: it answered "
+               "the last one); from 86400 the printer is not-answering. Absent: it cannot be "
+               "asked without a job.",
+               [({"printer": p.reading.name}, p.silent_for.total_seconds())
+                for p in printers if p.silent_for is not None]),
     ]

@@ -29,6 +29,7 @@ from appliance.core.time.clock_trust import ClockReading
 from appliance.core.time.drills import DrillStatus, drill_status
 from appliance.core.time.freshness import freshness
 from appliance.core.watch.selftest import SelftestResult, read_selftest
+from appliance.core.watch.supplies_check import SuppliesStatus, supplies_status, with_silence
 
 EXIT_OK, EXIT_ATTENTION, EXIT_FAULT = 0, 1, 2
 
@@ -112,6 +113,7 @@ class ApplianceStatus:
     planned_outages: tuple[PlannedWindow, ...] = ()  # under way or shown ahead; not `state`
     timezone: Any = None  # of `planned_outage_text`; None: UTC (a bare status in tests)
     selftest: SelftestResult | None = None  # the last self-check; None: never run here
+    supplies: SuppliesStatus | None = None  # the daily supplies check; None before the first
 
     def planned_outage_text(self, window: PlannedWindow) -> str:
         """"Planerat avbrott 12 dec 18:00–22:00", or "… pågår till 22:00" once under way:
@@ -156,6 +158,8 @@ class ApplianceStatus:
         }
         if self.printer is not None:
             result["printer"] = self.printer.to_json()
+            if self.supplies is not None:
+                result["printer"]["supplies"] = self.supplies.to_json()
         if self.clock is not None:
             result["clock"] = self.clock.to_json()
         if self.drill is not None:
@@ -176,9 +180,10 @@ def compute_status(config: ApplianceConfig, store: Store, now: datetime | ClockR
     """The one state of the appliance. With a printer report, a printer that cannot print
     makes it `fault`, a job in CUPS makes it `printing`, and a class with a member down
     makes ready data `degraded` (stale or missing data is the nurse's first concern). A
-    failed self-check (`selftest`, recorded by whichever process ran it) is a fault too. The
-    processes pass a `ClockReading` (`Services.clock_reading()`); a bare moment is taken as
-    is (tests)."""
+    failed self-check (`selftest`, recorded by whichever process ran it) is a fault too, and a
+    printer silent to the daily supplies check for a day counts as `not-answering`
+    (`supplies_check.with_silence`). The processes pass a `ClockReading`
+    (`Services.clock_reading()`); a bare moment is taken as is (tests)."""
     clock = now if isinstance(now, ClockReading) else None
     now = clock.now if clock is not None else now
     latest = latest_documents(config, store)
@@ -192,6 +197,9 @@ def compute_status(config: ApplianceConfig, store: Store, now: datetime | ClockR
             checks.append(KindStatus(name, kind.title, kind.slots, doc, fresh.stale,
                                      fresh.due_slot, fresh.next_slot, unit))
     state = overall_state(checks)
+    supplies = supplies_status(config, now)
+    if printer is not None:
+        printer = with_silence(printer, supplies)
     if state is State.READY and clock is not None and not clock.trusted:
         state = State.STALE
     selftest = read_selftest(config.state_dir)
@@ -206,7 +214,8 @@ def compute_status(config: ApplianceConfig, store: Store, now: datetime | ClockR
                            clock=clock, panel=read_panel_health(config.state_dir),
                            planned_outages=tuple(OutagePlan(config).shown(now)),
                            timezone=config.timezone,
-                           selftest=selftest)
+                           selftest=selftest,
+                           supplies=supplies)
 
 
 def shown_state(status: ApplianceStatus, kit_on_its_way: bool) -> State:
