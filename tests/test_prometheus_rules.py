@@ -37,7 +37,8 @@ PROMETHEUS_OWN = {"up", "ALERTS"}
 # The only label names the appliance exports: kinds, configured unit names, sender names
 # (IT's names for office PCs), state, reason and condition codes, the self-check's check
 # names, the software's version. Never a title or content.
-SAFE_LABELS = {"state", "reason", "condition", "kind", "unit", "sender", "version", "check"}
+SAFE_LABELS = {"state", "reason", "condition", "kind", "unit", "sender", "version", "check",
+               "printer", "marker", "warning"}  # printer: a CUPS queue; marker: as it names it
 SEVERITIES = {"critical", "warning", "info"}
 
 PROMQL_WORDS = {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left",
