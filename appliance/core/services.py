@@ -17,8 +17,14 @@ from appliance.core.base.clock import Clock, SystemClock
 from appliance.core.base.errors import ApplianceError
 from appliance.core.config.settings import ApplianceConfig
 from appliance.core.crypto import keys
-from appliance.core.intake.appliance_key import load_private_key
-from appliance.core.intake.registry import EnrolledSender, RegistryError, SenderFolder
+from appliance.core.intake.appliance_key import load_private_ring
+from appliance.core.intake.key_ring import KeyRing, read_rotation
+from appliance.core.intake.registry import (
+    EnrolledSender,
+    RegistryError,
+    RetiredKey,
+    SenderFolder,
+)
 from appliance.core.intake.store import Store
 from appliance.core.printing.printer import Printer, PrinterReport
 from appliance.core.records.audit import AuditLog
@@ -79,9 +85,16 @@ class Services:
                         segment_max_bytes=self.config.audit_segment_max_bytes)
 
     @functools.cached_property
+    def key_ring(self) -> KeyRing:
+        """The private keys from the systemd credential or the key file, as the config says
+        (appliance_key), with the rotation record that says what the previous ones may do
+        (key_ring). Read once: a rotation takes effect when the services restart."""
+        return KeyRing(load_private_ring(self.config), read_rotation(self.config.keys_dir))
+
+    @property
     def private_key(self) -> keys.AppliancePrivateKey:
-        """From the systemd credential or the key file, as the config says (appliance_key)."""
-        return load_private_key(self.config)
+        """The current key: what new snapshots are sealed to."""
+        return self.key_ring.current
 
     @functools.cached_property
     def public_key(self) -> keys.AppliancePublicKey:
@@ -93,15 +106,21 @@ class Services:
         units file allows no unit (`appliance config check` names both)."""
         senders = {}
         for name in self.sender_folder.names():
-            try:
-                key = keys.parse_sender_public_pem(self.sender_folder.read(name), name)
-            except (keys.KeyFileError, OSError):
+            try:  # two keys while the sender's key is rotated (docs/sender.md)
+                sender_keys = self.sender_folder.keys(name)
+            except (keys.KeyFileError, RegistryError, OSError):
                 continue
             try:
                 units = self.sender_folder.units(name)
             except RegistryError:
                 units = ()
-            fingerprint = keys.sender_fingerprint(key)
-            senders[fingerprint] = EnrolledSender(
-                name, key, fingerprint, None if units is None else frozenset(units))
+            for key in sender_keys:
+                fingerprint = keys.sender_fingerprint(key)
+                senders[fingerprint] = EnrolledSender(
+                    name, key, fingerprint, None if units is None else frozenset(units))
         return senders
+
+    def retired_sender_keys(self) -> dict[str, RetiredKey]:
+        """The enrolled senders' retired keys by fingerprint, for a precise refusal."""
+        return {retired.fingerprint: retired for name in self.sender_folder.names()
+                for retired in self.sender_folder.retired(name)}
