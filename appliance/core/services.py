@@ -11,14 +11,16 @@ config says the appliance has a real-time clock (`clock_trust`).
 from __future__ import annotations
 
 import functools
+import logging
 from datetime import datetime
 
 from appliance.core.base.clock import Clock, SystemClock
 from appliance.core.base.errors import ApplianceError
+from appliance.core.base.statefile import StateFileError
 from appliance.core.config.settings import ApplianceConfig
 from appliance.core.crypto import keys
 from appliance.core.intake.appliance_key import load_private_ring
-from appliance.core.intake.key_ring import KeyRing, read_rotation
+from appliance.core.intake.key_ring import KeyRing, Rotation, read_rotation
 from appliance.core.intake.registry import (
     EnrolledSender,
     RegistryError,
@@ -30,6 +32,8 @@ from appliance.core.printing.printer import Printer, PrinterReport
 from appliance.core.records.audit import AuditLog
 from appliance.core.time.clock_trust import ClockReading, ClockTrust, SyncState
 from appliance.core.watch.status import ApplianceStatus, compute_status
+
+log = logging.getLogger(__name__)
 
 
 class NoPrinter(ApplianceError, RuntimeError):
@@ -85,11 +89,25 @@ class Services:
                         segment_max_bytes=self.config.audit_segment_max_bytes)
 
     @functools.cached_property
+    def _private_ring(self) -> tuple[keys.AppliancePrivateKey, ...]:
+        return load_private_ring(self.config)
+
+    @property
     def key_ring(self) -> KeyRing:
         """The private keys from the systemd credential or the key file, as the config says
-        (appliance_key), with the rotation record that says what the previous ones may do
-        (key_ring). Read once: a rotation takes effect when the services restart."""
-        return KeyRing(load_private_ring(self.config), read_rotation(self.config.keys_dir))
+        (appliance_key), read once: a new key is used once the services restart. With them
+        the rotation record (key_ring), read on every call: `appliance key end-grace` takes
+        effect at once. A damaged record is logged and counts as empty: the current key
+        goes on working, previous keys then only open stored snapshots."""
+        return KeyRing(self._private_ring, self.rotation())
+
+    def rotation(self) -> Rotation:
+        """The rotation record; empty, and logged, when damaged (see `key_ring`)."""
+        try:
+            return read_rotation(self.config.keys_dir)
+        except StateFileError as exc:
+            log.error("%s", exc)
+            return Rotation()
 
     @property
     def private_key(self) -> keys.AppliancePrivateKey:

@@ -15,7 +15,7 @@ the newest of a kind is never deleted. The key goes when the last such snapshot 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -79,6 +79,25 @@ def prune(services: Services, ring: KeyRing) -> tuple[KeyRing, tuple[PreviousKey
                               rotated_at=isoformat_utc(key.rotated_at),
                               grace_ends=isoformat_utc(key.grace_ends))
     return kept, dropped
+
+
+def end_grace(services: Services) -> tuple[PreviousKey, ...]:
+    """End every running grace period now (every sender has the new key, or the old key may
+    be known): new envelopes sealed to a previous key are refused from now on, stored ones
+    still open. Only the public record changes, so no restart is needed. Audited as
+    `appliance_key_grace_ended` per key; returns the keys whose grace was ended."""
+    keys_dir = services.config.keys_dir
+    record = read_rotation(keys_dir)
+    now = services.clock.now()
+    ended = record.in_grace(now)
+    if not ended:
+        return ()
+    write_rotation(keys_dir, replace(record, previous=tuple(
+        replace(key, grace_ends=now) if key in ended else key for key in record.previous)))
+    for key in ended:
+        services.audit.append("appliance_key_grace_ended", fingerprint=key.fingerprint,
+                              planned=isoformat_utc(key.grace_ends))
+    return ended
 
 
 def retained_recipients(services: Services) -> set[str] | None:
