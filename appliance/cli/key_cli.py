@@ -131,7 +131,7 @@ def end_grace(ctx: click.Context) -> None:
 def key_status(ctx: click.Context, as_json: bool) -> None:
     """The current key and any rotation in progress (needs no private key)."""
     svc = Services(appliance_config(ctx))
-    state = key_rotation.rotation_state(svc)
+    state = key_rotation.rotation_state(svc.config.keys_dir, svc.clock.now())
     current = read_public_key(svc.config).fingerprint
     if as_json:
         echo_json({"fingerprint": current, **state.to_json()})

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from appliance.core.base.clock import isoformat_utc
@@ -131,12 +132,12 @@ class RotationState:
                 "round": self.round, "problem": self.problem}
 
 
-def rotation_state(services: Services) -> RotationState:
+def rotation_state(keys_dir: Path, now: datetime) -> RotationState:
+    """From the public record only: the jobs process and `status` have no private key."""
     try:
-        record = read_rotation(services.config.keys_dir)
+        record = read_rotation(keys_dir)
     except StateFileError as exc:
         return RotationState(0, 0, None, None, problem=str(exc))
-    now = services.clock.now()
     return RotationState(len(record.previous), len(record.in_grace(now)),
                          record.grace_ends(now), record.round)
 

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from appliance.core.base.clock import isoformat_utc
 from appliance.core.config.settings import ApplianceConfig, Slot
+from appliance.core.intake.key_rotation import RotationState, rotation_state
 from appliance.core.intake.store import Store, StoredDocument
 from appliance.core.printing.printer import PrinterReport
 from appliance.core.records.panel_health import PanelHealth, read_panel_health
@@ -105,6 +106,7 @@ class ApplianceStatus:
     drill: DrillStatus | None = None  # the last outage drill; never part of `state`
     clock: ClockReading | None = None  # None: computed for a bare moment (tests)
     panel: PanelHealth | None = None  # the button's GPIO, for IT; never part of `state`
+    key_rotation: RotationState | None = None  # old appliance keys held; never part of `state`
 
     @property
     def kinds(self) -> dict[str, KindStatus]:
@@ -140,6 +142,9 @@ class ApplianceStatus:
             result["drill"] = self.drill.to_json()
         if self.panel is not None:
             result["panel"] = self.panel.to_json()
+        if self.key_rotation is not None and (self.key_rotation.previous_keys
+                                              or self.key_rotation.problem):
+            result["key_rotation"] = self.key_rotation.to_json()
         return result
 
 
@@ -172,7 +177,8 @@ def compute_status(config: ApplianceConfig, store: Store, now: datetime | ClockR
     elif printer is not None and printer.degraded and state is State.READY:
         state = State.DEGRADED
     return ApplianceStatus(state, now, tuple(checks), printer, drill_status(config, now),
-                           clock=clock, panel=read_panel_health(config.state_dir))
+                           clock=clock, panel=read_panel_health(config.state_dir),
+                           key_rotation=rotation_state(config.keys_dir, now))
 
 
 def shown_state(status: ApplianceStatus, kit_on_its_way: bool) -> State:
