@@ -150,7 +150,10 @@ def test_metrics_follow_ingests_refusals_time_and_missed_slots(inst) -> None:
         "appliance_slots_missed_total": "counter",
         "appliance_last_drill_age_seconds": "gauge", "appliance_drill_due": "gauge",
         "appliance_panel_gpio_ready": "gauge",
+        "appliance_key_previous_keys": "gauge",
+        "appliance_key_grace_ends_timestamp_seconds": "gauge",
     }
+    assert value(samples, "appliance_key_previous_keys") == 0
     assert one_hot_state(samples) == "no-data"
     assert value(samples, "appliance_ingests_total") == 0
     assert value(samples, "appliance_snapshots_stored") == 0
@@ -255,3 +258,22 @@ def test_metrics_on_the_real_server(inst) -> None:
     finally:
         srv.stop()
     assert "Patient-4711" not in srv.log()
+
+
+def test_metrics_show_a_key_rotation_and_when_its_grace_ends(inst) -> None:
+    from appliance.core.intake import key_rotation
+    from appliance.core.intake.appliance_key import replace_key_file
+
+    clock = FixedClock(MORNING)
+    services = Services(inst.config, clock)
+    rotated = key_rotation.rotate(services, services.key_ring, timedelta(days=10))
+    replace_key_file(inst.config, rotated.ring.keys)
+    samples, _ = scrape(make_app(inst, clock).test_client())
+    assert value(samples, "appliance_key_previous_keys") == 1
+    assert value(samples, "appliance_key_grace_ends_timestamp_seconds") == (
+        MORNING + timedelta(days=10)).timestamp()
+    clock.advance(timedelta(days=10))
+    samples, _ = scrape(make_app(inst, clock).test_client())
+    assert value(samples, "appliance_key_previous_keys") == 1  # kept: nothing pruned it
+    assert not [key for key in samples
+                if key[0] == "appliance_key_grace_ends_timestamp_seconds"]
