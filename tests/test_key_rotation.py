@@ -165,6 +165,11 @@ def test_a_damaged_rotation_record_leaves_the_current_key_working(
     inst.ingest(inst.envelope("todo"))  # the current key: accepted
     status = json.loads(inst.appliance("status", "--json").output)
     assert "rotation.json" in status["key_rotation"]["problem"]
+    # Nothing is destroyed, or rotated, on a guess: the old key may still be in its grace.
+    for command in (("prune",), ("rotate",)):
+        refused = inst.appliance("key", *command, expect=2).output
+        assert "rotation.json" in refused and "not JSON" in refused
+    assert ring_size(inst) == 2
 
 
 def test_the_credential_ring_goes_through_a_pipe(memory_installation: Installation):
@@ -198,6 +203,13 @@ def test_the_credential_ring_goes_through_a_pipe(memory_installation: Installati
     assert not key_file.exists()  # nothing written in plaintext
     again, said = piped("rotate", "--round", "r1", stdin=out)
     assert again == out and "unchanged" in said
+    # The same round, given the ring from before it (the new one never reached the
+    # credential: systemd-creds encrypt failed): rotated again, not skipped.
+    retried, said = piped("rotate", "--round", "r1", stdin=ring)
+    assert "rotated" in said and len(keys.parse_appliance_private_ring(retried, "out")) == 2
+    out, _ = piped("rotate", "--round", "r1", stdin=retried)
+    assert out == retried
+    new_ring = keys.parse_appliance_private_ring(out, "stdout")
     kept, said = piped("prune", stdin=out)
     assert kept == out and "its grace runs until" in said
 

@@ -51,11 +51,16 @@ def rotate(services: Services, ring: KeyRing, grace: timedelta = DEFAULT_GRACE,
            round_name: str | None = None) -> Rotated:
     """A new current key of the config's KEM; the old one accepts new envelopes for `grace`
     and opens stored ones for as long as they are kept. With `round_name` (IT's name for a
-    fleet rotation, e.g. `2027-spring`) a second call in the same round changes nothing:
-    Ansible reruns are safe. Writes the record and `appliance.pub`, audits
-    `appliance_key_rotated`."""
-    if round_name is not None and ring.rotation.round == round_name:
-        return Rotated(ring, done=False)
+    fleet rotation, e.g. `2027-spring`) a second call in the same round changes nothing once
+    the ring it made is the one given; a rotation whose ring never reached the credential (a
+    failed `systemd-creds encrypt`) is made again. So Ansible reruns are safe. Writes the
+    record and `appliance.pub`, audits `appliance_key_rotated`. A damaged record raises
+    `StateFileError` and changes nothing."""
+    record = read_rotation(services.config.keys_dir)  # damaged: raise, change nothing
+    if round_name is not None and record.round == round_name and \
+            record.current == ring.fingerprints[0]:
+        return Rotated(ring, done=False)  # done, and landed: the ring is the one it made
+    ring = KeyRing(ring.keys, record)
     now = services.clock.now()
     new = rotated(ring, keys.generate_appliance_key(services.config.kem), now, grace, round_name)
     _publish(services, new)
@@ -68,7 +73,9 @@ def rotate(services: Services, ring: KeyRing, grace: timedelta = DEFAULT_GRACE,
 def prune(services: Services, ring: KeyRing) -> tuple[KeyRing, tuple[PreviousKey, ...]]:
     """Drop the previous keys whose grace has ended and that no retained snapshot is sealed
     to; audited `appliance_key_destroyed` each. A snapshot whose header cannot be read
-    counts as needing every key: nothing is destroyed on a guess."""
+    counts as needing every key, and a damaged record raises `StateFileError`: nothing is
+    destroyed on a guess."""
+    ring = KeyRing(ring.keys, read_rotation(services.config.keys_dir))  # damaged: raise
     needed = retained_recipients(services)
     if needed is None:
         return ring, ()
