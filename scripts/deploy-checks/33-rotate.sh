@@ -15,9 +15,11 @@ kit_pages() { # kit_pages PROFILE: pages of the kit composed with the key (expor
     | grep -oE '[0-9]+ pages' | head -1 | cut -d' ' -f1
   in_pi rm -f /var/tmp/rotate-kit.pdf; }
 key_json() { as_appliance key status --json | .venv/bin/python -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
-rotate() { (cd ansible && ansible-playbook "${INV[@]}" rotate.yml "${VARS[@]}" "${ENROL_VARS[@]}" \
-             -e rotation_round=deploy-1 "$@") >"$WORK/$1.log" 2>&1 \
-             || { tail -40 "$WORK/$1.log"; fail "rotate.yml ($1)"; }; }
+rotate() { # rotate LOG [ANSIBLE_PLAYBOOK_ARG...]: rotate.yml, round deploy-1, its log $WORK/LOG.log
+  local log=$1; shift
+  (cd ansible && ansible-playbook "${INV[@]}" rotate.yml "${VARS[@]}" "${ENROL_VARS[@]}" \
+     -e rotation_round=deploy-1 "$@") >"$WORK/$log.log" 2>&1 \
+     || { tail -40 "$WORK/$log.log"; fail "rotate.yml ($log)"; }; }
 
 cp "$WORK/keys/$PI.pub" "$WORK/old-$PI.pub"
 .venv/bin/python - "$WORK/meds.pdf" <<'PY'
@@ -56,7 +58,7 @@ import json, sys
 pc, new = sys.argv[1], sys.argv[2]
 entry = {s["name"]: s for s in json.load(sys.stdin)}[pc]
 sys.exit(entry["fingerprints"] != [new])' "$PC" "$pc_new" || fail "the sender's new key alone is not enrolled"
-in_pi grep -c '"event":"sender_key_retired"' /var/lib/appliance/audit.log | contains -x 1 \
+in_pi grep -cE '"event": ?"sender_key_retired"' /var/lib/appliance/audit.log | contains -x 1 \
   || fail "the retirement is not audited once"
 cmp -s "$WORK/new-$PI.pub" "$("$RIG" root "$PC")/etc/appliance-sender/appliances/$PI.pub" \
   || fail "the sender did not get the appliance's new public key"
