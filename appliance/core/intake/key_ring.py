@@ -139,7 +139,7 @@ class KeyRing:
                         f"{keys.short_fingerprint(recipient)}, whose grace period ended at "
                         f"{isoformat_utc(key.grace_ends)}: the sender needs the current public "
                         f"key {keys.short_fingerprint(current)} (ansible-playbook enrol.yml, "
-                        "or appliance-sender appliances add)")
+                        "or appliance-sender appliances remove and add)")
         return (403, "wrong_recipient",
                 "sealed for another appliance (recipient fingerprint differs)")
 
