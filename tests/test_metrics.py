@@ -163,7 +163,10 @@ def test_metrics_follow_ingests_refusals_time_and_missed_slots(inst) -> None:
         "appliance_printer_marker_level_percent": "gauge",
         "appliance_printer_supply_warning": "gauge",
         "appliance_printer_unanswered_seconds": "gauge",
+        "appliance_key_previous_keys": "gauge",
+        "appliance_key_grace_ends_timestamp_seconds": "gauge",
     }
+    assert value(samples, "appliance_key_previous_keys") == 0
     assert one_hot_state(samples) == "no-data"
     assert value(samples, "appliance_build_info", version=appliance.__version__) == 1
     assert value(samples, "appliance_ingests_total") == 0
@@ -392,3 +395,22 @@ def test_metrics_only_for_the_allowed_addresses_the_rest_of_the_api_for_all(inst
         assert get_from("127.0.5.1", srv.port, "/metrics/")[0] == 404  # not a way round
     finally:
         srv.stop()
+
+
+def test_metrics_show_a_key_rotation_and_when_its_grace_ends(inst) -> None:
+    from appliance.core.intake import key_rotation
+    from appliance.core.intake.appliance_key import replace_key_file
+
+    clock = FixedClock(MORNING)
+    services = Services(inst.config, clock)
+    rotated = key_rotation.rotate(services, services.key_ring, timedelta(days=10))
+    replace_key_file(inst.config, rotated.ring.keys)
+    samples, _ = scrape(make_app(inst, clock).test_client())
+    assert value(samples, "appliance_key_previous_keys") == 1
+    assert value(samples, "appliance_key_grace_ends_timestamp_seconds") == (
+        MORNING + timedelta(days=10)).timestamp()
+    clock.advance(timedelta(days=10))
+    samples, _ = scrape(make_app(inst, clock).test_client())
+    assert value(samples, "appliance_key_previous_keys") == 1  # kept: nothing pruned it
+    assert not [key for key in samples
+                if key[0] == "appliance_key_grace_ends_timestamp_seconds"]

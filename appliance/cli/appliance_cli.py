@@ -172,6 +172,13 @@ def _show_status(svc, result, as_json: bool) -> None:
                    + "".join(f"; {c.name}: {c.detail}" for c in checked.checks if not c.ok))
         if checked.reboot_required:
             click.echo(reboot_line(checked))
+    rotation = result.key_rotation
+    if rotation is not None and (rotation.previous_keys or rotation.problem):
+        click.echo("appliance key: " + (rotation.problem or (
+            f"rotation in progress, old key accepts new snapshots until "
+            f"{local(rotation.grace_ends)}" if rotation.grace_ends else
+            f"{rotation.previous_keys} old key(s) kept for stored snapshots")
+            + " (appliance key status)"))
     imported = last_import(svc.config.state_dir)
     if imported:
         click.echo(f"last import ({imported['via']}): {local(parse_iso(imported['time']))}: "

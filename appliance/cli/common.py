@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from appliance.core.base.statefile import StateFileError
 from appliance.core.config.schema import Invalid, parse_local_datetime
 from appliance.core.config.settings import ConfigError
 from appliance.core.crypto.keys import KeyFileError
@@ -18,7 +19,8 @@ try:
 except ModuleNotFoundError:  # no fcntl on Windows, where only the sender runs (no store)
     StoreError = OSError
 
-EXPECTED_ERRORS = (ConfigError, KeyFileError, RegistryError, SealError, StoreError, OSError)
+EXPECTED_ERRORS = (ConfigError, KeyFileError, RegistryError, SealError, StoreError, StateFileError,
+                   OSError)
 
 
 class CleanGroup(click.Group):

@@ -28,6 +28,7 @@ from appliance.core.config.setup import write_sender_config
 from appliance.core.crypto import keys
 from appliance.core.intake.registry import RegistryError
 from appliance.core.records.planned_outages import OutagePlanError, local_to_utc
+from appliance.sender import key_rotation
 from appliance.sender.agent import Agent, PassReport, run_forever
 from appliance.sender.appliances import ApplianceFolder
 from appliance.sender.client import push as push_envelope
@@ -78,6 +79,53 @@ def pubkey(ctx: click.Context) -> None:
 
 
 main.add_command(sender_config)
+
+
+@main.group("key", cls=CleanGroup)
+def sender_key() -> None:
+    """Rotate the sender's signing key in two steps (docs/sender.md)."""
+
+
+ROUND_OPTION = click.option("--round", "round_name", metavar="NAME",
+                            help="IT's name for this rotation: a rerun changes nothing.")
+
+
+@sender_key.command("prepare")
+@ROUND_OPTION
+@click.pass_context
+def key_prepare(ctx: click.Context, round_name: str | None) -> None:
+    """Make the next key beside the current one, which goes on signing; enrol the next
+    public key (printed) on every appliance with `appliance senders add-key`."""
+    config = _config(ctx)
+    made = key_rotation.prepare(config, round_name)
+    state = key_rotation.key_state(config)
+    if state.next is None:
+        click.echo(f"unchanged: round {round_name} was activated already")
+        return
+    click.echo(f"next key ({'created' if made else 'existing'}): "
+               f"{keys.short_fingerprint(state.next)}; public key in "
+               f"{config.public_key_path.parent / key_rotation.NEXT_PUBLIC}")
+
+
+@sender_key.command("activate")
+@click.pass_context
+def key_activate(ctx: click.Context) -> None:
+    """Sign with the next key from now on (restart the agent); then retire the old one on
+    every appliance with `appliance senders retire-key NAME FINGERPRINT`."""
+    config = _config(ctx)
+    before = key_rotation.key_state(config)
+    if not key_rotation.activate(config, datetime.now(UTC)):
+        click.echo("unchanged: no next key (appliance-sender key prepare)")
+        return
+    click.echo(f"activated: key {keys.short_fingerprint(before.next or '')}; retire the old "
+               f"key {keys.short_fingerprint(before.current)} on the appliances")
+
+
+@sender_key.command("status")
+@click.pass_context
+def key_status(ctx: click.Context) -> None:
+    """The current, next and last retired key fingerprints, as JSON."""
+    echo_json(key_rotation.key_state(_config(ctx)).to_json())
 
 
 @main.group(cls=CleanGroup)

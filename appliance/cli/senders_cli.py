@@ -62,6 +62,28 @@ def _units_as_usage() -> Iterator[None]:
         raise click.UsageError(str(exc)) from None
 
 
+@senders.command("add-key")
+@click.argument("name")
+@click.argument("pubkey_file", type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+def senders_add_key(ctx: click.Context, name: str, pubkey_file: str) -> None:
+    """Accept sender NAME's new key (its `appliance-sender key prepare`) beside its current
+    one: the first step of rotating a sender's key (docs/sender.md)."""
+    fingerprint = enrolment.add_key(appliance_services(ctx), name, Path(pubkey_file).read_bytes())
+    click.echo(f"{name}: key {keys.short_fingerprint(fingerprint)} added")
+
+
+@senders.command("retire-key")
+@click.argument("name")
+@click.argument("fingerprint")
+@click.pass_context
+def senders_retire_key(ctx: click.Context, name: str, fingerprint: str) -> None:
+    """Stop accepting sender NAME's key FINGERPRINT (its first 8 or more hex digits, as
+    `senders list` shows them): the last step of rotating a sender's key."""
+    full = enrolment.retire_key(appliance_services(ctx), name, fingerprint)
+    click.echo(f"{name}: key {keys.short_fingerprint(full)} retired")
+
+
 @senders.command("list")
 @click.option("--json", "as_json", is_flag=True, help="The same, as JSON.")
 @click.pass_context
@@ -69,15 +91,20 @@ def senders_list(ctx: click.Context, as_json: bool) -> None:
     """List enrolled senders, their key fingerprints and the units they may send for."""
     svc = appliance_services(ctx)
     configured = svc.config.units
-    enrolled = sorted(svc.enrolled_senders().values(), key=lambda s: s.name)
-    if as_json:
-        echo_json([{"name": s.name, "fingerprint": s.fingerprint,
-                    "units": sorted(s.units or ()),
-                    "any_unit": s.units is None and not configured} for s in enrolled])
+    by_name: dict[str, list] = {}
+    for sender in svc.enrolled_senders().values():  # oldest key first, as in NAME.pub
+        by_name.setdefault(sender.name, []).append(sender)
+    enrolled = [by_name[name] for name in sorted(by_name)]
+    if as_json:  # "fingerprint": the newest key, the one the sender signs with after rotating
+        echo_json([{"name": s[-1].name, "fingerprint": s[-1].fingerprint,
+                    "fingerprints": [key.fingerprint for key in s],
+                    "units": sorted(s[-1].units or ()),
+                    "any_unit": s[-1].units is None and not configured} for s in enrolled])
         return
-    for sender in enrolled:
-        click.echo(f"{sender.name}\t{keys.short_fingerprint(sender.fingerprint)}\t"
-                   f"{sender.describe_units(configured)}")
+    for sender_keys in enrolled:
+        sender = sender_keys[-1]
+        shown = " ".join(keys.short_fingerprint(key.fingerprint) for key in sender_keys)
+        click.echo(f"{sender.name}\t{shown}\t{sender.describe_units(configured)}")
 
 
 @senders.command("remove")

@@ -11,19 +11,29 @@ config says the appliance has a real-time clock (`clock_trust`).
 from __future__ import annotations
 
 import functools
+import logging
 from datetime import datetime
 
 from appliance.core.base.clock import Clock, SystemClock
 from appliance.core.base.errors import ApplianceError
+from appliance.core.base.statefile import StateFileError
 from appliance.core.config.settings import ApplianceConfig
 from appliance.core.crypto import keys
-from appliance.core.intake.appliance_key import load_private_key
-from appliance.core.intake.registry import EnrolledSender, RegistryError, SenderFolder
+from appliance.core.intake.appliance_key import load_private_ring
+from appliance.core.intake.key_ring import KeyRing, Rotation, read_rotation
+from appliance.core.intake.registry import (
+    EnrolledSender,
+    RegistryError,
+    RetiredKey,
+    SenderFolder,
+)
 from appliance.core.intake.store import Store
 from appliance.core.printing.printer import Printer, PrinterReport
 from appliance.core.records.audit import AuditLog
 from appliance.core.time.clock_trust import ClockReading, ClockTrust, SyncState
 from appliance.core.watch.status import ApplianceStatus, compute_status
+
+log = logging.getLogger(__name__)
 
 
 class NoPrinter(ApplianceError, RuntimeError):
@@ -79,9 +89,30 @@ class Services:
                         segment_max_bytes=self.config.audit_segment_max_bytes)
 
     @functools.cached_property
+    def _private_ring(self) -> tuple[keys.AppliancePrivateKey, ...]:
+        return load_private_ring(self.config)
+
+    @property
+    def key_ring(self) -> KeyRing:
+        """The private keys from the systemd credential or the key file, as the config says
+        (appliance_key), read once: a new key is used once the services restart. With them
+        the rotation record (key_ring), read on every call: `appliance key end-grace` takes
+        effect at once. A damaged record is logged and counts as empty: the current key
+        goes on working, previous keys then only open stored snapshots."""
+        return KeyRing(self._private_ring, self.rotation())
+
+    def rotation(self) -> Rotation:
+        """The rotation record; empty, and logged, when damaged (see `key_ring`)."""
+        try:
+            return read_rotation(self.config.keys_dir)
+        except StateFileError as exc:
+            log.error("%s", exc)
+            return Rotation()
+
+    @property
     def private_key(self) -> keys.AppliancePrivateKey:
-        """From the systemd credential or the key file, as the config says (appliance_key)."""
-        return load_private_key(self.config)
+        """The current key: what new snapshots are sealed to."""
+        return self.key_ring.current
 
     @functools.cached_property
     def public_key(self) -> keys.AppliancePublicKey:
@@ -93,15 +124,21 @@ class Services:
         units file allows no unit (`appliance config check` names both)."""
         senders = {}
         for name in self.sender_folder.names():
-            try:
-                key = keys.parse_sender_public_pem(self.sender_folder.read(name), name)
-            except (keys.KeyFileError, OSError):
+            try:  # two keys while the sender's key is rotated (docs/sender.md)
+                sender_keys = self.sender_folder.keys(name)
+            except (keys.KeyFileError, RegistryError, OSError):
                 continue
             try:
                 units = self.sender_folder.units(name)
             except RegistryError:
                 units = ()
-            fingerprint = keys.sender_fingerprint(key)
-            senders[fingerprint] = EnrolledSender(
-                name, key, fingerprint, None if units is None else frozenset(units))
+            for key in sender_keys:
+                fingerprint = keys.sender_fingerprint(key)
+                senders[fingerprint] = EnrolledSender(
+                    name, key, fingerprint, None if units is None else frozenset(units))
         return senders
+
+    def retired_sender_keys(self) -> dict[str, RetiredKey]:
+        """The enrolled senders' retired keys by fingerprint, for a precise refusal."""
+        return {retired.fingerprint: retired for name in self.sender_folder.names()
+                for retired in self.sender_folder.retired(name)}

@@ -135,8 +135,31 @@ def parse_appliance_public_pem(data: bytes, source: str) -> AppliancePublicKey:
 
 
 def parse_appliance_private_pem(data: bytes, source: str) -> AppliancePrivateKey:
+    """The first private key in `data`: in a key ring (below), the current one."""
     suite, raw = _parse_kem_pem(data, PRIVATE_LABEL, "private_length", source)
     return AppliancePrivateKey(suite, raw)
+
+
+def parse_appliance_private_ring(data: bytes, source: str) -> tuple[AppliancePrivateKey, ...]:
+    """Every private key in `data`, in order: a key ring is one PEM block per key, the
+    current key first and the keys kept from earlier rotations after it (docs/
+    key-protection.md, "Rotating the appliance's key"). A file or credential made before
+    rotation existed holds one block, and is a ring of one."""
+    text = data.decode("ascii", errors="replace")
+    blocks = re.findall(rf"-----BEGIN {PRIVATE_LABEL}-----.*?-----END {PRIVATE_LABEL}-----",
+                        text, flags=re.DOTALL)
+    if not blocks:
+        raise KeyFileError(f"{source}: no '{PRIVATE_LABEL}' PEM block")
+    ring = []
+    for number, block in enumerate(blocks, start=1):
+        where = source if len(blocks) == 1 else f"{source}, key {number}"
+        ring.append(parse_appliance_private_pem(block.encode("ascii"), where))
+    return tuple(ring)
+
+
+def appliance_ring_pem(ring: tuple[AppliancePrivateKey, ...]) -> bytes:
+    """A key ring as the file or credential holds it: the current key first."""
+    return b"".join(key.to_pem() for key in ring)
 
 
 def _parse_kem_pem(data: bytes, label: str, length_attr: str, source: str):
@@ -185,6 +208,17 @@ def parse_sender_public_pem(data: bytes, source: str) -> ed25519.Ed25519PublicKe
     if not isinstance(key, ed25519.Ed25519PublicKey):
         raise KeyFileError(f"{source}: sender keys must be Ed25519")
     return key
+
+
+def parse_sender_public_pems(data: bytes, source: str) -> list[ed25519.Ed25519PublicKey]:
+    """Every public key in `data`, one PEM block each, in order: an enrolled sender's file
+    holds two while its key is being rotated (docs/sender.md)."""
+    text = data.decode("ascii", errors="replace")
+    blocks = re.findall(r"-----BEGIN PUBLIC KEY-----.*?-----END PUBLIC KEY-----", text,
+                        flags=re.DOTALL)
+    if not blocks:
+        raise KeyFileError(f"{source}: not a PEM public key")
+    return [parse_sender_public_pem(block.encode("ascii") + b"\n", source) for block in blocks]
 
 
 def parse_sender_private_pem(data: bytes, source: str) -> ed25519.Ed25519PrivateKey:

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from appliance.core.base.fsutil import atomic_write
 from appliance.core.config.settings import APPLIANCE_CONFIG_ENV, ApplianceConfig
 from appliance.core.crypto import keys
 
@@ -30,18 +31,32 @@ class CredentialNotGiven(keys.KeyFileError):
 
 def load_private_key(config: ApplianceConfig, environ: Mapping[str, str] = os.environ,
                      argv: Sequence[str] | None = None) -> keys.AppliancePrivateKey:
-    """The private key: the credential `keys.private_key_credential` when this process has it,
-    otherwise the file `state_dir/keys/appliance.key`. `argv` (default: this process's) is
-    the command the error message tells how to rerun with the credential."""
+    """The current private key (the first of the ring, `load_private_ring`)."""
+    return load_private_ring(config, environ, argv)[0]
+
+
+def load_private_ring(config: ApplianceConfig, environ: Mapping[str, str] = os.environ,
+                      argv: Sequence[str] | None = None) -> tuple[keys.AppliancePrivateKey, ...]:
+    """The private keys, current first (core.intake.key_ring): the credential
+    `keys.private_key_credential` when this process has it, otherwise the file
+    `state_dir/keys/appliance.key`. `argv` (default: this process's) is the command the
+    error message tells how to rerun with the credential."""
     name = config.private_key_credential
     given = _given_credential(name, environ)
     if given is not None:
         source = f"systemd credential {name} ({CREDENTIAL_SETTING})"
-        return keys.parse_appliance_private_pem(keys.read_key_file(given), source)
+        return keys.parse_appliance_private_ring(keys.read_key_file(given), source)
     path = config.private_key_path
     if name and not path.exists():
         raise CredentialNotGiven(_not_given(config, environ, sys.argv if argv is None else argv))
-    return keys.parse_appliance_private_pem(keys.read_key_file(path), str(path))
+    return keys.parse_appliance_private_ring(keys.read_key_file(path), str(path))
+
+
+def replace_key_file(config: ApplianceConfig, ring: tuple[keys.AppliancePrivateKey, ...]) -> None:
+    """Write the ring over the plain key file (0600, atomically: a reader gets the old ring
+    or the new). Only without a credential: the credential is rewritten by `systemd-creds
+    encrypt` from the ring on standard output (docs/key-protection.md)."""
+    atomic_write(config.private_key_path, keys.appliance_ring_pem(ring), mode=0o600)
 
 
 def read_public_key(config: ApplianceConfig) -> keys.AppliancePublicKey:

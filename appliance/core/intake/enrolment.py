@@ -82,3 +82,22 @@ def remove(services: Services, name: str) -> None:
     """Stop accepting snapshots from sender `name` (its stored snapshots stay)."""
     services.sender_folder.remove(name)
     services.audit.append("sender_removed", sender=name)
+
+
+def add_key(services: Services, name: str, pem: bytes) -> str:
+    """Accept a new key for sender `name` beside its current one (the first step of
+    rotating a sender's key, docs/sender.md); audited as `sender_key_added`. Returns the new
+    key's fingerprint."""
+    key = services.sender_folder.add_key(name, pem)
+    fingerprint = keys.sender_fingerprint(key)
+    services.audit.append("sender_key_added", sender=name, fingerprint=fingerprint)
+    return fingerprint
+
+
+def retire_key(services: Services, name: str, fingerprint: str) -> str:
+    """Stop accepting sender `name`'s key `fingerprint` (a prefix will do); its later
+    envelopes are refused as `retired_key`. Audited as `sender_key_retired`; returns the
+    retired key's full fingerprint."""
+    retired = services.sender_folder.retire_key(name, fingerprint, services.clock.now())
+    services.audit.append("sender_key_retired", sender=name, fingerprint=retired.fingerprint)
+    return retired.fingerprint

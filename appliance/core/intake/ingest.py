@@ -22,6 +22,7 @@ from appliance.core.base.clock import isoformat_utc, microseconds_since_epoch, p
 from appliance.core.base.errors import ApplianceError
 from appliance.core.base.safe_text import bounded_text
 from appliance.core.crypto import seal
+from appliance.core.crypto.keys import short_fingerprint
 from appliance.core.intake import refusal_counts
 from appliance.core.intake.pdf import PdfLimits, UnreadablePdf, count_pages
 from appliance.core.intake.registry import EnrolledSender
@@ -153,20 +154,20 @@ def ingest(services: Services, body: bytes, remote: str, *,
     header = envelope.header
     sender = services.enrolled_senders().get(header.sender)
     if sender is None:
-        raise fail(403, "unknown_sender", f"sender key {header.sender[:16]} is not enrolled")
+        raise retired_or_unknown(services, envelope, fail)
     try:
         seal.verify_signature(envelope, sender.key)
     except seal.BadSignature as exc:
         raise fail(403, "bad_signature", str(exc), sender.name) from None
-    if header.recipient != services.public_key.fingerprint:
-        raise fail(403, "wrong_recipient",
-                   "sealed for another appliance (recipient fingerprint differs)", sender.name)
+    problem = services.key_ring.recipient_problem(header.recipient, services.clock.now())
+    if problem is not None:  # another appliance's key, or one of ours past its grace
+        raise fail(*problem, sender.name)
     # Only now, for an authenticated sender: garbage on a full disk is still told it is garbage.
     if services.store.free_bytes() - len(body) < config.free_space_reserve_bytes:
         raise fail(507, "insufficient_storage", "the appliance's disk is below its "
                    "free-space reserve (storage.free_space_reserve_mb); snapshot not stored",
                    sender.name)
-    last_seq = max(services.store.last_seq(header.sender),
+    last_seq = max(services.store.last_seq(header.sender, sender.name),
                    OutagePlan(config).last_announcement_seq(sender.name))
     if header.seq <= last_seq:
         raise fail(409, "replayed", f"sequence {header.seq} is not newer than {last_seq}, "
@@ -176,7 +177,8 @@ def ingest(services: Services, body: bytes, remote: str, *,
         raise fail(*problem, sender.name)
     # The manifest travels encrypted (seal format v2): what it says is checked only now.
     try:
-        opened = seal.open_payload(envelope, services.private_key)
+        opened = seal.open_payload(envelope, services.key_ring.key_for(header.recipient)
+                                   or services.private_key)
     except (seal.DecryptionFailed, seal.ManifestMismatch) as exc:
         raise fail_inside(422, "undecryptable", str(exc), sender.name) from None
     except seal.MalformedSeal as exc:
@@ -243,6 +245,25 @@ def announce(services: Services, sender: EnrolledSender, header: seal.Header,
                           source=window.source, seq=header.seq, remote=remote, via=via)
     log.info("planned outage %s %s by sender %s", window.id, outcome, sender.name)
     return AcceptedNotice(f"outage-{window.id}", sender.name, now)
+
+
+def retired_or_unknown(services: Services, envelope: seal.Envelope, fail) -> Refusal:
+    """The refusal for a key that is not enrolled: precise, and audited with the sender's
+    name, when the envelope verifies with a key the sender had and IT retired (the sender
+    still signs with its old key); otherwise the counted `unknown_sender`."""
+    fingerprint = envelope.header.sender
+    retired = services.retired_sender_keys().get(fingerprint)
+    if retired is not None:
+        try:
+            seal.verify_signature(envelope, retired.key)
+        except seal.BadSignature:
+            pass
+        else:
+            return fail(403, "retired_key", f"sender key {short_fingerprint(fingerprint)} of "
+                        f"{retired.name} was retired at {isoformat_utc(retired.retired_at)} "
+                        f"(appliance senders retire-key): sign with the sender's current key "
+                        "(appliance-sender key activate, docs/sender.md)", retired.name)
+    return fail(403, "unknown_sender", f"sender key {fingerprint[:16]} is not enrolled")
 
 
 def sequence_problem(header: seal.Header) -> tuple[int, str, str] | None:

@@ -7,19 +7,24 @@ sender's `NAME.units` says which units it may send for, one per line, for the sa
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from appliance.core.base.clock import isoformat_utc, parse_iso
 from appliance.core.base.errors import ApplianceError
 from appliance.core.base.fsutil import atomic_write
 from appliance.core.config.settings import UNIT_NAME_PATTERN, UNIT_NAME_RULE
+from appliance.core.crypto import keys
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 KEY_SUFFIX = ".pub"
 UNITS_SUFFIX = ".units"
+RETIRED_SUFFIX = ".retired"
 
 
 class RegistryError(ApplianceError, ValueError):
@@ -113,6 +118,80 @@ class SenderFolder(KeyFolder):
         path = self.units_path(name)
         atomic_write(path, "".join(f"{unit}\n" for unit in dict.fromkeys(units)).encode())
         return path
+
+
+    # ------------------------------------------------ key rotation (docs/sender.md)
+
+    def keys(self, name: str) -> list[ed25519.Ed25519PublicKey]:
+        """NAME's valid keys, oldest first: one, or two while its key is rotated."""
+        return keys.parse_sender_public_pems(self.read(name), str(self.key_path(name)))
+
+    def add_key(self, name: str, public_pem: bytes) -> ed25519.Ed25519PublicKey:
+        """Accept a further key for NAME beside the one(s) it has (appended to NAME.pub)."""
+        new = keys.parse_sender_public_pem(public_pem, "the new key")
+        have = self.keys(name)
+        fingerprint = keys.sender_fingerprint(new)
+        if fingerprint in {keys.sender_fingerprint(key) for key in have}:
+            raise RegistryError(f"{name!r} already has key {keys.short_fingerprint(fingerprint)}")
+        if fingerprint in {item.fingerprint for item in self.retired(name)}:
+            raise RegistryError(f"key {keys.short_fingerprint(fingerprint)} of {name!r} was "
+                                "retired: a retired key is never taken back; make a new one")
+        self._write_keys(name, [*have, new])
+        return new
+
+    def retire_key(self, name: str, fingerprint: str, when: datetime) -> RetiredKey:
+        """Stop accepting NAME's key whose fingerprint starts with `fingerprint` (hex, colons
+        allowed); it is remembered in NAME.retired so its envelopes get a precise refusal."""
+        wanted = fingerprint.replace(":", "").lower()
+        have = self.keys(name)
+        matching = [key for key in have if keys.sender_fingerprint(key).startswith(wanted)]
+        if len(wanted) < 8 or len(matching) != 1:
+            listed = ", ".join(keys.short_fingerprint(keys.sender_fingerprint(key))
+                               for key in have)
+            raise RegistryError(f"{name!r} has no single key whose fingerprint starts with "
+                                f"{fingerprint!r} (at least 8 hex digits); its keys: {listed}")
+        if len(have) == 1:
+            raise RegistryError(f"{fingerprint!r} is the only key of {name!r}: enrol its new "
+                                f"key first (appliance senders add-key {name} FILE), or stop "
+                                f"the sender with `appliance senders remove {name}`")
+        old = matching[0]
+        retired = RetiredKey(name, old, keys.sender_fingerprint(old), when)
+        earlier = [item for item in self.retired(name) if item.fingerprint != retired.fingerprint]
+        atomic_write(self.retired_path(name), json.dumps(
+            [item.to_json() for item in [*earlier, retired]], indent=1).encode() + b"\n")
+        self._write_keys(name, [key for key in have if key is not old])
+        return retired
+
+    def retired_path(self, name: str) -> Path:
+        return self.folder / f"{check_name(name)}{RETIRED_SUFFIX}"
+
+    def retired(self, name: str) -> list[RetiredKey]:
+        """NAME's retired keys; none when the file is missing or cannot be read (a retired
+        key is refused either way, only less precisely: as unknown)."""
+        try:
+            items = json.loads(self.retired_path(name).read_text(encoding="utf-8"))
+            return [RetiredKey(name, keys.parse_sender_public_pem(item["public_key"].encode(),
+                                                                  str(self.retired_path(name))),
+                               item["fingerprint"], parse_iso(item["retired_at"]))
+                    for item in items]
+        except (OSError, ValueError, KeyError, TypeError):
+            return []
+
+    def _write_keys(self, name: str, public_keys: list[ed25519.Ed25519PublicKey]) -> None:
+        atomic_write(self.key_path(name), b"".join(keys.sender_public_pem(key)
+                                                   for key in public_keys))
+
+
+@dataclass(frozen=True)
+class RetiredKey:
+    name: str
+    key: ed25519.Ed25519PublicKey
+    fingerprint: str
+    retired_at: datetime
+
+    def to_json(self) -> dict[str, str]:
+        return {"fingerprint": self.fingerprint, "retired_at": isoformat_utc(self.retired_at),
+                "public_key": keys.sender_public_pem(self.key).decode()}
 
 
 @dataclass(frozen=True)

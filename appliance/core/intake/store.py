@@ -64,6 +64,10 @@ CREATE TABLE IF NOT EXISTS sender_sequence (
     sender_fp TEXT PRIMARY KEY,
     last_seq INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sender_name_sequence (
+    sender TEXT PRIMARY KEY,
+    last_seq INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS deletions_to_audit (
     snapshot_id TEXT PRIMARY KEY,
     sender TEXT NOT NULL,
@@ -236,7 +240,7 @@ class Store:
         snapshot_id = f"{received.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:12]}"
         path = self.snapshot_path(snapshot_id)
         with self._locked(), self._connect() as db:
-            last = self._last_seq(db, header.sender)
+            last = self._last_seq(db, header.sender, sender)
             if header.seq <= last:
                 raise SequenceNotNewer(header.seq, last)
             atomic_write(path, envelope, mode=0o640)
@@ -259,6 +263,11 @@ class Store:
                     "INSERT INTO sender_sequence VALUES (?, ?) ON CONFLICT(sender_fp) "
                     "DO UPDATE SET last_seq = excluded.last_seq",
                     (header.sender, header.seq),
+                )
+                db.execute(
+                    "INSERT INTO sender_name_sequence VALUES (?, ?) ON CONFLICT(sender) "
+                    "DO UPDATE SET last_seq = excluded.last_seq",
+                    (sender, header.seq),
                 )
                 db.execute("COMMIT")
             except BaseException as exc:
@@ -348,9 +357,12 @@ class Store:
 
     # ------------------------------------------------------------ reading
 
-    def last_seq(self, sender_fp: str) -> int:
+    def last_seq(self, sender_fp: str, sender: str | None = None) -> int:
+        """The last sequence number accepted from key `sender_fp` or, given its enrolled
+        name, from `sender` under any key: replay protection survives a sender's key
+        rotation (docs/sender.md, "Rotating a sender's key")."""
         with self._connect() as db:
-            return self._last_seq(db, sender_fp)
+            return self._last_seq(db, sender_fp, sender)
 
     def newest_received_at(self) -> datetime | None:
         """When the most recent snapshot still stored arrived, by the appliance's clock: a
@@ -366,10 +378,12 @@ class Store:
         return parse_iso(row[0]) if row[0] else None
 
     @staticmethod
-    def _last_seq(db: sqlite3.Connection, sender_fp: str) -> int:
-        row = db.execute("SELECT last_seq FROM sender_sequence WHERE sender_fp = ?",
-                         (sender_fp,)).fetchone()
-        return row["last_seq"] if row else 0
+    def _last_seq(db: sqlite3.Connection, sender_fp: str, sender: str | None = None) -> int:
+        row = db.execute(
+            "SELECT MAX(last_seq) AS last_seq FROM (SELECT last_seq FROM sender_sequence "
+            "WHERE sender_fp = ? UNION ALL SELECT last_seq FROM sender_name_sequence "
+            "WHERE sender = ?)", (sender_fp, sender)).fetchone()
+        return row["last_seq"] or 0
 
     def documents(self) -> list[StoredDocument]:
         """Every stored document, newest data first."""

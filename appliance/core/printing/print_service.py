@@ -326,7 +326,9 @@ class PrintService:
             try:
                 envelope = seal.parse(self.services.store.read_envelope(snapshot_id),
                                       max_payload=2**63)
-                opened = seal.decrypt(envelope, self.services.private_key)
+                ring = self.services.key_ring  # the key it was sealed to, kept while needed
+                opened = seal.decrypt(envelope, ring.key_for(envelope.header.recipient)
+                                      or ring.current)
             except (seal.SealError, StoreError, MemoryError) as exc:  # the forms still print
                 log.error("snapshot %s cannot be opened for printing: %s", snapshot_id,
                           exc if str(exc) else type(exc).__name__)

@@ -311,6 +311,15 @@ def collect(services: Services, tally: AuditTally, now: datetime | ClockReading,
                [({}, int(status.panel.gpio == "ready"))]
                if status.panel and status.panel.gpio != "stopped" else []),
         *_selftest_families(status.selftest),
+        Family("appliance_key_previous_keys", "gauge",
+               "Old appliance keys still held (rotation, docs/key-protection.md): in their "
+               "grace period, or kept because stored snapshots are sealed to them.",
+               [({}, status.key_rotation.previous_keys)] if status.key_rotation else []),
+        Family("appliance_key_grace_ends_timestamp_seconds", "gauge",
+               "When the running key rotation's grace period ends (Unix time): until then "
+               "snapshots sealed to the old key are accepted; absent: no grace running.",
+               [({}, status.key_rotation.grace_ends.timestamp())]
+               if status.key_rotation and status.key_rotation.grace_ends else []),
         Family("appliance_slots_missed_total", "counter",
                "Expected slots that passed (plus grace) without new data, by kind.",
                [({"kind": name}, missed.get(name, 0))

@@ -20,6 +20,7 @@ from typing import Any
 
 from appliance.core.base.clock import isoformat_utc
 from appliance.core.config.settings import ApplianceConfig, Slot
+from appliance.core.intake.key_rotation import RotationState, rotation_state
 from appliance.core.intake.store import Store, StoredDocument
 from appliance.core.printing import wording
 from appliance.core.printing.printer import PrinterReport
@@ -114,6 +115,7 @@ class ApplianceStatus:
     timezone: Any = None  # of `planned_outage_text`; None: UTC (a bare status in tests)
     selftest: SelftestResult | None = None  # the last self-check; None: never run here
     supplies: SuppliesStatus | None = None  # the daily supplies check; None before the first
+    key_rotation: RotationState | None = None  # old appliance keys held; never part of `state`
 
     def planned_outage_text(self, window: PlannedWindow) -> str:
         """"Planerat avbrott 12 dec 18:00–22:00", or "… pågår till 22:00" once under way:
@@ -172,6 +174,9 @@ class ApplianceStatus:
             for window in self.planned_outages]
         if self.selftest is not None:
             result["selftest"] = self.selftest.to_json()
+        if self.key_rotation is not None and (self.key_rotation.previous_keys
+                                              or self.key_rotation.problem):
+            result["key_rotation"] = self.key_rotation.to_json()
         return result
 
 
@@ -215,7 +220,8 @@ def compute_status(config: ApplianceConfig, store: Store, now: datetime | ClockR
                            planned_outages=tuple(OutagePlan(config).shown(now)),
                            timezone=config.timezone,
                            selftest=selftest,
-                           supplies=supplies)
+                           supplies=supplies,
+                           key_rotation=rotation_state(config.keys_dir, now))
 
 
 def shown_state(status: ApplianceStatus, kit_on_its_way: bool) -> State:
