@@ -18,6 +18,7 @@ import socket
 import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -184,6 +185,71 @@ def test_a_sender_cancels_its_window_on_every_appliance_that_had_it(make_site): 
               for name in ("norr", "syd")}
     assert events == {"norr": ["outage_planned", "outage_cancelled"], "syd": []}
     assert "CANCELLED" in site.sender.sender_cli("outage", "list").output
+
+
+def test_a_fleet_window_in_the_senders_config_is_delivered_for_never_announced(make_site):  # noqa: F811
+    """`appliance_planned_outages` for a fleet reaches the sender as `[[outage.planned]]`
+    (the sender role's default): its agent delivers every kind once more at T−30 min, as
+    for a window planned on the sender, but sends no announcement, since every appliance
+    has the window from its own config."""
+    site = make_site(start=False)
+    site.servers["jourrum"].start()
+    real_now = datetime.now(UTC)
+    starts = minute(real_now) + timedelta(minutes=40)
+    for name, kind in (("todo-1.pdf", "todo"), ("lakemedel-1.pdf", "medications")):
+        export(site, name, real_now - timedelta(hours=2), kind=kind)
+    with open(site.sender.sender_toml, "a", encoding="utf-8") as handle:
+        handle.write(f'\n[[outage.planned]]\nfrom = "{local_arg(starts)}"\n'
+                     f'to = "{local_arg(starts + timedelta(hours=3))}"\nnote = "Flottan"\n')
+    clock = FixedClock(starts - timedelta(hours=1))
+    agent = site.agent(clock)
+    agent.tick()
+    clock.advance(timedelta(seconds=STABLE))
+    assert agent.tick().delivered == 2
+    assert "set in the config, not announced" in site.sender.sender_cli("outage", "list").output
+    clock.set(starts - timedelta(minutes=31))
+    assert agent.tick().queued == 0
+    clock.set(starts - timedelta(minutes=30))
+    report = agent.tick()
+    assert (report.queued, report.delivered) == (2, 2)
+    assert site.agent(clock).tick().queued == 0  # once, across a restart
+    appliance = site.appliances["jourrum"]
+    assert OutagePlan(appliance.config).windows() == []  # nothing announced to it
+    assert not [e for e in audit(appliance) if e["event"].startswith(("outage_", "refused"))]
+
+
+def test_the_sender_role_writes_the_fleets_windows_and_checks_them(tmp_path):
+    """sender.toml.j2 rendered as Ansible would: the fleet's windows load into the
+    sender's config; one that ends before it begins is refused with its key named."""
+    import jinja2
+
+    from appliance.core.config.settings import load_sender_config
+
+    role = Path(__file__).resolve().parent.parent / "ansible" / "roles" / "sender"
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(role / "templates"),
+                             undefined=jinja2.StrictUndefined, trim_blocks=True)
+    env.filters["to_json"] = lambda value, **kw: json.dumps(value, default=str, **kw)
+    variables = {"ansible_managed": "test", "sender_name": "kontor-norr",
+                 "sender_unit": "Hemsjukvård Norr", "sender_outbox_dir": "/srv/exports",
+                 "sender_outbox_after_delivery": "keep",
+                 "sender_outbox_rules": [{"glob": "*.pdf", "kind": "todo"}],
+                 "sender_schedule_slots": ["07:00", "14:30"],
+                 "sender_schedule_required_kinds": ["todo"],
+                 "sender_timezone": "Europe/Stockholm", "sender_alerts_webhook_url": ""}
+
+    def rendered(windows):
+        path = tmp_path / "sender.toml"
+        path.write_text(env.get_template("sender.toml.j2").render(
+            **variables, sender_planned_outages=windows), encoding="utf-8")
+        return load_sender_config(path)
+
+    config = rendered([{"from": "2026-12-12T18:00", "to": "2026-12-12T22:00",
+                        "note": "LifeCare uppgraderas"}])
+    assert [(w.starts.isoformat(), w.ends.isoformat(), w.note) for w in config.outage.planned] \
+        == [("2026-12-12T18:00:00", "2026-12-12T22:00:00", "LifeCare uppgraderas")]
+    assert rendered([]).outage.planned == ()
+    with pytest.raises(Exception, match=r"outage.planned\[1\].to: must be after from"):
+        rendered([{"from": "2026-12-12T18:00", "to": "2026-12-12T08:00"}])
 
 
 # ---------------------------------------------------------------- the appliance on its own

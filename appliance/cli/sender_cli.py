@@ -401,7 +401,8 @@ def outage_plan(ctx: click.Context, starts, ends, note: str) -> None:
 def outage_list(ctx: click.Context) -> None:
     """List the planned outages not yet ended, and which appliances know of each."""
     config = _config(ctx)
-    windows = SenderOutages.load(config.state_dir).live(datetime.now(UTC))
+    windows = SenderOutages.load(config.state_dir).live(
+        datetime.now(UTC), config.outage.planned, config.schedule.timezone)
     progress = sender_status(config, SystemClock()).get("outages", {})
     if not windows:
         click.echo("no planned outages")
@@ -409,8 +410,9 @@ def outage_list(ctx: click.Context) -> None:
         done = progress.get(window.id, {})
         sent = sorted(name for name, item in done.get("announced", {}).items()
                       if item.get("notice") == window.notice_key)
-        click.echo(f"{_outage_line(window, config.schedule.timezone)}; announced to: "
-                   f"{', '.join(sent) or 'none yet'}"
+        announced = ("set in the config, not announced" if window.from_config
+                     else f"announced to: {', '.join(sent) or 'none yet'}")
+        click.echo(f"{_outage_line(window, config.schedule.timezone)}; {announced}"
                    + ("; extra delivery queued" if done.get("extra_delivery_at") else ""))
 
 

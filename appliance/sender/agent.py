@@ -149,7 +149,8 @@ class Agent:
         report = PassReport()
         names, appliances = self._appliances()
         scan = self.outbox.scan()
-        outages = SenderOutages.load(self.config.state_dir).live(self.clock.now())
+        outages = SenderOutages.load(self.config.state_dir).live(
+            self.clock.now(), self.config.outage.planned, self.config.schedule.timezone)
         with self._lock:
             self._queue_new(scan, names, report)
             self._forget(scan, names, report)
@@ -386,6 +387,8 @@ class Agent:
             return []
         due = []
         for window in outages:
+            if window.from_config:
+                continue  # the appliances have it in their own config
             had = self.state.outage(window.id)["announced"].get(appliance, {})
             if had.get("notice") == window.notice_key:
                 continue

@@ -11,6 +11,8 @@ file (the sender runs on Windows too, without file locks):
   documents, docs/seal-format.md §2.7) once per version of it (`notice_key`), in its delivery
   round, before the exports: never beside another delivery to the same appliance, so the
   sequence numbers it sees still rise;
+- windows set in the sender's config (`[[outage.planned]]`, from Ansible for a fleet) are
+  not announced: the appliances have them in their own config, from the same variable;
 - once, from `EXTRA_DELIVERY_LEAD` before the start until the end, the newest export of
   every rule's kind and unit in the outbox is queued again for every appliance (the "fresh
   set" the appliance prints from as the outage begins), even if already delivered.
@@ -28,7 +30,12 @@ from zoneinfo import ZoneInfo
 from appliance.core.base.canonical import canonical_json
 from appliance.core.base.clock import isoformat_utc, parse_iso
 from appliance.core.crypto.seal import PlannedOutageNotice
-from appliance.core.records.planned_outages import OutagePlanError, check_window, window_id
+from appliance.core.records.planned_outages import (
+    OutagePlanError,
+    check_window,
+    local_to_utc,
+    window_id,
+)
 from appliance.sender.state import state_file
 
 OUTAGES_FILE = "planned-outages.json"
@@ -40,6 +47,7 @@ class SenderWindow:
     id: str
     notice: PlannedOutageNotice
     planned_at: datetime
+    from_config: bool = False  # `[[outage.planned]]`: delivered for, never announced
 
     @property
     def notice_key(self) -> str:
@@ -101,9 +109,18 @@ class SenderOutages:
         self.save()
         return cancelled
 
-    def live(self, now: datetime) -> list[SenderWindow]:
-        """Windows not yet ended (cancelled ones too: their cancellation is still news)."""
-        return sorted((w for w in self.windows.values() if w.notice.ends_at > now),
+    def live(self, now: datetime, configured: tuple = (), tz: ZoneInfo | None = None
+             ) -> list[SenderWindow]:
+        """Windows not yet ended (cancelled ones too: their cancellation is still news),
+        with the `configured` ones (`config.outage.planned`, local times of `tz`) that the
+        CLI has not planned with the same start."""
+        windows = dict(self.windows)
+        for planned in configured:
+            starts, ends = local_to_utc(planned.starts, tz), local_to_utc(planned.ends, tz)
+            wid = window_id(starts, tz)
+            windows.setdefault(wid, SenderWindow(wid, PlannedOutageNotice(
+                starts, ends, planned.note), starts, from_config=True))
+        return sorted((w for w in windows.values() if w.notice.ends_at > now),
                       key=lambda w: w.notice.starts_at)
 
     def _forget_ended(self, now: datetime) -> None:

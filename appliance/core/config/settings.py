@@ -564,11 +564,20 @@ def _outages_fit_together(config: ApplianceConfig, data: dict) -> list[str]:
         problems.append(f"outage.kit_profile: must name a print profile, got "
                         f"{outage.kit_profile!r} (configured: "
                         f"{', '.join(config.printing.profiles)})")
-    for number, window in enumerate(outage.planned, start=1):
+    return problems + _windows_end_after_they_begin(outage.planned)
+
+
+def _windows_end_after_they_begin(planned: tuple[PlannedWindowConfig, ...]) -> list[str]:
+    problems = []
+    for number, window in enumerate(planned, start=1):
         if window.ends <= window.starts:
             problems.append(f"outage.planned[{number}].to: must be after from "
                             f"({window.starts:%Y-%m-%dT%H:%M}), got {window.ends:%Y-%m-%dT%H:%M}")
     return problems
+
+
+def _sender_windows_end_after_they_begin(config: SenderConfig, data: dict) -> list[str]:
+    return _windows_end_after_they_begin(config.outage.planned)
 
 
 def _units_are_distinct(config: ApplianceConfig, data: dict) -> list[str]:
@@ -695,6 +704,19 @@ class SenderAlertsConfig:
 
 
 @dataclass(frozen=True)
+class SenderOutageConfig:
+    """Planned outages set in the sender's config (docs/planned-outages.md)."""
+
+    planned: tuple[PlannedWindowConfig, ...] = list_of(
+        "outage.planned", PlannedWindowConfig, "Planned outages set by IT for a fleet (the "
+        "sender role's `sender_planned_outages`, by default the appliances' "
+        "`appliance_planned_outages`), local times of `schedule.timezone`. The agent makes "
+        "its extra delivery of every kind 30 minutes before each begins. It does not "
+        "announce them: the appliances have the same windows in their own config. "
+        "(`appliance-sender outage plan` adds windows that are announced.)")
+
+
+@dataclass(frozen=True)
 class SenderConfig:
     source: Path
     name: str = setting(
@@ -726,6 +748,7 @@ class SenderConfig:
     outbox: OutboxConfig = group(OutboxConfig)
     schedule: ScheduleConfig = group(ScheduleConfig)
     alerts: SenderAlertsConfig = group(SenderAlertsConfig)
+    outage: SenderOutageConfig = group(SenderOutageConfig)
 
     @property
     def private_key_path(self) -> Path:
@@ -737,7 +760,7 @@ class SenderConfig:
 
 
 def load_sender_config(path: Path | str) -> SenderConfig:
-    return load(SenderConfig, path)
+    return load(SenderConfig, path, checks=(_sender_windows_end_after_they_begin,))
 
 
 def resolve_path(explicit: str | Path | None, env_var: str, default: Path) -> Path:
