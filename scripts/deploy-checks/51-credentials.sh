@@ -52,9 +52,11 @@ cp "$snapshot" "$copy/snapshot.seal"
 cat >"$copy/open.py" <<'EOF'
 import sys
 from appliance.core.crypto import keys, seal
-key = keys.parse_appliance_private_pem(sys.stdin.buffer.read(), "stdin")
+ring = keys.parse_appliance_private_ring(sys.stdin.buffer.read(), "stdin")
 envelope = seal.parse(open(sys.argv[1], "rb").read(), 1 << 26)
-print(len(seal.decrypt(envelope, key)), "document(s) opened")
+key = next(k for k in ring if k.public_key().fingerprint == envelope.header.recipient)
+count = len(seal.decrypt(envelope, key))
+print(f"{count} document(s) opened")
 EOF
 decrypt_and_open="systemd-creds decrypt --name=appliance-key /var/tmp/stolen/appliance-key.cred - \
   | /opt/appliance-sender/bin/python /var/tmp/stolen/open.py /var/tmp/stolen/snapshot.seal"
@@ -70,14 +72,20 @@ cp "$root/var/lib/systemd/credential.secret" "$root/etc/machine-id" "$copy/"
   "mount --bind /var/tmp/stolen/machine-id /etc/machine-id &&
    SYSTEMD_CREDENTIAL_SECRET=/var/tmp/stolen/credential.secret $decrypt_and_open" \
   >"$WORK/with-secret.out" 2>&1 || true
-grep -q 'document(s) opened' "$WORK/with-secret.out" \
+# The whole line: a traceback quotes the script's source, and with it these words.
+grep -qx '[0-9][0-9]* document(s) opened' "$WORK/with-secret.out" \
   || fail "control: with the host secret the copy should open the snapshot: $(cat "$WORK/with-secret.out")"
 echo "with the host secret and machine ID copied too (no TPM): $(tail -1 "$WORK/with-secret.out")"
 rm -rf "$copy"
 
 # Migration: an appliance provisioned when the key was a plaintext file. The next site.yml
 # encrypts that file as it is (same fingerprint: no re-enrolment) and deletes it.
-before=$(cat "$WORK/keys/$PI.fingerprint")
+# The current key's fingerprint, read on the appliance: a key rotation (33-rotate) replaced
+# the one site.yml last recorded in $WORK/keys.
+before=$(in_pi /opt/appliance/venv/bin/python -c 'import sys
+from appliance.core.crypto import keys
+public = keys.parse_appliance_public_pem(open(sys.argv[1], "rb").read(), "appliance.pub")
+print(keys.short_fingerprint(public.fingerprint))' /var/lib/appliance/keys/appliance.pub)
 in_pi bash -o pipefail -c "systemd-creds decrypt --name=appliance-key $CRED - \
   | runuser -u appliance -- sh -c 'umask 077; cat >/var/lib/appliance/keys/appliance.key'"
 in_pi rm "$CRED"
