@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
@@ -138,8 +137,8 @@ def enrol_plan(tmp_path_factory):
 
 def enrolled_as_wanted(pairs: dict[str, set[str]]) -> dict[str, list[dict]]:
     """What `appliance senders list --json` says once every pair is enrolled."""
-    return {pi: [{"name": pc, "fingerprint": fingerprint(pc), "units": [UNIT]} for pc in pcs]
-            for pi, pcs in pairs.items()}
+    return {pi: [{"name": pc, "fingerprint": fingerprint(pc), "units": [UNIT]}
+                 for pc in sorted(pcs)] for pi, pcs in pairs.items()}
 
 
 def test_each_appliance_enrols_exactly_its_senders(enrol_plan):
@@ -176,8 +175,9 @@ def test_a_second_run_has_nothing_to_do(enrol_plan):
 def test_changed_key_or_units_are_enrolled_again(enrol_plan):
     pairs = expected_pairs(2, 4)
     enrolled = enrolled_as_wanted(pairs)
-    enrolled["pi-1"][0]["fingerprint"] = fingerprint("another key")  # pc-1 got a new key
-    enrolled["pi-2"][0]["units"] = ["Hemsjukvård Väst"]  # pc-2's units were changed by hand
+    by_name = {(pi, s["name"]): s for pi, senders in enrolled.items() for s in senders}
+    by_name["pi-1", "pc-1"]["fingerprint"] = fingerprint("another key")  # pc-1 got a new key
+    by_name["pi-2", "pc-2"]["units"] = ["Hemsjukvård Väst"]  # pc-2's units were changed by hand
     plan = enrol_plan(fleet_inventory(2, 4), enrolled)
     assert [c["name"] for c in plan["pi-1"]["changes"]] == ["pc-1"]
     assert [c["name"] for c in plan["pi-2"]["changes"]] == ["pc-2"]
@@ -211,8 +211,9 @@ def test_example_inventory_pairs(tmp_path):
     if not (ANSIBLE_BIN / "ansible-inventory").exists():
         pytest.skip("no Ansible in .venv-ansible (scripts/test-deploy installs it)")
     result = subprocess.run(
-        [str(ANSIBLE_BIN / "ansible-inventory"), "-i", str(REPO / "ansible" / "inventory.example.yml"),
-         "--list"], capture_output=True, text=True, timeout=120, check=True,
+        [str(ANSIBLE_BIN / "ansible-inventory"), "-i",
+         str(REPO / "ansible" / "inventory.example.yml"), "--list"],
+        capture_output=True, text=True, timeout=120, check=True,
         env=dict(os.environ, ANSIBLE_LOCAL_TEMP=str(tmp_path)))
     hostvars = json.loads(result.stdout)["_meta"]["hostvars"]
     assert {pc: set(hostvars[pc]["sender_appliances"])
