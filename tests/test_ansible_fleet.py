@@ -56,7 +56,7 @@ FAKE_PLAY = """\
   tasks:
     - name: The files the sender would get
       ansible.builtin.copy:
-        content: "{{ enrol_files | to_json }}"
+        content: "{{ {'files': enrol_files, 'kept': enrol_kept_files} | to_json }}"
         dest: "OUT/{{ inventory_hostname }}.json"
         mode: "0644"
 """
@@ -160,7 +160,8 @@ def test_each_sender_gets_exactly_its_appliances(enrol_plan):
     for j in range(1, 13):
         pc = f"pc-{j}"
         want = {pi for pi, pcs in pairs.items() if pc in pcs}
-        files = {f["name"]: f["content"] for f in plan[pc]}
+        files = {f["name"]: f["content"] for f in plan[pc]["files"]}
+        assert sorted(plan[pc]["kept"]) == sorted(files)
         assert set(files) == {f"{pi}.pub" for pi in want} | {f"{pi}.url" for pi in want}
         assert all(files[f"{pi}.pub"] == f"PEM {pi}" for pi in want)
 
@@ -204,6 +205,17 @@ def test_a_limit_that_leaves_out_a_sender_changes_nothing_for_it(enrol_plan):
     assert plan["pi-1"]["missing"] == sorted(pairs["pi-1"] - {"pc-1"}) == ["pc-3", "pc-4"]
     assert plan["pi-1"]["stale"] == []
     assert set(plan) == {"pi-1", "pc-1"}
+
+
+def test_a_limit_without_an_appliance_leaves_the_senders_files_for_it(enrol_plan):
+    """The runbook's `--limit PI,senders`: a sender that also delivers to an appliance not
+    in the run gets the files of PI, and keeps (is not given, nor loses) the other's."""
+    plan = enrol_plan(fleet_inventory(2, 4), {}, "--limit", "pi-1,senders")
+    assert "pc-4" in expected_pairs(2, 4)["pi-2"]  # pc-4 delivers to both
+    assert {f["name"] for f in plan["pc-4"]["files"]} == {"pi-1.pub", "pi-1.url"}
+    assert sorted(plan["pc-4"]["kept"]) == ["pi-1.pub", "pi-1.url", "pi-2.pub", "pi-2.url"]
+    assert plan["pc-2"]["files"] == [] and sorted(plan["pc-2"]["kept"]) == ["pi-2.pub", "pi-2.url"]
+    assert plan["pi-1"]["missing"] == [] and "pi-2" not in plan
 
 
 def test_example_inventory_pairs(tmp_path):
