@@ -99,6 +99,16 @@ class AlertQueue:
             log.warning("more than %d alerts wait for the webhook: the %d oldest dropped",
                         MAX_WAITING, excess)
 
+    def settle(self, poster: AlertPoster | None, now: datetime, *, changed: bool,
+               save: Callable[[], None], retry_seconds: float) -> list[Alert]:
+        """The end of every alerting check (slots, drills, self-check, supplies): save its
+        state file if the check changed it (no write, for the SD card, when nothing
+        happened), then `deliver` what waits, saving after each attempt."""
+        if changed:
+            save()
+        return self.deliver(poster, now, retry_delay=lambda attempts: retry_seconds,
+                            persist=save)
+
     def deliver(self, poster: AlertPoster | None, now: datetime, *,
                 retry_delay: Callable[[int], float], persist: Callable[[], None]
                 ) -> list[Alert]:

@@ -162,10 +162,8 @@ class DrillReminder:
                 alert = self._raise(status)
                 if self.poster is not None:
                     state.queue.add(alert, now)
-            if state.to_dict() != before:  # no write (SD card wear) when nothing happened
-                state.save(path)
-            state.queue.deliver(self.poster, now, retry_delay=lambda attempts: RETRY_SECONDS,
-                                persist=lambda: state.save(path))
+            state.queue.settle(self.poster, now, changed=state.to_dict() != before,
+                               save=lambda: state.save(path), retry_seconds=RETRY_SECONDS)
         return alert
 
     def _raise(self, status: DrillStatus) -> dict[str, Any]:

@@ -285,10 +285,8 @@ class SelftestAlerts:
             alert = self._alert_for(state)
             if alert is not None and self.poster is not None:
                 state.queue.add(alert, now)
-            if state.to_dict() != before:  # no write (SD card wear) when nothing happened
-                state.save(state_dir)
-            state.queue.deliver(self.poster, now, retry_delay=lambda attempts: RETRY_SECONDS,
-                                persist=lambda: state.save(state_dir))
+            state.queue.settle(self.poster, now, changed=state.to_dict() != before,
+                               save=lambda: state.save(state_dir), retry_seconds=RETRY_SECONDS)
         return alert
 
     def _alert_for(self, state: SelftestState) -> dict[str, Any] | None:

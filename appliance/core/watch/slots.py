@@ -145,10 +145,9 @@ class SlotWatch:
             if self.poster is not None:
                 for alert in raised:
                     state.queue.add(alert, now)
-            if state.to_dict() != before:  # no write (SD card wear) when nothing happened
-                state.save(self.state_path)
-            state.queue.deliver(self.poster, now, retry_delay=lambda attempts: RETRY_SECONDS,
-                                persist=lambda: state.save(self.state_path))
+            state.queue.settle(self.poster, now, changed=state.to_dict() != before,
+                               save=lambda: state.save(self.state_path),
+                               retry_seconds=RETRY_SECONDS)
         return raised
 
 

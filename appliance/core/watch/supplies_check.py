@@ -279,11 +279,8 @@ class SuppliesWatch:
             for alert in self._changes(state, now):
                 if self.poster is not None:
                     state.queue.add(alert, now)
-            if state.to_dict() != before:  # no write (SD card wear) when nothing happened
-                state.save(path)
-            state.queue.deliver(self.poster, now,
-                                retry_delay=lambda attempts: ALERT_RETRY_SECONDS,
-                                persist=lambda: state.save(path))
+            state.queue.settle(self.poster, now, changed=state.to_dict() != before,
+                               save=lambda: state.save(path), retry_seconds=ALERT_RETRY_SECONDS)
         return state.view(now)
 
     def _changes(self, state: SuppliesState, now: datetime) -> list[dict[str, Any]]:
