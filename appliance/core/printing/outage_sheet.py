@@ -157,17 +157,12 @@ def _outage(report: OutageReport, words: _Words) -> Iterator[str]:
 
 
 def _kits(report: OutageReport, words: _Words) -> Iterator[str]:
-    yield f"HEADING {KITS_HEADING} ({len(report.care_kits)})"
-    if not report.kits:
-        yield f"TEXT {NO_KITS}"
-        return
-    yield _wide(KIT_COLUMNS, KIT_WEIGHTS)
-    for kit in report.kits:
-        what = words.profile(kit.profile) + ("" if kit.unit is None else f", {kit.unit}")
-        yield markup_row((
-            str(kit.number), words.time(kit.time), trigger_label(kit.trigger, drill=kit.drill),
-            what, UNKNOWN if kit.pages is None else str(kit.pages), _ages(kit, words),
-            _outcome(kit, words)))
+    yield from _table(f"{KITS_HEADING} ({len(report.care_kits)})", KIT_COLUMNS, KIT_WEIGHTS, [
+        (str(kit.number), words.time(kit.time), trigger_label(kit.trigger, drill=kit.drill),
+         words.profile(kit.profile) + ("" if kit.unit is None else f", {kit.unit}"),
+         UNKNOWN if kit.pages is None else str(kit.pages), _ages(kit, words),
+         _outcome(kit, words))
+        for kit in report.kits], empty=NO_KITS)
 
 
 def _ages(kit: ReportedKit, words: _Words) -> str:
@@ -190,40 +185,44 @@ def _outcome(kit: ReportedKit, words: _Words) -> str:
 
 
 def _failed(report: OutageReport, words: _Words) -> Iterator[str]:
-    if not report.failed:
-        return
-    yield f"HEADING {FAILED_HEADING}"
-    yield _wide(FAILED_COLUMNS, FAILED_WEIGHTS)
-    for failed in report.failed:
-        yield markup_row((
-            words.time(failed.time), trigger_label(failed.trigger, drill=failed.drill),
-            words.profile(failed.profile), PRINTER_FAULTS.get(failed.reason, failed.reason)))
+    yield from _table(FAILED_HEADING, FAILED_COLUMNS, FAILED_WEIGHTS, [
+        (words.time(failed.time), trigger_label(failed.trigger, drill=failed.drill),
+         words.profile(failed.profile), PRINTER_FAULTS.get(failed.reason, failed.reason))
+        for failed in report.failed], empty=None)
 
 
 def _faults(report: OutageReport, words: _Words) -> Iterator[str]:
-    yield f"HEADING {FAULTS_HEADING}"
-    yield f"SMALL {FAULTS_NOTE}"
-    if not report.faults:
-        yield f"TEXT {NO_FAULTS}"
-        return
-    yield _wide(FAULT_COLUMNS, FAULT_WEIGHTS)
-    for fault in report.faults:
-        duration = fault.duration
-        yield markup_row((
-            PRINTER_FAULTS.get(fault.condition, fault.condition), words.time(fault.began),
-            words.time(fault.ended) if fault.ended else NOT_SEEN_TO_END,
-            "–" if duration is None else age(duration)))
+    yield from _table(FAULTS_HEADING, FAULT_COLUMNS, FAULT_WEIGHTS, [
+        (PRINTER_FAULTS.get(fault.condition, fault.condition), words.time(fault.began),
+         words.time(fault.ended) if fault.ended else NOT_SEEN_TO_END,
+         "–" if fault.duration is None else age(fault.duration))
+        for fault in report.faults], empty=NO_FAULTS, note=FAULTS_NOTE)
 
 
 def _missed(report: OutageReport, words: _Words) -> Iterator[str]:
-    yield f"HEADING {MISSED_HEADING} ({len(report.missed)})"
-    if not report.missed:
-        yield f"TEXT {NO_MISSED}"
+    yield from _table(f"{MISSED_HEADING} ({len(report.missed)})", MISSED_COLUMNS,
+                      MISSED_WEIGHTS, [
+                          (words.kind(missed.kind), missed.unit or ALL_UNITS,
+                           words.time(missed.slot))
+                          for missed in report.missed], empty=NO_MISSED)
+
+
+def _table(heading: str, columns: tuple[str, ...], weights: tuple[float, ...],
+           rows: list[tuple[str, ...]], *, empty: str | None,
+           note: str | None = None) -> Iterator[str]:
+    """A section: its heading, an optional small note, and a wide table of `rows`; with no
+    rows, the line `empty` instead of the table, or (`empty` None) no section at all."""
+    if not rows and empty is None:
         return
-    yield _wide(MISSED_COLUMNS, MISSED_WEIGHTS)
-    for missed in report.missed:
-        yield markup_row((
-            words.kind(missed.kind), missed.unit or ALL_UNITS, words.time(missed.slot)))
+    yield f"HEADING {heading}"
+    if note:
+        yield f"SMALL {note}"
+    if not rows:
+        yield f"TEXT {empty}"
+        return
+    yield _wide(columns, weights)
+    for cells in rows:
+        yield markup_row(cells)
 
 
 def _checklist(report: OutageReport, words: _Words) -> Iterator[str]:
